@@ -1,0 +1,3 @@
+"""regflow: an email-verified two-step registration pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,181 @@
+"""Settings, read once from the environment into a frozen object.
+
+Every variable is documented in the README ("Configuration"), and `template.yaml` sets the same
+names. A missing or bad value raises `ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from regflow.domain import ConfigError, Limit
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class ConfirmMode(StrEnum):
+    LINK = "link"  # GET /confirm confirms (the seed's behaviour)
+    BUTTON = "button"  # GET /confirm shows a button; only the POST confirms (scanner-safe)
+
+
+# Defaults for the embedded mode (no AWS, one machine).
+EMBEDDED_DEFAULTS: Mapping[str, str] = {
+    "SENDER_EMAIL": "no-reply@localhost",
+    "OWNER_EMAIL": "owner@localhost",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    sender_email: str
+    owner_email: str
+    api_base_url: str
+    success_url: str
+    table_name: str = "UserRegistrations"
+    register_page_url: str = "/"
+    token_ttl_hours: int = 24
+    token_secret_arn: str | None = None
+    token_secret: bytes | None = field(default=None, repr=False)
+    address_min_interval_seconds: int = 60
+    address_limit_per_day: int = 5
+    ip_limit_per_hour: int = 20
+    blocked_email_domains: frozenset[str] = frozenset()
+    confirm_mode: ConfirmMode = ConfirmMode.LINK
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    site_name: str = "regflow"
+    log_level: str = "INFO"
+
+    @property
+    def address_limit(self) -> Limit:
+        return Limit(
+            max_count=self.address_limit_per_day,
+            window_seconds=24 * 3600,
+            min_interval_seconds=self.address_min_interval_seconds,
+        )
+
+    @property
+    def client_limit(self) -> Limit:
+        return Limit(max_count=self.ip_limit_per_hour, window_seconds=3600)
+
+    @property
+    def confirm_url(self) -> str:
+        return self.api_base_url.rstrip("/") + "/confirm"
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, defaults: Mapping[str, str] = {}
+    ) -> Settings:
+        """Read settings from `env` (default `os.environ`), falling back to `defaults`."""
+        source = {**defaults, **{k: v for k, v in (env or os.environ).items() if v != ""}}
+        reader = _Reader(source)
+        secret = reader.optional("TOKEN_SECRET")
+        if secret is not None and len(secret.encode()) < 32:
+            raise ConfigError("TOKEN_SECRET must be at least 32 characters")
+        return cls(
+            sender_email=reader.email("SENDER_EMAIL"),
+            owner_email=reader.email("OWNER_EMAIL"),
+            api_base_url=reader.url("API_BASE_URL").rstrip("/"),
+            success_url=reader.url("SUCCESS_URL"),
+            table_name=reader.text("TABLE_NAME", "UserRegistrations"),
+            register_page_url=reader.text("REGISTER_PAGE_URL", "/"),
+            token_ttl_hours=reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30),
+            token_secret_arn=reader.optional("TOKEN_SECRET_ARN"),
+            token_secret=secret.encode() if secret else None,
+            address_min_interval_seconds=reader.integer(
+                "ADDRESS_MIN_INTERVAL_SECONDS", 60, low=0, high=86400
+            ),
+            address_limit_per_day=reader.integer("ADDRESS_LIMIT_PER_DAY", 5, low=0, high=10000),
+            ip_limit_per_hour=reader.integer("IP_LIMIT_PER_HOUR", 20, low=0, high=1_000_000),
+            blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
+            confirm_mode=reader.choice("CONFIRM_MODE", ConfirmMode, ConfirmMode.LINK),
+            trusted_proxies=reader.networks("TRUSTED_PROXIES"),
+            site_name=reader.text("SITE_NAME", "regflow"),
+            log_level=reader.choice_text("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise ConfigError(f"{name} is required but not set")
+        return value
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def email(self, name: str) -> str:
+        value = self.required(name)
+        from regflow.validation import EmailSyntaxError, normalize_email
+
+        try:
+            return normalize_email(value)
+        except EmailSyntaxError as exc:
+            raise ConfigError(f"{name} is not a valid email address ({exc})") from None
+
+    def url(self, name: str) -> str:
+        value = self.required(name)
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{name} must be an absolute http(s) URL, got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def choice(self, name: str, enum: type[_E], default: _E) -> _E:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            return enum(raw.lower())
+        except ValueError:
+            allowed = ", ".join(e.value for e in enum)
+            raise ConfigError(f"{name} must be one of {allowed}, got {raw!r}") from None
+
+    def choice_text(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        raw = (self.optional(name) or default).upper()
+        if raw not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return raw
+
+    def domains(self, name: str) -> frozenset[str]:
+        raw = self.optional(name) or ""
+        return frozenset(d.strip().lower().lstrip("@") for d in raw.split(",") if d.strip())
+
+    def networks(
+        self, name: str
+    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        raw = self.optional(name) or ""
+        nets = []
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            try:
+                nets.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ConfigError(f"{name} has an invalid address or network: {part!r}") from None
+        return tuple(nets)

@@ -1,0 +1,211 @@
+"""One contract every RegistrationStore adapter passes (memory, SQLite, DynamoDB)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from regflow.domain import (
+    ClientRateLimited,
+    CreateResult,
+    Limit,
+    Outcome,
+    Registration,
+    Status,
+    address_key,
+)
+from regflow.ports import RegistrationStore
+from regflow.tokens import new_registration_id
+
+T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
+NO_LIMIT = Limit(max_count=0, window_seconds=3600)
+ADDRESS = Limit(max_count=5, window_seconds=86400, min_interval_seconds=60)
+CLIENT = Limit(max_count=20, window_seconds=3600)
+
+
+def reg(email: str = "jane@example.com", at: datetime = T0, hours: int = 24) -> Registration:
+    return Registration(
+        id=new_registration_id(),
+        name="Jane <b>Doe</b>",
+        email=email,
+        status=Status.PENDING,
+        timestamp=at,
+        ttl=int((at + timedelta(hours=hours)).timestamp()),
+    )
+
+
+def create(store: RegistrationStore, r: Registration, *, address: Limit = NO_LIMIT,
+           client: str | None = None, client_limit: Limit = NO_LIMIT) -> CreateResult:
+    return store.create_pending(r, address_limit=address, client_key=client,
+                                client_limit=client_limit)
+
+
+def test_create_then_get_round_trips(store: RegistrationStore) -> None:
+    r = reg()
+    assert create(store, r) is CreateResult.CREATED
+    assert store.get(r.id) == r
+
+
+def test_get_unknown_is_none(store: RegistrationStore) -> None:
+    assert store.get(new_registration_id()) is None
+
+
+def test_confirm_makes_confirmed_and_drops_ttl(store: RegistrationStore) -> None:
+    r = reg()
+    create(store, r)
+    now = T0 + timedelta(hours=1)
+    assert store.confirm(r.id, r.addr_key, now) is Outcome.CONFIRMED
+    got = store.get(r.id)
+    assert got is not None
+    assert got.status is Status.CONFIRMED
+    assert got.ttl is None
+    assert got.confirmed_at == now
+    assert (got.name, got.email, got.timestamp) == (r.name, r.email, r.timestamp)
+    assert store.confirmed_registration_id(r.addr_key) == r.id
+
+
+def test_second_confirm_is_already_confirmed(store: RegistrationStore) -> None:
+    r = reg()
+    create(store, r)
+    assert store.confirm(r.id, r.addr_key, T0) is Outcome.CONFIRMED
+    assert store.confirm(r.id, r.addr_key, T0 + timedelta(minutes=1)) is Outcome.ALREADY_CONFIRMED
+    got = store.get(r.id)
+    assert got is not None and got.confirmed_at == T0
+
+
+def test_unknown_id_or_wrong_address_is_invalid(store: RegistrationStore) -> None:
+    r = reg()
+    create(store, r)
+    assert store.confirm(new_registration_id(), r.addr_key, T0) is Outcome.INVALID
+    assert store.confirm(r.id, address_key("other@example.com"), T0) is Outcome.INVALID
+    got = store.get(r.id)
+    assert got is not None and got.status is Status.PENDING
+
+
+def test_expired_but_not_yet_deleted_is_refused(store: RegistrationStore) -> None:
+    r = reg(hours=24)
+    create(store, r)
+    assert r.ttl is not None
+    at_expiry = datetime.fromtimestamp(r.ttl, UTC)
+    assert store.confirm(r.id, r.addr_key, at_expiry) is Outcome.EXPIRED
+    assert store.confirm(r.id, r.addr_key, at_expiry + timedelta(days=3)) is Outcome.EXPIRED
+    got = store.get(r.id)
+    assert got is not None and got.status is Status.PENDING
+    assert store.confirmed_registration_id(r.addr_key) is None
+
+
+def test_one_second_before_expiry_still_confirms(store: RegistrationStore) -> None:
+    r = reg()
+    create(store, r)
+    assert r.ttl is not None
+    now = datetime.fromtimestamp(r.ttl - 1, UTC)
+    assert store.confirm(r.id, r.addr_key, now) is Outcome.CONFIRMED
+
+
+def test_at_most_one_confirmed_registration_per_address(store: RegistrationStore) -> None:
+    first, second = reg("Jane@Example.com"), reg("jane@example.com")
+    create(store, first)
+    create(store, second)
+    assert store.confirm(first.id, first.addr_key, T0) is Outcome.CONFIRMED
+    assert store.confirm(second.id, second.addr_key, T0) is Outcome.ALREADY_CONFIRMED
+    got = store.get(second.id)
+    assert got is not None and got.status is Status.PENDING
+    assert store.confirmed_registration_id(second.addr_key) == first.id
+
+
+def test_address_min_interval(store: RegistrationStore) -> None:
+    first = reg()
+    assert create(store, first, address=ADDRESS) is CreateResult.CREATED
+    soon = reg("JANE@example.com", at=T0 + timedelta(seconds=59))
+    assert create(store, soon, address=ADDRESS) is CreateResult.ADDRESS_LIMITED
+    assert store.get(soon.id) is None
+    later = reg(at=T0 + timedelta(seconds=60))
+    assert create(store, later, address=ADDRESS) is CreateResult.CREATED
+
+
+def test_address_daily_cap_and_window_reset(store: RegistrationStore) -> None:
+    results = [
+        create(store, reg(at=T0 + timedelta(minutes=2 * i)), address=ADDRESS) for i in range(7)
+    ]
+    assert results.count(CreateResult.CREATED) == 5
+    assert results[5:] == [CreateResult.ADDRESS_LIMITED] * 2
+    next_day = reg(at=T0 + timedelta(hours=24, seconds=1))
+    assert create(store, next_day, address=ADDRESS) is CreateResult.CREATED
+    again = reg(at=T0 + timedelta(hours=24, seconds=120))
+    assert create(store, again, address=ADDRESS) is CreateResult.CREATED
+
+
+def test_client_limit_raises_with_retry_after_and_writes_nothing(store: RegistrationStore) -> None:
+    for i in range(20):
+        r = reg(f"user{i}@example.com", at=T0 + timedelta(seconds=i))
+        assert create(store, r, client="203.0.113.9", client_limit=CLIENT) is CreateResult.CREATED
+    blocked = reg("late@example.com", at=T0 + timedelta(seconds=30))
+    with pytest.raises(ClientRateLimited) as info:
+        create(store, blocked, address=ADDRESS, client="203.0.113.9", client_limit=CLIENT)
+    assert 3600 - 30 <= info.value.retry_after <= 3600
+    assert store.get(blocked.id) is None
+    # the refused post did not count against its address either
+    ok = reg("late@example.com", at=T0 + timedelta(seconds=31))
+    assert create(store, ok, address=ADDRESS, client="198.51.100.1",
+                  client_limit=CLIENT) is CreateResult.CREATED
+    # other clients are unaffected, and the counter expires
+    after = reg("next@example.com", at=T0 + timedelta(hours=1, seconds=1))
+    assert create(store, after, client="203.0.113.9", client_limit=CLIENT) is CreateResult.CREATED
+
+
+def test_address_limited_post_does_not_count_for_client(store: RegistrationStore) -> None:
+    two = Limit(max_count=2, window_seconds=3600)
+    assert create(store, reg("a@example.com"), address=ADDRESS, client="c",
+                  client_limit=two) is CreateResult.CREATED
+    assert create(store, reg("a@example.com", at=T0 + timedelta(seconds=1)), address=ADDRESS,
+                  client="c", client_limit=two) is CreateResult.ADDRESS_LIMITED
+    assert create(store, reg("b@example.com", at=T0 + timedelta(seconds=2)), address=ADDRESS,
+                  client="c", client_limit=two) is CreateResult.CREATED
+    with pytest.raises(ClientRateLimited):
+        create(store, reg("d@example.com", at=T0 + timedelta(seconds=3)), address=ADDRESS,
+               client="c", client_limit=two)
+
+
+def test_disabled_limits_allow_everything(store: RegistrationStore) -> None:
+    off = Limit(max_count=0, window_seconds=86400, min_interval_seconds=0)
+    for i in range(8):
+        r = reg(at=T0 + timedelta(seconds=i))
+        assert create(store, r, address=off, client="c", client_limit=off) is CreateResult.CREATED
+
+
+def test_concurrent_clicks_confirm_once(store: RegistrationStore) -> None:
+    r = reg()
+    create(store, r)
+    barrier = threading.Barrier(10)
+    outcomes: list[Outcome] = []
+
+    def click() -> None:
+        barrier.wait()
+        outcomes.append(store.confirm(r.id, r.addr_key, T0))
+
+    threads = [threading.Thread(target=click) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count(Outcome.CONFIRMED) == 1
+    assert outcomes.count(Outcome.ALREADY_CONFIRMED) == 9
+
+
+def test_concurrent_posts_for_one_address_create_once(store: RegistrationStore) -> None:
+    barrier = threading.Barrier(20)
+    results: list[CreateResult] = []
+
+    def post() -> None:
+        barrier.wait()
+        results.append(create(store, reg(), address=ADDRESS))
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(CreateResult.CREATED) == 1
+    assert results.count(CreateResult.ADDRESS_LIMITED) == 19
