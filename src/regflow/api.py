@@ -43,7 +43,9 @@ SECURITY_HEADERS: Mapping[str, str] = {
 HONEYPOT_FIELD = "website"
 
 
-def _response(status: int, body: str = "", content_type: str | None = None, **extra: str) -> Response:
+def _response(
+    status: int, body: str = "", content_type: str | None = None, **extra: str
+) -> Response:
     headers = dict(SECURITY_HEADERS)
     if content_type:
         headers["Content-Type"] = content_type
@@ -184,7 +186,8 @@ def _guarded(event: Event, work: Callable[[], Response]) -> Response:
     except StoreUnavailable as exc:
         log.warning("store unavailable", extra={"retry_after": exc.retry_after})
         return error(
-            503, "We are busy right now. Please try again shortly.",
+            503,
+            "We are busy right now. Please try again shortly.",
             **{"Retry-After": str(exc.retry_after)},
         )
     except Exception:

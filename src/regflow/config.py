@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from regflow.domain import ConfigError, Limit
 
-
 _E = TypeVar("_E", bound=StrEnum)
 
 
@@ -97,7 +96,9 @@ class Settings:
             confirm_mode=reader.choice("CONFIRM_MODE", ConfirmMode, ConfirmMode.LINK),
             trusted_proxies=reader.networks("TRUSTED_PROXIES"),
             site_name=reader.text("SITE_NAME", "regflow"),
-            log_level=reader.choice_text("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            log_level=reader.choice_text(
+                "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
+            ),
         )
 
 
@@ -166,9 +167,7 @@ class _Reader:
         raw = self.optional(name) or ""
         return frozenset(d.strip().lower().lstrip("@") for d in raw.split(",") if d.strip())
 
-    def networks(
-        self, name: str
-    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    def networks(self, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         raw = self.optional(name) or ""
         nets = []
         for part in (p.strip() for p in raw.split(",")):

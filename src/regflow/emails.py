@@ -40,7 +40,12 @@ def _html_page(title: str, body: str) -> str:
 
 
 def verification(
-    registration: Registration, *, link: str, expires_at: datetime, hours: int, sender: str,
+    registration: Registration,
+    *,
+    link: str,
+    expires_at: datetime,
+    hours: int,
+    sender: str,
     site: str,
 ) -> Email:
     name = registration.name
@@ -54,7 +59,8 @@ def verification(
     body = (
         f"<h2>Hi {html.escape(name)},</h2>"
         f"<p>Please confirm your email address for {html.escape(site)}.</p>"
-        f'<p><a href="{html.escape(link, quote=True)}" style="{_BUTTON_STYLE}">Verify my email</a></p>'
+        f'<p><a href="{html.escape(link, quote=True)}" style="{_BUTTON_STYLE}">'
+        "Verify my email</a></p>"
         f'<p style="color:#4b5563">The link expires in {hours} hours '
         f"({html.escape(_when(expires_at))}).<br>"
         "If you did not sign up, ignore this message: nothing happens without a click.</p>"

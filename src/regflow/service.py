@@ -9,9 +9,10 @@ from regflow import emails
 from regflow.config import Settings
 from regflow.domain import (
     CreateResult,
+    Email,
     MailKind,
-    Outcome,
     OutboxEntry,
+    Outcome,
     Registration,
     Status,
     mask_email,
@@ -104,7 +105,7 @@ class RegistrationService:
         token = self.signer.issue(registration.id, registration.addr_key)
         return f"{self.settings.confirm_url}?token={token}"
 
-    def render(self, entry: OutboxEntry) -> emails.Email | None:
+    def render(self, entry: OutboxEntry) -> Email | None:
         """The message an outbox entry owes, or None when it no longer owes one."""
         reg = entry.registration
         s = self.settings

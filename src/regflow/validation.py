@@ -54,8 +54,6 @@ def clean_email(value: object, blocked_domains: frozenset[str] = frozenset()) ->
     except EmailSyntaxError as exc:
         raise ValidationError("email", str(exc)) from None
     domain = email.rpartition("@")[2].lower()
-    if blocked_domains and any(
-        domain == d or domain.endswith("." + d) for d in blocked_domains
-    ):
+    if blocked_domains and any(domain == d or domain.endswith("." + d) for d in blocked_domains):
         raise ValidationError("email", "Addresses at this domain are not accepted here.")
     return email

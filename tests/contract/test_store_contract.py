@@ -36,10 +36,17 @@ def reg(email: str = "jane@example.com", at: datetime = T0, hours: int = 24) -> 
     )
 
 
-def create(store: RegistrationStore, r: Registration, *, address: Limit = NO_LIMIT,
-           client: str | None = None, client_limit: Limit = NO_LIMIT) -> CreateResult:
-    return store.create_pending(r, address_limit=address, client_key=client,
-                                client_limit=client_limit)
+def create(
+    store: RegistrationStore,
+    r: Registration,
+    *,
+    address: Limit = NO_LIMIT,
+    client: str | None = None,
+    client_limit: Limit = NO_LIMIT,
+) -> CreateResult:
+    return store.create_pending(
+        r, address_limit=address, client_key=client, client_limit=client_limit
+    )
 
 
 def test_create_then_get_round_trips(store: RegistrationStore) -> None:
@@ -148,8 +155,10 @@ def test_client_limit_raises_with_retry_after_and_writes_nothing(store: Registra
     assert store.get(blocked.id) is None
     # the refused post did not count against its address either
     ok = reg("late@example.com", at=T0 + timedelta(seconds=31))
-    assert create(store, ok, address=ADDRESS, client="198.51.100.1",
-                  client_limit=CLIENT) is CreateResult.CREATED
+    assert (
+        create(store, ok, address=ADDRESS, client="198.51.100.1", client_limit=CLIENT)
+        is CreateResult.CREATED
+    )
     # other clients are unaffected, and the counter expires
     after = reg("next@example.com", at=T0 + timedelta(hours=1, seconds=1))
     assert create(store, after, client="203.0.113.9", client_limit=CLIENT) is CreateResult.CREATED
@@ -157,15 +166,38 @@ def test_client_limit_raises_with_retry_after_and_writes_nothing(store: Registra
 
 def test_address_limited_post_does_not_count_for_client(store: RegistrationStore) -> None:
     two = Limit(max_count=2, window_seconds=3600)
-    assert create(store, reg("a@example.com"), address=ADDRESS, client="c",
-                  client_limit=two) is CreateResult.CREATED
-    assert create(store, reg("a@example.com", at=T0 + timedelta(seconds=1)), address=ADDRESS,
-                  client="c", client_limit=two) is CreateResult.ADDRESS_LIMITED
-    assert create(store, reg("b@example.com", at=T0 + timedelta(seconds=2)), address=ADDRESS,
-                  client="c", client_limit=two) is CreateResult.CREATED
+    assert (
+        create(store, reg("a@example.com"), address=ADDRESS, client="c", client_limit=two)
+        is CreateResult.CREATED
+    )
+    assert (
+        create(
+            store,
+            reg("a@example.com", at=T0 + timedelta(seconds=1)),
+            address=ADDRESS,
+            client="c",
+            client_limit=two,
+        )
+        is CreateResult.ADDRESS_LIMITED
+    )
+    assert (
+        create(
+            store,
+            reg("b@example.com", at=T0 + timedelta(seconds=2)),
+            address=ADDRESS,
+            client="c",
+            client_limit=two,
+        )
+        is CreateResult.CREATED
+    )
     with pytest.raises(ClientRateLimited):
-        create(store, reg("d@example.com", at=T0 + timedelta(seconds=3)), address=ADDRESS,
-               client="c", client_limit=two)
+        create(
+            store,
+            reg("d@example.com", at=T0 + timedelta(seconds=3)),
+            address=ADDRESS,
+            client="c",
+            client_limit=two,
+        )
 
 
 def test_disabled_limits_allow_everything(store: RegistrationStore) -> None:

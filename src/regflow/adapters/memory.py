@@ -13,8 +13,8 @@ from regflow.domain import (
     Limit,
     LimitState,
     MailKind,
-    Outcome,
     OutboxEntry,
+    Outcome,
     Registration,
     Status,
 )
