@@ -1,0 +1,92 @@
+"""The local mailbox of the embedded mode: one `.eml` file per message in a directory.
+
+Each message is written to a temporary file and renamed into place, so a reader (or a crash)
+never sees half a message. Names sort by time: `<microseconds since epoch>-<random>.eml`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+from regflow.domain import Email, MailDeliveryError
+from regflow.emails import to_mime
+
+_ID_RE = re.compile(r"[0-9]{16,20}-[0-9a-f]{8}")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: str
+    subject: str
+    sender: str
+    to: str
+    date: datetime
+    path: Path
+
+
+class MailboxMailer:
+    """`Mailer` into a directory, and the reader of that directory for `/_mailbox`."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def send(self, email: Email) -> None:
+        message = to_mime(email)
+        data = message.as_bytes(policy=policy.SMTP)
+        message_id = f"{time.time_ns() // 1000:017d}-{secrets.token_hex(4)}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.directory / f".{message_id}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.directory / f"{message_id}.eml")
+        except OSError as exc:
+            raise MailDeliveryError(
+                f"could not write to the mailbox ({type(exc).__name__})", transient=True
+            ) from exc
+
+    def messages(self) -> list[StoredMessage]:
+        """Every message, newest first."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for path in sorted(self.directory.glob("*.eml"), reverse=True):
+            if not _ID_RE.fullmatch(path.stem):
+                continue
+            msg = self._parse(path)
+            found.append(
+                StoredMessage(
+                    id=path.stem,
+                    subject=str(msg.get("Subject", "")),
+                    sender=str(msg.get("From", "")),
+                    to=str(msg.get("To", "")),
+                    date=datetime.fromtimestamp(int(path.stem.split("-")[0]) / 1e6, UTC),
+                    path=path,
+                )
+            )
+        return found
+
+    def message(self, message_id: str) -> EmailMessage | None:
+        """One message by id, or None (ids are checked, so no path tricks)."""
+        if not _ID_RE.fullmatch(message_id):
+            return None
+        path = self.directory / f"{message_id}.eml"
+        return self._parse(path) if path.is_file() else None
+
+    @staticmethod
+    def _parse(path: Path) -> EmailMessage:
+        with open(path, "rb") as fh:
+            parsed = BytesParser(policy=policy.default).parse(fh)
+        assert isinstance(parsed, EmailMessage)
+        return parsed

@@ -1,0 +1,112 @@
+"""Mail over SMTP (the embedded mode with `SMTP_URL` set).
+
+`SMTP_URL` forms: `smtp://host:port` (plain), `smtp+starttls://user:pass@host:587` (STARTTLS,
+required), `smtps://user:pass@host:465` (implicit TLS). Credentials are URL-decoded. A 4xx reply
+or a connection problem is transient (the outbox retries it); a 5xx reply is not.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from regflow.domain import ConfigError, Email, MailDeliveryError
+from regflow.emails import to_mime
+
+_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    port: int
+    security: str  # "plain", "starttls" or "tls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpConfig:
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError:
+            raise ConfigError("SMTP_URL is not a valid URL") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise ConfigError("SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
+        if not parts.hostname:
+            raise ConfigError("SMTP_URL has no host")
+        security = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}[scheme]
+        return cls(
+            host=parts.hostname,
+            port=port or _DEFAULT_PORTS[scheme],
+            security=security,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+        )
+
+
+class SmtpMailer:
+    """`Mailer` over SMTP: one connection per message (the outbox worker sends few)."""
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        *,
+        timeout: float = 10.0,
+        tls_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+    ) -> None:
+        self.config = config
+        self.timeout = timeout
+        self._tls = tls_context or ssl.create_default_context()
+        self._local_hostname = local_hostname
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: object) -> SmtpMailer:
+        return cls(SmtpConfig.from_url(url), **kwargs)  # type: ignore[arg-type]
+
+    def _connect(self) -> smtplib.SMTP:
+        c = self.config
+        if c.security == "tls":
+            return smtplib.SMTP_SSL(
+                c.host,
+                c.port,
+                timeout=self.timeout,
+                context=self._tls,
+                local_hostname=self._local_hostname,
+            )
+        client = smtplib.SMTP(
+            c.host, c.port, timeout=self.timeout, local_hostname=self._local_hostname
+        )
+        if c.security == "starttls":
+            client.starttls(context=self._tls)
+        return client
+
+    def send(self, email: Email) -> None:
+        message = to_mime(email)
+        try:
+            with self._connect() as client:
+                if self.config.username is not None:
+                    client.login(self.config.username, self.config.password or "")
+                client.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            raise MailDeliveryError(
+                "SMTP server refused the recipient", transient=all(400 <= c < 500 for c in codes)
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise MailDeliveryError(
+                f"SMTP server answered {exc.smtp_code}", transient=exc.smtp_code < 500
+            ) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise MailDeliveryError(
+                "SMTP server lacks a required extension", transient=False
+            ) from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            # connection refused/reset/timed out, TLS handshake failures, server disconnects
+            raise MailDeliveryError(
+                f"SMTP connection failed ({type(exc).__name__})", transient=True
+            ) from exc
