@@ -123,7 +123,12 @@ class _Reader:
         value = self.required(name)
         from regflow.validation import EmailSyntaxError, normalize_email
 
+        local, _, domain = value.rpartition("@")
         try:
+            if domain.lower() == "localhost":
+                # The embedded mode's defaults (EMBEDDED_DEFAULTS) are local addresses, which
+                # email-validator refuses as a special-use domain: check the local part alone.
+                return normalize_email(f"{local}@example.com").rpartition("@")[0] + "@localhost"
             return normalize_email(value)
         except EmailSyntaxError as exc:
             raise ConfigError(f"{name} is not a valid email address ({exc})") from None
