@@ -1,0 +1,197 @@
+"""Settings.from_env: every variable, its default, and errors that name the variable."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+import pytest
+
+from regflow.config import EMBEDDED_DEFAULTS, ConfirmMode, Settings
+from regflow.domain import ConfigError, Limit
+
+REQUIRED = {
+    "SENDER_EMAIL": "no-reply@example.org",
+    "OWNER_EMAIL": "owner@example.org",
+    "API_BASE_URL": "https://api.example.org",
+    "SUCCESS_URL": "https://www.example.org/confirmed.html",
+}
+
+
+def test_defaults() -> None:
+    s = Settings.from_env(REQUIRED)
+    assert s.sender_email == "no-reply@example.org"
+    assert s.owner_email == "owner@example.org"
+    assert s.api_base_url == "https://api.example.org"
+    assert s.success_url == "https://www.example.org/confirmed.html"
+    assert s.table_name == "UserRegistrations"
+    assert s.register_page_url == "/"
+    assert s.token_ttl_hours == 24
+    assert s.token_secret_arn is None
+    assert s.token_secret is None
+    assert s.address_min_interval_seconds == 60
+    assert s.address_limit_per_day == 5
+    assert s.ip_limit_per_hour == 20
+    assert s.blocked_email_domains == frozenset()
+    assert s.confirm_mode is ConfirmMode.LINK
+    assert s.trusted_proxies == ()
+    assert s.site_name == "regflow"
+    assert s.log_level == "INFO"
+    assert s.address_limit == Limit(max_count=5, window_seconds=86400, min_interval_seconds=60)
+    assert s.client_limit == Limit(max_count=20, window_seconds=3600)
+    assert s.confirm_url == "https://api.example.org/confirm"
+
+
+def test_every_variable_is_read() -> None:
+    env = {
+        **REQUIRED,
+        "API_BASE_URL": "https://api.example.org/prod/",
+        "TABLE_NAME": "OtherTable",
+        "REGISTER_PAGE_URL": "https://www.example.org/register.html",
+        "TOKEN_TTL_HOURS": "48",
+        "TOKEN_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:regflow",
+        "TOKEN_SECRET": "z" * 40,
+        "ADDRESS_MIN_INTERVAL_SECONDS": "30",
+        "ADDRESS_LIMIT_PER_DAY": "3",
+        "IP_LIMIT_PER_HOUR": "0",
+        "BLOCKED_EMAIL_DOMAINS": " Mailinator.com, @spam.example ,,",
+        "CONFIRM_MODE": "BUTTON",
+        "TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1, ::1",
+        "SITE_NAME": "Example Club",
+        "LOG_LEVEL": "debug",
+    }
+    s = Settings.from_env(env)
+    assert s.api_base_url == "https://api.example.org/prod"
+    assert s.confirm_url == "https://api.example.org/prod/confirm"
+    assert s.table_name == "OtherTable"
+    assert s.register_page_url == "https://www.example.org/register.html"
+    assert s.token_ttl_hours == 48
+    assert s.token_secret_arn == env["TOKEN_SECRET_ARN"]
+    assert s.token_secret == b"z" * 40
+    assert s.address_min_interval_seconds == 30
+    assert s.address_limit_per_day == 3
+    assert s.ip_limit_per_hour == 0
+    assert not s.client_limit.enabled
+    assert s.blocked_email_domains == frozenset({"mailinator.com", "spam.example"})
+    assert s.confirm_mode is ConfirmMode.BUTTON
+    assert s.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    assert s.site_name == "Example Club"
+    assert s.log_level == "DEBUG"
+
+
+def test_settings_are_frozen_and_secret_not_in_repr() -> None:
+    s = Settings.from_env({**REQUIRED, "TOKEN_SECRET": "topsecret-" * 4})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.table_name = "x"  # type: ignore[misc]
+    assert "topsecret" not in repr(s)
+
+
+def test_addresses_are_normalized() -> None:
+    s = Settings.from_env({**REQUIRED, "OWNER_EMAIL": " Owner@EXAMPLE.org "})
+    assert s.owner_email == "Owner@example.org"
+
+
+def test_empty_values_count_as_unset() -> None:
+    s = Settings.from_env({**REQUIRED, "TABLE_NAME": "", "TOKEN_TTL_HOURS": ""})
+    assert s.table_name == "UserRegistrations"
+    assert s.token_ttl_hours == 24
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_missing_required_variable_is_named(name: str, value: str | None) -> None:
+    env = dict(REQUIRED)
+    if value is None:
+        del env[name]
+    else:
+        env[name] = value
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SENDER_EMAIL", "not-an-address"),
+        ("OWNER_EMAIL", "owner@"),
+        ("API_BASE_URL", "api.example.org"),
+        ("API_BASE_URL", "ftp://api.example.org"),
+        ("SUCCESS_URL", "/confirmed.html"),
+        ("SUCCESS_URL", "https://"),
+        ("TOKEN_TTL_HOURS", "abc"),
+        ("TOKEN_TTL_HOURS", "0"),
+        ("TOKEN_TTL_HOURS", "721"),
+        ("TOKEN_TTL_HOURS", "1.5"),
+        ("TOKEN_SECRET", "too-short"),
+        ("ADDRESS_MIN_INTERVAL_SECONDS", "-1"),
+        ("ADDRESS_MIN_INTERVAL_SECONDS", "86401"),
+        ("ADDRESS_LIMIT_PER_DAY", "-1"),
+        ("ADDRESS_LIMIT_PER_DAY", "five"),
+        ("IP_LIMIT_PER_HOUR", "-5"),
+        ("IP_LIMIT_PER_HOUR", "1000001"),
+        ("CONFIRM_MODE", "click"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8,not-a-network"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_value_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({**REQUIRED, name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [
+        ("TOKEN_TTL_HOURS", 1, 720),
+        ("ADDRESS_MIN_INTERVAL_SECONDS", 0, 86400),
+        ("ADDRESS_LIMIT_PER_DAY", 0, 10000),
+        ("IP_LIMIT_PER_HOUR", 0, 1_000_000),
+    ],
+)
+def test_integer_bounds_are_inclusive(name: str, low: int, high: int) -> None:
+    attr = {
+        "TOKEN_TTL_HOURS": "token_ttl_hours",
+        "ADDRESS_MIN_INTERVAL_SECONDS": "address_min_interval_seconds",
+        "ADDRESS_LIMIT_PER_DAY": "address_limit_per_day",
+        "IP_LIMIT_PER_HOUR": "ip_limit_per_hour",
+    }[name]
+    for value in (low, high):
+        assert getattr(Settings.from_env({**REQUIRED, name: str(value)}), attr) == value
+
+
+def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("IP_LIMIT_PER_HOUR", "7")
+    assert Settings.from_env().ip_limit_per_hour == 7
+
+
+def test_embedded_defaults_fill_only_missing_values() -> None:
+    env = {"API_BASE_URL": "http://127.0.0.1:8000", "SUCCESS_URL": "http://127.0.0.1:8000/c"}
+    s = Settings.from_env(env, defaults=EMBEDDED_DEFAULTS)
+    assert s.sender_email == "no-reply@localhost"
+    assert s.owner_email == "owner@localhost"
+    s = Settings.from_env({**env, "OWNER_EMAIL": "me@example.org"}, defaults=EMBEDDED_DEFAULTS)
+    assert s.owner_email == "me@example.org"
+    # An empty variable does not hide the default.
+    s = Settings.from_env({**env, "SENDER_EMAIL": ""}, defaults=EMBEDDED_DEFAULTS)
+    assert s.sender_email == "no-reply@localhost"
+
+
+def test_without_embedded_defaults_sender_is_required() -> None:
+    env = {"API_BASE_URL": "http://127.0.0.1:8000", "SUCCESS_URL": "http://127.0.0.1:8000/c"}
+    with pytest.raises(ConfigError, match="SENDER_EMAIL"):
+        Settings.from_env(env)
+
+
+def test_localhost_addresses_are_checked_too() -> None:
+    env = {**REQUIRED, "SENDER_EMAIL": "No-Reply@LOCALHOST"}
+    assert Settings.from_env(env).sender_email == "No-Reply@localhost"
+    with pytest.raises(ConfigError, match="SENDER_EMAIL"):
+        Settings.from_env({**REQUIRED, "SENDER_EMAIL": "bad local@localhost"})
+    with pytest.raises(ConfigError, match="OWNER_EMAIL"):
+        Settings.from_env({**REQUIRED, "OWNER_EMAIL": "@localhost"})
