@@ -142,4 +142,10 @@ def to_mime(message: Email, *, now: datetime | None = None) -> EmailMessage:
 
 def _address(addr: str) -> Address:
     local, _, domain = addr.rpartition("@")
+    if not domain.isascii():
+        # An internationalized domain goes on the wire in its IDNA (xn--) form: the stdlib
+        # would otherwise write an RFC 2047 encoded word into the address, which no MTA accepts.
+        import idna
+
+        domain = idna.encode(domain, uts46=True).decode("ascii")
     return Address(username=local, domain=domain)
