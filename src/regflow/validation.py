@@ -37,7 +37,8 @@ def normalize_email(value: str) -> str:
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        result = validate_email(value, check_deliverability=False)
+        # No SMTPUTF8: SES (and many relays) cannot deliver to a non-ASCII local part.
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise EmailSyntaxError(str(exc)) from None
     normalized: str = result.normalized
