@@ -135,9 +135,9 @@ def test_short_secret_is_refused_on_use() -> None:
 
 def test_issue_refuses_malformed_id_or_key() -> None:
     signer = TokenSigner(SECRET)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="malformed"):
         signer.issue("abc", ADDR)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="malformed"):
         signer.issue(new_registration_id(), "ab")
 
 
