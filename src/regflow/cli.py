@@ -1,0 +1,185 @@
+"""The `regflow` command: `serve` the embedded pipeline, and look after its database
+(`list`, `export`, `stats`, `delete`)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from regflow.domain import Registration, Status, address_key, mask_email
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ
+    parser = argparse.ArgumentParser(
+        prog="regflow", description="Email-verified two-step registration, embedded."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(env.get("REGFLOW_DATA_DIR") or ".regflow"),
+        help="where the database, secret key and mailbox live "
+        "(env REGFLOW_DATA_DIR, default ./.regflow)",
+    )
+
+    serve = sub.add_parser("serve", parents=[data], help="serve the pages, API and mailbox")
+    serve.add_argument(
+        "--host", default=env.get("HOST") or "127.0.0.1", help="env HOST, default 127.0.0.1"
+    )
+    serve.add_argument(
+        "--port", type=_port, default=env.get("PORT") or "8000", help="env PORT, default 8000"
+    )
+    serve.add_argument(
+        "--web-dir",
+        type=Path,
+        default=env.get("REGFLOW_WEB_DIR") or None,
+        help="the static pages (env REGFLOW_WEB_DIR, default the repository's web/)",
+    )
+
+    listing = sub.add_parser("list", parents=[data], help="list registrations (masked)")
+    listing.add_argument("--full", action="store_true", help="show full addresses and names")
+    listing.add_argument("--status", choices=[s.value for s in Status])
+
+    export = sub.add_parser("export", parents=[data], help="confirmed registrations to stdout")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+
+    sub.add_parser("stats", parents=[data], help="counts, outbox backlog and dead letters")
+
+    delete = sub.add_parser("delete", parents=[data], help="erase every record of an address")
+    delete.add_argument("--email", required=True)
+    return parser
+
+
+def _open_store(data_dir: Path) -> Any:
+    from regflow.adapters.sqlite import SQLiteStore
+
+    db = data_dir / "regflow.db"
+    if not db.is_file():
+        raise FileNotFoundError(f"no database at {db} (start `regflow serve` first)")
+    return SQLiteStore(db)
+
+
+def _row(r: Registration, full: bool) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name if full else (r.name[:1] + "***"),
+        "email": r.email if full else mask_email(r.email),
+        "status": r.status.value,
+        "timestamp": r.timestamp.isoformat(),
+        "confirmed_at": r.confirmed_at.isoformat() if r.confirmed_at else "",
+    }
+
+
+def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    store = _open_store(args.data_dir)
+    try:
+        status = Status(args.status) if args.status else None
+        regs = store.registrations(status=status)
+    finally:
+        store.close()
+    for r in regs:
+        row = _row(r, args.full)
+        out.write(f"{row['timestamp']}  {row['status']:<9}  {row['email']:<40}  {row['name']}\n")
+    out.write(f"{len(regs)} registration{'s' if len(regs) != 1 else ''}\n")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    store = _open_store(args.data_dir)
+    try:
+        rows = [_row(r, True) for r in store.registrations(status=Status.CONFIRMED)]
+    finally:
+        store.close()
+    fields = ["id", "name", "email", "timestamp", "confirmed_at"]
+    if args.format == "json":
+        json.dump([{k: r[k] for k in fields} for r in rows], out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            # keep spreadsheet formulas out of exported cells
+            writer.writerow(
+                {
+                    k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                    for k, v in r.items()
+                }
+            )
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    store = _open_store(args.data_dir)
+    try:
+        stats = store.stats()
+        dead = store.dead_letters()
+    finally:
+        store.close()
+    for key, value in stats.items():
+        out.write(f"{key}: {value}\n")
+    for d in dead:
+        out.write(
+            f"dead letter {d.row_id}: {d.kind.value} for {d.registration_id} after "
+            f"{d.attempts} attempts ({d.last_error})\n"
+        )
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
+    store = _open_store(args.data_dir)
+    try:
+        deleted = store.delete_address(address_key(args.email))
+    finally:
+        store.close()
+    out.write(
+        f"deleted {deleted} registration{'s' if deleted != 1 else ''} of "
+        f"{mask_email(args.email.strip())}\n"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = out or sys.stdout
+    if args.command == "serve":
+        from regflow.local.server import ServeOptions, serve
+
+        return serve(
+            ServeOptions(
+                host=args.host, port=int(args.port), data_dir=args.data_dir, web_dir=args.web_dir
+            )
+        )
+    commands = {
+        "list": _cmd_list,
+        "export": _cmd_export,
+        "stats": _cmd_stats,
+        "delete": _cmd_delete,
+    }
+    try:
+        return commands[args.command](args, out)
+    except FileNotFoundError as exc:
+        print(f"regflow: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

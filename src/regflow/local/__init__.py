@@ -1,0 +1,1 @@
+"""The embedded mode: local gateway, outbox worker and `regflow serve`."""

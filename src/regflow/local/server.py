@@ -1,0 +1,233 @@
+"""`regflow serve`: the whole pipeline on one machine.
+
+uvicorn serves the local gateway (the Lambda handlers' own HTTP code), SQLite stores the state,
+and a background worker drains the outbox to SMTP (`SMTP_URL`) or to the local mailbox.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from regflow import logs
+from regflow.adapters.mailbox import MailboxMailer
+from regflow.adapters.smtp import SmtpMailer
+from regflow.adapters.sqlite import SQLiteStore
+from regflow.config import EMBEDDED_DEFAULTS, Settings
+from regflow.domain import ConfigError, StoreUnavailable
+from regflow.local.gateway import GatewayConfig, create_app, locate_openapi, locate_web_dir
+from regflow.local.worker import OutboxWorker
+from regflow.ports import Mailer
+from regflow.service import RegistrationService
+from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, generate_secret
+
+log = logging.getLogger("regflow.server")
+
+SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
+DB_FILE = "regflow.db"
+MAILBOX_DIR = "mailbox"
+
+
+class StartupError(Exception):
+    """A problem the person starting the server can fix; printed as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".regflow")
+    web_dir: Path | None = None
+
+
+def public_host(host: str) -> str:
+    """The host to put in links: a wildcard bind address becomes loopback."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if addr.is_unspecified:
+        return "127.0.0.1" if addr.version == 4 else "[::1]"
+    return f"[{host}]" if addr.version == 6 else host
+
+
+def embedded_settings(host: str, port: int, env: Mapping[str, str] | None = None) -> Settings:
+    base = f"http://{public_host(host)}:{port}"
+    env = os.environ if env is None else env
+    api_base = env.get("API_BASE_URL") or base
+    defaults = {
+        **EMBEDDED_DEFAULTS,
+        "API_BASE_URL": base,
+        "SUCCESS_URL": api_base.rstrip("/") + "/confirmed.html",
+    }
+    return Settings.from_env(env, defaults=defaults)
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StartupError(f"cannot write to the data directory {data_dir}: {reason}") from None
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """The token secret from `<data dir>/secret.key`, created (mode 0600) on first start."""
+    path = data_dir / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        try:
+            secret = bytes.fromhex(path.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"cannot read the secret key {path}: {exc}") from None
+        if len(secret) < MIN_SECRET_BYTES:
+            raise StartupError(
+                f"the secret key {path} is too short; delete it to make a new one"
+            ) from None
+        return secret
+    except OSError as exc:
+        raise StartupError(f"cannot create the secret key {path}: {exc.strerror}") from None
+    secret = generate_secret()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret.hex() + "\n")
+    return secret
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is already in use; stop the other server or pass --port"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise StartupError(
+                f"no permission to listen on {host}:{port}; try a port above 1024"
+            ) from None
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class EmbeddedApp:
+    """Everything `serve` runs, built from options and the environment (testable in-process)."""
+
+    def __init__(
+        self, options: ServeOptions, env: Mapping[str, str] | None = None, *, poll: float = 0.5
+    ) -> None:
+        env = os.environ if env is None else env
+        self.options = options
+        self.settings = embedded_settings(options.host, options.port, env)
+        prepare_data_dir(options.data_dir)
+        secret = self.settings.token_secret or load_secret(options.data_dir)
+        smtp_url = env.get("SMTP_URL", "").strip()
+        self.mailbox = MailboxMailer(options.data_dir / MAILBOX_DIR)
+        mailer: Mailer = SmtpMailer.from_url(smtp_url) if smtp_url else self.mailbox
+        self.smtp_url = smtp_url
+        try:
+            self.store = SQLiteStore(options.data_dir / DB_FILE)
+        except StoreUnavailable:
+            raise StartupError(f"cannot open the database {options.data_dir / DB_FILE}") from None
+        self.service = RegistrationService(
+            store=self.store, settings=self.settings, signer=TokenSigner(secret), mailer=mailer
+        )
+        self.worker = OutboxWorker(self.store, self.service, poll_interval=poll)
+        self.web_dir = locate_web_dir(options.web_dir)
+        self.app = create_app(
+            GatewayConfig(
+                service=self.service,
+                web_dir=self.web_dir,
+                mailbox=None if smtp_url else self.mailbox,
+                openapi_path=locate_openapi(),
+                on_write=self.worker.wake,
+                trusted_proxies=self.settings.trusted_proxies,
+            )
+        )
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.store.close()
+
+
+def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
+    """Run until SIGINT/SIGTERM. Returns the exit code."""
+    import uvicorn
+
+    try:
+        settings_env = os.environ if env is None else env
+        logs.configure(settings_env.get("LOG_LEVEL", "INFO").upper() or "INFO")
+        embedded = EmbeddedApp(options, env)
+        sock = bind_socket(options.host, options.port)
+    except (StartupError, ConfigError) as exc:
+        print(f"regflow: {exc}", file=sys.stderr)
+        return 2
+
+    stop_signals: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        # uvicorn handles the graceful stop and re-raises the signal afterwards: land here.
+        stop_signals.append(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
+    config = uvicorn.Config(
+        embedded.app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+        server_header=False,
+        date_header=True,
+    )
+    server = uvicorn.Server(config)
+    base = f"http://{public_host(options.host)}:{options.port}"
+    embedded.worker.start()
+    mail_line = (
+        f"  mail:      sent via SMTP ({_redact(embedded.smtp_url)})"
+        if embedded.smtp_url
+        else f"  mailbox:   {base}/_mailbox"
+    )
+    print(
+        f"regflow is serving on {base}\n"
+        f"  sign up:   {base}/\n"
+        f"{mail_line}\n"
+        f"  data:      {options.data_dir.resolve()}\n"
+        "Press Ctrl+C to stop.",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        embedded.close()
+        sock.close()
+    print("regflow: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
