@@ -1,0 +1,406 @@
+"""RegistrationService over the in-memory store: flows, limits, bot trap, outbox."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from regflow.domain import (
+    ClientRateLimited,
+    CreateResult,
+    MailDeliveryError,
+    MailKind,
+    Outcome,
+    Status,
+    ValidationError,
+    address_key,
+)
+from tests.unit.fakes import START, World, world
+
+
+def _token_from(text: str) -> str:
+    for word in text.split():
+        if "/confirm?token=" in word:
+            return parse_qs(urlsplit(word).query)["token"][0]
+    raise AssertionError("no link in the message")
+
+
+def _register_and_get_token(w: World, address: str = "jane@example.com") -> str:
+    assert w.service.register("Jane", address) is CreateResult.CREATED
+    assert w.drain() == 1
+    return _token_from(w.mailer.sent[-1].text)
+
+
+# --- register ---------------------------------------------------------------------------
+
+
+def test_register_stores_pending_with_ttl_and_owes_verification() -> None:
+    w = world()
+    assert w.service.register("  Jane Doe ", "Jane@Example.COM") is CreateResult.CREATED
+    (reg,) = w.store.registrations.values()
+    assert reg.name == "Jane Doe"
+    assert reg.email == "Jane@example.com"
+    assert reg.status is Status.PENDING
+    assert reg.timestamp == START
+    assert reg.ttl == int((START + timedelta(hours=24)).timestamp())
+    assert reg.confirmed_at is None
+    assert [e.kind for e in w.store.outbox] == [MailKind.VERIFICATION]
+    assert w.mailer.sent == []  # nothing is sent inside the request
+
+
+def test_token_ttl_hours_is_honoured() -> None:
+    w = world(TOKEN_TTL_HOURS="2")
+    w.service.register("Jane", "jane@example.com")
+    (reg,) = w.store.registrations.values()
+    assert reg.ttl == int((START + timedelta(hours=2)).timestamp())
+
+
+def test_verification_mail_carries_a_working_link() -> None:
+    w = world()
+    token = _register_and_get_token(w)
+    msg = w.mailer.sent[0]
+    assert msg.to == "jane@example.com"
+    assert msg.sender == "no-reply@example.org"
+    assert f"https://api.example.org/confirm?token={token}" in msg.text
+    assert "24 hours" in msg.text
+    (reg,) = w.store.registrations.values()
+    assert w.signer.verify(token) == (reg.id, address_key("jane@example.com"))
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "field"),
+    [
+        ("", "jane@example.com", "name"),
+        ("x" * 101, "jane@example.com", "name"),
+        ("Ja\u2028ne", "jane@example.com", "name"),
+        (None, "jane@example.com", "name"),
+        ("Jane", "not-an-address", "email"),
+        ("Jane", 12, "email"),
+        ("Jane", "jane@blocked.example", "email"),
+        ("Jane", "jane@mx.blocked.example", "email"),
+    ],
+)
+def test_invalid_input_raises_and_stores_nothing(name: object, email: object, field: str) -> None:
+    w = world(BLOCKED_EMAIL_DOMAINS="blocked.example")
+    before = w.snapshot()
+    with pytest.raises(ValidationError) as info:
+        w.service.register(name, email, client_key="198.51.100.7")
+    assert info.value.field == field
+    assert w.snapshot() == before
+
+
+def test_honeypot_stores_and_sends_nothing() -> None:
+    w = world()
+    before = w.snapshot()
+    result = w.service.register(
+        "Bot", "bot@example.com", client_key="198.51.100.7", honeypot="http://spam"
+    )
+    assert result is None
+    assert w.snapshot() == before
+    assert w.drain() == 0
+
+
+# --- per-address limits ----------------------------------------------------------------
+
+
+def _emails_after(w: World, posts: int, every: timedelta, address: str) -> int:
+    for _ in range(posts):
+        w.service.register("Jane", address)
+        w.clock.now += every
+    return w.drain()
+
+
+def test_burst_for_one_address_sends_one_email() -> None:
+    w = world()
+    assert _emails_after(w, 20, timedelta(0), "jane@example.com") == 1
+    assert len(w.store.registrations) == 1
+
+
+def test_one_email_per_60_seconds() -> None:
+    w = world()
+    results = []
+    for offset in (0, 30, 59, 60, 61, 119, 120):
+        w.clock.now = START + timedelta(seconds=offset)
+        results.append(w.service.register("Jane", "jane@example.com"))
+    assert results == [
+        CreateResult.CREATED,
+        CreateResult.ADDRESS_LIMITED,
+        CreateResult.ADDRESS_LIMITED,
+        CreateResult.CREATED,
+        CreateResult.ADDRESS_LIMITED,
+        CreateResult.ADDRESS_LIMITED,
+        CreateResult.CREATED,
+    ]
+    assert w.drain() == 3
+
+
+def test_at_most_five_per_24_hours_then_the_counter_expires() -> None:
+    w = world()
+    # One post every 10 minutes for 20 hours: 120 posts, 5 emails.
+    assert _emails_after(w, 120, timedelta(minutes=10), "jane@example.com") == 5
+    # The window opened at START; it is over 24 hours later.
+    w.clock.now = START + timedelta(hours=24) - timedelta(seconds=1)
+    assert w.service.register("Jane", "jane@example.com") is CreateResult.ADDRESS_LIMITED
+    w.clock.now = START + timedelta(hours=24)
+    assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
+    assert w.drain() == 1
+
+
+def test_limits_are_per_address_and_case_insensitive() -> None:
+    w = world()
+    assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
+    assert w.service.register("Jane", "JANE@EXAMPLE.COM") is CreateResult.ADDRESS_LIMITED
+    assert w.service.register("Jane", "Jane@Example.com") is CreateResult.ADDRESS_LIMITED
+    assert w.service.register("John", "john@example.com") is CreateResult.CREATED
+    assert w.drain() == 2
+
+
+def test_limited_post_writes_nothing() -> None:
+    w = world()
+    w.service.register("Jane", "jane@example.com", client_key="198.51.100.7")
+    before = w.snapshot()
+    assert (
+        w.service.register("Jane", "jane@example.com", client_key="198.51.100.7")
+        is CreateResult.ADDRESS_LIMITED
+    )
+    assert w.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("env", "posts", "expected"),
+    [
+        ({"ADDRESS_LIMIT_PER_DAY": "2"}, 10, 2),
+        ({"ADDRESS_MIN_INTERVAL_SECONDS": "0", "ADDRESS_LIMIT_PER_DAY": "3"}, 10, 3),
+        ({"ADDRESS_MIN_INTERVAL_SECONDS": "0", "ADDRESS_LIMIT_PER_DAY": "0"}, 10, 10),
+        ({"ADDRESS_MIN_INTERVAL_SECONDS": "3600", "ADDRESS_LIMIT_PER_DAY": "0"}, 10, 4),
+    ],
+)
+def test_limits_are_configurable(env: dict[str, str], posts: int, expected: int) -> None:
+    # One post every 20 minutes.
+    w = world(**env)
+    assert _emails_after(w, posts, timedelta(minutes=20), "jane@example.com") == expected
+
+
+def test_already_confirmed_address_gets_already_registered_mail_under_the_same_limits() -> None:
+    w = world()
+    token = _register_and_get_token(w)
+    assert w.service.confirm(token) is Outcome.CONFIRMED
+    w.drain()  # owner notification
+    sent_before = len(w.mailer.sent)
+
+    w.clock.advance(seconds=61)
+    assert w.service.register("Jane again", "JANE@example.com") is CreateResult.CREATED
+    assert w.service.register("Jane again", "jane@example.com") is CreateResult.ADDRESS_LIMITED
+    assert w.drain() == 1
+    (msg,) = w.mailer.sent[sent_before:]
+    assert msg.subject == "You are already registered"
+    assert msg.to == "JANE@example.com"
+    assert "token" not in msg.text
+    assert "href" not in msg.html
+
+    # Still under the daily cap: 5 in 24 h counting the first verification mail.
+    for _ in range(10):
+        w.clock.advance(seconds=61)
+        w.service.register("Jane", "jane@example.com")
+    assert w.drain() == 3
+
+
+# --- per-client limit ------------------------------------------------------------------
+
+
+def test_client_limit_raises_with_retry_after_and_expires() -> None:
+    w = world(IP_LIMIT_PER_HOUR="3")
+    for i in range(3):
+        w.service.register("Jane", f"jane{i}@example.com", client_key="198.51.100.7")
+        w.clock.advance(minutes=1)
+    before = w.snapshot()
+    with pytest.raises(ClientRateLimited) as info:
+        w.service.register("Jane", "other@example.com", client_key="198.51.100.7")
+    assert info.value.retry_after == 3600 - 180
+    assert w.snapshot() == before  # a limited post writes nothing
+    # Another client is not affected.
+    w.service.register("Jane", "other@example.com", client_key="198.51.100.8")
+    # An hour after the first post the window is over.
+    w.clock.now = START + timedelta(hours=1)
+    w.service.register("Jane", "late@example.com", client_key="198.51.100.7")
+    assert w.drain() == 5
+
+
+def test_client_limit_zero_turns_it_off() -> None:
+    w = world(IP_LIMIT_PER_HOUR="0")
+    for i in range(50):
+        w.service.register("Jane", f"jane{i}@example.com", client_key="198.51.100.7")
+    assert w.drain() == 50
+
+
+def test_no_client_key_means_no_client_limit() -> None:
+    w = world(IP_LIMIT_PER_HOUR="1")
+    for i in range(3):
+        w.service.register("Jane", f"jane{i}@example.com", client_key=None)
+    assert w.drain() == 3
+
+
+# --- confirm ----------------------------------------------------------------------------
+
+
+def test_confirm_then_again_notifies_owner_once() -> None:
+    w = world()
+    token = _register_and_get_token(w)
+    w.clock.advance(minutes=5)
+    assert w.service.confirm(token) is Outcome.CONFIRMED
+    (reg,) = w.store.registrations.values()
+    assert reg.status is Status.CONFIRMED
+    assert reg.ttl is None
+    assert reg.confirmed_at == START + timedelta(minutes=5)
+    assert w.drain() == 1
+    owner_mail = w.mailer.sent[-1]
+    assert owner_mail.to == "owner@example.org"
+    assert "jane@example.com" in owner_mail.text
+    assert w.service.confirm(token) is Outcome.ALREADY_CONFIRMED
+    assert w.service.confirm(" " + token + "\n") is Outcome.ALREADY_CONFIRMED
+    assert w.drain() == 0
+    assert [m.to for m in w.mailer.sent] == ["jane@example.com", "owner@example.org"]
+
+
+@pytest.mark.parametrize("token", [None, "", "garbage", "A" * 64, 42, ["x"]])
+def test_invalid_tokens_change_nothing(token: object) -> None:
+    w = world()
+    _register_and_get_token(w)
+    before = w.snapshot()
+    assert w.service.confirm(token) is Outcome.INVALID
+    assert w.snapshot() == before
+
+
+def test_token_of_an_unknown_registration_is_invalid() -> None:
+    w = world()
+    forged = w.signer.issue("A" * 21 + "w", address_key("jane@example.com"))
+    assert w.service.confirm(forged) is Outcome.INVALID
+
+
+def test_token_with_another_address_key_is_invalid() -> None:
+    w = world()
+    _register_and_get_token(w)
+    (reg,) = w.store.registrations.values()
+    forged = w.signer.issue(reg.id, address_key("mallory@example.com"))
+    assert w.service.confirm(forged) is Outcome.INVALID
+    assert w.store.registrations[reg.id].status is Status.PENDING
+
+
+def test_expired_registration_gets_no_mail_and_expired_outcome() -> None:
+    w = world()
+    w.service.register("Jane", "jane@example.com")
+    (reg,) = w.store.registrations.values()
+    token = w.signer.issue(reg.id, reg.addr_key)
+    w.clock.now = START + timedelta(hours=24)
+    assert w.drain() == 0  # the outbox entry is dropped, not mailed
+    assert w.mailer.sent == []
+    assert w.service.confirm(token) is Outcome.EXPIRED
+    assert w.store.registrations[reg.id].status is Status.PENDING
+    assert w.drain() == 0
+
+
+def test_confirm_just_before_expiry_works() -> None:
+    w = world()
+    token = _register_and_get_token(w)
+    w.clock.now = START + timedelta(hours=24) - timedelta(seconds=1)
+    assert w.service.confirm(token) is Outcome.CONFIRMED
+
+
+def test_second_registration_of_a_confirmed_address_cannot_be_confirmed() -> None:
+    w = world(ADDRESS_MIN_INTERVAL_SECONDS="0")
+    first = _register_and_get_token(w)
+    second = _register_and_get_token(w, "JANE@example.com")
+    assert w.service.confirm(first) is Outcome.CONFIRMED
+    assert w.service.confirm(second) is Outcome.ALREADY_CONFIRMED
+    assert w.drain() == 1  # one owner notification
+    assert sum(m.to == "owner@example.org" for m in w.mailer.sent) == 1
+
+
+def test_pending_verification_mail_after_confirmation_of_another_is_already_registered() -> None:
+    w = world(ADDRESS_MIN_INTERVAL_SECONDS="0")
+    first = _register_and_get_token(w)
+    w.service.register("Jane", "jane@example.com")  # second mail owed, not yet delivered
+    assert w.service.confirm(first) is Outcome.CONFIRMED
+    w.drain()
+    subjects = [m.subject for m in w.mailer.sent if m.to == "jane@example.com"]
+    assert subjects == ["Please verify your email address", "You are already registered"]
+
+
+def test_concurrent_clicks_notify_owner_once() -> None:
+    w = world()
+    token = _register_and_get_token(w)
+    outcomes: list[Outcome] = []
+    barrier = threading.Barrier(10)
+
+    def click() -> None:
+        barrier.wait()
+        outcomes.append(w.service.confirm(token))
+
+    threads = [threading.Thread(target=click) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == sorted([Outcome.CONFIRMED] + [Outcome.ALREADY_CONFIRMED] * 9)
+    assert w.drain() == 1
+
+
+def test_concurrent_posts_for_one_address_send_one_email() -> None:
+    w = world()
+    barrier = threading.Barrier(20)
+
+    def post() -> None:
+        barrier.wait()
+        w.service.register("Jane", "jane@example.com")
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert w.drain() == 1
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+
+def test_delivery_failure_propagates_and_keeps_nothing_sent() -> None:
+    w = world()
+    w.service.register("Jane", "jane@example.com")
+    w.mailer.fail_with = MailDeliveryError("throttled", transient=True)
+    entry = w.store.outbox[0]
+    with pytest.raises(MailDeliveryError) as info:
+        w.service.deliver(entry)
+    assert info.value.transient
+    w.mailer.fail_with = None
+    assert w.service.deliver(entry) is True
+    assert len(w.mailer.sent) == 1
+
+
+def test_service_without_mailer_refuses_to_deliver() -> None:
+    from regflow.service import RegistrationService
+
+    w = world()
+    w.service.register("Jane", "jane@example.com")
+    bare = RegistrationService(
+        store=w.store, settings=w.service.settings, signer=w.signer, clock=w.clock
+    )
+    with pytest.raises(RuntimeError, match="without a mailer"):
+        bare.deliver(w.store.outbox[0])
+
+
+def test_logs_carry_no_token_and_no_full_address(caplog: pytest.LogCaptureFixture) -> None:
+    w = world()
+    with caplog.at_level(logging.INFO, logger="regflow"):
+        token = _register_and_get_token(w, "jane.doe@example.com")
+        w.service.confirm(token)
+        w.drain()
+    assert caplog.records
+    for record in caplog.records:
+        rendered = record.getMessage() + " " + repr(vars(record))
+        assert token not in rendered
+        assert "jane.doe@example.com" not in rendered
