@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from regflow.adapters.sqlite import SQLiteStore
 
@@ -16,3 +29,151 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
         yield store
     finally:
         store.close()
+
+
+# --- the embedded server (SQLite + outbox) as a user starts it: a `regflow serve` process ---
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+REGFLOW_BIN = Path(sys.executable).parent / "regflow"
+
+
+class ServerProcess:
+    """`regflow serve --port <port> --data-dir <dir>` in a subprocess, ready when its
+    `/_health` answers. Output goes to files under the data dir's parent."""
+
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "LOG_LEVEL": "WARNING", **(env or {})}
+        for name in ("SMTP_URL", "API_BASE_URL", "SUCCESS_URL", "TOKEN_SECRET"):
+            if env is None or name not in env:
+                self.env.pop(name, None)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._runs = 0
+
+    def start(self, timeout: float = 15.0) -> ServerProcess:
+        self._runs += 1
+        logs = self.data_dir.parent / f"{self.data_dir.name}-run{self._runs}"
+        self.stdout_path, self.stderr_path = logs.with_suffix(".out"), logs.with_suffix(".err")
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [
+                    str(REGFLOW_BIN),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                stdout=out,
+                stderr=err,
+                env=self.env,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}: {self.stderr()}")
+            try:
+                if httpx.get(f"{self.base}/_health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server not ready: {self.stderr()}")
+            time.sleep(0.05)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def mailbox_messages(data_dir: Path) -> list[EmailMessage]:
+    """Every message in the server's local mailbox, oldest first."""
+    box = data_dir / "mailbox"
+    out = []
+    for path in sorted(box.glob("*.eml")) if box.is_dir() else []:
+        with open(path, "rb") as fh:
+            msg = BytesParser(policy=policy.default).parse(fh)
+        assert isinstance(msg, EmailMessage)
+        out.append(msg)
+    return out
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content
+
+
+def confirm_link(message: EmailMessage) -> str:
+    match = re.search(r"https?://\S+/confirm\?token=[A-Za-z0-9_-]+", text_of(message))
+    assert match is not None, text_of(message)
+    return match.group(0)
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback that keeps every message it accepts."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.arrived = threading.Condition()
+        self.port = port or free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        msg = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
+        assert isinstance(msg, EmailMessage)
+        with self.arrived:
+            self.messages.append(msg)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.arrived.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+            return list(self.messages)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
