@@ -1,0 +1,81 @@
+"""Build the Lambda bundle (build/lambda) from pyproject.toml, runtime dependencies only.
+
+    python deploy/build_bundle.py [--out build/lambda] [--python-version 3.13] [--with-boto3]
+
+pyproject.toml stays the single source of metadata: the regflow wheel is built from it, and its
+`[project].dependencies` are installed for the Lambda platform (manylinux2014_aarch64, CPython
+3.13, binary wheels only, so the build machine's own platform never leaks in).
+
+boto3 (and with it botocore, s3transfer, jmespath, urllib3, python-dateutil) is left out by
+default: every Lambda Python runtime ships it, and bundling it adds ~20 MB unpacked, slowing
+deploys and cold starts for no gain. Every call regflow makes (DynamoDB, SES v2, Secrets
+Manager) is years older than the runtime's boto3. `--with-boto3` bundles it to pin the version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDED_BY_RUNTIME = {"boto3", "botocore"}
+
+
+def runtime_requirements(pyproject: Path, *, with_boto3: bool) -> list[str]:
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    requirements = []
+    for spec in project.get("dependencies", []):
+        name = Requirement(spec).name.lower().replace("_", "-")
+        if with_boto3 or name not in PROVIDED_BY_RUNTIME:
+            requirements.append(spec)
+    return requirements
+
+
+def pip(*args: str) -> None:
+    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+    subprocess.run(command, check=True)  # noqa: S603 (our own interpreter, our own arguments)
+
+
+def build(out: Path, python_version: str, *, with_boto3: bool) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    platform = [
+        "--platform", "manylinux2014_aarch64",
+        "--implementation", "cp",
+        "--python-version", python_version,
+        "--only-binary=:all:",
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as wheels:
+        pip("wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, str(ROOT))
+        (wheel,) = Path(wheels).glob("regflow-*.whl")
+        pip("install", "--quiet", "--target", str(out), "--no-deps", str(wheel))
+        shutil.rmtree(out / "bin", ignore_errors=True)  # console scripts: not for Lambda
+        requirements = runtime_requirements(ROOT / "pyproject.toml", with_boto3=with_boto3)
+        if requirements:
+            pip("install", "--quiet", "--target", str(out), *platform, *requirements)
+    for junk in [*out.glob("*.dist-info"), *out.rglob("__pycache__"), out / "bin"]:
+        if junk.is_dir():
+            shutil.rmtree(junk)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"bundle: {out} ({size / 1e6:.1f} MB unpacked)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "lambda")
+    parser.add_argument("--python-version", default="3.13")
+    parser.add_argument("--with-boto3", action="store_true")
+    args = parser.parse_args()
+    build(args.out, args.python_version, with_boto3=args.with_boto3)
+
+
+if __name__ == "__main__":
+    main()
