@@ -1,0 +1,14 @@
+"""ConfirmationHandler: GET /confirm?token=... (and the POST of CONFIRM_MODE=button).
+
+Its path needs DynamoDB and the token secret (Secrets Manager, fetched on the first token
+check); it sends no mail: the owner notification is owed through the stream (outbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from regflow import api, aws
+
+
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return api.confirm(event, aws.service(aws.Role.CONFIRM))

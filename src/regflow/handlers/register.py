@@ -1,0 +1,13 @@
+"""RegistrationHandler: POST /register (API Gateway HTTP API, payload format 2.0).
+
+Its path needs only DynamoDB: no SES client, no Secrets Manager client, no token secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from regflow import api, aws
+
+
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return api.register(event, aws.service(aws.Role.REGISTER))
