@@ -155,7 +155,10 @@ def client_ip(event: Event) -> str | None:
 def query_param(event: Event, name: str) -> str | None:
     raw = event.get("rawQueryString")
     if isinstance(raw, str) and raw:
-        values = parse_qs(raw, keep_blank_values=True, max_num_fields=50).get(name)
+        try:
+            values = parse_qs(raw, keep_blank_values=True, max_num_fields=50).get(name)
+        except ValueError:  # more fields than any real link has: treat as absent
+            return None
         return values[0] if values and len(values) == 1 else None
     params = event.get("queryStringParameters")
     if isinstance(params, Mapping):
