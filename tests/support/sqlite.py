@@ -42,6 +42,29 @@ def free_port() -> int:
 
 
 REGFLOW_BIN = Path(sys.executable).parent / "regflow"
+_SETTINGS = frozenset(
+    [
+        "SMTP_URL",
+        "API_BASE_URL",
+        "SUCCESS_URL",
+        "REGISTER_PAGE_URL",
+        "SENDER_EMAIL",
+        "OWNER_EMAIL",
+        "HOST",
+        "PORT",
+        "CONFIRM_MODE",
+        "TOKEN_SECRET",
+        "TOKEN_SECRET_ARN",
+        "TRUSTED_PROXIES",
+        "BLOCKED_EMAIL_DOMAINS",
+        "IP_LIMIT_PER_HOUR",
+        "ADDRESS_LIMIT_PER_DAY",
+        "ADDRESS_MIN_INTERVAL_SECONDS",
+        "TOKEN_TTL_HOURS",
+        "SITE_NAME",
+        "LOG_LEVEL",
+    ]
+)
 
 
 class ServerProcess:
@@ -54,10 +77,13 @@ class ServerProcess:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "LOG_LEVEL": "WARNING", **(env or {})}
-        for name in ("SMTP_URL", "API_BASE_URL", "SUCCESS_URL", "TOKEN_SECRET"):
-            if env is None or name not in env:
-                self.env.pop(name, None)
+        # the caller's settings must not leak in: a test sets what it needs explicitly
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in _SETTINGS and not k.startswith(("AWS_", "REGFLOW_"))
+        }
+        self.env = {**inherited, "LOG_LEVEL": "WARNING", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self._runs = 0
 

@@ -303,15 +303,22 @@ class SQLiteStore:
 
     # --- the outbox (used by the mail worker) -----------------------------------------
 
-    def recover_claims(self) -> int:
-        """Release rows a sender had claimed when the process died (call once at start-up,
-        before any worker runs). Their mail may or may not have gone out: it is sent again
-        (at-least-once). Returns how many rows were released."""
+    def recover_claims(self, now: float) -> int:
+        """Start-up (before any worker runs): release rows a sender had claimed when the
+        process died, and make every live row due at `now` (the restart may have fixed what
+        failed). A released row's mail may or may not have gone out before the crash: it is
+        sent again (at-least-once; only the one message in flight can repeat). Returns how
+        many claimed rows were released."""
         try:
             with self._write() as db:
-                return db.execute(
+                released = db.execute(
                     "UPDATE outbox SET claimed_at = NULL WHERE claimed_at IS NOT NULL"
                 ).rowcount
+                db.execute(
+                    "UPDATE outbox SET next_attempt_at = ? WHERE dead = 0 AND next_attempt_at > ?",
+                    (now, now),
+                )
+                return released
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 

@@ -49,7 +49,7 @@ class OutboxWorker:
     # --- control ---------------------------------------------------------------------
 
     def start(self) -> None:
-        released = self.store.recover_claims()
+        released = self.store.recover_claims(self._now())
         if released:
             log.warning(
                 "outbox rows claimed by a previous run are sent again",
