@@ -1,6 +1,7 @@
-"""Upload the pages (web/) to the stack's bucket and refresh CloudFront.
+"""Upload the pages (web/) to the stack's bucket and refresh CloudFront; empty it before delete.
 
     python -m regflow.publish --stack regflow [--region us-east-1] [--source web] [--no-invalidate]
+    python -m regflow.publish --stack regflow --empty    # every object version (make destroy)
 
 The bucket and distribution come from the stack's outputs (`SiteBucket`, `DistributionId`,
 `RegistrationPageUrl`). The pages call `/register` and `/confirm` on their own origin
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 log = logging.getLogger("regflow.publish")
 
@@ -141,6 +143,23 @@ def upload(s3: S3Client, bucket: str, source: Path, *, prune: bool = True) -> Pu
     )
 
 
+def empty_bucket(s3: S3Client, bucket: str) -> int:
+    """Delete every object version and delete marker (the bucket is versioned), so that
+    CloudFormation can delete the bucket. Returns how many were deleted."""
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        versions = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        batch: list[ObjectIdentifierTypeDef] = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions
+        ]
+        for start in range(0, len(batch), 1000):
+            s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": batch[start : start + 1000], "Quiet": True}
+            )
+        deleted += len(batch)
+    return deleted
+
+
 def invalidate(cloudfront: Any, distribution_id: str, paths: Sequence[str] = ("/*",)) -> str:
     """Start a CloudFront invalidation; returns its id (it completes in the background)."""
     response = cloudfront.create_invalidation(
@@ -185,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, default=Path("web"), help="folder of pages")
     parser.add_argument("--no-invalidate", action="store_true", help="skip the invalidation")
     parser.add_argument("--keep-stale", action="store_true", help="keep objects not in source")
+    parser.add_argument(
+        "--empty", action="store_true", help="instead: delete every object version in the bucket"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -193,6 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     session = boto3.session.Session(region_name=args.region)
     try:
+        if args.empty:
+            site = stack_site(session.client("cloudformation"), args.stack)
+            count = empty_bucket(session.client("s3"), site.bucket)
+            print(f"emptied s3://{site.bucket} ({count} object versions deleted)")
+            return 0
         result = publish(
             cloudformation=session.client("cloudformation"),
             s3=session.client("s3"),

@@ -194,3 +194,21 @@ def test_stack_without_bucket_output_is_refused(aws: None) -> None:
     cloudformation, _ = stubbed_cloudformation({"TableName": "UserRegistrations"})
     with pytest.raises(publish.PublishError, match="SiteBucket"):
         publish.stack_site(cloudformation, "regflow")
+
+
+def test_empty_bucket_deletes_every_version_and_marker(s3: Any, site: Path) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    publish.upload(s3, BUCKET, site)
+    publish.upload(s3, BUCKET, site)  # second versions of every page
+    s3.put_object(Bucket=BUCKET, Key="old.html", Body=b"x")
+    s3.delete_object(Bucket=BUCKET, Key="old.html")  # a delete marker over a version
+    listing = s3.list_object_versions(Bucket=BUCKET)
+    expected = len(listing.get("Versions", [])) + len(listing.get("DeleteMarkers", []))
+    assert expected == 2 * 4 + 2
+
+    assert publish.empty_bucket(s3, BUCKET) == expected
+
+    after = s3.list_object_versions(Bucket=BUCKET)
+    assert after.get("Versions", []) == []
+    assert after.get("DeleteMarkers", []) == []
+    s3.delete_bucket(Bucket=BUCKET)  # what CloudFormation does next: succeeds only when empty

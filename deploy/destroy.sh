@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Empty the pages bucket (every version), delete the stack and wait until it is gone.
+# DELETES ALL REGISTRATIONS: the table goes with the stack.
+#
+#   deploy/destroy.sh            (STACK, REGION as for deploy.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STACK=${STACK:-regflow}
+REGION=${REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}}
+PYTHON=${PYTHON:-.venv/bin/python}
+if [ -z "${SAM:-}" ]; then
+  if [ -x .venv/bin/sam ]; then SAM=.venv/bin/sam; else SAM=sam; fi
+fi
+export SAM_CLI_TELEMETRY=${SAM_CLI_TELEMETRY:-0}
+
+echo "--- emptying the pages bucket of stack ${STACK} (${REGION})"
+if ! "$PYTHON" -m regflow.publish --stack "$STACK" --region "$REGION" --empty; then
+  echo "(nothing to empty: the stack or its bucket is already gone)"
+fi
+
+echo "--- deleting stack ${STACK} (CloudFront takes several minutes)"
+"$SAM" delete --stack-name "$STACK" --region "$REGION" --no-prompts
+echo "stack ${STACK} deleted"
