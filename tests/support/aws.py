@@ -321,3 +321,138 @@ def count_calls(clients: Iterable[Any]) -> dict[str, int]:
     for client in clients:
         client.meta.events.register("before-call", seen)
     return counts
+
+
+# --- a whole stack: table, secret, SES identities, the real handlers ------------------------
+
+SITE = "https://regflow.example"
+STACK_ENV = {
+    "SENDER_EMAIL": "no-reply@regflow.example",
+    "OWNER_EMAIL": "owner@regflow.example",
+    "API_BASE_URL": f"{SITE}/",
+    "SUCCESS_URL": f"{SITE}/confirmed.html",
+    "REGISTER_PAGE_URL": f"{SITE}/",
+    "TOKEN_TTL_HOURS": "24",
+    "LOG_LEVEL": "INFO",
+}
+TOKEN_RE = r"/confirm\?token=([A-Za-z0-9_-]{64})"
+
+
+class Stack:
+    """The deployed shape under moto: drive it through the real Lambda handlers with real v2
+    events, pump the stream into the mail sender, read mail back from SES."""
+
+    def __init__(self, table_name: str, secret_arn: str) -> None:
+        from regflow import aws
+
+        self.table_name = table_name
+        self.secret_arn = secret_arn
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.stream = StreamReader(self.dynamodb, table_name)
+        self.clients = aws.clients()  # the very clients the handlers use
+        self.pending: list[dict[str, Any]] = []  # records a partial batch response left behind
+
+    def register(self, event: dict[str, Any]) -> dict[str, Any]:
+        from regflow.handlers import register
+
+        return register.lambda_handler(event, None)
+
+    def confirm(self, event: dict[str, Any]) -> dict[str, Any]:
+        from regflow.handlers import confirm
+
+        return confirm.lambda_handler(event, None)
+
+    def pump(self, *, batch_size: int = 10) -> list[dict[str, Any]]:
+        """Feed the new stream records (after the filter, like the event source mapping) to
+        the mail sender in batches; a partial batch response keeps that record and the rest
+        for the next pump, exactly as Lambda retries a shard. Returns the responses."""
+        from regflow.handlers import mail_sender
+
+        queue = self.pending + [
+            r for r in self.stream.records() if matches_any(mail_sender.FILTER_PATTERNS, r)
+        ]
+        responses = []
+        while queue:
+            batch, rest = queue[:batch_size], queue[batch_size:]
+            response = mail_sender.lambda_handler({"Records": batch}, None)
+            responses.append(response)
+            failures = response["batchItemFailures"]
+            if failures:
+                failed = failures[0]["itemIdentifier"]
+                seqs = [r["dynamodb"]["SequenceNumber"] for r in batch]
+                queue = batch[seqs.index(failed) :] + rest
+                break
+            queue = rest
+        self.pending = queue
+        return responses
+
+    def item(self, registration_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"REG#{registration_id}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return dict(item) if item else None
+
+    def items(self, prefix: str = "") -> list[dict[str, Any]]:
+        out = self.dynamodb.scan(TableName=self.table_name, ConsistentRead=True)["Items"]
+        return [i for i in out if i["pk"]["S"].startswith(prefix)]
+
+    def mail(self) -> list[SentMail]:
+        return sent_mail()
+
+
+@contextlib.contextmanager
+def aws_stack(**env: str) -> Iterator[Stack]:
+    """moto, the table from template.yaml, the token secret in Secrets Manager, verified SES
+    identities and the handlers' environment; caches of `regflow.aws` reset around it."""
+    from regflow import aws
+
+    with mock_aws_serialized():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        table = create_table_from_template(dynamodb)
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        arn = secrets.create_secret(Name="regflow-token-secret", SecretString="s3cr3t-" + "k" * 57)[
+            "ARN"
+        ]
+        verify_identities("regflow.example")
+        full = {**STACK_ENV, "TABLE_NAME": table, "TOKEN_SECRET_ARN": arn, **env}
+        with mock.patch.dict(os.environ, full):
+            for name in ("TOKEN_SECRET",):
+                os.environ.pop(name, None)
+            aws.reset()
+            try:
+                yield Stack(table, arn)
+            finally:
+                aws.reset()
+
+
+# --- Lambda event filtering (the subset regflow's patterns use) ------------------------------
+
+
+def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """EventBridge/Lambda filter matching for exact values and `{"prefix": ...}`: every key of
+    the pattern must be present; a list matches when any of its values does."""
+    for key, want in pattern.items():
+        if key not in event:
+            return False
+        got = event[key]
+        if isinstance(want, Mapping):
+            if not isinstance(got, Mapping) or not matches(want, got):
+                return False
+            continue
+        if not any(_value_matches(v, got) for v in want):
+            return False
+    return True
+
+
+def _value_matches(want: Any, got: Any) -> bool:
+    if isinstance(want, Mapping):
+        if set(want) == {"prefix"}:
+            return isinstance(got, str) and got.startswith(want["prefix"])
+        raise NotImplementedError(f"filter operator {sorted(want)}")
+    return bool(want == got)
+
+
+def matches_any(patterns: Iterable[Mapping[str, Any]], event: Mapping[str, Any]) -> bool:
+    return any(matches(p, event) for p in patterns)
