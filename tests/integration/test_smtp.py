@@ -1,0 +1,124 @@
+"""SmtpMailer against a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from regflow.adapters.smtp import SmtpConfig, SmtpMailer
+from regflow.domain import ConfigError, Email, MailDeliveryError
+from tests.support.sqlite import SmtpSink, free_port
+
+MESSAGE = Email(
+    sender="no-reply@example.org",
+    to="zoe@example.com",
+    subject="Bienvenue, Zoë Ünïcode",
+    text="Hi Zoë Ünïcode,\nhttp://127.0.0.1:8000/confirm?token=abc\n",
+    html='<p>Hi Zoë Ünïcode, <a href="http://127.0.0.1:8000/confirm?token=abc">verify</a></p>',
+    reply_to="jöe@example.com",
+)
+
+
+def test_sends_multipart_text_and_html_with_valid_headers() -> None:
+    with SmtpSink() as sink:
+        SmtpMailer.from_url(sink.url).send(MESSAGE)
+        [msg] = sink.wait_for(1)
+    assert sink.envelopes == [("no-reply@example.org", ["zoe@example.com"])]
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = {p.get_content_type(): p for p in msg.iter_parts()}
+    assert set(parts) == {"text/plain", "text/html"}
+    assert "Zoë Ünïcode" in parts["text/plain"].get_content()
+    assert "Zoë Ünïcode" in parts["text/html"].get_content()
+    assert str(msg["Subject"]) == "Bienvenue, Zoë Ünïcode"
+    assert msg["From"].addresses[0].addr_spec == "no-reply@example.org"
+    assert msg["To"].addresses[0].addr_spec == "zoe@example.com"
+    assert msg["Reply-To"].addresses[0].addr_spec == "jöe@example.com"
+    sent = email.utils.parsedate_to_datetime(str(msg["Date"]))
+    assert abs((datetime.now(UTC) - sent).total_seconds()) < 60
+    message_id = str(msg["Message-ID"])
+    assert message_id.startswith("<") and message_id.endswith("@example.org>")
+
+
+class Refusing(SmtpSink):
+    def __init__(self, reply: str) -> None:
+        super().__init__()
+        self.reply = reply
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        return self.reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "transient"),
+    [
+        ("450 4.2.1 Mailbox busy, try later", True),
+        ("550 5.1.1 No such user", False),
+    ],
+)
+def test_smtp_replies_map_to_transient_or_permanent(reply: str, transient: bool) -> None:
+    with Refusing(reply) as sink, pytest.raises(MailDeliveryError) as info:
+        SmtpMailer.from_url(sink.url).send(MESSAGE)
+    assert info.value.transient is transient
+    assert sink.messages == []
+
+
+def test_connection_refused_is_transient() -> None:
+    with pytest.raises(MailDeliveryError) as info:
+        SmtpMailer.from_url(f"smtp://127.0.0.1:{free_port()}", timeout=2.0).send(MESSAGE)
+    assert info.value.transient is True
+    assert isinstance(info.value.__cause__, OSError)
+
+
+def test_auth_with_url_decoded_credentials() -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    seen: list[tuple[bytes, bytes]] = []
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        seen.append((data.login, data.password))
+        ok = (data.login, data.password) == (b"me@example.org", b"p@ss:w/rd")
+        return AuthResult(success=ok)
+
+    sink = SmtpSink()
+    sink.controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=sink.port,
+        authenticator=authenticator,
+        auth_require_tls=False,
+    )
+    with sink:
+        url = f"smtp://me%40example.org:p%40ss%3Aw%2Frd@127.0.0.1:{sink.port}"
+        SmtpMailer.from_url(url).send(MESSAGE)
+        assert len(sink.wait_for(1)) == 1
+    assert seen[0] == (b"me@example.org", b"p@ss:w/rd")
+    assert len(sink.messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://mail.local:2525", SmtpConfig("mail.local", 2525, "plain")),
+        (
+            "smtp+starttls://u%40x:p%2F@smtp.example.org",
+            SmtpConfig("smtp.example.org", 587, "starttls", "u@x", "p/"),
+        ),
+        ("smtps://u:p@smtp.example.org", SmtpConfig("smtp.example.org", 465, "tls", "u", "p")),
+    ],
+)
+def test_smtp_url_forms(url: str, expected: SmtpConfig) -> None:
+    assert SmtpConfig.from_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["http://x", "smtp://", "smtp://host:notaport"])
+def test_bad_smtp_url_names_the_variable(url: str) -> None:
+    with pytest.raises(ConfigError, match="SMTP_URL"):
+        SmtpConfig.from_url(url)
