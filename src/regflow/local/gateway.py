@@ -37,6 +37,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ApiHandler = Callable[[api.Event, RegistrationService], api.Response]
 
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "+json", "xml")
+_API_ALLOW = {"/register": "POST"}
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")
 
 
@@ -367,6 +368,9 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         return FileResponse(path, media_type="application/yaml")
 
     async def static(request: Request) -> Response:
+        if request.url.path in _API_ALLOW:  # e.g. GET /register: the route exists, not the verb
+            allow = _API_ALLOW[request.url.path]
+            return _json_error(405, "Method not allowed.", Allow=allow)
         found = _find_static(config.web_dir, request.url.path)
         if found is None:
             if request.url.path in ("/", "/index.html"):
