@@ -12,6 +12,7 @@ code, and each request is still judged by its condition expressions.
 from __future__ import annotations
 
 import contextlib
+import copy
 import email
 import email.policy
 import os
@@ -78,7 +79,7 @@ def mock_aws_serialized() -> Iterator[None]:
 # --- the table, from template.yaml -----------------------------------------------------------
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A YAML loader that reads CloudFormation short tags (!Ref, !Sub, !GetAtt ...)."""
 
 
@@ -99,10 +100,30 @@ def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str,
 _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
+_parsed: dict[tuple[Path, int], dict[str, Any]] = {}
+
+
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
-    assert isinstance(data, dict)
-    return data
+    """template.yaml as data (parsed again only when the file changes)."""
+    key = (path, path.stat().st_mtime_ns)
+    if key not in _parsed:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
+        assert isinstance(data, dict)
+        _parsed[key] = data
+    return copy.deepcopy(_parsed[key])
+
+
+_client_lock = threading.Lock()
+_test_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """A boto3 client for the test side (created once: clients are stateless; moto's mock
+    intercepts them whenever it is active)."""
+    with _client_lock:
+        if service not in _test_clients:
+            _test_clients[service] = boto3.client(service, region_name=REGION)
+        return _test_clients[service]
 
 
 def table_properties(path: Path = TEMPLATE) -> dict[str, Any]:
@@ -140,12 +161,13 @@ def create_table_from_template(client: Any, path: Path = TEMPLATE) -> str:
 
 
 @contextlib.contextmanager
-def dynamodb_store(**kwargs: Any) -> Iterator[DynamoDBStore]:
-    """A DynamoDBStore on a fresh moto table built from template.yaml."""
+def dynamodb_store(*, private_client: bool = False, **kwargs: Any) -> Iterator[DynamoDBStore]:
+    """A DynamoDBStore on a fresh moto table built from template.yaml. Attach `Faults` only
+    to a `private_client` (the shared test clients outlive the test)."""
     with mock_aws_serialized():
-        client = boto3.client("dynamodb", region_name=REGION)
-        name = create_table_from_template(client)
-        yield DynamoDBStore(client, name, **kwargs)
+        ddb = boto3.client("dynamodb", region_name=REGION) if private_client else client("dynamodb")
+        name = create_table_from_template(ddb)
+        yield DynamoDBStore(ddb, name, **kwargs)
 
 
 # --- the stream -----------------------------------------------------------------------------
@@ -155,7 +177,7 @@ class StreamReader:
     """Reads what moto wrote to the table's stream, as Lambda DynamoDB stream events."""
 
     def __init__(self, dynamodb: Any, table_name: str) -> None:
-        self._streams = boto3.client("dynamodbstreams", region_name=REGION)
+        self._streams = client("dynamodbstreams")
         self.arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         self._after: str | None = None
 
@@ -238,7 +260,7 @@ def sent_mail(account: str = ACCOUNT, region: str = REGION) -> list[SentMail]:
 
 def verify_identities(*identities: str) -> None:
     """Verify sender / recipient identities in moto's SES (sandbox rules)."""
-    ses = boto3.client("sesv2", region_name=REGION)
+    ses = client("sesv2")
     for identity in identities:
         ses.create_email_identity(EmailIdentity=identity)
 
@@ -347,7 +369,7 @@ class Stack:
 
         self.table_name = table_name
         self.secret_arn = secret_arn
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.dynamodb = client("dynamodb")
         self.stream = StreamReader(self.dynamodb, table_name)
         self.clients = aws.clients()  # the very clients the handlers use
         self.pending: list[dict[str, Any]] = []  # records a partial batch response left behind
@@ -409,9 +431,9 @@ def aws_stack(**env: str) -> Iterator[Stack]:
     from regflow import aws
 
     with mock_aws_serialized():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb = client("dynamodb")
         table = create_table_from_template(dynamodb)
-        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets = client("secretsmanager")
         arn = secrets.create_secret(Name="regflow-token-secret", SecretString="s3cr3t-" + "k" * 57)[
             "ARN"
         ]
