@@ -1,0 +1,339 @@
+"""Least privilege, proved both ways (issue 4).
+
+A full flow runs through the real Lambda handlers under moto (register -> stream -> mail sender
+-> confirm -> stream -> mail sender, plus "already registered" and CONFIRM_MODE=button), and a
+botocore hook records every AWS call each function makes, as the IAM requests AWS would
+authorize (TransactWriteItems split into its per-item actions). Then:
+
+1. every request is allowed by that function's role in template.yaml, on that resource, with
+   the request's condition keys (dynamodb:LeadingKeys, ses:FromAddress);
+2. the roles grant nothing more: every action, resource and LeadingKeys pattern of every
+   statement is used by some recorded request, or is in SERVICE_PERFORMED below, the calls the
+   Lambda service itself makes with the function's role (each with its reason).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support import events, iam
+from tests.support.aws import (
+    ACCOUNT,
+    REGION,
+    STACK_ENV,
+    TOKEN_RE,
+    StreamReader,
+    aws_stack,
+    load_template,
+    matches_any,
+    sent_mail,
+)
+
+FUNCTIONS = ("RegistrationHandler", "ConfirmationHandler", "MailSender")
+DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-MailDeadLetterQueue-TEST"
+
+
+def log_group_arn(template: Mapping[str, Any], function: str) -> str:
+    group = template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    name = template["Resources"][group]["Properties"]["LogGroupName"]
+    return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"
+
+
+def service_performed(
+    template: Mapping[str, Any], table_arn: str
+) -> dict[str, list[tuple[iam.Request, str]]]:
+    """Requests the Lambda service makes with a function's role (not our code), and why."""
+    out: dict[str, list[tuple[iam.Request, str]]] = {}
+    for function in FUNCTIONS:
+        stream = f"{log_group_arn(template, function)}:log-stream:2024/01/01/[$LATEST]abc"
+        reason = "the Lambda runtime writes the function's output to its own log group"
+        out[function] = [
+            (iam.Request("logs:CreateLogStream", stream), reason),
+            (iam.Request("logs:PutLogEvents", stream), reason),
+        ]
+    out["MailSender"] += [
+        (
+            iam.Request("dynamodb:ListStreams", f"{table_arn}/stream/*"),
+            "listed by AWS as required of a DynamoDB trigger's role (the event source "
+            "mapping's poller); the flow's stream reader already knows the stream ARN",
+        ),
+        (
+            iam.Request("sqs:SendMessage", DLQ_ARN),
+            "the mapping's OnFailure destination: Lambda sends the description of a batch "
+            "that exhausted its retries to the dead-letter queue, with the function's role",
+        ),
+    ]
+    return out
+
+
+@dataclass
+class Flow:
+    """One run of the flow: its roles resolved against its resources, and what it did."""
+
+    mode: str
+    statements: dict[str, list[iam.Statement]]
+    requests: dict[str, list[iam.Request]]
+    services: dict[str, list[tuple[iam.Request, str]]]
+
+
+@dataclass
+class Observed:
+    flows: list[Flow]
+    calls: list[iam.Call]
+
+
+def pump(reader: StreamReader, recorder: iam.ActionRecorder) -> None:
+    """The event source mapping: read the stream (as the Lambda service, with the mail
+    sender's role), filter, invoke the mail sender."""
+    from regflow.handlers import mail_sender
+
+    records = [r for r in reader.records() if matches_any(mail_sender.FILTER_PATTERNS, r)]
+    assert records, "the flow should have produced mail"
+    with recorder.acting_as("MailSender"):
+        response = mail_sender.lambda_handler({"Records": records}, None)
+    assert response == {"batchItemFailures": []}
+
+
+def last_token() -> str:
+    match = re.search(TOKEN_RE, sent_mail()[-1].text)
+    assert match, "no confirmation link in the last mail"
+    return match.group(1)
+
+
+def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
+    """One full flow in CONFIRM_MODE=`mode`; returns the resolution context of the stack."""
+    from regflow import aws
+
+    original = aws.AwsClients._new_client
+
+    def hooked(self: aws.AwsClients, service: str) -> Any:
+        client = original(self, service)
+        recorder.hook(client)
+        return client
+
+    env = {"CONFIRM_MODE": mode, "ADDRESS_MIN_INTERVAL_SECONDS": "0"}
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        aws_stack(**env) as stack,
+    ):
+        patch.setattr(aws.AwsClients, "_new_client", hooked)
+        reader = StreamReader(stack.dynamodb, stack.table_name)
+        recorder.hook(reader._streams, as_function="MailSender")  # the mapping's own reads
+        alice = {"name": "Alice", "email": f"alice-{mode}@example.com"}
+
+        with recorder.acting_as("RegistrationHandler"):
+            assert stack.register(events.json_post("/register", alice))["statusCode"] == 202
+        pump(reader, recorder)  # verification mail
+        token = last_token()
+
+        with recorder.acting_as("ConfirmationHandler"):
+            if mode == "button":
+                page = stack.confirm(events.http_event("GET", "/confirm", query={"token": token}))
+                assert page["statusCode"] == 200
+                answer = stack.confirm(events.form_post("/confirm", {"token": token}))
+            else:
+                answer = stack.confirm(events.http_event("GET", "/confirm", query={"token": token}))
+            assert answer["headers"]["Location"].endswith("status=confirmed")
+            again = stack.confirm(events.form_post("/confirm", {"token": token}))
+            assert again["headers"]["Location"].endswith("status=already-confirmed")
+        pump(reader, recorder)  # owner notification
+
+        with recorder.acting_as("RegistrationHandler"):
+            assert stack.register(events.json_post("/register", alice))["statusCode"] == 202
+        pump(reader, recorder)  # "you are already registered"
+        assert len(sent_mail()) == 3
+
+        table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
+        return {
+            "table_name": stack.table_name,
+            "table_arn": table["TableArn"],
+            "stream_arn": table["LatestStreamArn"],
+            "secret_arn": stack.secret_arn,
+        }
+
+
+def refs_for(template: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
+    refs: dict[str, Any] = {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": "regflow",
+        "UserRegistrations": ctx["table_name"],
+        "UserRegistrations.Arn": ctx["table_arn"],
+        "UserRegistrations.StreamArn": ctx["stream_arn"],
+        "TokenSecret": ctx["secret_arn"],
+        "MailDeadLetterQueue.Arn": DLQ_ARN,
+        "SenderEmail": STACK_ENV["SENDER_EMAIL"],
+        "OwnerEmail": STACK_ENV["OWNER_EMAIL"],
+    }
+    for function in FUNCTIONS:
+        group = template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        refs[f"{group}.Arn"] = log_group_arn(template, function) + ":*"
+    return refs
+
+
+@pytest.fixture(scope="module")
+def observed() -> Observed:
+    template = load_template()
+    recorder = iam.ActionRecorder()
+    flows = []
+    for mode in ("link", "button"):
+        start = len(recorder.calls)
+        ctx = run_flow(mode, recorder)
+        # Each flow has its own moto state (the secret's ARN differs): judge it on its own.
+        arns = iam.Arns(REGION, ACCOUNT, stream_arn=ctx["stream_arn"])
+        requests: dict[str, list[iam.Request]] = {f: [] for f in FUNCTIONS}
+        for call in recorder.calls[start:]:
+            requests[call.function].extend(iam.requests_for(call, arns))
+        refs = refs_for(template, ctx)
+        flows.append(
+            Flow(
+                mode=mode,
+                statements={f: iam.role_statements(template, f, refs) for f in FUNCTIONS},
+                requests=requests,
+                services=service_performed(template, ctx["table_arn"]),
+            )
+        )
+    assert recorder.unattributed == [], "calls outside any function"
+    return Observed(flows, recorder.calls)
+
+
+def test_the_flow_exercised_every_function(observed: Observed) -> None:
+    ops = {(c.function, c.service, c.operation) for c in observed.calls}
+    assert ("RegistrationHandler", "dynamodb", "TransactWriteItems") in ops
+    assert ("ConfirmationHandler", "dynamodb", "TransactWriteItems") in ops
+    assert ("ConfirmationHandler", "secrets-manager", "GetSecretValue") in ops
+    assert ("MailSender", "sesv2", "SendEmail") in ops
+    assert ("MailSender", "dynamodb-streams", "GetRecords") in ops
+    # RegistrationHandler never touches the secret or SES (cold start, least privilege).
+    assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_action_used_is_allowed(observed: Observed, function: str) -> None:
+    for flow in observed.flows:
+        statements = flow.statements[function]
+        denied = [r for r in flow.requests[function] if not iam.is_allowed(statements, r)]
+        assert denied == [], f"{function}'s role does not allow these ({flow.mode} flow)"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_actions_the_lambda_service_performs_are_allowed(observed: Observed, function: str) -> None:
+    for flow in observed.flows:
+        for request, reason in flow.services[function]:
+            assert reason
+            assert iam.is_allowed(flow.statements[function], request), request
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_roles_allow_nothing_more(observed: Observed, function: str) -> None:
+    """Every action x resource x LeadingKeys pattern granted is needed by some request."""
+    unused = []
+    count = len(observed.flows[0].statements[function])
+    for index in range(count):
+        statement = observed.flows[0].statements[function][index]
+        used = [
+            (flow.statements[function][index], r)
+            for flow in observed.flows
+            for r in flow.requests[function] + [r for r, _ in flow.services[function]]
+            if iam.statement_allows(flow.statements[function][index], r)
+        ]
+        for position, action in enumerate(statement.actions):
+            if not any(
+                iam.wildcard(s.actions[position], r.action, ignore_case=True) for s, r in used
+            ):
+                unused.append(f"{statement.sid}: action {action}")
+        for position, resource in enumerate(statement.resources):
+            if not any(iam.wildcard(s.resources[position], r.resource) for s, r in used):
+                unused.append(f"{statement.sid}: resource {resource}")
+        for op, keys in statement.conditions.items():
+            if op != "ForAllValues:StringLike":
+                continue
+            for key, patterns in keys.items():
+                seen = [v for _, r in used for v in r.context.get(key, ())]
+                for pattern in patterns:
+                    if not any(iam.wildcard(pattern, v) for v in seen):
+                        unused.append(f"{statement.sid}: {key} {pattern}")
+    assert unused == [], f"{function}'s role grants more than the code uses"
+
+
+def test_requests_use_only_the_stacks_resources(observed: Observed) -> None:
+    """No wildcard resource slipped into a request: each names this stack's table, stream,
+    secret or SES identities."""
+    prefixes = (
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/UserRegistrations",
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:",
+        f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/",
+    )
+    for flow in observed.flows:
+        for function, requests in flow.requests.items():
+            for request in requests:
+                assert request.resource.startswith(prefixes), (function, request)
+
+
+# --- the model itself must be able to say no --------------------------------------------------
+
+
+def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed) -> None:
+    flow = observed.flows[0]
+    reg = flow.statements["RegistrationHandler"]
+    mail = flow.statements["MailSender"]
+    table = next(r.resource for r in flow.requests["RegistrationHandler"])
+    put = iam.Request("dynamodb:PutItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
+    assert iam.is_allowed(reg, put)
+    assert not iam.is_allowed(
+        reg, iam.Request(put.action, table, {"dynamodb:LeadingKeys": ("ADDR#x",)})
+    )
+    assert not iam.is_allowed(reg, iam.Request(put.action, table + "2", put.context))
+    assert not iam.is_allowed(reg, iam.Request("dynamodb:DeleteItem", table, put.context))
+    assert not iam.is_allowed(reg, iam.Request("dynamodb:Scan", table))
+    ses = next(r for r in flow.requests["MailSender"] if r.action == "ses:SendRawEmail")
+    assert iam.is_allowed(mail, ses)
+    spoofed = iam.Request(ses.action, ses.resource, {"ses:FromAddress": ("ceo@example.com",)})
+    assert not iam.is_allowed(mail, spoofed)
+    secret = next(r for r in flow.requests["ConfirmationHandler"] if r.action.startswith("secrets"))
+    assert not iam.is_allowed(reg, secret)  # the registration function cannot read the key
+
+
+def test_unknown_calls_are_not_silently_allowed() -> None:
+    arns = iam.Arns(REGION, ACCOUNT)
+    with pytest.raises(NotImplementedError):
+        iam.requests_for(iam.Call("X", "dynamodb", "Scan", {"TableName": "t"}), arns)
+    with pytest.raises(NotImplementedError):
+        iam.statement_allows(
+            iam.Statement("s", ("a:B",), ("*",), {"IpAddress": {"aws:SourceIp": ("1.2.3.4",)}}),
+            iam.Request("a:B", "r"),
+        )
+
+
+def test_recorder_sees_calls_of_hooked_clients_only() -> None:
+    """The hook itself: a boto3 client's calls are recorded with the function acting."""
+    from moto import mock_aws
+
+    recorder = iam.ActionRecorder()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
+            patch.setenv(name, value)
+        with mock_aws():
+            hooked = boto3.client("secretsmanager", region_name=REGION)
+            other = boto3.client("secretsmanager", region_name=REGION)
+            recorder.hook(hooked)
+            arn = other.create_secret(Name="k", SecretString="v")["ARN"]
+            with recorder.acting_as("ConfirmationHandler"):
+                hooked.get_secret_value(SecretId=arn)
+            hooked.describe_secret(SecretId=arn)
+    assert [(c.function, c.operation) for c in recorder.calls] == [
+        ("ConfirmationHandler", "GetSecretValue")
+    ]
+    assert recorder.unattributed == ["secrets-manager.DescribeSecret"]
