@@ -1,7 +1,9 @@
 """The local mailbox of the embedded mode: one `.eml` file per message in a directory.
 
-Each message is written to a temporary file and renamed into place, so a reader (or a crash)
-never sees half a message. Names sort by time: `<microseconds since epoch>-<random>.eml`.
+Each message is written to a temporary file and renamed into place, so a reader (or a killed
+process) never sees half a message. No fsync: like the database (WAL, synchronous=NORMAL), the
+mailbox survives a process crash, not a power cut; it is a development mailbox.
+Names sort by time: `<microseconds since epoch>-<random>.eml`.
 """
 
 from __future__ import annotations
@@ -48,8 +50,6 @@ class MailboxMailer:
             tmp = self.directory / f".{message_id}.tmp"
             with open(tmp, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
             os.replace(tmp, self.directory / f"{message_id}.eml")
         except OSError as exc:
             raise MailDeliveryError(
