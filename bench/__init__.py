@@ -1,0 +1,1 @@
+"""regflow's benchmark suite: `python -m bench.run` (what `make bench` runs)."""
