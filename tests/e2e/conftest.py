@@ -4,13 +4,14 @@ and `regflow serve` running as a subprocess (the way a user starts it)."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.browser import PageProblems, chromium_path, launch, screenshot
+from tests.support.browser import ARTIFACTS, PageProblems, chromium_path, launch, screenshot
 from tests.support.server import RunningServer, regflow_server
 
 
@@ -20,6 +21,7 @@ def browser() -> Iterator[Any]:
         pytest.skip(f"no Chromium at {chromium_path()} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this run only
     with sync_playwright() as p:
         chromium = launch(p)
         try:
