@@ -72,7 +72,8 @@ class Settings:
         cls, env: Mapping[str, str] | None = None, *, defaults: Mapping[str, str] = {}
     ) -> Settings:
         """Read settings from `env` (default `os.environ`), falling back to `defaults`."""
-        source = {**defaults, **{k: v for k, v in (env or os.environ).items() if v != ""}}
+        given = os.environ if env is None else env
+        source = {**defaults, **{k: v for k, v in given.items() if v != ""}}
         reader = _Reader(source)
         secret = reader.optional("TOKEN_SECRET")
         if secret is not None and len(secret.encode()) < 32:
