@@ -195,3 +195,12 @@ def test_localhost_addresses_are_checked_too() -> None:
         Settings.from_env({**REQUIRED, "SENDER_EMAIL": "bad local@localhost"})
     with pytest.raises(ConfigError, match="OWNER_EMAIL"):
         Settings.from_env({**REQUIRED, "OWNER_EMAIL": "@localhost"})
+
+
+def test_an_explicit_empty_environment_is_not_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match="SENDER_EMAIL"):
+        Settings.from_env({})
+    s = Settings.from_env({}, defaults={**REQUIRED, "TABLE_NAME": "FromDefaults"})
+    assert s.table_name == "FromDefaults"
