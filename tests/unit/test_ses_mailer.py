@@ -1,0 +1,103 @@
+"""SesMailer: the SES v2 request it makes and how it classifies errors (by code and status)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+from botocore.stub import Stubber
+
+from regflow.adapters.ses import SesMailer
+from regflow.domain import Email, MailDeliveryError
+
+MESSAGE = Email(
+    sender="no-reply@regflow.example",
+    to="jane@example.com",
+    subject="Please verify your email address",
+    text="Hi Jane,\nclick the link\n",
+    html="<p>Hi &lt;b&gt;Jane</p>",
+    reply_to=None,
+)
+
+
+class RecordingClient:
+    def __init__(self, exc: Exception | None = None) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.exc = exc
+
+    def send_email(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        if self.exc is not None:
+            raise self.exc
+        return {"MessageId": "m-1"}
+
+
+def stubbed() -> tuple[SesMailer, Stubber]:
+    client = boto3.client(
+        "sesv2",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # fake: the Stubber answers, nothing leaves
+    )
+    return SesMailer(client), Stubber(client)
+
+
+def test_sends_raw_multipart_with_every_part() -> None:
+    client = RecordingClient()
+    SesMailer(client).send(MESSAGE)  # type: ignore[arg-type]
+    [call] = client.calls
+    assert call["FromEmailAddress"] == MESSAGE.sender
+    assert call["Destination"] == {"ToAddresses": ["jane@example.com"]}
+    raw = call["Content"]["Raw"]["Data"]
+    assert isinstance(raw, bytes)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert parsed["To"] == "jane@example.com" and parsed["Subject"] == MESSAGE.subject
+    assert parsed["Message-ID"] and parsed["Date"]
+    assert "click the link" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "&lt;b&gt;Jane" in parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "transient"),
+    [
+        ("TooManyRequestsException", 429, True),
+        ("LimitExceededException", 400, True),
+        ("SendingPausedException", 400, True),
+        ("AccountSuspendedException", 400, True),
+        ("InternalFailure", 500, True),
+        ("SomethingNew", 503, True),
+        ("MessageRejected", 400, False),
+        ("BadRequestException", 400, False),
+        ("SomethingNew", 400, False),
+    ],
+)
+def test_errors_are_classified_by_code(code: str, status: int, transient: bool) -> None:
+    mailer, stub = stubbed()
+    stub.add_client_error(
+        "send_email",
+        service_error_code=code,
+        service_message="text we ignore",
+        http_status_code=status,
+    )
+    with stub, pytest.raises(MailDeliveryError) as info:
+        mailer.send(MESSAGE)
+    assert info.value.transient is transient
+    assert "jane@example.com" not in str(info.value)  # no address in the error (it gets logged)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        EndpointConnectionError(endpoint_url="https://email.invalid"),
+        ConnectTimeoutError(endpoint_url="https://email.invalid"),
+    ],
+)
+def test_connection_errors_are_transient(exc: Exception) -> None:
+    with pytest.raises(MailDeliveryError) as info:
+        SesMailer(RecordingClient(exc)).send(MESSAGE)  # type: ignore[arg-type]
+    assert info.value.transient is True
