@@ -45,6 +45,12 @@ _COLOURS_JS = """
 """
 
 
+_SOURCES_JS = """
+() => [...document.scripts].map((s) => s.src)
+  .concat([...document.querySelectorAll('link[rel~="stylesheet"]')].map((l) => l.href))
+"""
+
+
 def _rgb(css: str) -> tuple[float, ...]:
     return tuple(float(v) for v in re.findall(r"[\d.]+", css)[:3])
 
@@ -80,12 +86,12 @@ def test_pages_are_clean_and_readable(
         bg = _luminance(colours["background"])
         assert (bg < 0.1) if scheme == "dark" else (bg > 0.6), (path, colours)
         assert _contrast(colours["text"], colours["card"]) >= 7, (path, colours)
+        # Every script and stylesheet is a file of the site itself.
+        sources = page.evaluate(_SOURCES_JS)
+        assert all(src.startswith(server.base_url + "/") for src in sources), (path, sources)
         if label in SCREENSHOTS:
             visit.shot(label)
     assert visit.problems.all() == [], visit.problems.all()
-    # Every script and stylesheet came from the site itself.
-    scripts = page.evaluate("[...document.scripts].map(s => s.src)")
-    assert all(src.startswith(server.base_url) for src in scripts)
 
 
 def test_each_outcome_has_its_message(open_visit: OpenVisit, server: RunningServer) -> None:
