@@ -15,14 +15,13 @@ Manager) is years older than the runtime's boto3. `--with-boto3` bundles it to p
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
 from pathlib import Path
-
-from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDED_BY_RUNTIME = {"boto3", "botocore"}
@@ -32,7 +31,9 @@ def runtime_requirements(pyproject: Path, *, with_boto3: bool) -> list[str]:
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     requirements = []
     for spec in project.get("dependencies", []):
-        name = Requirement(spec).name.lower().replace("_", "-")
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+        assert match, f"unreadable requirement {spec!r}"
+        name = re.sub(r"[._-]+", "-", match.group(1)).lower()  # PEP 503 normalized
         if with_boto3 or name not in PROVIDED_BY_RUNTIME:
             requirements.append(spec)
     return requirements
