@@ -220,3 +220,36 @@ def test_the_answer_to_a_plain_form_post_is_shown(visit: Visit) -> None:
     expect(page.locator("#form-status")).to_contain_text("on its way")
     expect(page.locator("#form-status")).to_have_class("status status--success")
     visit.assert_clean()
+
+
+@pytest.mark.parametrize("how", ["form-attribute", "meta"])
+def test_the_api_base_is_configurable_for_embedding(
+    visit: Visit, server: RunningServer, how: str
+) -> None:
+    """An embedding page points the form at its API with `data-api-base` on the form or a
+    `regflow-api-base` meta tag; the script then POSTs to <base>/register."""
+    page = visit.page
+    base = server.base_url + "/elsewhere/api/"
+    # Same origin here (the page's CSP allows only 'self'); the path proves which URL is used.
+    page.route(
+        "**/elsewhere/api/register",
+        lambda route: route.fulfill(status=202, json={"message": "Accepted elsewhere."}),
+    )
+    page.goto("/")
+    if how == "meta":
+        page.evaluate(
+            """(base) => { const m = document.createElement("meta");
+                m.name = "regflow-api-base"; m.content = base; document.head.appendChild(m); }""",
+            base,
+        )
+    else:
+        page.locator("#register-form").evaluate(
+            "(f, b) => f.setAttribute('data-api-base', b)", base
+        )
+    page.get_by_label("Name").fill("Alan Turing")
+    page.get_by_label("Email address").fill(unique_address("embed"))
+    with page.expect_request("**/register") as posted:
+        page.get_by_role("button", name="Register").click()
+    assert posted.value.url == server.base_url + "/elsewhere/api/register"
+    expect(page.locator("#form-status")).to_have_text("Accepted elsewhere.")
+    visit.assert_clean()
