@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-MAIL_TIMEOUT_SECONDS = 10.0
+MAIL_TIMEOUT_SECONDS = 20.0
 SENT_MESSAGE = "a verification link is on its way"
 
 # The href of the newest message in /_mailbox whose entry mentions every given text.
