@@ -7,7 +7,7 @@ import base64
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -121,7 +121,7 @@ methods = st.one_of(st.sampled_from(["GET", "POST", "PUT", "HEAD", "OPTIONS", "p
 queries = st.one_of(
     st.none(),
     any_text,
-    st.dictionaries(st.sampled_from(["token", "status", "x"]), any_text, max_size=3),
+    st.dictionaries(st.sampled_from(["token", "status", "x"]), st.text(max_size=60), max_size=3),
     st.builds(lambda n: "&".join(f"t{i}=1" for i in range(n)) + "&token=x", st.integers(0, 120)),
 )
 
@@ -145,12 +145,14 @@ def events(draw: st.DrawFn, path: str) -> dict[str, Any]:
     event = http_event(
         draw(methods),
         path,
-        body=body,
+        body=body if safe_text or not isinstance(body, str) else None,
         headers={k: v for k, v in headers.items() if not re.search("[\ud800-\udfff]", k + v)},
         query=draw(queries),
         source_ip=draw(st.sampled_from(["203.0.113.10", "2001:db8::1", "", "not an ip"])),
         base64=body_kind == "base64-text" and safe_text,
     )
+    if isinstance(body, str) and not safe_text:
+        event["body"] = body  # lone surrogates: no client can send them, a bug might
     # Flags and shapes a client cannot set through API Gateway, but a bug elsewhere might.
     flag = draw(st.integers(0, 9))
     if flag == 0:
@@ -294,7 +296,8 @@ def test_confirm_with_a_genuine_token_among_noise(
     token = w.signer.issue(reg.id, reg.addr_key)
     glued = prefix + token + suffix
     if method == "GET":
-        event = http_event("GET", "/confirm", query={"token": glued})
+        quoted = quote(glued, safe="", encoding="utf-8", errors="surrogatepass")
+        event = http_event("GET", "/confirm", query=f"token={quoted}")
     else:
         raw = urlencode({"token": glued}, encoding="utf-8", errors="surrogatepass")
         event = http_event(
