@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import html
+import ipaddress
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -145,7 +147,29 @@ def wants_html(event: Event) -> bool:
     return "text/html" in headers_of(event).get("accept", "")
 
 
-def client_ip(event: Event) -> str | None:
+VIEWER_ADDRESS_HEADER = "cloudfront-viewer-address"
+ORIGIN_VERIFY_HEADER = "x-origin-verify"
+
+
+def client_ip(event: Event, origin_verify_secret: str | None = None) -> str | None:
+    """The client's IP address: the API Gateway source IP, or, for a request that provably came
+    through our CloudFront distribution (it carries the origin-verify header CloudFront adds,
+    whose value only the distribution and this function know), the viewer's address CloudFront
+    reports. Behind CloudFront the source IP is an edge server's, shared by many visitors."""
+    if origin_verify_secret:
+        headers = headers_of(event)
+        presented = headers.get(ORIGIN_VERIFY_HEADER, "")
+        viewer = headers.get(VIEWER_ADDRESS_HEADER, "")
+        if viewer and hmac.compare_digest(
+            presented.encode("utf-8", "surrogatepass"),
+            origin_verify_secret.encode("utf-8", "surrogatepass"),
+        ):
+            # "198.51.100.7:46532" or "2001:db8::7:46532": the address, then the source port
+            host = viewer.rpartition(":")[0].strip("[]")
+            try:
+                return str(ipaddress.ip_address(host))
+            except ValueError:
+                pass
     ctx = event.get("requestContext")
     http = ctx.get("http") if isinstance(ctx, Mapping) else None
     ip = http.get("sourceIp") if isinstance(http, Mapping) else None
@@ -211,7 +235,7 @@ def register(event: Event, service: RegistrationService) -> Response:
             service.register(
                 fields.get("name"),
                 fields.get("email"),
-                client_key=client_ip(event),
+                client_key=client_ip(event, service.settings.origin_verify_secret),
                 honeypot=fields.get(HONEYPOT_FIELD) or "",
             )
         except ValidationError as exc:

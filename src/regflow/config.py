@@ -48,6 +48,7 @@ class Settings:
     blocked_email_domains: frozenset[str] = frozenset()
     confirm_mode: ConfirmMode = ConfirmMode.LINK
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    origin_verify_secret: str | None = field(default=None, repr=False)
     site_name: str = "regflow"
     log_level: str = "INFO"
 
@@ -96,6 +97,7 @@ class Settings:
             blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
             confirm_mode=reader.choice("CONFIRM_MODE", ConfirmMode, ConfirmMode.LINK),
             trusted_proxies=reader.networks("TRUSTED_PROXIES"),
+            origin_verify_secret=reader.optional("ORIGIN_VERIFY_SECRET"),
             site_name=reader.text("SITE_NAME", "regflow"),
             log_level=reader.choice_text(
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"

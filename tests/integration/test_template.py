@@ -212,8 +212,11 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
     for function in FUNCTIONS:
         env = env_of(translated, function)
         assert set(env) <= read, f"{function} sets variables Settings never reads"
+        # only the functions that sign or verify tokens may read the token secret; only the
+        # register path trusts CloudFront's viewer address (behind X-Origin-Verify)
         secret = {"TOKEN_SECRET_ARN"} if function != "RegistrationHandler" else set()
-        assert set(env) == common | secret, function
+        origin = {"ORIGIN_VERIFY_SECRET"} if function == "RegistrationHandler" else set()
+        assert set(env) == common | secret | origin, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}
         assert env["SUCCESS_URL"] == {
@@ -430,3 +433,16 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["RegistrationPageUrl"]["Value"] == {
         "Fn::Sub": "https://${Distribution.DomainName}/"
     }
+
+
+def test_cloudfront_proves_its_requests_to_the_api(translated: dict[str, Any]) -> None:
+    """The per-IP limit trusts CloudFront-Viewer-Address only with the origin-verify value,
+    which CloudFront adds to every API request and the register function knows."""
+    resources = translated["Resources"]
+    origins = resources["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    api_origin = next(o for o in origins if o["Id"] == "api")
+    headers = {h["HeaderName"].lower(): h["HeaderValue"] for h in api_origin["OriginCustomHeaders"]}
+    expected = {"Fn::Sub": "{{resolve:secretsmanager:${OriginVerifySecret}:SecretString}}"}
+    assert headers[api.ORIGIN_VERIFY_HEADER] == expected
+    assert env_of(translated, "RegistrationHandler")["ORIGIN_VERIFY_SECRET"] == expected
+    assert resources["OriginVerifySecret"]["Type"] == "AWS::SecretsManager::Secret"
