@@ -232,3 +232,16 @@ def test_matcher_semantics() -> None:
     assert not matches(pattern, {"a": "x", "b": {"c": "ADDR#1"}})
     assert not matches(pattern, {"a": "x"})
     assert not matches(pattern, {"a": "x", "b": "REG"})
+
+
+def test_the_table_is_built_from_the_template(stack: Stack) -> None:
+    table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
+    assert table["TableName"] == "UserRegistrations"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["StreamSpecification"] == {
+        "StreamEnabled": True,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    ttl = stack.dynamodb.describe_time_to_live(TableName=stack.table_name)
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
