@@ -148,5 +148,9 @@ def _skip(exc: MailDeliveryError, entry: OutboxEntry | None, sequence: str) -> b
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return process(
-        event.get("Records") or [], aws.service(aws.Role.MAIL_SENDER), remaining_ms=remaining
+        event.get("Records") or [],
+        aws.service(aws.Role.MAIL_SENDER),
+        remaining_ms=remaining,
+        attempts=ATTEMPTS,
+        backoff=BACKOFF_SECONDS,
     )
