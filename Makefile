@@ -39,5 +39,12 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# AWS: `make deploy SENDER_EMAIL=... OWNER_EMAIL=...` (see README, "Deploy to AWS").
+deploy: $(VENV)/.dev-installed
+	STACK=$(STACK) REGION=$(REGION) deploy/deploy.sh
+
+destroy: $(VENV)/.dev-installed
+	STACK=$(STACK) REGION=$(REGION) deploy/destroy.sh
+
 clean:
 	rm -rf $(VENV) .regflow .aws-sam build test-artifacts .pytest_cache .mypy_cache

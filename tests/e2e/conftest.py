@@ -3,6 +3,7 @@ and `regflow serve` running as a subprocess (the way a user starts it)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -18,7 +19,10 @@ from tests.support.server import RunningServer, regflow_server
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not chromium_path().exists():
-        pytest.skip(f"no Chromium at {chromium_path()} (apt-get install chromium)")
+        message = f"no Chromium at {chromium_path()} (apt-get install chromium)"
+        if os.environ.get("CI"):  # CI installs it (.ci/run): a missing browser is a failure
+            pytest.fail(message)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this run only
