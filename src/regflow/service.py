@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from regflow import emails
 from regflow.config import Settings
 from regflow.domain import (
     CreateResult,
@@ -107,6 +106,10 @@ class RegistrationService:
 
     def render(self, entry: OutboxEntry) -> Email | None:
         """The message an outbox entry owes, or None when it no longer owes one."""
+        # Imported here, not at module level: only the mail sender renders mail, and the stdlib
+        # `email` package it pulls in would add to the register/confirm handlers' cold start.
+        from regflow import emails
+
         reg = entry.registration
         s = self.settings
         if entry.kind is MailKind.OWNER_NOTIFICATION:
