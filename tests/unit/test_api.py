@@ -520,3 +520,33 @@ def test_base64_encoded_post_confirm() -> None:
     )
     assert event["isBase64Encoded"] is True
     assert location(api.confirm(event, w.service))[1] == {"status": ["confirmed"]}
+
+
+# --- the client address behind CloudFront -----------------------------------------------
+
+EDGE_IP = "130.176.1.1"  # a CloudFront edge: the API Gateway source IP of every viewer
+
+
+def _via_cloudfront(w: World, address: str, viewer: str, verify: str) -> int:
+    headers = {"cloudfront-viewer-address": viewer, "x-origin-verify": verify}
+    response = post_json(w, {"name": "J", "email": address}, source_ip=EDGE_IP, headers=headers)
+    return int(response["statusCode"])
+
+
+def test_viewer_address_counts_only_with_the_origin_verify_value() -> None:
+    w = world(IP_LIMIT_PER_HOUR="1", ORIGIN_VERIFY_SECRET="edge-secret-value")
+    # Two viewers behind the same edge are limited separately...
+    assert _via_cloudfront(w, "a@example.com", "198.51.100.7:40000", "edge-secret-value") == 202
+    assert _via_cloudfront(w, "b@example.com", "[2001:db8::7]:40001", "edge-secret-value") == 202
+    assert _via_cloudfront(w, "c@example.com", "2001:db8::8:40002", "edge-secret-value") == 202
+    assert _via_cloudfront(w, "d@example.com", "198.51.100.7:40003", "edge-secret-value") == 429
+    # ...and a request without the right value is keyed on its source IP, whatever it claims.
+    assert _via_cloudfront(w, "e@example.com", "192.0.2.1:1", "wrong") == 202
+    assert _via_cloudfront(w, "f@example.com", "192.0.2.2:1", "") == 429
+    assert _via_cloudfront(w, "g@example.com", "not-an-address", "edge-secret-value") == 429
+
+
+def test_viewer_address_is_ignored_without_an_origin_verify_secret() -> None:
+    w = world(IP_LIMIT_PER_HOUR="1")
+    assert _via_cloudfront(w, "a@example.com", "198.51.100.7:1", "anything") == 202
+    assert _via_cloudfront(w, "b@example.com", "198.51.100.8:1", "anything") == 429

@@ -35,6 +35,7 @@ def test_defaults() -> None:
     assert s.blocked_email_domains == frozenset()
     assert s.confirm_mode is ConfirmMode.LINK
     assert s.trusted_proxies == ()
+    assert s.origin_verify_secret is None
     assert s.site_name == "regflow"
     assert s.log_level == "INFO"
     assert s.address_limit == Limit(max_count=5, window_seconds=86400, min_interval_seconds=60)
@@ -57,6 +58,7 @@ def test_every_variable_is_read() -> None:
         "BLOCKED_EMAIL_DOMAINS": " Mailinator.com, @spam.example ,,",
         "CONFIRM_MODE": "BUTTON",
         "TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1, ::1",
+        "ORIGIN_VERIFY_SECRET": "origin-verify-value",
         "SITE_NAME": "Example Club",
         "LOG_LEVEL": "debug",
     }
@@ -79,6 +81,8 @@ def test_every_variable_is_read() -> None:
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
     )
+    assert s.origin_verify_secret == "origin-verify-value"
+    assert "origin-verify-value" not in repr(s)
     assert s.site_name == "Example Club"
     assert s.log_level == "DEBUG"
 
