@@ -88,8 +88,9 @@ class Meter:
     """Counts the API calls of some boto3 clients by phase and service.operation, and the
     DynamoDB capacity their successful TransactWriteItems and GetItem calls consume, computed
     from item sizes (moto does not report ConsumedCapacity); regflow makes no other DynamoDB
-    calls on these paths. `peek` is an uncounted client of the same table, used to read the
-    items' before and after images."""
+    calls on these paths. Calls that fail are counted as calls but not metered (DynamoDB does
+    charge a failed conditional write; the flows measured with capacity have none). `peek` is
+    an uncounted client of the same table, used to read the items' before and after images."""
 
     def __init__(self, peek: Any, table_name: str) -> None:
         self.peek = peek
