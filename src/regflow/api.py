@@ -176,6 +176,22 @@ def client_ip(event: Event, origin_verify_secret: str | None = None) -> str | No
     return ip if isinstance(ip, str) and ip else None
 
 
+def rate_limit_key(ip: str | None) -> str | None:
+    """What the per-client limit counts: an IPv4 address, or an IPv6 /64 network (one
+    subscriber usually holds a whole /64 and could otherwise rotate through its addresses)."""
+    if ip is None:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def query_param(event: Event, name: str) -> str | None:
     raw = event.get("rawQueryString")
     if isinstance(raw, str) and raw:
@@ -235,7 +251,7 @@ def register(event: Event, service: RegistrationService) -> Response:
             service.register(
                 fields.get("name"),
                 fields.get("email"),
-                client_key=client_ip(event, service.settings.origin_verify_secret),
+                client_key=rate_limit_key(client_ip(event, service.settings.origin_verify_secret)),
                 honeypot=fields.get(HONEYPOT_FIELD) or "",
             )
         except ValidationError as exc:

@@ -538,7 +538,7 @@ def test_viewer_address_counts_only_with_the_origin_verify_value() -> None:
     # Two viewers behind the same edge are limited separately...
     assert _via_cloudfront(w, "a@example.com", "198.51.100.7:40000", "edge-secret-value") == 202
     assert _via_cloudfront(w, "b@example.com", "[2001:db8::7]:40001", "edge-secret-value") == 202
-    assert _via_cloudfront(w, "c@example.com", "2001:db8::8:40002", "edge-secret-value") == 202
+    assert _via_cloudfront(w, "c@example.com", "2001:db8:0:1::8:40002", "edge-secret-value") == 202
     assert _via_cloudfront(w, "d@example.com", "198.51.100.7:40003", "edge-secret-value") == 429
     # ...and a request without the right value is keyed on its source IP, whatever it claims.
     assert _via_cloudfront(w, "e@example.com", "192.0.2.1:1", "wrong") == 202

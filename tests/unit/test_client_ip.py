@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from regflow.api import client_ip
+from regflow.api import client_ip, rate_limit_key
 from tests.support.events import http_event
 
 SECRET = "s3cr3t-value-only-cloudfront-and-the-function-know"
@@ -59,3 +59,52 @@ def test_garbage_viewer_address_falls_back_to_source_ip() -> None:
         headers={"CloudFront-Viewer-Address": "not-an-ip", "X-Origin-Verify": SECRET},
     )
     assert client_ip(event, SECRET) == EDGE
+
+
+@pytest.mark.parametrize(
+    ("ip", "key"),
+    [
+        ("198.51.100.7", "198.51.100.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        (None, None),
+    ],
+)
+def test_rate_limit_key_groups_an_ipv6_subscriber(ip: str | None, key: str | None) -> None:
+    assert rate_limit_key(ip) == key
+
+
+def test_ipv6_rotation_within_a_64_hits_the_client_limit() -> None:
+    from regflow.adapters.memory import MemoryStore
+    from regflow.api import register
+    from regflow.config import Settings
+    from regflow.service import RegistrationService
+    from regflow.tokens import TokenSigner
+
+    settings = Settings.from_env(
+        {
+            "SENDER_EMAIL": "no-reply@example.com",
+            "OWNER_EMAIL": "owner@example.com",
+            "API_BASE_URL": "https://example.com",
+            "SUCCESS_URL": "https://example.com/confirmed.html",
+            "IP_LIMIT_PER_HOUR": "3",
+        }
+    )
+    service = RegistrationService(
+        store=MemoryStore(), settings=settings, signer=TokenSigner(b"k" * 32)
+    )
+    statuses = [
+        register(
+            http_event(
+                "POST",
+                "/register",
+                body=f'{{"name": "N", "email": "u{i}@example.com"}}',
+                headers={"content-type": "application/json"},
+                source_ip=f"2001:db8:1:2::{i + 1:x}",
+            ),
+            service,
+        )["statusCode"]
+        for i in range(4)
+    ]
+    assert statuses == [202, 202, 202, 429]
