@@ -23,7 +23,6 @@ class OutboxWorker:
         store: SQLiteStore,
         service: RegistrationService,
         *,
-        max_attempts: int = 8,
         base_delay: float = 2.0,
         max_delay: float = 600.0,
         poll_interval: float = 0.5,
@@ -33,7 +32,6 @@ class OutboxWorker:
     ) -> None:
         self.store = store
         self.service = service
-        self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.poll_interval = poll_interval
@@ -91,8 +89,11 @@ class OutboxWorker:
         try:
             self.service.deliver(row.entry)
         except Exception as exc:
-            transient = not isinstance(exc, MailDeliveryError) or exc.transient
-            give_up = not transient or row.attempts >= self.max_attempts
+            # A transient failure (mail server down, throttling, a bug fixed by a restart) is
+            # retried for as long as it takes, backing off to one try every `max_delay`
+            # seconds: owed mail, the owner notification above all, is never dropped for an
+            # outage. Only a message the mail server refuses for good is parked as dead.
+            give_up = isinstance(exc, MailDeliveryError) and not exc.transient
             at = self._now() + self.backoff(row.attempts)
             self.store.retry_later(row.row_id, at=at, error=type(exc).__name__, give_up=give_up)
             log.warning(
