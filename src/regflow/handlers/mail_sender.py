@@ -11,7 +11,8 @@ from that record on, so nothing already sent is sent again, and nothing later is
 failed after being sent. Transient SES errors are retried a few times in-process first. A
 visitor's address that SES rejects for good is logged (masked) and skipped; the owner
 notification is never skipped: it is reported until it goes out or, after the mapping's
-bounded retries, lands in the dead-letter queue.
+bounded retries, lands in the dead-letter queue, from which `regflow redrive` (regflow.redrive)
+delivers it with this module's `entry_from_record` and `deliver_entry`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 from regflow import aws
@@ -67,6 +69,14 @@ def entry_from_record(record: Mapping[str, Any]) -> OutboxEntry | None:
     return None
 
 
+class Delivery(StrEnum):
+    """What became of one owed mail (`deliver_entry`)."""
+
+    SENT = "sent"
+    NOT_NEEDED = "not-needed"  # no longer owed (e.g. the registration expired first)
+    REJECTED = "rejected"  # a visitor's address SES rejects for good: logged, skipped
+
+
 def deliver(
     service: RegistrationService,
     entry: OutboxEntry,
@@ -74,12 +84,12 @@ def deliver(
     attempts: int = ATTEMPTS,
     backoff: float = BACKOFF_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """`service.deliver(entry)`, retrying transient mail errors `attempts` times in all."""
+) -> bool:
+    """`service.deliver(entry)`, retrying transient mail errors `attempts` times in all. True if
+    a message was sent."""
     for attempt in range(1, attempts + 1):
         try:
-            service.deliver(entry)
-            return
+            return service.deliver(entry)
         except MailDeliveryError as exc:
             if not exc.transient or attempt == attempts:
                 raise
@@ -88,6 +98,33 @@ def deliver(
                 extra={"registration_id": entry.registration.id, "attempt": attempt},
             )
             sleep(backoff * 2 ** (attempt - 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def deliver_entry(
+    service: RegistrationService,
+    entry: OutboxEntry,
+    *,
+    attempts: int = ATTEMPTS,
+    backoff: float = BACKOFF_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivery:
+    """Deliver one owed mail as the sender does (also used by `regflow redrive`). Raises
+    `MailDeliveryError` when the mail is still owed and must be tried again."""
+    try:
+        sent = deliver(service, entry, attempts=attempts, backoff=backoff, sleep=sleep)
+    except MailDeliveryError as exc:
+        if not exc.transient and entry.kind is MailKind.VERIFICATION:
+            log.warning(
+                "verification mail rejected by the mail service; skipped",
+                extra={
+                    "registration_id": entry.registration.id,
+                    "to": mask_email(entry.registration.email),
+                },
+            )
+            return Delivery.REJECTED
+        raise
+    return Delivery.SENT if sent else Delivery.NOT_NEEDED
 
 
 def process(
@@ -111,38 +148,24 @@ def process(
             entry = entry_from_record(record)
             if entry is None:
                 continue
-            deliver(service, entry, attempts=attempts, backoff=backoff, sleep=sleep)
+            deliver_entry(service, entry, attempts=attempts, backoff=backoff, sleep=sleep)
         except MailDeliveryError as exc:
-            if _skip(exc, entry, sequence):
-                continue
+            assert entry is not None
+            log.error(
+                "mail not delivered; retried from this record",
+                extra={
+                    "kind": entry.kind.value,
+                    "registration_id": entry.registration.id,
+                    "transient": exc.transient,
+                    "seq": sequence,
+                },
+            )
             return failed
         except Exception:
             # Never let one record fail the whole batch: that would resend the records before it.
             log.exception("record not processed; retried from this record", extra={"seq": sequence})
             return failed
     return {"batchItemFailures": []}
-
-
-def _skip(exc: MailDeliveryError, entry: OutboxEntry | None, sequence: str) -> bool:
-    """True for a visitor's address rejected for good (logged, skipped); else logs the failure."""
-    assert entry is not None
-    reg = entry.registration
-    if not exc.transient and entry.kind is MailKind.VERIFICATION:
-        log.warning(
-            "verification mail rejected by the mail service; skipped",
-            extra={"registration_id": reg.id, "to": mask_email(reg.email)},
-        )
-        return True
-    log.error(
-        "mail not delivered; retried from this record",
-        extra={
-            "kind": entry.kind.value,
-            "registration_id": reg.id,
-            "transient": exc.transient,
-            "seq": sequence,
-        },
-    )
-    return False
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
