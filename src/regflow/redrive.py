@@ -42,7 +42,6 @@ from regflow.domain import (
     MailDeliveryError,
     MailKind,
     OutboxEntry,
-    RegflowError,
     Status,
     mask_email,
 )
@@ -212,6 +211,9 @@ class Redriver:
         except Incomplete as exc:
             report.note = str(exc)
             return report
+        except Exception as exc:  # e.g. AccessDenied: this message fails, the others go on
+            report.note = f"could not read the stream: {_error_name(exc)}"
+            return report
         owed = [(r, e) for r in records if (e := mail_sender.entry_from_record(r)) is not None]
         if info.batch_size is not None and len(owed) != info.batch_size:
             report.note = f"{len(owed)} owed mail found, Lambda's batch held {info.batch_size}"
@@ -257,11 +259,11 @@ class Redriver:
             )
         except MailDeliveryError as exc:
             kind = "temporary" if exc.transient else "permanent"
-            error = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code")
-            line.result = f"FAILED ({kind} mail service error {error or type(exc).__name__})"
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            line.result = f"FAILED ({kind} mail service error {_error_name(cause)})"
             return line, False
-        except RegflowError as exc:
-            line.result = f"FAILED ({type(exc).__name__})"
+        except Exception as exc:  # a store or secret error: this mail stays owed
+            line.result = f"FAILED ({_error_name(exc)})"
             return line, False
         line.result = {
             mail_sender.Delivery.SENT: "sent",
@@ -347,6 +349,12 @@ def read_batch(streams: Any, info: BatchInfo) -> list[dict[str, Any]]:
             raise RecordsGone(code) from exc
         raise
     raise Incomplete(f"read {len(records)} records but not the batch's last one ({info.end})")
+
+
+def _error_name(exc: BaseException) -> str:
+    """An AWS error code or the exception's type: never its message (it may hold addresses)."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return str(code) if code else type(exc).__name__
 
 
 def _parse_time(text: str) -> datetime:
