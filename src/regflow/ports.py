@@ -33,6 +33,14 @@ class RegistrationStore(Protocol):
         """Atomically: check both limits, count the event in both, store `registration`
         (PENDING) and owe its verification mail. All or nothing.
 
+        The address limit (keyed by `registration.addr_key`) is exact over any rolling
+        window: the event is allowed when the address's last counted event is at least
+        `min_interval_seconds` old and fewer than `max_count` of its counted events lie in
+        `(now - window_seconds, now]` (a sliding log, `domain.SendLog`). The client limit
+        (keyed by `client_key`, skipped when None) is a fixed window (`domain.LimitState`):
+        at most `max_count` events from the window's first event until `window_seconds`
+        later, then a fresh window. Only events that create a registration are counted.
+
         Raises `ClientRateLimited` when the client limit says no; returns `ADDRESS_LIMITED`
         when the address limit says no. Either way nothing at all is written. The limits are
         judged at `registration.timestamp`. Raises `StoreUnavailable` when the store throttles

@@ -144,6 +144,52 @@ def test_address_daily_cap_and_window_reset(store: RegistrationStore) -> None:
     assert create(store, again, address=ADDRESS) is CreateResult.CREATED
 
 
+def test_address_daily_cap_is_a_rolling_24_hours(store: RegistrationStore) -> None:
+    day = timedelta(hours=24)
+    for hours in (0, 6, 12, 18, 23):
+        assert create(store, reg(at=T0 + timedelta(hours=hours)), address=ADDRESS) is (
+            CreateResult.CREATED
+        )
+    assert create(store, reg(at=T0 + day - timedelta(seconds=1)), address=ADDRESS) is (
+        CreateResult.ADDRESS_LIMITED
+    )
+    # the T0 mail slid out of the window: exactly one more
+    one_more = reg(at=T0 + day + timedelta(seconds=1))
+    assert create(store, one_more, address=ADDRESS) is CreateResult.CREATED
+    assert store.get(one_more.id) is not None
+    refused = [reg(at=T0 + day + timedelta(minutes=m)) for m in (2, 30, 60 * 5 + 59)]
+    assert [create(store, r, address=ADDRESS) for r in refused] == [
+        CreateResult.ADDRESS_LIMITED
+    ] * 3
+    assert all(store.get(r.id) is None for r in refused)  # a limited post writes nothing
+    # the next slot frees when the T0 + 6 h mail slides out
+    assert create(store, reg(at=T0 + day + timedelta(hours=6)), address=ADDRESS) is (
+        CreateResult.CREATED
+    )
+
+
+def test_address_burst_across_a_day_boundary_stays_within_the_cap(
+    store: RegistrationStore,
+) -> None:
+    """A fixed window opened at T0 would allow 4 mails late on day one and 5 more at the start
+    of day two (9 in a few minutes); a rolling 24 hours allows 5."""
+    day = timedelta(hours=24)
+    first_day = [T0, *(T0 + day - timedelta(minutes=m) for m in (8, 6, 4, 2))]
+    second_day = [T0 + day + timedelta(minutes=m) for m in (0, 2, 4, 6, 8, 10)]
+    created = [
+        at
+        for at in first_day + second_day
+        if create(store, reg(at=at), address=ADDRESS) is CreateResult.CREATED
+    ]
+    assert created == [*first_day, T0 + day]  # only the slot T0 left
+    for i, start in enumerate(created):
+        assert sum(1 for at in created[i:] if at - start < day) <= ADDRESS.max_count
+    # the other addresses' limits are their own
+    assert create(store, reg("john@example.com", at=T0 + day), address=ADDRESS) is (
+        CreateResult.CREATED
+    )
+
+
 def test_client_limit_raises_with_retry_after_and_writes_nothing(store: RegistrationStore) -> None:
     for i in range(20):
         r = reg(f"user{i}@example.com", at=T0 + timedelta(seconds=i))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from regflow.adapters.sqlite import SCHEMA_VERSION, SQLiteStore
 from regflow.domain import (
+    ClientRateLimited,
     CreateResult,
     Limit,
     MailKind,
@@ -148,6 +150,92 @@ def test_schema_is_versioned_wal_and_survives_reopen(tmp_path: Path) -> None:
         assert row[0] == "2026-11-26T12:00:00.123456+00:00"
     finally:
         db.close()
+
+
+def test_version_1_database_is_migrated_to_send_logs(tmp_path: Path) -> None:
+    """A version 1 file (fixed-window `address:` counters in limit_counters, no send_logs)
+    opens, keeps its data and client counters, and limits each address at least as much."""
+    path = tmp_path / "regflow.db"
+    r = reg("jane@example.com")
+    fresh = SQLiteStore(path)
+    create(fresh, r)
+    fresh.close()
+    t0 = int(T0.timestamp())
+    key = f"address:{r.addr_key}"
+    db = sqlite3.connect(path, isolation_level=None)
+    try:  # make it what version 1 wrote
+        db.execute("DROP TABLE send_logs")
+        db.executemany(
+            "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (key, t0, 5, t0 + 3600, t0 + 86400),  # 5 mails: at t0, and by t0 + 1 h
+                ("client:203.0.113.9", t0, 20, t0 + 10, t0 + 3600),
+            ],
+        )
+        db.execute("PRAGMA user_version = 1")
+    finally:
+        db.close()
+
+    store = SQLiteStore(path)
+    try:
+        assert store.get(r.id) == r
+        db = sqlite3.connect(path)
+        try:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+            assert db.execute("SELECT key FROM limit_counters").fetchall() == [
+                ("client:203.0.113.9",)
+            ]
+            [(times, expires)] = db.execute(
+                "SELECT times, expires FROM send_logs WHERE key = ?", (key,)
+            ).fetchall()
+            assert json.loads(times) == [t0] + [t0 + 3600] * 4
+            assert expires == t0 + 3600 + 86400
+        finally:
+            db.close()
+
+        def at(seconds: int) -> CreateResult:
+            later = T0 + timedelta(seconds=seconds)
+            return create(store, reg("Jane@example.com", at=later), ADDRESS)
+
+        assert at(86399) is CreateResult.ADDRESS_LIMITED
+        assert at(86401) is CreateResult.CREATED  # the t0 mail slid out
+        # a fixed window would have reopened whole; the four later mails still count
+        assert at(86401 + 120) is CreateResult.ADDRESS_LIMITED
+        assert at(3600 + 86400) is CreateResult.CREATED
+        with pytest.raises(ClientRateLimited):
+            store.create_pending(
+                reg("new@example.com", at=T0 + timedelta(seconds=20)),
+                address_limit=NO_LIMIT,
+                client_key="203.0.113.9",
+                client_limit=Limit(max_count=20, window_seconds=3600),
+            )
+    finally:
+        store.close()
+    # opening again migrates nothing twice
+    again = SQLiteStore(path)
+    again.close()
+
+
+def test_send_logs_are_purged_and_erased(store: SQLiteStore) -> None:
+    r = reg("erase.me@example.com")
+    create(store, r, ADDRESS)
+    create(store, reg("kept@example.com", at=T0 + timedelta(hours=2)), ADDRESS)
+
+    def logged() -> list[str]:
+        db = sqlite3.connect(store.path)
+        try:
+            return [row[0] for row in db.execute("SELECT key FROM send_logs ORDER BY key")]
+        finally:
+            db.close()
+
+    assert len(logged()) == 2
+    store.delete_address(r.addr_key)
+    assert logged() == [f"address:{address_key('kept@example.com')}"]
+    store.purge_expired(T0 + timedelta(hours=26) - timedelta(seconds=1))
+    assert len(logged()) == 1  # its newest send is not a day old yet
+    store.purge_expired(T0 + timedelta(hours=26))
+    assert logged() == []
 
 
 def test_a_database_locked_past_the_timeout_is_store_unavailable(tmp_path: Path) -> None:

@@ -64,12 +64,26 @@ FAILED: dict[str, Any] = {
 
 
 def counter(window_start: int, count: int, last_at: int) -> dict[str, Any]:
+    """A fixed-window counter item: the client limit's (and a legacy address limit's)."""
     return {
         "pk": {"S": "LIMIT#..."},
         "windowStart": {"N": str(window_start)},
         "count": {"N": str(count)},
         "lastAt": {"N": str(last_at)},
     }
+
+
+def send_log(*times: int) -> dict[str, Any]:
+    """A per-address sliding-log item."""
+    return {
+        "pk": {"S": "LIMIT#ADDR#..."},
+        "sends": {"L": [{"N": str(t)} for t in times]},
+        "lastAt": {"N": str(max(times))},
+    }
+
+
+def numbers(value: dict[str, Any]) -> list[int]:
+    return [int(v["N"]) for v in value["L"]]
 
 
 class ScriptedClient:
@@ -114,6 +128,33 @@ def test_register_is_one_transaction_of_put_and_counters() -> None:
         assert int(values[":ttl"]["N"]) > NOW  # counters expire
     assert "lastAt <= :lastCutoff" in addr["Update"]["ConditionExpression"]
     assert "lastAt" not in ip["Update"]["ConditionExpression"]  # the client limit has no interval
+    # the address log: appended to while it holds fewer than max_count sends, judged by DynamoDB
+    update = addr["Update"]
+    values = update["ExpressionAttributeValues"]
+    assert update["ConditionExpression"] == (
+        "attribute_not_exists(pk) OR (lastAt <= :lastCutoff AND attribute_exists(sends)"
+        " AND size(sends) < :max)"
+    )
+    assert values[":max"] == {"N": "5"}
+    assert values[":lastCutoff"] == {"N": str(NOW - 60)}
+    assert (
+        "sends = list_append(if_not_exists(sends, :empty), :nowList)"
+        in (update["UpdateExpression"])
+    )
+    assert numbers(values[":nowList"]) == [NOW]
+    assert values[":ttl"] == {"N": str(NOW + 86400)}  # newest send + window
+
+
+def test_address_interval_without_a_cap_keeps_only_the_last_send() -> None:
+    client = ScriptedClient()
+    interval_only = Limit(max_count=0, window_seconds=86400, min_interval_seconds=60)
+    s = store(client)
+    assert s.create_pending(reg(), address_limit=interval_only, client_key=None, client_limit=OFF)
+    [[_put, addr]] = client.requests
+    update = addr["Update"]
+    assert update["ConditionExpression"] == "attribute_not_exists(pk) OR (lastAt <= :lastCutoff)"
+    assert update["UpdateExpression"] == "SET sends = :nowList, lastAt = :now, #ttl = :ttl"
+    assert update["ExpressionAttributeValues"][":ttl"] == {"N": str(NOW + 60)}
 
 
 def test_disabled_limits_write_no_counters() -> None:
@@ -156,9 +197,16 @@ def test_client_limit_from_the_old_item_without_a_read() -> None:
     assert len(client.requests) == 1
 
 
-def test_address_limit_from_the_old_item() -> None:
-    recent = counter(NOW - 30, 1, NOW - 30)
-    client = ScriptedClient(cancelled(OK, OK, {**FAILED, "Item": recent}))
+@pytest.mark.parametrize(
+    "old",
+    [
+        send_log(NOW - 30),  # the minimum interval
+        send_log(NOW - 86399, NOW - 7200, NOW - 3600, NOW - 600, NOW - 61),  # 5 in 24 h
+        counter(NOW - 7200, 5, NOW - 3600),  # a legacy fixed-window counter, full
+    ],
+)
+def test_address_limit_from_the_old_item(old: dict[str, Any]) -> None:
+    client = ScriptedClient(cancelled(OK, OK, {**FAILED, "Item": old}))
     assert create(store(client)) is CreateResult.ADDRESS_LIMITED
     assert len(client.requests) == 1
 
@@ -175,29 +223,95 @@ def test_client_limit_wins_over_address_limit() -> None:
         create(store(client))
 
 
-def test_window_over_restarts_the_counter_conditioned_on_the_old_start() -> None:
-    old_start = NOW - 86400 - 5
-    stale = counter(old_start, 5, NOW - 3600)
-    client = ScriptedClient(cancelled(OK, OK, {**FAILED, "Item": stale}), None)
+def test_client_window_over_restarts_the_counter_conditioned_on_the_old_start() -> None:
+    old_start = NOW - 3600 - 5
+    stale = counter(old_start, 20, NOW - 100)
+    client = ScriptedClient(cancelled(OK, {**FAILED, "Item": stale}, OK), None)
+    assert create(store(client)) is CreateResult.CREATED
+    assert len(client.requests) == 2
+    retry = client.requests[1][1]["Update"]
+    assert retry["ConditionExpression"] == "windowStart = :oldStart"
+    assert retry["ExpressionAttributeValues"][":oldStart"] == {"N": str(old_start)}
+    assert retry["UpdateExpression"].startswith("SET #count = :one, windowStart = :now")
+    # the address log that had passed keeps its normal append
+    assert "list_append" in client.requests[1][2]["Update"]["UpdateExpression"]
+
+
+def test_someone_else_restarting_the_client_window_first_is_handled() -> None:
+    stale = counter(NOW - 3700, 20, NOW - 200)
+    restarted = counter(NOW, 1, NOW)  # a concurrent post restarted it a moment ago
+    client = ScriptedClient(
+        cancelled(OK, {**FAILED, "Item": stale}, OK),
+        cancelled(OK, {**FAILED, "Item": restarted}, OK),
+        None,
+    )
+    assert create(store(client)) is CreateResult.CREATED
+    assert len(client.requests) == 3
+    third = client.requests[2][1]["Update"]
+    assert "windowStart > :windowCutoff AND #count < :max" in third["ConditionExpression"]
+
+
+def test_full_address_log_is_pruned_and_swapped_conditioned_on_the_old_log() -> None:
+    old = [NOW - 86400 - 5, NOW - 86400 + 100, NOW - 7200, NOW - 3600, NOW - 600]
+    client = ScriptedClient(cancelled(OK, OK, {**FAILED, "Item": send_log(*old)}), None)
     assert create(store(client)) is CreateResult.CREATED
     assert len(client.requests) == 2
     retry = client.requests[1][2]["Update"]
-    assert retry["ConditionExpression"].startswith("windowStart = :oldStart")
-    assert retry["ExpressionAttributeValues"][":oldStart"] == {"N": str(old_start)}
-    assert retry["UpdateExpression"].startswith("SET #count = :one, windowStart = :now")
-    # the counter that had passed keeps its normal update
-    assert "if_not_exists" in client.requests[1][1]["Update"]["UpdateExpression"]
+    values = retry["ExpressionAttributeValues"]
+    assert retry["ConditionExpression"] == (
+        "sends = :oldSends AND lastAt = :oldLast AND lastAt <= :lastCutoff"
+    )
+    assert numbers(values[":oldSends"]) == old
+    assert values[":oldLast"] == {"N": str(NOW - 600)}
+    # the send older than the window is gone, the new one appended: still at most max_count
+    assert numbers(values[":sends"]) == [*old[1:], NOW]
+    assert retry["UpdateExpression"].startswith("SET sends = :sends, lastAt = :now, #ttl = :ttl")
+    assert values[":ttl"] == {"N": str(NOW + 86400)}
+    # the client counter that had passed keeps its normal update
+    assert "ADD #count :one" in client.requests[1][1]["Update"]["UpdateExpression"]
 
 
-def test_someone_else_restarting_the_window_first_is_handled() -> None:
-    stale = counter(NOW - 90000, 5, NOW - 3600)
-    restarted = counter(NOW, 1, NOW)  # a concurrent post restarted it a moment ago
+def test_legacy_window_counter_becomes_a_conservative_log() -> None:
+    # 5 mails in a window opened more than a day ago, the last an hour ago: the first slid out,
+    # the other four (times unknown) count as sent an hour ago
+    legacy = counter(NOW - 86400 - 5, 5, NOW - 3600)
+    client = ScriptedClient(cancelled(OK, OK, {**FAILED, "Item": legacy}), None)
+    assert create(store(client)) is CreateResult.CREATED
+    retry = client.requests[1][2]["Update"]
+    values = retry["ExpressionAttributeValues"]
+    assert retry["ConditionExpression"].startswith(
+        "attribute_not_exists(sends) AND lastAt = :oldLast"
+    )
+    assert numbers(values[":sends"]) == [NOW - 3600] * 4 + [NOW]
+    assert retry["UpdateExpression"].endswith("REMOVE windowStart, #count")
+
+
+def test_someone_else_changing_the_log_first_is_judged_again() -> None:
+    stale = send_log(NOW - 90000, NOW - 89000, NOW - 7200, NOW - 3600, NOW - 600)
+    appended = send_log(NOW - 89000, NOW - 7200, NOW - 3600, NOW - 600, NOW)  # a concurrent post
     client = ScriptedClient(
         cancelled(OK, OK, {**FAILED, "Item": stale}),
-        cancelled(OK, OK, {**FAILED, "Item": restarted}),
+        cancelled(OK, OK, {**FAILED, "Item": appended}),
     )
     assert create(store(client)) is CreateResult.ADDRESS_LIMITED  # min interval now applies
     assert len(client.requests) == 2
+
+
+def test_a_log_changed_under_each_attempt_ends_as_store_unavailable() -> None:
+    no_interval = Limit(max_count=5, window_seconds=86400)
+    # every attempt finds a different full log with a stale entry: always worth another swap
+    reasons = [
+        cancelled(OK, {**FAILED, "Item": send_log(NOW - 90000 - i, *range(NOW - 4, NOW))})
+        for i in range(10)
+    ]
+    client = ScriptedClient(*reasons)
+    with pytest.raises(StoreUnavailable):
+        store(client).create_pending(
+            reg(), address_limit=no_interval, client_key=None, client_limit=OFF
+        )
+    assert len(client.requests) == 4  # bounded: max_attempts + 1 rounds
+    swaps = [r[1]["Update"] for r in client.requests[1:]]
+    assert all(u["ConditionExpression"].startswith("sends = :oldSends") for u in swaps)
 
 
 @pytest.mark.parametrize(

@@ -142,10 +142,28 @@ def test_at_most_five_per_24_hours_then_the_counter_expires() -> None:
     w = world()
     # One post every 10 minutes for 20 hours: 120 posts, 5 emails.
     assert _emails_after(w, 120, timedelta(minutes=10), "jane@example.com") == 5
-    # The window opened at START; it is over 24 hours later.
+    # The START mail stops counting 24 hours later.
     w.clock.now = START + timedelta(hours=24) - timedelta(seconds=1)
     assert w.service.register("Jane", "jane@example.com") is CreateResult.ADDRESS_LIMITED
     w.clock.now = START + timedelta(hours=24)
+    assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
+    assert w.drain() == 1
+
+
+def test_daily_cap_holds_over_any_rolling_24_hours() -> None:
+    w = world()
+    assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
+    assert w.drain() == 1
+    # late on day one into early day two, one post every 2 minutes: four more on day one,
+    # then only the slot the START mail frees at START + 24 h (a fixed window reopened at
+    # START + 24 h would have sent five more)
+    w.clock.now = START + timedelta(hours=23, minutes=50)
+    assert _emails_after(w, 15, timedelta(minutes=2), "jane@example.com") == 5
+    assert len(w.store.registrations) == 6
+    # the next slot frees when the 23:50 mail is 24 hours old
+    w.clock.now = START + timedelta(hours=47, minutes=50) - timedelta(seconds=1)
+    assert w.service.register("Jane", "jane@example.com") is CreateResult.ADDRESS_LIMITED
+    w.clock.now = START + timedelta(hours=47, minutes=50)
     assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
     assert w.drain() == 1
 

@@ -7,8 +7,13 @@ Items (partition key `pk`, see template.yaml):
   mail, its PENDING -> CONFIRMED MODIFY the owner notification: the stream is the outbox, so the
   state change and the mail it owes are one atomic write.
 - `ADDR#<addrKey>`: `confirmedId`, the address's one confirmed registration (permanent).
-- `LIMIT#ADDR#<addrKey>`, `LIMIT#IP#<ip>`: limit counters (`windowStart`, `count`, `lastAt`,
-  `ttl`), changed only inside the transaction that stores a registration.
+- `LIMIT#IP#<ip>`: the per-client limit, a fixed-window counter (`windowStart`, `count`,
+  `lastAt`, `ttl`).
+- `LIMIT#ADDR#<addrKey>`: the per-address limit, a sliding log: `sends` (the epoch seconds of
+  the most recent verification mails, oldest first, at most `max_count` numbers), `lastAt`, and
+  `ttl` (newest send + window, so TTL removes idle logs). See `DynamoDBStore.create_pending`.
+
+Limit items change only inside the transaction that stores a registration.
 
 Conditions are judged by DynamoDB, never by a read first. When a transaction is cancelled,
 `ReturnValuesOnConditionCheckFailure=ALL_OLD` brings back the items whose condition failed, and
@@ -35,6 +40,7 @@ from regflow.domain import (
     LimitState,
     Outcome,
     Registration,
+    SendLog,
     Status,
     StoreUnavailable,
 )
@@ -118,12 +124,36 @@ def _limit_state(item: Item) -> LimitState:
     )
 
 
+def _send_log(item: Item, limit: Limit) -> tuple[SendLog, tuple[int, ...] | None]:
+    """A `LIMIT#ADDR#` item's log, and its `sends` exactly as stored (None when the item has
+    none: a legacy fixed-window counter, read conservatively)."""
+    sends = item.get("sends")
+    if sends is not None:
+        stored = tuple(int(v["N"]) for v in sends["L"])
+        return SendLog(stored), stored
+    if "windowStart" in item and "count" in item and "lastAt" in item:
+        return SendLog.from_window_counter(_limit_state(item), max(limit.max_count, 1)), None
+    last = item.get("lastAt")
+    return SendLog((int(last["N"]),) if last is not None else ()), None
+
+
+@dataclass(frozen=True, slots=True)
+class _LogSwap:
+    """Replace an address's send log that a cancelled attempt returned (pruned + the new send),
+    on condition that nobody changed it meanwhile."""
+
+    old_sends: tuple[int, ...] | None  # as stored; None: the item has no `sends` (legacy)
+    old_last_at: int | None
+    new: SendLog
+
+
 @dataclass(frozen=True, slots=True)
 class _Counter:
     pk: str
     limit: Limit
     is_client: bool
-    reset_from: int | None = None  # old windowStart when the window is over and must restart
+    reset_from: int | None = None  # client: old windowStart when the window must restart
+    swap: _LogSwap | None = None  # address: the pruned log to write instead of appending
 
 
 class _Cancelled(Exception):
@@ -240,9 +270,12 @@ class DynamoDBStore:
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
-        # A counter's window may be over (its old state then decides how to restart it) and
-        # another request may restart it first: each round re-plans from the old items the
-        # cancellation returned, so a few rounds always settle.
+        # The first attempt appends to the address log while it holds fewer than max_count
+        # sends, and counts the client normally. When a condition fails, the old items the
+        # cancellation returned decide: limited (nothing written), or re-plan that counter (the
+        # client window restarts; the address log is pruned of sends older than the window and
+        # swapped conditioned on being unchanged). Each round re-plans from fresh old items, so
+        # concurrent writers make a round fail and are re-judged, never double-counted.
         for _round in range(self._max_attempts + 1):
             items = [put] + [self._counter_update(c, now) for c in counters]
             try:
@@ -261,13 +294,23 @@ class DynamoDBStore:
                     if old is None:  # gone meanwhile (TTL): count from scratch
                         replanned.append(_Counter(counter.pk, counter.limit, counter.is_client))
                         continue
+                    if not counter.is_client:
+                        log, stored = _send_log(old, counter.limit)
+                        if not log.allows(counter.limit, now):
+                            limited = limited or counter
+                            replanned.append(counter)
+                            continue
+                        last = old.get("lastAt")
+                        swap = _LogSwap(
+                            old_sends=stored,
+                            old_last_at=int(last["N"]) if last is not None else None,
+                            new=log.after_event(counter.limit, now),
+                        )
+                        replanned.append(_Counter(counter.pk, counter.limit, False, swap=swap))
+                        continue
                     state = _limit_state(old)
                     if not state.allows(counter.limit, now):
-                        if counter.is_client:
-                            raise ClientRateLimited(state.retry_after(counter.limit, now)) from None
-                        limited = limited or counter
-                        replanned.append(counter)
-                        continue
+                        raise ClientRateLimited(state.retry_after(counter.limit, now)) from None
                     reset = state.window_start if state.window_over(counter.limit, now) else None
                     replanned.append(
                         _Counter(counter.pk, counter.limit, counter.is_client, reset_from=reset)
@@ -278,6 +321,8 @@ class DynamoDBStore:
         raise StoreUnavailable(1)
 
     def _counter_update(self, counter: _Counter, now: int) -> dict[str, Any]:
+        if not counter.is_client:
+            return self._send_log_update(counter, now)
         limit = counter.limit
         names = {"#count": "count", "#ttl": "ttl"}
         values: dict[str, Any] = {
@@ -312,6 +357,69 @@ class DynamoDBStore:
                 "SET windowStart = if_not_exists(windowStart, :now), lastAt = :now, #ttl = :ttl "
                 "ADD #count :one"
             )
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": counter.pk}},
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _send_log_update(self, counter: _Counter, now: int) -> dict[str, Any]:
+        """The `LIMIT#ADDR#` update: append `now` to `sends` while it holds fewer than
+        max_count entries (judged by DynamoDB, no read), or swap in a pruned log that a
+        cancelled attempt returned, conditioned on the stored log being unchanged."""
+        limit = counter.limit
+        names = {"#ttl": "ttl"}
+        span = max(limit.window_seconds if limit.max_count else 0, limit.min_interval_seconds)
+        values: dict[str, Any] = {":now": {"N": str(now)}}
+        interval_ok = None
+        if limit.min_interval_seconds:
+            values[":lastCutoff"] = {"N": str(now - limit.min_interval_seconds)}
+            interval_ok = "lastAt <= :lastCutoff"
+        swap = counter.swap
+        if swap is not None:
+            if swap.old_sends is not None:
+                values[":oldSends"] = _number_list(swap.old_sends)
+                condition = "sends = :oldSends"
+            else:
+                condition = "attribute_not_exists(sends)"
+            if swap.old_last_at is not None:
+                values[":oldLast"] = {"N": str(swap.old_last_at)}
+                condition += " AND lastAt = :oldLast"
+            else:
+                condition += " AND attribute_not_exists(lastAt)"
+            if interval_ok:
+                condition += f" AND {interval_ok}"
+            values[":sends"] = _number_list(swap.new.times)
+            values[":ttl"] = {"N": str(max(swap.new.times) + span)}
+            names["#count"] = "count"
+            update = "SET sends = :sends, lastAt = :now, #ttl = :ttl REMOVE windowStart, #count"
+        else:
+            clauses = []
+            if interval_ok:
+                clauses.append(interval_ok)
+            values[":ttl"] = {"N": str(now + span)}
+            values[":nowList"] = _number_list((now,))
+            if limit.max_count:
+                values[":max"] = {"N": str(limit.max_count)}
+                values[":empty"] = {"L": []}
+                # attribute_exists first: a legacy item without `sends` fails the condition
+                # (and returns its old state) instead of erroring on size()
+                clauses.append("attribute_exists(sends) AND size(sends) < :max")
+                update = (
+                    "SET sends = list_append(if_not_exists(sends, :empty), :nowList),"
+                    " lastAt = :now, #ttl = :ttl"
+                )
+            else:  # no cap: only the last send matters (the minimum interval)
+                update = "SET sends = :nowList, lastAt = :now, #ttl = :ttl"
+            condition = "attribute_not_exists(pk)"
+            if clauses:
+                condition += " OR (" + " AND ".join(clauses) + ")"
         return {
             "Update": {
                 "TableName": self._table,
@@ -377,6 +485,10 @@ class DynamoDBStore:
         item = self._get(addr_key_pk(addr_key))
         confirmed = item.get("confirmedId") if item is not None else None
         return str(confirmed["S"]) if confirmed is not None else None
+
+
+def _number_list(numbers: Sequence[int]) -> dict[str, Any]:
+    return {"L": [{"N": str(n)} for n in numbers]}
 
 
 def _status(exc: ClientError) -> int:

@@ -16,6 +16,7 @@ from regflow.domain import (
     OutboxEntry,
     Outcome,
     Registration,
+    SendLog,
     Status,
 )
 
@@ -25,7 +26,8 @@ class MemoryStore:
         self._lock = threading.Lock()
         self.registrations: dict[str, Registration] = {}
         self.confirmed_by_address: dict[str, str] = {}
-        self.limits: dict[str, LimitState] = {}
+        # "client:<key>" -> LimitState (fixed hourly window); "address:<key>" -> SendLog
+        self.limits: dict[str, LimitState | SendLog] = {}
         self.outbox: list[OutboxEntry] = []
 
     def create_pending(
@@ -38,24 +40,30 @@ class MemoryStore:
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
         with self._lock:
-            counters: list[tuple[str, Limit]] = []
+            client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
                 state = self.limits.get(key)
+                assert state is None or isinstance(state, LimitState)
                 if state is not None and not state.allows(client_limit, now):
                     raise ClientRateLimited(state.retry_after(client_limit, now))
-                counters.append((key, client_limit))
+                client = (
+                    key,
+                    LimitState.first(now)
+                    if state is None
+                    else state.after_event(client_limit, now),
+                )
+            address: tuple[str, SendLog] | None = None
             if address_limit.enabled:
                 key = f"address:{registration.addr_key}"
-                state = self.limits.get(key)
-                if state is not None and not state.allows(address_limit, now):
+                log = self.limits.get(key, SendLog())
+                assert isinstance(log, SendLog)
+                if not log.allows(address_limit, now):
                     return CreateResult.ADDRESS_LIMITED
-                counters.append((key, address_limit))
-            for key, limit in counters:
-                state = self.limits.get(key)
-                self.limits[key] = (
-                    LimitState.first(now) if state is None else state.after_event(limit, now)
-                )
+                address = (key, log.after_event(address_limit, now))
+            for counter in (client, address):
+                if counter is not None:
+                    self.limits[counter[0]] = counter[1]
             self.registrations[registration.id] = registration
             self.outbox.append(OutboxEntry(MailKind.VERIFICATION, registration))
             return CreateResult.CREATED

@@ -11,6 +11,7 @@ locked past the timeout, or a disk error, becomes `StoreUnavailable`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -28,11 +29,14 @@ from regflow.domain import (
     OutboxEntry,
     Outcome,
     Registration,
+    SendLog,
     Status,
     StoreUnavailable,
 )
 
-SCHEMA_VERSION = 1
+# 1: first release. 2: the per-address limit became a sliding log (`send_logs`); version 1's
+# fixed-window `address:` counters are converted when the database is opened.
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 
 _SCHEMA = """
@@ -52,12 +56,17 @@ CREATE TABLE IF NOT EXISTS confirmed_addresses (
     addr_key        TEXT PRIMARY KEY,
     registration_id TEXT NOT NULL UNIQUE REFERENCES registrations (id)
 );
-CREATE TABLE IF NOT EXISTS limit_counters (
+CREATE TABLE IF NOT EXISTS limit_counters (  -- the per-client limit (fixed window)
     key          TEXT PRIMARY KEY,
     window_start INTEGER NOT NULL,
     count        INTEGER NOT NULL,
     last_at      INTEGER NOT NULL,
     expires      INTEGER NOT NULL          -- epoch seconds after which the counter is moot
+);
+CREATE TABLE IF NOT EXISTS send_logs (       -- the per-address limit (sliding log)
+    key          TEXT PRIMARY KEY,         -- "address:<addr_key>"
+    times        TEXT NOT NULL,            -- JSON array of epoch seconds, oldest first
+    expires      INTEGER NOT NULL          -- epoch seconds after which the log is moot
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -135,7 +144,12 @@ class SQLiteStore:
             if version > SCHEMA_VERSION:
                 raise StoreUnavailable()
             if version < SCHEMA_VERSION:
-                db.executescript(_SCHEMA.replace("\n;", ";"))
+                # statement by statement, so the schema, the migration and the version bump
+                # are one transaction (executescript would commit first)
+                for statement in _statements(_SCHEMA):
+                    db.execute(statement)
+                if version == 1:
+                    _migrate_address_counters(db)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # --- connections ------------------------------------------------------------------
@@ -214,29 +228,44 @@ class SQLiteStore:
         now = int(registration.timestamp.timestamp())
         try:
             with self._write() as db:
-                counters: list[tuple[str, Limit, LimitState | None]] = []
+                client: tuple[str, LimitState] | None = None
                 if client_key is not None and client_limit.enabled:
                     key = f"client:{client_key}"
                     state = _counter(db, key)
                     if state is not None and not state.allows(client_limit, now):
                         raise ClientRateLimited(state.retry_after(client_limit, now))
-                    counters.append((key, client_limit, state))
+                    new = (
+                        LimitState.first(now)
+                        if state is None
+                        else state.after_event(client_limit, now)
+                    )
+                    client = (key, new)
+                address: tuple[str, SendLog] | None = None
                 if address_limit.enabled:
                     key = f"address:{registration.addr_key}"
-                    state = _counter(db, key)
-                    if state is not None and not state.allows(address_limit, now):
+                    log = _send_log(db, key)
+                    if not log.allows(address_limit, now):
                         db.rollback()
                         return CreateResult.ADDRESS_LIMITED
-                    counters.append((key, address_limit, state))
-                for key, limit, old in counters:
-                    new = LimitState.first(now) if old is None else old.after_event(limit, now)
+                    address = (key, log.after_event(address_limit, now))
+                if client is not None:
+                    key, new = client
                     db.execute(
                         "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
                         " window_start = excluded.window_start, count = excluded.count,"
                         " last_at = excluded.last_at, expires = excluded.expires",
-                        (key, new.window_start, new.count, new.last_at, _limit_expires(new, limit)),
+                        (
+                            key,
+                            new.window_start,
+                            new.count,
+                            new.last_at,
+                            _limit_expires(new, client_limit),
+                        ),
                     )
+                if address is not None:
+                    key, log = address
+                    _put_send_log(db, key, log, log.expires(address_limit) or now)
                 r = registration
                 db.execute(
                     "INSERT INTO registrations"
@@ -412,6 +441,7 @@ class SQLiteStore:
                     (epoch,),
                 ).rowcount
                 db.execute("DELETE FROM limit_counters WHERE expires <= ?", (epoch,))
+                db.execute("DELETE FROM send_logs WHERE expires <= ?", (epoch,))
                 return deleted
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
@@ -451,7 +481,7 @@ class SQLiteStore:
                     (addr_key,),
                 )
                 db.execute("DELETE FROM confirmed_addresses WHERE addr_key = ?", (addr_key,))
-                db.execute("DELETE FROM limit_counters WHERE key = ?", (f"address:{addr_key}",))
+                db.execute("DELETE FROM send_logs WHERE key = ?", (f"address:{addr_key}",))
                 return db.execute(
                     "DELETE FROM registrations WHERE addr_key = ?", (addr_key,)
                 ).rowcount
@@ -471,6 +501,45 @@ def _counter(db: sqlite3.Connection, key: str) -> LimitState | None:
         "SELECT window_start, count, last_at FROM limit_counters WHERE key = ?", (key,)
     ).fetchone()
     return None if row is None else LimitState(window_start=row[0], count=row[1], last_at=row[2])
+
+
+def _send_log(db: sqlite3.Connection, key: str) -> SendLog:
+    row = db.execute("SELECT times FROM send_logs WHERE key = ?", (key,)).fetchone()
+    return SendLog() if row is None else SendLog(tuple(int(t) for t in json.loads(row[0])))
+
+
+def _put_send_log(db: sqlite3.Connection, key: str, log: SendLog, expires: int) -> None:
+    db.execute(
+        "INSERT INTO send_logs (key, times, expires) VALUES (?, ?, ?) ON CONFLICT (key)"
+        " DO UPDATE SET times = excluded.times, expires = excluded.expires",
+        (key, json.dumps(list(log.times)), expires),
+    )
+
+
+def _migrate_address_counters(db: sqlite3.Connection) -> None:
+    """Version 1 -> 2: each fixed-window `address:` counter becomes a send log that limits
+    at least as much (`SendLog.from_window_counter`); it expires as late as it can matter."""
+    rows = db.execute(
+        "SELECT key, window_start, count, last_at, expires FROM limit_counters"
+        " WHERE key LIKE 'address:%'"
+    ).fetchall()
+    for key, window_start, count, last_at, expires in rows:
+        state = LimitState(window_start=window_start, count=count, last_at=last_at)
+        log = SendLog.from_window_counter(state, keep=count)
+        _put_send_log(db, key, log, expires + max(last_at - window_start, 0))
+    db.execute("DELETE FROM limit_counters WHERE key LIKE 'address:%'")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The complete SQL statements of `script` (semicolons inside comments are no end)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise ValueError("incomplete SQL statement at the end of the schema")
 
 
 _COLUMNS = ("id", "addr_key", "name", "email", "status", "timestamp", "ttl", "confirmed_at")
