@@ -187,6 +187,15 @@ def section(data: dict[str, Any]) -> Section:
         "server's outbox worker writes the verification mail to the local mailbox "
         "(fsync per message) concurrently."
     )
+    first = data["levels"][0] if data["levels"] else None
+    if first is not None and first["connections"] == 1 and first["ceiling"]["p50_ms"] >= 30:
+        md += (
+            f"\n\n**Warning:** the trivial JSON endpoint takes {fmt(first['ceiling']['p50_ms'], 1)}"
+            " ms at one connection, where ~1 ms is expected. ~40 ms per response is the signature "
+            "of Nagle's algorithm meeting delayed ACKs: the server writes headers and body "
+            "separately on sockets without TCP_NODELAY (asyncio sets it only on sockets created "
+            "with proto IPPROTO_TCP). The ceiling itself is held back, so ratios to it flatter."
+        )
     targets: list[Target] = []
     at16 = next((lv for lv in data["levels"] if lv["connections"] == 16), None)
     if at16 is not None:
