@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "json"], default="csv")
 
     sub.add_parser("stats", parents=[data], help="counts, outbox backlog and dead letters")
+
+    sub.add_parser(
+        "retry-dead",
+        parents=[data],
+        help="send the dead letters again (mail the mail server refused for good)",
+    )
 
     delete = sub.add_parser("delete", parents=[data], help="erase every record of an address")
     delete.add_argument("--email", required=True)
@@ -171,6 +178,19 @@ def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_retry_dead(args: argparse.Namespace, out: TextIO) -> int:
+    store = _open_store(args.data_dir)
+    try:
+        count = store.requeue_dead(time.time())
+    finally:
+        store.close()
+    out.write(
+        f"{count} dead letter{'s' if count != 1 else ''} queued again; a running "
+        "`regflow serve` sends them now, or the next one on start\n"
+    )
+    return 0
+
+
 def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
     try:
@@ -215,6 +235,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "list": _cmd_list,
         "export": _cmd_export,
         "stats": _cmd_stats,
+        "retry-dead": _cmd_retry_dead,
         "delete": _cmd_delete,
     }
     try:

@@ -88,3 +88,26 @@ def test_missing_database_is_a_clear_error(
 ) -> None:
     assert run("stats", "--data-dir", str(tmp_path / "nowhere"))[0] == 2
     assert "no database at" in capsys.readouterr().err
+
+
+def test_retry_dead_makes_dead_letters_due_again(data_dir: Path) -> None:
+    store = SQLiteStore(data_dir / "regflow.db")
+    [first, second, *_] = store.claim_due(now=1e12, limit=10)
+    store.retry_later(first.row_id, at=1e12, error="MailDeliveryError", give_up=True)
+    store.retry_later(second.row_id, at=1e12, error="MailDeliveryError", give_up=True)
+    assert store.outbox_counts()["dead"] == 2
+    store.close()
+
+    code, out = run("retry-dead", "--data-dir", str(data_dir))
+    assert code == 0
+    assert out.startswith("2 dead letters queued again")
+
+    store = SQLiteStore(data_dir / "regflow.db")
+    try:
+        assert store.outbox_counts()["dead"] == 0
+        due = {row.row_id for row in store.claim_due(now=1e12, limit=10)}
+        assert {first.row_id, second.row_id} <= due
+    finally:
+        store.close()
+    code, out = run("retry-dead", "--data-dir", str(data_dir))
+    assert out.startswith("0 dead letters queued again")

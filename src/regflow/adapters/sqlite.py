@@ -422,6 +422,20 @@ class SQLiteStore:
             for r in self._read("SELECT * FROM outbox WHERE dead = 1 ORDER BY id")
         ]
 
+    def requeue_dead(self, now: float) -> int:
+        """Make every dead letter due again at `now` (after the cause was fixed, e.g. a
+        mistyped OWNER_EMAIL). Returns how many rows were requeued."""
+        try:
+            with self._write() as db:
+                cursor = db.execute(
+                    "UPDATE outbox SET dead = 0, attempts = 0, next_attempt_at = ?,"
+                    " claimed_at = NULL WHERE dead = 1",
+                    (now,),
+                )
+                return cursor.rowcount
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
     # --- housekeeping and the CLI -------------------------------------------------------
 
     def purge_expired(self, now: datetime) -> int:
