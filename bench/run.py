@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import traceback
@@ -54,6 +55,17 @@ def render(info: dict[str, Any], sections: Sequence[Section], errors: dict[str, 
     for s in sections:
         lines += ["", f"### {s.title}", "", s.markdown]
     return "\n".join(lines) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a statistic of no samples) as null: strict JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.md").write_text(markdown, encoding="utf-8")
     (args.out / f"{args.name}.json").write_text(
-        json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8"
+        json.dumps(_finite(payload), indent=2, default=str, allow_nan=False) + "\n",
+        encoding="utf-8",
     )
     print(markdown)
     print(f"bench: wrote {args.out / args.name}.md and .json", file=sys.stderr)
