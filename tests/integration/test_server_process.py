@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from tests.support.sqlite import (
-    REGFLOW_BIN,
     ServerProcess,
     confirm_link,
     free_port,
     mailbox_messages,
+    regflow_command,
     text_of,
 )
 
@@ -98,7 +98,7 @@ def test_busy_port_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "a") as running:
         result = subprocess.run(
             [
-                str(REGFLOW_BIN),
+                *regflow_command(),
                 "serve",
                 "--port",
                 str(running.port),
@@ -120,7 +120,7 @@ def test_unwritable_data_dir_is_one_clear_line_and_exit_2(tmp_path: Path) -> Non
     blocker.write_text("not a directory")
     result = subprocess.run(
         [
-            str(REGFLOW_BIN),
+            *regflow_command(),
             "serve",
             "--port",
             str(free_port()),

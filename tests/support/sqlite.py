@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +17,7 @@ from typing import Any
 import httpx
 
 from regflow.adapters.sqlite import SQLiteStore
+from tests.support.server import free_port, regflow_command, server_env
 
 
 @contextmanager
@@ -34,39 +32,6 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
 # --- the embedded server (SQLite + outbox) as a user starts it: a `regflow serve` process ---
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-REGFLOW_BIN = Path(sys.executable).parent / "regflow"
-_SETTINGS = frozenset(
-    [
-        "SMTP_URL",
-        "API_BASE_URL",
-        "SUCCESS_URL",
-        "REGISTER_PAGE_URL",
-        "SENDER_EMAIL",
-        "OWNER_EMAIL",
-        "HOST",
-        "PORT",
-        "CONFIRM_MODE",
-        "TOKEN_SECRET",
-        "TOKEN_SECRET_ARN",
-        "TRUSTED_PROXIES",
-        "BLOCKED_EMAIL_DOMAINS",
-        "IP_LIMIT_PER_HOUR",
-        "ADDRESS_LIMIT_PER_DAY",
-        "ADDRESS_MIN_INTERVAL_SECONDS",
-        "TOKEN_TTL_HOURS",
-        "SITE_NAME",
-        "LOG_LEVEL",
-    ]
-)
-
-
 class ServerProcess:
     """`regflow serve --port <port> --data-dir <dir>` in a subprocess, ready when its
     `/_health` answers. Output goes to files under the data dir's parent."""
@@ -78,12 +43,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         # the caller's settings must not leak in: a test sets what it needs explicitly
-        inherited = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in _SETTINGS and not k.startswith(("AWS_", "REGFLOW_"))
-        }
-        self.env = {**inherited, "LOG_LEVEL": "WARNING", **(env or {})}
+        self.env = server_env({"LOG_LEVEL": "WARNING", **(env or {})})
         self.proc: subprocess.Popen[bytes] | None = None
         self._runs = 0
 
@@ -94,7 +54,7 @@ class ServerProcess:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [
-                    str(REGFLOW_BIN),
+                    *regflow_command(),
                     "serve",
                     "--port",
                     str(self.port),
