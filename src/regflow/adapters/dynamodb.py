@@ -195,6 +195,28 @@ class DynamoDBStore:
 
     # --- the one call ------------------------------------------------------------------
 
+    def _conditional_update(
+        self,
+        pk: str,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> dict[str, Any]:
+        """One limit counter's conditional Update inside a transaction; a failed condition
+        brings the old item back in the cancellation reasons."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": pk}},
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
     def _transact(self, items: list[dict[str, Any]]) -> None:
         """One TransactWriteItems. Raises `_Cancelled` for failed conditions; retries a
         TransactionConflict (concurrent writers of one item) a bounded number of times;
@@ -357,17 +379,7 @@ class DynamoDBStore:
                 "SET windowStart = if_not_exists(windowStart, :now), lastAt = :now, #ttl = :ttl "
                 "ADD #count :one"
             )
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": {"pk": {"S": counter.pk}},
-                "UpdateExpression": update,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        return self._conditional_update(counter.pk, update, condition, names, values)
 
     def _send_log_update(self, counter: _Counter, now: int) -> dict[str, Any]:
         """The `LIMIT#ADDR#` update: append `now` to `sends` while it holds fewer than
@@ -420,17 +432,7 @@ class DynamoDBStore:
             condition = "attribute_not_exists(pk)"
             if clauses:
                 condition += " OR (" + " AND ".join(clauses) + ")"
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": {"pk": {"S": counter.pk}},
-                "UpdateExpression": update,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        return self._conditional_update(counter.pk, update, condition, names, values)
 
     def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
         items = [
