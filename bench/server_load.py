@@ -185,10 +185,11 @@ def section(data: dict[str, Any]) -> Section:
         "The load generator (raw asyncio, keep-alive) runs in its own process on the same "
         "cores as the server, so every figure is a floor. During the register runs the "
         "server's outbox worker writes the verification mail to the local mailbox "
-        "(fsync per message) concurrently."
+        "concurrently."
     )
     first = data["levels"][0] if data["levels"] else None
-    if first is not None and first["connections"] == 1 and first["ceiling"]["p50_ms"] >= 30:
+    stalled = first is not None and first["connections"] == 1 and first["ceiling"]["p50_ms"] >= 30
+    if stalled:
         md += (
             f"\n\n**Warning:** the trivial JSON endpoint takes {fmt(first['ceiling']['p50_ms'], 1)}"
             " ms at one connection, where ~1 ms is expected. ~40 ms per response is the signature "
@@ -204,7 +205,7 @@ def section(data: dict[str, Any]) -> Section:
             Target(
                 "embedded register throughput",
                 ">= 40% of the ceiling's req/s (16 conns)",
-                f"{share:.0%}",
+                f"{share:.0%}" + (" (of a ceiling held back by ~40 ms stalls)" if stalled else ""),
                 share >= 0.40,
             )
         )

@@ -169,6 +169,11 @@ def test_run_writes_markdown_and_json(tmp_path: Path) -> None:
     assert payload["quick"] is True
     assert set(payload["sections"]) == {"request_path"}
 
+    # --render rebuilds the same Markdown from the JSON alone
+    (tmp_path / "latest.md").unlink()
+    assert run.main(["--render", str(tmp_path / "latest.json"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "latest.md").read_text() == md
+
 
 @pytest.mark.slow
 def test_server_load_drives_the_embedded_server() -> None:
