@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -123,18 +124,14 @@ class _Reader:
         return self.optional(name) or default
 
     def email(self, name: str) -> str:
+        """An operator's address (sender, owner): a plain syntax check, so that start-up does
+        not import `email-validator` (cold start; visitors' addresses get the full check)."""
         value = self.required(name)
-        from regflow.validation import EmailSyntaxError, normalize_email
-
+        problem = _address_problem(value)
+        if problem:
+            raise ConfigError(f"{name} is not a valid email address ({problem})")
         local, _, domain = value.rpartition("@")
-        try:
-            if domain.lower() == "localhost":
-                # The embedded mode's defaults (EMBEDDED_DEFAULTS) are local addresses, which
-                # email-validator refuses as a special-use domain: check the local part alone.
-                return normalize_email(f"{local}@example.com").rpartition("@")[0] + "@localhost"
-            return normalize_email(value)
-        except EmailSyntaxError as exc:
-            raise ConfigError(f"{name} is not a valid email address ({exc})") from None
+        return f"{local}@{domain.lower()}"
 
     def url(self, name: str) -> str:
         value = self.required(name)
@@ -186,3 +183,25 @@ class _Reader:
             except ValueError:
                 raise ConfigError(f"{name} has an invalid address or network: {part!r}") from None
         return tuple(nets)
+
+
+_LOCAL_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _address_problem(value: str) -> str | None:
+    """Why `value` is not a plain `local@domain` address (ASCII; an IDN domain in its
+    xn-- form), or None. `localhost` is allowed as a domain (the embedded defaults)."""
+    if len(value) > 254:
+        return "longer than 254 characters"
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        return "it must look like name@example.com"
+    if len(local) > 64 or not _LOCAL_RE.fullmatch(local):
+        return "the part before the @ is not valid"
+    labels = domain.split(".")
+    if domain.lower() != "localhost" and (
+        len(labels) < 2 or not all(_LABEL_RE.fullmatch(label) for label in labels)
+    ):
+        return "the domain is not valid"
+    return None

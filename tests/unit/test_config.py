@@ -208,3 +208,40 @@ def test_an_explicit_empty_environment_is_not_os_environ(monkeypatch: pytest.Mon
         Settings.from_env({})
     s = Settings.from_env({}, defaults={**REQUIRED, "TABLE_NAME": "FromDefaults"})
     assert s.table_name == "FromDefaults"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a..b@example.org",
+        ".a@example.org",
+        "a@-example.org",
+        "a@example",
+        "a@exa_mple.org",
+        "jäne@example.org",
+        "a b@example.org",
+        "a@exam\nple.org",
+        "x" * 65 + "@example.org",
+        "a@" + "b" * 250 + ".org",
+    ],
+)
+def test_operator_addresses_get_a_syntax_check(value: str) -> None:
+    with pytest.raises(ConfigError, match="OWNER_EMAIL is not a valid email address"):
+        Settings.from_env({**REQUIRED, "OWNER_EMAIL": value})
+
+
+def test_start_up_does_not_load_email_validator() -> None:
+    """Operator addresses are checked without it: the confirm handler never needs it, and the
+    register handler loads it on its first request (see bench/cold_start.py)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from regflow.config import Settings; "
+        f"Settings.from_env({dict(REQUIRED)!r}); "
+        "print('email_validator' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
