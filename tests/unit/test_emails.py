@@ -189,3 +189,17 @@ def test_internationalized_domain_is_sent_in_ascii_form() -> None:
     parsed = _parse(raw)
     assert parsed["To"] == "jane@xn--mnchen-3ya.de"
     assert b"=?utf-8?" not in raw.split(b"\n\n", 1)[0].split(b"\nTo:", 1)[1].split(b"\n", 1)[0]
+
+
+def test_a_reply_to_that_is_not_plain_ascii_is_left_out() -> None:
+    msg = Email(
+        sender="no-reply@example.org",
+        to="owner@example.org",
+        subject="New registration: Jöe",
+        text="t",
+        html="h",
+        reply_to="jöe@example.com",
+    )
+    parsed = _parse(emails.to_mime(msg, now=NOW).as_bytes())
+    assert parsed["Reply-To"] is None
+    assert parsed["Subject"] == "New registration: Jöe"

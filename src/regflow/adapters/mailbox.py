@@ -43,7 +43,7 @@ class MailboxMailer:
 
     def send(self, email: Email) -> None:
         message = to_mime(email)
-        data = message.as_bytes(policy=policy.SMTP)
+        data = message.as_bytes()
         message_id = f"{time.time_ns() // 1000:017d}-{secrets.token_hex(4)}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)

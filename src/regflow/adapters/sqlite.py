@@ -138,6 +138,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._closed = False
         with self._write() as db:  # create the schema (and fail fast on a bad path)
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -179,24 +180,30 @@ class SQLiteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any error."""
-        db = self._conn()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
-        try:
-            yield db
-        except BaseException:
-            if db.in_transaction:
-                db.rollback()
-            raise
-        try:
-            db.commit()
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.rollback()
-            raise _translate(exc) from exc
+        """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any error.
+
+        Writers of this process queue on a lock first: SQLite's own busy handler waits for the
+        write lock by sleeping and polling (up to 100 ms a nap), which makes a tail of slow
+        requests under concurrency. `BEGIN IMMEDIATE` still guards against other processes
+        (the CLI)."""
+        with self._write_lock:
+            db = self._conn()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.rollback()
+                raise
+            try:
+                db.commit()
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.rollback()
+                raise _translate(exc) from exc
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         try:
