@@ -8,6 +8,7 @@ Besides the API it serves the static pages of `web/`, the local mailbox at `/_ma
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import ipaddress
@@ -16,6 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -330,6 +332,10 @@ class SecurityHeaders:
 def create_app(config: GatewayConfig) -> ASGIApp:
     service = config.service
     smtp_mode = config.mailbox is None
+    # The API calls block on SQLite: they run on this pool. asyncio's own executor hop costs
+    # a fraction of anyio's `run_in_threadpool`, which looked its backend up on every call
+    # (about a third of the server's CPU per request in a profile).
+    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="regflow-api")
 
     async def call_api(request: Request, handler: ApiHandler, route_key: str) -> Response:
         try:
@@ -339,7 +345,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         event = build_event(
             request.scope, body, route_key=route_key, proxies=config.trusted_proxies
         )
-        result = await run_in_threadpool(handler, event, service)
+        result = await asyncio.get_running_loop().run_in_executor(executor, handler, event, service)
         if config.on_write is not None:
             config.on_write()
         return to_response(result, event["requestContext"]["requestId"])
