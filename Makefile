@@ -39,6 +39,10 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# The benchmark suite (issue 5): results in bench/results/latest.md and .json (< 10 min).
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.run
+
 # AWS: `make deploy SENDER_EMAIL=... OWNER_EMAIL=...` (see README, "Deploy to AWS").
 deploy: $(VENV)/.dev-installed
 	STACK=$(STACK) REGION=$(REGION) deploy/deploy.sh
