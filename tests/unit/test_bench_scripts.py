@@ -4,6 +4,7 @@ the assertions are on counts and on how targets are judged, never on speed."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,10 @@ def test_loadgen_reads_sized_and_chunked_responses() -> None:
             }
             return await loadgen.run(spec)
 
-    result = asyncio.run(scenario())
+    # its own thread: a session-scoped Playwright browser (sync API) may hold a running
+    # event loop in the main thread when this test runs after the browser tests
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, scenario()).result()
     assert result["completed"] == 6
     assert result["statuses"] == {"200": 2, "202": 2, "302": 2}
     assert result["errors"] == {}
