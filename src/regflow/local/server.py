@@ -49,6 +49,16 @@ class ServeOptions:
     web_dir: Path | None = None
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def public_host(host: str) -> str:
     """The host to put in links: a wildcard bind address becomes loopback."""
     try:
@@ -154,11 +164,14 @@ class EmbeddedApp:
         )
         self.worker = OutboxWorker(self.store, self.service, poll_interval=poll)
         self.web_dir = locate_web_dir(options.web_dir)
+        self.mailbox_served = not smtp_url and is_loopback(options.host)
         self.app = create_app(
             GatewayConfig(
                 service=self.service,
                 web_dir=self.web_dir,
-                mailbox=None if smtp_url else self.mailbox,
+                # The mailbox holds live verification links: it is served only to this
+                # machine. On any other address the .eml files are still written, not served.
+                mailbox=self.mailbox if self.mailbox_served else None,
                 openapi_path=locate_openapi(),
                 on_write=self.worker.wake,
                 trusted_proxies=self.settings.trusted_proxies,
@@ -204,11 +217,15 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
     server = uvicorn.Server(config)
     base = f"http://{public_host(options.host)}:{options.port}"
     embedded.worker.start()
-    mail_line = (
-        f"  mail:      sent via SMTP ({_redact(embedded.smtp_url)})"
-        if embedded.smtp_url
-        else f"  mailbox:   {base}/_mailbox"
-    )
+    if embedded.smtp_url:
+        mail_line = f"  mail:      sent via SMTP ({_redact(embedded.smtp_url)})"
+    elif embedded.mailbox_served:
+        mail_line = f"  mailbox:   {base}/_mailbox"
+    else:
+        mail_line = (
+            f"  mailbox:   files in {embedded.mailbox.directory} (not served: this address is "
+            "reachable from other machines, and the mailbox holds live verification links)"
+        )
     print(
         f"regflow is serving on {base}\n"
         f"  sign up:   {base}/\n"
