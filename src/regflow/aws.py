@@ -16,6 +16,7 @@ clients; `reset()` forgets the cached ones.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from enum import StrEnum
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from regflow import logs
 from regflow.config import Settings
-from regflow.domain import ConfigError
+from regflow.domain import ConfigError, StoreUnavailable
 from regflow.service import RegistrationService
 from regflow.tokens import TokenSigner
 
@@ -105,7 +106,13 @@ def token_secret_source(settings: Settings, clients: AwsClients) -> bytes | Call
         raise ConfigError("TOKEN_SECRET_ARN is required but not set")
 
     def fetch() -> bytes:
-        response = clients.secretsmanager().get_secret_value(SecretId=arn)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = clients.secretsmanager().get_secret_value(SecretId=arn)
+        except (ClientError, BotoCoreError) as exc:
+            # throttled or unreachable: the caller answers 503 (the mail sender retries)
+            raise StoreUnavailable(1) from exc
         text = response.get("SecretString")
         secret = text.encode("utf-8") if text is not None else response.get("SecretBinary")
         if not secret:
@@ -169,6 +176,14 @@ def service(role: Role) -> RegistrationService:
                     raise
                 _services[role] = svc
     return svc
+
+
+def init_on_lambda(role: Role) -> None:
+    """Build `role`'s service now when running on Lambda (module import is the init phase),
+    so a missing or bad setting fails the function's start-up with one log line naming it,
+    instead of failing each request. Elsewhere (tests, tools) services stay lazy."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        service(role)
 
 
 def clients() -> AwsClients:

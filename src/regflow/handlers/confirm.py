@@ -9,6 +9,8 @@ from typing import Any
 
 from regflow import api, aws
 
+aws.init_on_lambda(aws.Role.CONFIRM)
+
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return api.confirm(event, aws.service(aws.Role.CONFIRM))

@@ -168,6 +168,9 @@ def process(
     return {"batchItemFailures": []}
 
 
+aws.init_on_lambda(aws.Role.MAIL_SENDER)
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return process(

@@ -8,6 +8,8 @@ from typing import Any
 
 from regflow import api, aws
 
+aws.init_on_lambda(aws.Role.REGISTER)
+
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return api.register(event, aws.service(aws.Role.REGISTER))
