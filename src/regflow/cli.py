@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from regflow.domain import Registration, Status, address_key, mask_email
+from regflow.domain import Registration, Status, address_key, mailbox_key, mask_email
 
 
 def _port(value: str) -> int:
@@ -194,7 +194,14 @@ def _cmd_retry_dead(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
     try:
-        deleted = store.delete_address(address_key(args.email))
+        # the same normalization as at registration (case, IDN, Unicode forms)
+        from regflow.validation import EmailSyntaxError, normalize_email
+
+        try:
+            address = normalize_email(args.email.strip())
+        except EmailSyntaxError:
+            address = args.email.strip()
+        deleted = store.delete_address(address_key(address), mailbox_key(address))
     finally:
         store.close()
     out.write(

@@ -41,6 +41,21 @@ def address_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()[:32]
 
 
+_GMAIL = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox_key(email: str) -> str:
+    """Key of the inbox an address delivers to, for the per-address mail limits (hex, 32):
+    `jane+1@x` and `jane+2@x` (sub-addressing) and, at Gmail, `j.ane@gmail.com` all reach
+    Jane's one inbox, so they share one limit. (Stricter than `address_key`, which keys the
+    one-confirmed-registration rule and the tokens: those stay per address as typed.)"""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _GMAIL:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return hashlib.sha256(f"{local}@{domain}".encode()).hexdigest()[:32]
+
+
 def mask_email(email: str) -> str:
     """`jane.doe@example.com` -> `j***@example.com`: safe for INFO logs."""
     local, _, domain = email.partition("@")
@@ -62,6 +77,10 @@ class Registration:
     @property
     def addr_key(self) -> str:
         return address_key(self.email)
+
+    @property
+    def limit_key(self) -> str:
+        return mailbox_key(self.email)
 
     def expired(self, now: datetime) -> bool:
         return (

@@ -287,3 +287,19 @@ def test_concurrent_posts_for_one_address_create_once(store: RegistrationStore) 
         t.join()
     assert results.count(CreateResult.CREATED) == 1
     assert results.count(CreateResult.ADDRESS_LIMITED) == 19
+
+
+def test_sub_addresses_of_one_inbox_share_the_address_limit(store: RegistrationStore) -> None:
+    """jane+1@, jane+2@ and (at Gmail) j.ane@ reach one inbox: one limit, not one each."""
+    first = reg("jane.doe+news@gmail.com")
+    assert create(store, first, address=ADDRESS) is CreateResult.CREATED
+    for i, variant in enumerate(
+        ["janedoe@gmail.com", "Jane.Doe+x@googlemail.com", "j.a.n.e.d.o.e@gmail.com"]
+    ):
+        again = reg(variant, at=T0 + timedelta(seconds=10 + i))
+        assert create(store, again, address=ADDRESS) is CreateResult.ADDRESS_LIMITED
+        assert store.get(again.id) is None
+    other = reg("jane.doe@example.com", at=T0 + timedelta(seconds=20))
+    assert create(store, other, address=ADDRESS) is CreateResult.CREATED
+    plus = reg("jane.doe+a@example.com", at=T0 + timedelta(seconds=21))
+    assert create(store, plus, address=ADDRESS) is CreateResult.ADDRESS_LIMITED

@@ -71,3 +71,35 @@ def test_a_message_refused_for_good_is_parked_as_dead(tmp_path: Path) -> None:
     [dead] = store.dead_letters()
     assert dead.kind is MailKind.VERIFICATION
     assert store.outbox_counts()["dead"] == 1
+
+
+def test_a_claim_that_was_never_settled_is_released_after_its_lease(tmp_path: Path) -> None:
+    store, _, _, now = make(tmp_path)
+    [row] = store.claim_due(now.now)  # a sender claimed it, then could not record the outcome
+    assert store.claim_due(now.now + 599) == []
+    [again] = store.claim_due(now.now + 601)
+    assert again.row_id == row.row_id
+    assert again.attempts == row.attempts + 1
+
+
+def test_expired_links_answer_expired_for_a_week_before_their_rows_go(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from regflow.domain import Outcome
+    from regflow.local.worker import PURGE_GRACE_SECONDS
+
+    store, _, worker, _ = make(tmp_path)
+    [row] = store.claim_due(1e12)
+    reg = row.entry.registration
+    assert reg.ttl is not None
+    clock = worker.service.clock
+    assert isinstance(clock, Clock)
+    clock.advance(hours=25)
+    worker._next_purge = 0.0
+    worker._purge()
+    assert store.confirm(reg.id, reg.addr_key, clock()) is Outcome.EXPIRED
+    clock.advance(seconds=PURGE_GRACE_SECONDS)
+    worker._next_purge = 0.0
+    worker._purge()
+    assert store.get(reg.id) is None
+    assert store.confirm(reg.id, reg.addr_key, clock() + timedelta(seconds=1)) is Outcome.INVALID

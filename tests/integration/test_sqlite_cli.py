@@ -111,3 +111,23 @@ def test_retry_dead_makes_dead_letters_due_again(data_dir: Path) -> None:
         store.close()
     code, out = run("retry-dead", "--data-dir", str(data_dir))
     assert out.startswith("0 dead letters queued again")
+
+
+def test_delete_normalizes_the_address_as_registration_did(tmp_path: Path) -> None:
+    from regflow.validation import normalize_email
+
+    store = SQLiteStore(tmp_path / "regflow.db")
+    stored = normalize_email("zoe@EXÄMPLE.com")  # what registration stores: zoe@exämple.com
+    r = Registration(
+        id=new_registration_id(),
+        name="Zoë",
+        email=stored,
+        status=Status.PENDING,
+        timestamp=T0,
+        ttl=int((T0 + timedelta(hours=24)).timestamp()),
+    )
+    store.create_pending(r, address_limit=OFF, client_key=None, client_limit=OFF)
+    store.close()
+    code, out = run("delete", "--data-dir", str(tmp_path), "--email", "ZOE@xn--exmple-cua.com")
+    assert code == 0
+    assert out.startswith("deleted 1 registration of ")

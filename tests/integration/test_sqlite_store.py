@@ -20,6 +20,7 @@ from regflow.domain import (
     Status,
     StoreUnavailable,
     address_key,
+    mailbox_key,
 )
 from regflow.tokens import new_registration_id
 
@@ -230,8 +231,8 @@ def test_send_logs_are_purged_and_erased(store: SQLiteStore) -> None:
             db.close()
 
     assert len(logged()) == 2
-    store.delete_address(r.addr_key)
-    assert logged() == [f"address:{address_key('kept@example.com')}"]
+    store.delete_address(r.addr_key, r.limit_key)
+    assert logged() == [f"address:{mailbox_key('kept@example.com')}"]
     store.purge_expired(T0 + timedelta(hours=26) - timedelta(seconds=1))
     assert len(logged()) == 1  # its newest send is not a day old yet
     store.purge_expired(T0 + timedelta(hours=26))

@@ -283,7 +283,7 @@ class DynamoDBStore:
             counters.append(_Counter(f"LIMIT#IP#{client_key}", client_limit, is_client=True))
         if address_limit.enabled:
             counters.append(
-                _Counter(f"LIMIT#ADDR#{registration.addr_key}", address_limit, is_client=False)
+                _Counter(f"LIMIT#ADDR#{registration.limit_key}", address_limit, is_client=False)
             )
         put = {
             "Put": {

@@ -55,7 +55,7 @@ class MemoryStore:
                 )
             address: tuple[str, SendLog] | None = None
             if address_limit.enabled:
-                key = f"address:{registration.addr_key}"
+                key = f"address:{registration.limit_key}"
                 log = self.limits.get(key, SendLog())
                 assert isinstance(log, SendLog)
                 if not log.allows(address_limit, now):

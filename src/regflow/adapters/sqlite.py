@@ -111,6 +111,10 @@ def _limit_expires(state: LimitState, limit: Limit) -> int:
     )
 
 
+# A claim older than this is released (a delivery never takes that long: SMTP and SES time out).
+CLAIM_LEASE_SECONDS = 600.0
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class OutboxRow:
     """One claimed outbox row: what it owes, and the bookkeeping to retry it."""
@@ -249,7 +253,7 @@ class SQLiteStore:
                     client = (key, new)
                 address: tuple[str, SendLog] | None = None
                 if address_limit.enabled:
-                    key = f"address:{registration.addr_key}"
+                    key = f"address:{registration.limit_key}"
                     log = _send_log(db, key)
                     if not log.allows(address_limit, now):
                         db.rollback()
@@ -358,17 +362,22 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
-    def claim_due(self, now: float, limit: int = 10) -> list[OutboxRow]:
+    def claim_due(
+        self, now: float, limit: int = 10, *, lease_seconds: float = CLAIM_LEASE_SECONDS
+    ) -> list[OutboxRow]:
         """Claim up to `limit` due rows (oldest first) for delivery. A claimed row is not
-        handed out again until `delivered`, `retry_later` or `recover_claims` releases it."""
+        handed out again until `delivered`, `retry_later` or `recover_claims` releases it, or
+        its claim is older than `lease_seconds` (its sender could not record the outcome, say
+        the disk was full then): then it is due again, so no mail stays stuck."""
         try:
             with self._write() as db:
                 rows = db.execute(
                     "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1"
-                    " WHERE id IN (SELECT id FROM outbox WHERE dead = 0 AND claimed_at IS NULL"
+                    " WHERE id IN (SELECT id FROM outbox WHERE dead = 0"
+                    " AND (claimed_at IS NULL OR claimed_at <= ?)"
                     " AND next_attempt_at <= ? ORDER BY id LIMIT ?)"
                     " RETURNING id, kind, registration_id, attempts",
-                    (now, now, limit),
+                    (now, now - lease_seconds, now, limit),
                 ).fetchall()
                 claimed: list[OutboxRow] = []
                 gone: list[int] = []
@@ -445,21 +454,24 @@ class SQLiteStore:
 
     # --- housekeeping and the CLI -------------------------------------------------------
 
-    def purge_expired(self, now: datetime) -> int:
-        """Delete PENDING registrations whose ttl has passed (and the outbox rows they owe),
-        and limit counters that no longer limit anything. Returns registrations deleted."""
+    def purge_expired(self, now: datetime, *, grace_seconds: int = 0) -> int:
+        """Delete PENDING registrations whose ttl passed more than `grace_seconds` ago (and
+        the outbox rows they owe), and limit counters that no longer limit anything. Returns
+        registrations deleted. (Until a registration is purged, its link answers `expired`
+        rather than `invalid`.)"""
         epoch = int(now.timestamp())
+        cutoff = epoch - grace_seconds
         try:
             with self._write() as db:
                 db.execute(
                     "DELETE FROM outbox WHERE registration_id IN (SELECT id FROM registrations"
                     " WHERE status = 'PENDING' AND ttl IS NOT NULL AND ttl <= ?)",
-                    (epoch,),
+                    (cutoff,),
                 )
                 deleted = db.execute(
                     "DELETE FROM registrations WHERE status = 'PENDING' AND ttl IS NOT NULL"
                     " AND ttl <= ?",
-                    (epoch,),
+                    (cutoff,),
                 ).rowcount
                 db.execute("DELETE FROM limit_counters WHERE expires <= ?", (epoch,))
                 db.execute("DELETE FROM send_logs WHERE expires <= ?", (epoch,))
@@ -491,9 +503,9 @@ class SQLiteStore:
             "outbox_dead": counts["dead"],
         }
 
-    def delete_address(self, addr_key: str) -> int:
-        """Erase every registration of an address (GDPR), its confirmed lock, its limit
-        counter and the mail it is still owed. Returns registrations deleted."""
+    def delete_address(self, addr_key: str, limit_key: str | None = None) -> int:
+        """Erase every registration of an address (GDPR), its confirmed lock, the mail it is
+        still owed and (given its `mailbox_key`) its send log. Returns registrations deleted."""
         try:
             with self._write() as db:
                 db.execute(
@@ -502,7 +514,8 @@ class SQLiteStore:
                     (addr_key,),
                 )
                 db.execute("DELETE FROM confirmed_addresses WHERE addr_key = ?", (addr_key,))
-                db.execute("DELETE FROM send_logs WHERE key = ?", (f"address:{addr_key}",))
+                if limit_key is not None:
+                    db.execute("DELETE FROM send_logs WHERE key = ?", (f"address:{limit_key}",))
                 return db.execute(
                     "DELETE FROM registrations WHERE addr_key = ?", (addr_key,)
                 ).rowcount

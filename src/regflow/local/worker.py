@@ -17,6 +17,10 @@ from regflow.service import RegistrationService
 log = logging.getLogger("regflow.worker")
 
 
+# Expired links keep answering `expired` (not `invalid`) for a week before their rows go.
+PURGE_GRACE_SECONDS = 7 * 24 * 3600
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -116,7 +120,7 @@ class OutboxWorker:
         if now < self._next_purge:
             return
         self._next_purge = now + self.purge_interval
-        deleted = self.store.purge_expired(self.service.clock())
+        deleted = self.store.purge_expired(self.service.clock(), grace_seconds=PURGE_GRACE_SECONDS)
         if deleted:
             log.info("purged expired registrations", extra={"deleted": deleted})
 
