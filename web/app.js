@@ -21,6 +21,7 @@
     nameMissing: "Please enter your name.",
     nameTooLong: "Your name can be at most " + NAME_MAX + " characters long.",
     nameBadChars: "Your name contains characters that are not allowed.",
+    nameLink: "Your name cannot contain a web address.",
     emailMissing: "Please enter your email address.",
     emailTooLong: "An email address can be at most " + EMAIL_MAX + " characters long.",
     emailInvalid: "Please enter a valid email address, like name@example.com.",
@@ -38,8 +39,10 @@
 
   // Control characters (Cc) and the line/paragraph separators (Zl, Zp), as in validation.py.
   var FORBIDDEN_NAME_CHARS = /[\p{Cc}\p{Zl}\p{Zp}]/u;
-  // Dot-atom local part (no quoted strings, no empty atoms); non-ASCII allowed (SMTPUTF8).
-  var LOCAL_PART = /^[^\s"(),.:;<>@[\]\\]+(?:\.[^\s"(),.:;<>@[\]\\]+)*$/u;
+  // A web address in a name would be mailed, as text, to whatever address was typed.
+  var LINKISH = /:\/\/|www\./i;
+  // Dot-atom local part, ASCII only (no quoted strings, no empty atoms), as the server.
+  var LOCAL_PART = /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/;
   // One domain label: letters and digits of any script, inner hyphens, at most 63 characters.
   var DOMAIN_LABEL = /^[\p{L}\p{N}\p{M}](?:[\p{L}\p{N}\p{M}-]{0,61}[\p{L}\p{N}\p{M}])?$/u;
 
@@ -52,6 +55,7 @@
     if (!name) return MESSAGES.nameMissing;
     if (codePointLength(name) > NAME_MAX) return MESSAGES.nameTooLong;
     if (FORBIDDEN_NAME_CHARS.test(name)) return MESSAGES.nameBadChars;
+    if (LINKISH.test(name)) return MESSAGES.nameLink;
     return null;
   }
 

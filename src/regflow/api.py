@@ -296,7 +296,10 @@ def confirm(event: Event, service: RegistrationService) -> Response:
 
 def confirm_page(token: str, service: RegistrationService) -> str:
     """The page of CONFIRM_MODE=button: GET changes nothing; the button POSTs the token."""
-    action = html.escape(service.settings.confirm_url, quote=True)
+    # Relative: the page is served by /confirm itself, so the POST stays on whatever origin
+    # (CloudFront domain, custom domain, localhost or 127.0.0.1) the visitor came in through,
+    # which `form-action 'self'` requires.
+    action = "confirm"
     site = html.escape(service.settings.site_name)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

@@ -53,11 +53,11 @@ class RegistrationService:
         Returns None when a bot trap caught the post (nothing stored). Callers must answer
         every non-error return the same way: the caller's answer never tells whether the
         address was new, pending, confirmed or limited."""
-        clean = clean_name(name)
-        address = clean_email(email, self.settings.blocked_email_domains)
-        if honeypot:
+        if honeypot:  # before validation: a bot gets the normal answer and learns no rules
             log.info("bot trap: honeypot field filled; nothing stored")
             return None
+        clean = clean_name(name)
+        address = clean_email(email, self.settings.blocked_email_domains)
         now = self.clock()
         registration = Registration(
             id=self._new_id(),
@@ -115,7 +115,9 @@ class RegistrationService:
         if entry.kind is MailKind.OWNER_NOTIFICATION:
             return emails.owner_notification(reg, sender=s.sender_email, owner=s.owner_email)
         confirmed_id = self.store.confirmed_registration_id(reg.addr_key)
-        if confirmed_id is not None and confirmed_id != reg.id:
+        if confirmed_id == reg.id:
+            return None  # confirmed already (a retried stream record): the link is not needed
+        if confirmed_id is not None:
             return emails.already_registered(reg, sender=s.sender_email, site=s.site_name)
         if reg.ttl is None or reg.expired(self.clock()):
             log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from regflow.domain import ValidationError
@@ -10,6 +11,7 @@ NAME_MAX = 100
 EMAIL_MAX = 254
 # Control characters, and separators that end a line in some readers (U+2028, U+2029, U+0085).
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+_LINKISH = re.compile(r"://|www\.", re.IGNORECASE)
 
 
 class EmailSyntaxError(ValueError):
@@ -26,6 +28,10 @@ def clean_name(value: object) -> str:
         raise ValidationError("name", f"Your name can be at most {NAME_MAX} characters long.")
     if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
         raise ValidationError("name", "Your name contains characters that are not allowed.")
+    if _LINKISH.search(name):
+        # The name is mailed, as text, to whatever address was typed: a web address in it
+        # would turn the site's verified sender into a phishing relay.
+        raise ValidationError("name", "Your name cannot contain a web address.")
     return name
 
 
