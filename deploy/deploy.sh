@@ -11,15 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STACK=${STACK:-regflow}
-REGION=${REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}}
-PYTHON=${PYTHON:-.venv/bin/python}
-if [ -z "${SAM:-}" ]; then
-  if [ -x .venv/bin/sam ]; then SAM=.venv/bin/sam; else SAM=sam; fi
-fi
-export SAM_CLI_TELEMETRY=${SAM_CLI_TELEMETRY:-0}
+# shellcheck source=deploy/env.sh
+. deploy/env.sh
 
-: "${SENDER_EMAIL:?set SENDER_EMAIL to the SES-verified From address (see docs/deploy.md)}"
+: "${SENDER_EMAIL:?set SENDER_EMAIL to the SES-verified From address (see README.md, Deploy to AWS)}"
 : "${OWNER_EMAIL:?set OWNER_EMAIL to the address told about each confirmed registration}"
 
 params=("SenderEmail=${SENDER_EMAIL}" "OwnerEmail=${OWNER_EMAIL}")
@@ -55,7 +50,7 @@ def verified(address):
     return False
 if not verified(sender):
     print(f"WARNING: {sender} (or its domain) is not a verified SES identity in {region}: "
-          "no mail can be sent until it is (docs/deploy.md, step 2)")
+          "no mail can be sent until it is (README.md, Deploy to AWS, step 2)")
 if not ses.get_account().get("ProductionAccessEnabled"):
     print("NOTE: this account is in the SES sandbox: mail reaches verified addresses only")
     if not verified(owner):

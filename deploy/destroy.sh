@@ -6,13 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STACK=${STACK:-regflow}
-REGION=${REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}}
-PYTHON=${PYTHON:-.venv/bin/python}
-if [ -z "${SAM:-}" ]; then
-  if [ -x .venv/bin/sam ]; then SAM=.venv/bin/sam; else SAM=sam; fi
-fi
-export SAM_CLI_TELEMETRY=${SAM_CLI_TELEMETRY:-0}
+# shellcheck source=deploy/env.sh
+. deploy/env.sh
 
 echo "--- emptying the pages bucket of stack ${STACK} (${REGION})"
 if ! "$PYTHON" -m regflow.publish --stack "$STACK" --region "$REGION" --empty; then
