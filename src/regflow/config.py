@@ -2,6 +2,11 @@
 
 Every variable is documented in the README ("Configuration"), and `template.yaml` sets the same
 names. A missing or bad value raises `ConfigError` naming the variable.
+
+Settings are grouped by layer (`Rules` for intake, `HttpEdge` for the HTTP adapter,
+`MailSettings` for delivery, `AwsWiring` and `Embedded` for the two runtimes); the runtimes
+(`regflow.aws`, `regflow.local.server`, `regflow.cli`) read the environment once and hand each
+layer only its own part.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -31,27 +37,22 @@ EMBEDDED_DEFAULTS: Mapping[str, str] = {
     "OWNER_EMAIL": "owner@localhost",
 }
 
+LANGUAGES = ("en", "de", "fr", "es")  # the shipped catalogs (`regflow.render`)
+
+
+# --- one small settings object per layer; each layer is given only its own ------------------
+
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    sender_email: str
-    owner_email: str
-    api_base_url: str
-    success_url: str
-    table_name: str = "UserRegistrations"
-    register_page_url: str = "/"
+class Rules:
+    """The domain's rules (intake: register, confirm)."""
+
     token_ttl_hours: int = 24
-    token_secret_arn: str | None = None
-    token_secret: bytes | None = field(default=None, repr=False)
     address_min_interval_seconds: int = 60
     address_limit_per_day: int = 5
     ip_limit_per_hour: int = 20
     blocked_email_domains: frozenset[str] = frozenset()
-    confirm_mode: ConfirmMode = ConfirmMode.LINK
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    origin_verify_secret: str | None = field(default=None, repr=False)
-    site_name: str = "regflow"
-    log_level: str = "INFO"
+    default_language: str = "en"
 
     @property
     def address_limit(self) -> Limit:
@@ -65,9 +66,63 @@ class Settings:
     def client_limit(self) -> Limit:
         return Limit(max_count=self.ip_limit_per_hour, window_seconds=3600)
 
+
+@dataclass(frozen=True, slots=True)
+class HttpEdge:
+    """The HTTP adapter's settings (`regflow.api`)."""
+
+    success_url: str
+    register_page_url: str = "/"
+    confirm_mode: ConfirmMode = ConfirmMode.LINK
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    origin_verify_secret: str | None = field(default=None, repr=False)
+    site_name: str = "regflow"
+    default_language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """What delivery needs to render and address messages (`regflow.delivery`)."""
+
+    sender_email: str
+    owner_email: str
+    api_base_url: str
+    site_name: str = "regflow"
+    default_language: str = "en"
+    token_ttl_hours: int = 24
+    templates_dir: Path | None = None
+
     @property
     def confirm_url(self) -> str:
         return self.api_base_url.rstrip("/") + "/confirm"
+
+
+@dataclass(frozen=True, slots=True)
+class AwsWiring:
+    """Where the AWS resources are (`regflow.aws`)."""
+
+    table_name: str = "UserRegistrations"
+    token_secret_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """The embedded server's own settings (`regflow.local`)."""
+
+    smtp_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every layer's settings, read once. Runtimes hand each layer its own part."""
+
+    rules: Rules
+    http: HttpEdge
+    mail: MailSettings
+    aws: AwsWiring
+    embedded: Embedded
+    token_secret: bytes | None = field(default=None, repr=False)
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(
@@ -80,26 +135,47 @@ class Settings:
         secret = reader.optional("TOKEN_SECRET")
         if secret is not None and len(secret.encode()) < 32:
             raise ConfigError("TOKEN_SECRET must be at least 32 characters")
+        site_name = reader.text("SITE_NAME", "regflow")
+        language = reader.choice_of("DEFAULT_LANGUAGE", LANGUAGES, "en")
+        ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
+        templates = reader.optional("TEMPLATES_DIR")
         return cls(
-            sender_email=reader.email("SENDER_EMAIL"),
-            owner_email=reader.email("OWNER_EMAIL"),
-            api_base_url=reader.url("API_BASE_URL").rstrip("/"),
-            success_url=reader.url("SUCCESS_URL"),
-            table_name=reader.text("TABLE_NAME", "UserRegistrations"),
-            register_page_url=reader.text("REGISTER_PAGE_URL", "/"),
-            token_ttl_hours=reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30),
-            token_secret_arn=reader.optional("TOKEN_SECRET_ARN"),
-            token_secret=secret.encode() if secret else None,
-            address_min_interval_seconds=reader.integer(
-                "ADDRESS_MIN_INTERVAL_SECONDS", 60, low=0, high=86400
+            rules=Rules(
+                token_ttl_hours=ttl_hours,
+                address_min_interval_seconds=reader.integer(
+                    "ADDRESS_MIN_INTERVAL_SECONDS", 60, low=0, high=86400
+                ),
+                address_limit_per_day=reader.integer(
+                    "ADDRESS_LIMIT_PER_DAY", 5, low=0, high=10000
+                ),
+                ip_limit_per_hour=reader.integer("IP_LIMIT_PER_HOUR", 20, low=0, high=1_000_000),
+                blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
+                default_language=language,
             ),
-            address_limit_per_day=reader.integer("ADDRESS_LIMIT_PER_DAY", 5, low=0, high=10000),
-            ip_limit_per_hour=reader.integer("IP_LIMIT_PER_HOUR", 20, low=0, high=1_000_000),
-            blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
-            confirm_mode=reader.choice("CONFIRM_MODE", ConfirmMode, ConfirmMode.LINK),
-            trusted_proxies=reader.networks("TRUSTED_PROXIES"),
-            origin_verify_secret=reader.optional("ORIGIN_VERIFY_SECRET"),
-            site_name=reader.text("SITE_NAME", "regflow"),
+            http=HttpEdge(
+                success_url=reader.url("SUCCESS_URL"),
+                register_page_url=reader.text("REGISTER_PAGE_URL", "/"),
+                confirm_mode=reader.choice("CONFIRM_MODE", ConfirmMode, ConfirmMode.LINK),
+                trusted_proxies=reader.networks("TRUSTED_PROXIES"),
+                origin_verify_secret=reader.optional("ORIGIN_VERIFY_SECRET"),
+                site_name=site_name,
+                default_language=language,
+            ),
+            mail=MailSettings(
+                sender_email=reader.email("SENDER_EMAIL"),
+                owner_email=reader.email("OWNER_EMAIL"),
+                api_base_url=reader.url("API_BASE_URL").rstrip("/"),
+                site_name=site_name,
+                default_language=language,
+                token_ttl_hours=ttl_hours,
+                templates_dir=reader.directory("TEMPLATES_DIR") if templates else None,
+            ),
+            aws=AwsWiring(
+                table_name=reader.text("TABLE_NAME", "UserRegistrations"),
+                token_secret_arn=reader.optional("TOKEN_SECRET_ARN"),
+            ),
+            embedded=Embedded(smtp_url=reader.optional("SMTP_URL")),
+            token_secret=secret.encode() if secret else None,
             log_level=reader.choice_text(
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
             ),
@@ -167,6 +243,18 @@ class _Reader:
         if raw not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
         return raw
+
+    def choice_of(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        raw = (self.optional(name) or default).lower()
+        if raw not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return raw
+
+    def directory(self, name: str) -> Path:
+        path = Path(self.required(name))
+        if not path.is_dir():
+            raise ConfigError(f"{name} must name an existing directory, got {str(path)!r}")
+        return path
 
     def domains(self, name: str) -> frozenset[str]:
         raw = self.optional(name) or ""

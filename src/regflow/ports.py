@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from regflow.domain import CreateResult, Email, Limit, Outcome, Registration
+from regflow.domain import (
+    ClaimedMessage,
+    CreateResult,
+    Email,
+    Limit,
+    Message,
+    Outcome,
+    ParkedMessage,
+    Registration,
+    Status,
+)
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware UTC."""
@@ -17,7 +28,8 @@ IdFactory = Callable[[], str]
 
 class RegistrationStore(Protocol):
     """Durable state: registrations, the one-confirmed-per-address lock, limit counters, and
-    the outbox (the mail each state change owes, written in the same atomic step).
+    the messages each state change owes (written in the same atomic step; delivered through
+    the `Outbox`).
 
     Every adapter passes `tests/contract/test_store_contract.py`.
     """
@@ -31,7 +43,7 @@ class RegistrationStore(Protocol):
         client_limit: Limit,
     ) -> CreateResult:
         """Atomically: check both limits, count the event in both, store `registration`
-        (PENDING) and owe its verification mail. All or nothing.
+        (PENDING) and owe its verification message. All or nothing.
 
         The address limit (keyed by `registration.addr_key`) is exact over any rolling
         window: the event is allowed when the address's last counted event is at least
@@ -63,7 +75,92 @@ class RegistrationStore(Protocol):
         ...
 
 
-class Mailer(Protocol):
-    """Hands one message to a mail service. Raises `MailDeliveryError` (transient or not)."""
+class Outbox(Protocol):
+    """The messages owed, as a sender sees them.
+
+    Embedded (SQLite, memory) every owed message is an outbox row written with its state
+    change, and a worker claims and delivers them. On AWS the table's stream hands each new
+    message to the mail sender once; the table keeps the messages that must wait (`park`), and
+    those are what `claim_due` hands out there. The delivery policy
+    (`regflow.domain.policy`) decides between `fail` (retry), `park` and `drop`.
+    Every adapter passes `tests/contract/test_outbox_contract.py`."""
+
+    def claim_due(self, now: float, limit: int) -> list[ClaimedMessage]:
+        """Up to `limit` messages due at `now` (epoch seconds), oldest first, each claimed by
+        this caller: not handed out again until `complete`, `fail`, `park` or `drop` settles
+        it, or until its claim lease runs out (a sender that died). A message whose
+        registration is gone (erased, purged) is settled silently, not returned."""
+        ...
+
+    def complete(self, claimed: ClaimedMessage) -> None:
+        """Delivered (or no longer owed): forget it."""
+        ...
+
+    def fail(self, claimed: ClaimedMessage, *, at: float, error: str) -> None:
+        """Not delivered; due again at `at`. `error` is an error code, never message text."""
+        ...
+
+    def park(
+        self,
+        message: Message,
+        *,
+        attempts: int,
+        error: str,
+        at: float | None,
+        now: float,
+        claimed: ClaimedMessage | None = None,
+    ) -> None:
+        """Keep `message` whole as parked: retried automatically at `at` (None: only when an
+        operator asks). `claimed` settles the claim it came from, if any. Parking the same
+        message again updates it (one parked copy per `Message.key`)."""
+        ...
+
+    def drop(self, message: Message, *, error: str, claimed: ClaimedMessage | None = None) -> None:
+        """Give the message up for good and record `error` on its registration
+        (`Registration.delivery_failure`)."""
+        ...
+
+    def parked(self) -> list[ParkedMessage]:
+        """Every parked message, oldest first."""
+        ...
+
+    def requeue_parked(self, now: float) -> int:
+        """Make every parked message due at `now` (the operator fixed the cause); how many."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What `regflow stats` shows."""
+
+    pending: int
+    confirmed: int
+    outbox_due: int  # owed messages not delivered yet (parked ones not included)
+    outbox_parked: int
+
+
+class OperatorQueries(Protocol):
+    """What the site owner asks of the store (`regflow list|export|stats|delete`).
+    Every adapter passes `tests/contract/test_operator_contract.py`."""
+
+    def registrations(self, *, status: Status | None = None) -> Iterator[Registration]:
+        """Every registration (optionally of one status), oldest first, streamed."""
+        ...
+
+    def stats(self) -> Stats: ...
+
+    def delete_address(self, addr_key: str, limit_key: str | None = None) -> int:
+        """Erase every record of an address: its registrations, its confirmed lock, the
+        messages still owed to or about it (parked ones too) and, given its `mailbox_key`, its
+        per-inbox send log. Returns how many registrations were deleted."""
+        ...
+
+
+class MailChannel(Protocol):
+    """Hands one rendered email to a mail service (SES, SMTP, the local mailbox). Raises
+    `DeliveryError` with a `FailureClass`."""
 
     def send(self, email: Email) -> None: ...
+
+
+Mailer = MailChannel

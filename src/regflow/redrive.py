@@ -40,8 +40,8 @@ from typing import Any, TextIO
 
 from regflow.domain import (
     MailDeliveryError,
-    MailKind,
-    OutboxEntry,
+    MessageKind,
+    Message,
     Status,
     mask_email,
 )
@@ -233,17 +233,17 @@ class Redriver:
         report.deleted = True
         return report
 
-    def _one(self, entry: OutboxEntry) -> tuple[MailLine, bool]:
+    def _one(self, entry: Message) -> tuple[MailLine, bool]:
         """Deliver (or in a dry run, render) one owed mail; (line, still fine)."""
         reg = entry.registration
-        to = reg.email if entry.kind is MailKind.VERIFICATION else self.service.settings.owner_email
+        to = reg.email if entry.kind is MessageKind.VERIFICATION else self.service.settings.owner_email
         line = MailLine(reg.id, entry.kind.value, mask_email(to), "")
         try:
             current = self.service.store.get(reg.id)
             if current is None:
                 line.result = "not sent: the registration is no longer in the table"
                 return line, True
-            if entry.kind is MailKind.VERIFICATION and current.status is Status.CONFIRMED:
+            if entry.kind is MessageKind.VERIFICATION and current.status is Status.CONFIRMED:
                 line.result = "not sent: already confirmed (the link arrived)"
                 return line, True
             if self.dry_run:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from regflow.adapters.sqlite import SQLiteStore
-from regflow.domain import MailDeliveryError, MailKind
+from regflow.domain import MailDeliveryError, MessageKind
 from regflow.local.worker import OutboxWorker
 from regflow.service import RegistrationService
 from regflow.tokens import TokenSigner
@@ -69,7 +69,7 @@ def test_a_message_refused_for_good_is_parked_as_dead(tmp_path: Path) -> None:
     now.now += 10_000
     assert worker.run_once() == 0
     [dead] = store.dead_letters()
-    assert dead.kind is MailKind.VERIFICATION
+    assert dead.kind is MessageKind.VERIFICATION
     assert store.outbox_counts()["dead"] == 1
 
 

@@ -14,7 +14,7 @@ from regflow.domain import (
     ClientRateLimited,
     CreateResult,
     Limit,
-    MailKind,
+    MessageKind,
     Outcome,
     Registration,
     Status,
@@ -61,8 +61,8 @@ def test_state_changes_owe_mail_in_the_same_transaction(store: SQLiteStore) -> N
     assert store.confirm(r.id, r.addr_key, T0) is Outcome.ALREADY_CONFIRMED
     rows = store.claim_due(now=T0.timestamp(), limit=10)
     assert [(row.entry.kind, row.entry.registration.id) for row in rows] == [
-        (MailKind.VERIFICATION, r.id),
-        (MailKind.OWNER_NOTIFICATION, r.id),
+        (MessageKind.VERIFICATION, r.id),
+        (MessageKind.OWNER_NOTIFICATION, r.id),
     ]
     assert rows[1].entry.registration.status is Status.CONFIRMED
     assert all(row.attempts == 1 for row in rows)
@@ -86,7 +86,7 @@ def test_retry_backoff_dead_letters_and_recovery(store: SQLiteStore) -> None:
     assert (dead.attempts, dead.last_error, dead.kind) == (
         2,
         "MailDeliveryError",
-        MailKind.VERIFICATION,
+        MessageKind.VERIFICATION,
     )
     assert store.stats()["outbox_dead"] == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from regflow.domain import MailKind, OutboxEntry, ValidationError, address_key, mailbox_key
+from regflow.domain import MessageKind, Message, ValidationError, address_key, mailbox_key
 from regflow.validation import clean_name
 from tests.unit.fakes import world
 
@@ -41,7 +41,7 @@ def test_a_retried_verification_of_a_confirmed_registration_sends_nothing() -> N
     assert w.service.confirm(link).value == "confirmed"
     sent = len(w.mailer.sent)
     # the stream delivers the INSERT record again (a retry): its image is still PENDING
-    assert w.service.deliver(OutboxEntry(MailKind.VERIFICATION, reg)) is False
+    assert w.service.deliver(Message(MessageKind.VERIFICATION, reg)) is False
     assert len(w.mailer.sent) == sent
 
 

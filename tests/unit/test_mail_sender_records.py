@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from regflow.adapters.dynamodb import registration_item
-from regflow.domain import MailDeliveryError, MailKind, OutboxEntry, Registration, Status
+from regflow.domain import MailDeliveryError, MessageKind, Message, Registration, Status
 from regflow.handlers.mail_sender import FILTER_PATTERNS, entry_from_record, process
 from tests.support.aws import matches_any
 
@@ -60,12 +60,12 @@ def confirmed(n: int, seq: int) -> dict[str, Any]:
 class FakeService:
     """Records deliveries; `script[(kind, n)]` is a list of errors to raise first."""
 
-    def __init__(self, script: dict[tuple[MailKind, str], list[Exception]] | None = None) -> None:
+    def __init__(self, script: dict[tuple[MessageKind, str], list[Exception]] | None = None) -> None:
         self.script = script or {}
-        self.sent: list[tuple[MailKind, str]] = []
+        self.sent: list[tuple[MessageKind, str]] = []
         self.attempts = 0
 
-    def deliver(self, entry: OutboxEntry) -> bool:
+    def deliver(self, entry: Message) -> bool:
         self.attempts += 1
         key = (entry.kind, entry.registration.id)
         errors = self.script.get(key)
@@ -85,12 +85,12 @@ def run(records: list[dict[str, Any]], service: FakeService) -> tuple[dict, list
 
 def test_insert_of_a_registration_owes_its_verification() -> None:
     entry = entry_from_record(insert(1, 100))
-    assert entry == OutboxEntry(MailKind.VERIFICATION, reg(1))
+    assert entry == Message(MessageKind.VERIFICATION, reg(1))
 
 
 def test_pending_to_confirmed_owes_the_owner_notification() -> None:
     entry = entry_from_record(confirmed(1, 100))
-    assert entry == OutboxEntry(MailKind.OWNER_NOTIFICATION, reg(1, Status.CONFIRMED))
+    assert entry == Message(MessageKind.OWNER_NOTIFICATION, reg(1, Status.CONFIRMED))
 
 
 @pytest.mark.parametrize(
@@ -127,15 +127,15 @@ def test_all_delivered_in_stream_order() -> None:
     response, _ = run([insert(1, 10), insert(2, 11), confirmed(1, 12)], service)
     assert response == {"batchItemFailures": []}
     assert service.sent == [
-        (MailKind.VERIFICATION, reg(1).id),
-        (MailKind.VERIFICATION, reg(2).id),
-        (MailKind.OWNER_NOTIFICATION, reg(1).id),
+        (MessageKind.VERIFICATION, reg(1).id),
+        (MessageKind.VERIFICATION, reg(2).id),
+        (MessageKind.OWNER_NOTIFICATION, reg(1).id),
     ]
 
 
 def test_transient_errors_are_retried_in_process_with_backoff() -> None:
     flaky = [MailDeliveryError("x", transient=True)] * 2
-    service = FakeService({(MailKind.VERIFICATION, reg(1).id): list(flaky)})
+    service = FakeService({(MessageKind.VERIFICATION, reg(1).id): list(flaky)})
     response, sleeps = run([insert(1, 10)], service)
     assert response == {"batchItemFailures": []}
     assert service.attempts == 3
@@ -144,25 +144,25 @@ def test_transient_errors_are_retried_in_process_with_backoff() -> None:
 
 def test_first_undeliverable_record_stops_the_batch() -> None:
     down = [MailDeliveryError("x", transient=True)] * 10
-    service = FakeService({(MailKind.VERIFICATION, reg(2).id): down})
+    service = FakeService({(MessageKind.VERIFICATION, reg(2).id): down})
     response, _ = run([insert(1, 10), insert(2, 11), insert(3, 12)], service)
     assert response == {"batchItemFailures": [{"itemIdentifier": "11"}]}
-    assert service.sent == [(MailKind.VERIFICATION, reg(1).id)]  # 3 is not sent: no duplicate later
+    assert service.sent == [(MessageKind.VERIFICATION, reg(1).id)]  # 3 is not sent: no duplicate later
 
 
 def test_rejected_visitor_address_is_skipped() -> None:
     service = FakeService(
-        {(MailKind.VERIFICATION, reg(1).id): [MailDeliveryError("x", transient=False)]}
+        {(MessageKind.VERIFICATION, reg(1).id): [MailDeliveryError("x", transient=False)]}
     )
     response, sleeps = run([insert(1, 10), insert(2, 11)], service)
     assert response == {"batchItemFailures": []}
-    assert service.sent == [(MailKind.VERIFICATION, reg(2).id)]
+    assert service.sent == [(MessageKind.VERIFICATION, reg(2).id)]
     assert sleeps == []  # a permanent error is not retried
 
 
 def test_owner_notification_is_never_skipped() -> None:
     service = FakeService(
-        {(MailKind.OWNER_NOTIFICATION, reg(1).id): [MailDeliveryError("x", transient=False)]}
+        {(MessageKind.OWNER_NOTIFICATION, reg(1).id): [MailDeliveryError("x", transient=False)]}
     )
     response, _ = run([confirmed(1, 10), insert(2, 11)], service)
     assert response == {"batchItemFailures": [{"itemIdentifier": "10"}]}
@@ -170,10 +170,10 @@ def test_owner_notification_is_never_skipped() -> None:
 
 
 def test_an_unexpected_error_fails_only_from_that_record() -> None:
-    service = FakeService({(MailKind.VERIFICATION, reg(2).id): [RuntimeError("bug")]})
+    service = FakeService({(MessageKind.VERIFICATION, reg(2).id): [RuntimeError("bug")]})
     response, _ = run([insert(1, 10), insert(2, 11), insert(3, 12)], service)
     assert response == {"batchItemFailures": [{"itemIdentifier": "11"}]}
-    assert service.sent == [(MailKind.VERIFICATION, reg(1).id)]
+    assert service.sent == [(MessageKind.VERIFICATION, reg(1).id)]
 
 
 def test_a_malformed_record_is_reported_not_crashing_the_batch() -> None:
@@ -181,4 +181,4 @@ def test_a_malformed_record_is_reported_not_crashing_the_batch() -> None:
     service = FakeService()
     response, _ = run([insert(1, 10), bad, insert(3, 12)], service)
     assert response == {"batchItemFailures": [{"itemIdentifier": "11"}]}
-    assert service.sent == [(MailKind.VERIFICATION, reg(1).id)]
+    assert service.sent == [(MessageKind.VERIFICATION, reg(1).id)]

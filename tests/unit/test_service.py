@@ -13,7 +13,7 @@ from regflow.domain import (
     ClientRateLimited,
     CreateResult,
     MailDeliveryError,
-    MailKind,
+    MessageKind,
     Outcome,
     Status,
     ValidationError,
@@ -48,7 +48,7 @@ def test_register_stores_pending_with_ttl_and_owes_verification() -> None:
     assert reg.timestamp == START
     assert reg.ttl == int((START + timedelta(hours=24)).timestamp())
     assert reg.confirmed_at is None
-    assert [e.kind for e in w.store.outbox] == [MailKind.VERIFICATION]
+    assert [e.kind for e in w.store.outbox] == [MessageKind.VERIFICATION]
     assert w.mailer.sent == []  # nothing is sent inside the request
 
 

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
-from regflow.domain import Email, MailDeliveryError
+from regflow.domain import DeliveryError, Email, FailureClass
 from regflow.emails import to_mime
 
 _ID_RE = re.compile(r"[0-9]{16,20}-[0-9a-f]{8}")
@@ -52,8 +52,10 @@ class MailboxMailer:
                 fh.write(data)
             os.replace(tmp, self.directory / f"{message_id}.eml")
         except OSError as exc:
-            raise MailDeliveryError(
-                f"could not write to the mailbox ({type(exc).__name__})", transient=True
+            raise DeliveryError(
+                f"could not write to the mailbox ({type(exc).__name__})",
+                failure=FailureClass.TRANSIENT,
+                code=type(exc).__name__,
             ) from exc
 
     def messages(self) -> list[StoredMessage]:

@@ -12,8 +12,8 @@ from regflow.domain import (
     CreateResult,
     Limit,
     LimitState,
-    MailKind,
-    OutboxEntry,
+    MessageKind,
+    Message,
     Outcome,
     Registration,
     SendLog,
@@ -28,7 +28,7 @@ class MemoryStore:
         self.confirmed_by_address: dict[str, str] = {}
         # "client:<key>" -> LimitState (fixed hourly window); "address:<key>" -> SendLog
         self.limits: dict[str, LimitState | SendLog] = {}
-        self.outbox: list[OutboxEntry] = []
+        self.outbox: list[Message] = []
 
     def create_pending(
         self,
@@ -65,7 +65,7 @@ class MemoryStore:
                 if counter is not None:
                     self.limits[counter[0]] = counter[1]
             self.registrations[registration.id] = registration
-            self.outbox.append(OutboxEntry(MailKind.VERIFICATION, registration))
+            self.outbox.append(Message(MessageKind.VERIFICATION, registration))
             return CreateResult.CREATED
 
     def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
@@ -84,7 +84,7 @@ class MemoryStore:
             )
             self.registrations[registration_id] = confirmed
             self.confirmed_by_address[addr_key] = registration_id
-            self.outbox.append(OutboxEntry(MailKind.OWNER_NOTIFICATION, confirmed))
+            self.outbox.append(Message(MessageKind.OWNER_NOTIFICATION, confirmed))
             return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:

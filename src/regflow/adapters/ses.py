@@ -1,8 +1,9 @@
 """The SES v2 mailer: one `SendEmail` with raw MIME content (text + HTML alternatives).
 
-Errors are judged by their code (and HTTP status), never by their text: throttling, quotas,
-account-level pauses and outages are transient (the outbox retries them, then the dead-letter
-queue keeps them); a rejected message is permanent.
+Errors are judged by their code (and HTTP status), never by their text, into the delivery
+policy's failure classes (`classify`): throttling and outages are transient; an account-level
+refusal (unverified identity, access denied, sending paused, quota) is the operator's to fix;
+only a refusal of the recipient's address itself is final.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from regflow.domain import Email, MailDeliveryError
+from regflow.domain import DeliveryError, Email, FailureClass
 from regflow.emails import to_mime
 
 if TYPE_CHECKING:
@@ -19,21 +20,29 @@ if TYPE_CHECKING:
 else:
     SESV2Client = Any
 
-# This message can never be sent as it is: retrying it is pointless.
-PERMANENT_CODES = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
-# Transient by definition; other codes are judged by their HTTP status (429 and 5xx transient).
-# Account-level states (sending paused, suspended, an identity not verified yet) are transient
-# too: they are fixed by an operator, and until then the mail must wait, not be dropped.
-TRANSIENT_CODES = frozenset(
+# A final refusal of this message's recipient (an address SES will not take).
+RECIPIENT_CODES = frozenset({"BadRequestException", "InvalidParameterValue"})
+# The account's state, fixed by the operator: the sender identity not verified yet (SES says
+# MessageRejected "Email address is not verified"), IAM denying the send, sending paused, the
+# daily quota spent. Never dropped: the message waits (parked) until the cause is fixed.
+ACCOUNT_CODES = frozenset(
     {
-        "TooManyRequestsException",
-        "LimitExceededException",
-        "Throttling",
-        "ThrottlingException",
+        "MessageRejected",
+        "AccessDeniedException",
+        "AccessDenied",
         "SendingPausedException",
         "AccountSuspendedException",
         "MailFromDomainNotVerifiedException",
         "NotFoundException",
+        "LimitExceededException",
+    }
+)
+# Transient by definition; other codes are judged by their HTTP status (429 and 5xx transient).
+TRANSIENT_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "Throttling",
+        "ThrottlingException",
         "InternalFailure",
         "InternalServerError",
         "ServiceUnavailable",
@@ -60,18 +69,24 @@ class SesMailer:
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            raise MailDeliveryError(
-                f"SES refused the message ({code or status})", transient=is_transient(code, status)
+            raise DeliveryError(
+                f"SES refused the message ({code or status})",
+                failure=classify(code, status),
+                code=code or f"HTTP{status}",
             ) from exc
         except BotoCoreError as exc:  # connection errors, timeouts
-            raise MailDeliveryError(
-                f"SES unreachable ({type(exc).__name__})", transient=True
+            raise DeliveryError(
+                f"SES unreachable ({type(exc).__name__})",
+                failure=FailureClass.TRANSIENT,
+                code=type(exc).__name__,
             ) from exc
 
 
-def is_transient(code: str, status: int) -> bool:
-    if code in PERMANENT_CODES:
-        return False
-    if code in TRANSIENT_CODES:
-        return True
-    return status == 429 or status >= 500
+def classify(code: str, status: int) -> FailureClass:
+    if code in RECIPIENT_CODES:
+        return FailureClass.RECIPIENT
+    if code in ACCOUNT_CODES:
+        return FailureClass.ACCOUNT
+    if code in TRANSIENT_CODES or status == 429 or status >= 500:
+        return FailureClass.TRANSIENT
+    return FailureClass.ACCOUNT  # unknown: kept for the operator, never dropped

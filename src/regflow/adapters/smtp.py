@@ -12,7 +12,7 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from regflow.domain import ConfigError, Email, MailDeliveryError
+from regflow.domain import ConfigError, Email, DeliveryError, FailureClass
 from regflow.emails import to_mime
 
 _DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
@@ -94,19 +94,38 @@ class SmtpMailer:
                 client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
-            raise MailDeliveryError(
-                "SMTP server refused the recipient", transient=all(400 <= c < 500 for c in codes)
+            transient = all(400 <= c < 500 for c in codes)
+            raise DeliveryError(
+                "SMTP server refused the recipient",
+                failure=FailureClass.TRANSIENT if transient else FailureClass.RECIPIENT,
+                code=f"SMTP{max(codes, default=0)}",
             ) from exc
         except smtplib.SMTPResponseException as exc:
-            raise MailDeliveryError(
-                f"SMTP server answered {exc.smtp_code}", transient=exc.smtp_code < 500
+            raise DeliveryError(
+                f"SMTP server answered {exc.smtp_code}",
+                failure=_classify(exc),
+                code=f"SMTP{exc.smtp_code}",
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
-            raise MailDeliveryError(
-                "SMTP server lacks a required extension", transient=False
+            raise DeliveryError(
+                "SMTP server lacks a required extension",
+                failure=FailureClass.ACCOUNT,
+                code="SMTPNotSupported",
             ) from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             # connection refused/reset/timed out, TLS handshake failures, server disconnects
-            raise MailDeliveryError(
-                f"SMTP connection failed ({type(exc).__name__})", transient=True
+            raise DeliveryError(
+                f"SMTP connection failed ({type(exc).__name__})",
+                failure=FailureClass.TRANSIENT,
+                code=type(exc).__name__,
             ) from exc
+
+
+def _classify(exc: smtplib.SMTPResponseException) -> FailureClass:
+    """4xx: try again. A 5xx to the message itself (DATA) refuses this recipient's mail for
+    good; a 5xx to the sender or the login is the operator's to fix."""
+    if exc.smtp_code < 500:
+        return FailureClass.TRANSIENT
+    if isinstance(exc, smtplib.SMTPDataError):
+        return FailureClass.RECIPIENT
+    return FailureClass.ACCOUNT

@@ -25,8 +25,8 @@ from regflow.domain import (
     CreateResult,
     Limit,
     LimitState,
-    MailKind,
-    OutboxEntry,
+    MessageKind,
+    Message,
     Outcome,
     Registration,
     SendLog,
@@ -120,14 +120,14 @@ class OutboxRow:
     """One claimed outbox row: what it owes, and the bookkeeping to retry it."""
 
     row_id: int
-    entry: OutboxEntry
+    entry: Message
     attempts: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeadLetter:
     row_id: int
-    kind: MailKind
+    kind: MessageKind
     registration_id: str
     attempts: int
     last_error: str | None
@@ -293,7 +293,7 @@ class SQLiteStore:
                         None if r.confirmed_at is None else _iso(r.confirmed_at),
                     ),
                 )
-                _owe(db, MailKind.VERIFICATION, r.id, r.timestamp)
+                _owe(db, MessageKind.VERIFICATION, r.id, r.timestamp)
                 return CreateResult.CREATED
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
@@ -326,7 +326,7 @@ class SQLiteStore:
                     "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
                     (addr_key, registration_id),
                 )
-                _owe(db, MailKind.OWNER_NOTIFICATION, registration_id, now)
+                _owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
                 return Outcome.CONFIRMED
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
@@ -388,7 +388,7 @@ class SQLiteStore:
                     if reg is None:  # purged or erased since: nothing is owed any more
                         gone.append(row_id)
                         continue
-                    entry = OutboxEntry(MailKind(kind), _registration(_as_row(db, reg)))
+                    entry = Message(MessageKind(kind), _registration(_as_row(db, reg)))
                     claimed.append(OutboxRow(row_id, entry, attempts))
                 for row_id in gone:
                     db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
@@ -433,7 +433,7 @@ class SQLiteStore:
     def dead_letters(self) -> list[DeadLetter]:
         return [
             DeadLetter(
-                r["id"], MailKind(r["kind"]), r["registration_id"], r["attempts"], r["last_error"]
+                r["id"], MessageKind(r["kind"]), r["registration_id"], r["attempts"], r["last_error"]
             )
             for r in self._read("SELECT * FROM outbox WHERE dead = 1 ORDER BY id")
         ]
@@ -523,7 +523,7 @@ class SQLiteStore:
             raise _translate(exc) from exc
 
 
-def _owe(db: sqlite3.Connection, kind: MailKind, registration_id: str, at: datetime) -> None:
+def _owe(db: sqlite3.Connection, kind: MessageKind, registration_id: str, at: datetime) -> None:
     db.execute(
         "INSERT INTO outbox (kind, registration_id, created, next_attempt_at) VALUES (?, ?, ?, 0)",
         (kind.value, registration_id, _iso(at)),

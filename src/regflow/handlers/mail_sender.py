@@ -25,7 +25,7 @@ from typing import Any
 
 from regflow import aws
 from regflow.adapters.dynamodb import registration_from_item
-from regflow.domain import MailDeliveryError, MailKind, OutboxEntry, Status, mask_email
+from regflow.domain import MailDeliveryError, MessageKind, Message, Status, mask_email
 from regflow.service import RegistrationService
 
 log = logging.getLogger("regflow.mail_sender")
@@ -47,7 +47,7 @@ BACKOFF_SECONDS = 0.2  # doubled after each attempt
 MIN_REMAINING_MS = 3000  # stop before the function's timeout, never in the middle of a send
 
 
-def entry_from_record(record: Mapping[str, Any]) -> OutboxEntry | None:
+def entry_from_record(record: Mapping[str, Any]) -> Message | None:
     """The mail a stream record owes, or None."""
     dyn = record.get("dynamodb") or {}
     pk = ((dyn.get("Keys") or {}).get("pk") or {}).get("S", "")
@@ -56,7 +56,7 @@ def entry_from_record(record: Mapping[str, Any]) -> OutboxEntry | None:
     name = record.get("eventName")
     new = dyn.get("NewImage")
     if name == "INSERT" and new:
-        return OutboxEntry(MailKind.VERIFICATION, registration_from_item(new))
+        return Message(MessageKind.VERIFICATION, registration_from_item(new))
     old = dyn.get("OldImage")
     if (
         name == "MODIFY"
@@ -65,7 +65,7 @@ def entry_from_record(record: Mapping[str, Any]) -> OutboxEntry | None:
         and (old.get("status") or {}).get("S") == Status.PENDING.value
         and (new.get("status") or {}).get("S") == Status.CONFIRMED.value
     ):
-        return OutboxEntry(MailKind.OWNER_NOTIFICATION, registration_from_item(new))
+        return Message(MessageKind.OWNER_NOTIFICATION, registration_from_item(new))
     return None
 
 
@@ -79,7 +79,7 @@ class Delivery(StrEnum):
 
 def deliver(
     service: RegistrationService,
-    entry: OutboxEntry,
+    entry: Message,
     *,
     attempts: int = ATTEMPTS,
     backoff: float = BACKOFF_SECONDS,
@@ -103,7 +103,7 @@ def deliver(
 
 def deliver_entry(
     service: RegistrationService,
-    entry: OutboxEntry,
+    entry: Message,
     *,
     attempts: int = ATTEMPTS,
     backoff: float = BACKOFF_SECONDS,
@@ -114,7 +114,7 @@ def deliver_entry(
     try:
         sent = deliver(service, entry, attempts=attempts, backoff=backoff, sleep=sleep)
     except MailDeliveryError as exc:
-        if not exc.transient and entry.kind is MailKind.VERIFICATION:
+        if not exc.transient and entry.kind is MessageKind.VERIFICATION:
             log.warning(
                 "verification mail rejected by the mail service; skipped",
                 extra={
@@ -143,7 +143,7 @@ def process(
         if remaining_ms is not None and remaining_ms() < MIN_REMAINING_MS:
             log.warning("out of time; the rest of the batch is retried", extra={"seq": sequence})
             return failed
-        entry: OutboxEntry | None = None
+        entry: Message | None = None
         try:
             entry = entry_from_record(record)
             if entry is None:

@@ -1,0 +1,236 @@
+"""Delivery: render what an owed message says and send it through its channel, off the request
+path, under the one delivery policy (`regflow.domain.policy`).
+
+Used by every sender alike: the AWS mail sender (fresh messages from the table's stream), the
+embedded outbox worker and the operator's `regflow redrive` / `retry-dead` (claimed messages
+from an `Outbox`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from regflow.config import MailSettings
+from regflow.domain import (
+    DEFAULT_POLICY,
+    Action,
+    Channel,
+    ClaimedMessage,
+    DeliveryError,
+    DeliveryPolicy,
+    Email,
+    FailureClass,
+    Message,
+    MessageKind,
+    Registration,
+    mask_email,
+    utcnow,
+)
+from regflow.ports import Clock, MailChannel, Outbox, RegistrationStore
+from regflow.tokens import TokenSigner
+
+if TYPE_CHECKING:
+    from regflow.render.templates import Renderer
+
+log = logging.getLogger("regflow.delivery")
+
+
+class Result(StrEnum):
+    """What became of one owed message."""
+
+    SENT = "sent"
+    NOT_NEEDED = "not-needed"  # no longer owed (confirmed or expired meanwhile, or erased)
+    RETRY = "retry"  # not delivered; tried again later
+    PARKED = "parked"  # kept whole; retried by the outbox (automatically, then by an operator)
+    DROPPED = "dropped"  # a final refusal of the registrant's address, recorded on it
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        *,
+        store: RegistrationStore,
+        settings: MailSettings,
+        signer: TokenSigner,
+        channels: Mapping[Channel, MailChannel],
+        outbox: Outbox | None = None,
+        policy: DeliveryPolicy = DEFAULT_POLICY,
+        clock: Clock = utcnow,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.signer = signer
+        self.channels = dict(channels)
+        self.outbox = outbox
+        self.policy = policy
+        self.clock = clock
+        self._now = now
+        self._renderer: Renderer | None = None
+
+    # --- rendering -----------------------------------------------------------------------
+
+    @property
+    def renderer(self) -> Renderer:
+        # Imported here, not at module level: only senders render, and the template engine
+        # would add to the register/confirm handlers' cold start.
+        if self._renderer is None:
+            from regflow.render.templates import Renderer, shared_catalog
+
+            catalog = shared_catalog(self.settings.templates_dir, self.settings.default_language)
+            self._renderer = Renderer(catalog, self.settings.templates_dir)
+        return self._renderer
+
+    def recipient(self, message: Message) -> str:
+        if message.kind is MessageKind.OWNER_NOTIFICATION:
+            return self.settings.owner_email
+        return message.registration.email
+
+    def confirm_link(self, registration: Registration) -> str:
+        token = self.signer.issue(registration.id, registration.addr_key)
+        link = f"{self.settings.confirm_url}?token={token}"
+        if registration.language != self.settings.default_language:
+            link += f"&lang={registration.language}"
+        return link
+
+    def render(self, message: Message) -> Email | None:
+        """The email a message owes, or None when it no longer owes one."""
+        from regflow import emails
+
+        reg = message.registration
+        s = self.settings
+        if message.kind is MessageKind.OWNER_NOTIFICATION:
+            return emails.owner_notification(reg, sender=s.sender_email, owner=s.owner_email)
+        confirmed_id = self.store.confirmed_registration_id(reg.addr_key)
+        if confirmed_id == reg.id:
+            return None  # confirmed already (a retried stream record): the link is not needed
+        if confirmed_id is not None:
+            return emails.already_registered(reg, sender=s.sender_email, site=s.site_name)
+        if reg.ttl is None or reg.expired(self.clock()):
+            log.warning(
+                "verification message not sent: registration expired before delivery",
+                extra={"registration_id": reg.id},
+            )
+            return None
+        return emails.verification(
+            reg,
+            link=self.confirm_link(reg),
+            expires_at=datetime.fromtimestamp(reg.ttl, tz=reg.timestamp.tzinfo),
+            hours=s.token_ttl_hours,
+            sender=s.sender_email,
+            site=s.site_name,
+        )
+
+    # --- sending -------------------------------------------------------------------------
+
+    def send(self, message: Message) -> bool:
+        """Render and send what `message` owes. True if something was sent. Raises
+        `DeliveryError` (the caller applies the policy)."""
+        email = self.render(message)
+        if email is None:
+            return False
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            raise RuntimeError(f"this sender has no {message.channel.value} channel")
+        channel.send(email)
+        log.info(
+            "message sent",
+            extra={
+                "kind": message.kind.value,
+                "channel": message.channel.value,
+                "registration_id": message.registration.id,
+                "to": mask_email(email.to),
+            },
+        )
+        return True
+
+    def _outbox(self) -> Outbox:
+        if self.outbox is None:
+            raise RuntimeError("this sender was built without an outbox")
+        return self.outbox
+
+    def deliver_fresh(self, message: Message) -> Result:
+        """A message just owed, first attempt (the AWS stream). RETRY is the caller's to
+        arrange (the stream retries the record); PARK and DROP are settled here."""
+        try:
+            return Result.SENT if self.send(message) else Result.NOT_NEEDED
+        except DeliveryError as exc:
+            verdict = self.policy.decide(message.kind, exc.failure, 1)
+            self._log_failure(message, exc, 1, verdict.action)
+            if verdict.action is Action.RETRY:
+                return Result.RETRY
+            now = self._now()
+            if verdict.action is Action.DROP:
+                self._outbox().drop(message, error=exc.code or exc.failure.value)
+                return Result.DROPPED
+            self._outbox().park(
+                message,
+                attempts=1,
+                error=exc.code or exc.failure.value,
+                at=now + verdict.delay,
+                now=now,
+            )
+            return Result.PARKED
+
+    def deliver_claimed(self, claimed: ClaimedMessage) -> Result:
+        """A message an outbox handed out: deliver it and settle it there by the policy."""
+        outbox = self._outbox()
+        message = claimed.message
+        try:
+            try:
+                sent = self.send(message)
+            except DeliveryError:
+                raise
+            except Exception as exc:  # the store or the secret, say: this message stays owed
+                log.exception("message not delivered: unexpected error")
+                raise DeliveryError(
+                    "unexpected error", failure=FailureClass.TRANSIENT, code=type(exc).__name__
+                ) from exc
+        except DeliveryError as exc:
+            now = self._now()
+            first = claimed.first_failed_at if claimed.first_failed_at is not None else now
+            verdict = self.policy.decide(
+                message.kind, exc.failure, claimed.attempts, failing_for=now - first
+            )
+            self._log_failure(message, exc, claimed.attempts, verdict.action)
+            error = exc.code or exc.failure.value
+            if verdict.action is Action.DROP:
+                outbox.drop(message, error=error, claimed=claimed)
+                return Result.DROPPED
+            if verdict.action is Action.RETRY:
+                outbox.fail(claimed, at=now + verdict.delay, error=error)
+                return Result.RETRY
+            outbox.park(
+                message,
+                attempts=claimed.attempts,
+                error=error,
+                at=now + verdict.delay if verdict.automatic else None,
+                now=now,
+                claimed=claimed,
+            )
+            return Result.PARKED
+        outbox.complete(claimed)
+        return Result.SENT if sent else Result.NOT_NEEDED
+
+    def _log_failure(
+        self, message: Message, exc: DeliveryError, attempts: int, action: Action
+    ) -> None:
+        level = logging.WARNING if action is Action.RETRY else logging.ERROR
+        log.log(
+            level,
+            "message not delivered: %s",
+            action.value,
+            extra={
+                "kind": message.kind.value,
+                "registration_id": message.registration.id,
+                "failure": exc.failure.value,
+                "code": exc.code,
+                "attempts": attempts,
+                "to": mask_email(self.recipient(message)),
+            },
+        )

@@ -1,0 +1,66 @@
+"""The registration domain: values, outcomes, errors, limits, messages and the delivery
+policy. Nothing here knows about HTTP, Lambda, AWS, SQLite or SMTP.
+
+Everything is importable from `regflow.domain`; the submodules are the rooms:
+`model` (registrations, outcomes, errors), `limits` (abuse limits), `messages` (what a state
+change owes, on which channel), `policy` (retry / park / drop).
+"""
+
+from regflow.domain.limits import Limit, LimitState, SendLog
+from regflow.domain.messages import (
+    Channel,
+    ClaimedMessage,
+    Email,
+    Message,
+    MessageKind,
+    ParkedMessage,
+)
+from regflow.domain.model import (
+    ClientRateLimited,
+    ConfigError,
+    CreateResult,
+    DeliveryError,
+    FailureClass,
+    Outcome,
+    RegflowError,
+    Registration,
+    Status,
+    StoreUnavailable,
+    ValidationError,
+    address_key,
+    mailbox_key,
+    mask_email,
+    utcnow,
+)
+from regflow.domain.policy import DEFAULT_POLICY, Action, DeliveryPolicy, Verdict
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "Action",
+    "Channel",
+    "ClaimedMessage",
+    "ClientRateLimited",
+    "ConfigError",
+    "CreateResult",
+    "DeliveryError",
+    "DeliveryPolicy",
+    "Email",
+    "FailureClass",
+    "Limit",
+    "LimitState",
+    "Message",
+    "MessageKind",
+    "Outcome",
+    "ParkedMessage",
+    "RegflowError",
+    "Registration",
+    "SendLog",
+    "Status",
+    "StoreUnavailable",
+    "ValidationError",
+    "Verdict",
+    "address_key",
+    "mailbox_key",
+    "mask_email",
+    "utcnow",
+]

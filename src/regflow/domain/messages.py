@@ -1,0 +1,88 @@
+"""Messages: what a state change owes someone, on which channel.
+
+A state change (a registration stored, a registration confirmed) owes messages; the store writes
+the fact in the same atomic step as the change (the outbox), and a sender delivers it later,
+off the request path, through a `Channel` (`regflow.ports`). Email is the only channel today; a
+webhook or an event is one more `Channel` value and one more adapter, and the outbox and the
+delivery policy carry it unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from regflow.domain.model import Registration
+
+
+class Channel(StrEnum):
+    """How a message travels."""
+
+    EMAIL = "email"
+
+
+class MessageKind(StrEnum):
+    """What a message says."""
+
+    VERIFICATION = "verification"  # new registration: a link, or "already registered"
+    OWNER_NOTIFICATION = "owner-notification"  # a registration was confirmed
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.EMAIL
+
+    @property
+    def to_registrant(self) -> bool:
+        """Addressed to the visitor (not to the site owner)."""
+        return self is MessageKind.VERIFICATION
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message owed: what kind, about which registration (as it was when the message
+    became owed: everything needed to send it later)."""
+
+    kind: MessageKind
+    registration: Registration
+
+    @property
+    def channel(self) -> Channel:
+        return self.kind.channel
+
+    @property
+    def key(self) -> str:
+        """Identifies the message: one kind of message per registration is ever owed once."""
+        return f"{self.kind.value}:{self.registration.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """A message an outbox handed to one sender. `claim` is the adapter's own handle."""
+
+    message: Message
+    attempts: int  # deliveries tried so far, this one included
+    claim: str
+    first_failed_at: float | None = None  # epoch seconds of its first failed attempt
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedMessage:
+    """A message that could not be delivered yet and waits, with everything needed to send it."""
+
+    message: Message
+    attempts: int
+    last_error: str  # an error code, never message text
+    parked_at: float  # epoch seconds
+    next_attempt_at: float | None  # None: retried only when an operator asks
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A rendered email, ready to hand to a mail adapter."""
+
+    sender: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    reply_to: str | None = None
