@@ -1,7 +1,6 @@
 """The HTTP adapter: API Gateway HTTP API (payload format 2.0) events in, responses out.
 
-The Lambda handlers and the embedded server both call these functions with the same event
-shape, so local and AWS behaviour cannot drift. Errors map to HTTP by type, never by text, and
+The Lambda handlers and the embedded server both call `HttpApi` with the same event shape, so local and AWS behaviour cannot drift. Errors map to HTTP by type, never by text, and
 no response ever carries exception text.
 """
 
@@ -18,10 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from regflow.config import ConfirmMode
+from regflow.config import ConfirmMode, HttpEdge
 from regflow.domain import ClientRateLimited, Outcome, StoreUnavailable, ValidationError
+from regflow.intake import IntakeService
 from regflow.logs import correlation_id
-from regflow.service import RegistrationService
+from regflow.render import SUPPORTED_LANGUAGES, negotiate_language
 
 log = logging.getLogger("regflow.api")
 
@@ -240,67 +240,86 @@ def _guarded(event: Event, work: Callable[[], Response]) -> Response:
         correlation_id.reset(token)
 
 
-def register(event: Event, service: RegistrationService) -> Response:
-    """POST /register."""
+class HttpApi:
+    """`POST /register` and `GET|POST /confirm` over the intake service."""
 
-    def work() -> Response:
-        fields, from_form = parse_fields(event)
-        html_client = from_form and wants_html(event)
-        page = service.settings.register_page_url
-        try:
-            service.register(
-                fields.get("name"),
-                fields.get("email"),
-                client_key=rate_limit_key(client_ip(event, service.settings.origin_verify_secret)),
-                honeypot=fields.get(HONEYPOT_FIELD) or "",
+    def __init__(self, intake: IntakeService, edge: HttpEdge) -> None:
+        self.intake = intake
+        self.edge = edge
+
+    def register(self, event: Event) -> Response:
+        """POST /register."""
+
+        def work() -> Response:
+            fields, from_form = parse_fields(event)
+            html_client = from_form and wants_html(event)
+            page = self.edge.register_page_url
+            language = negotiate_language(
+                fields.get("lang"),
+                headers_of(event).get("accept-language"),
+                self.edge.default_language,
             )
-        except ValidationError as exc:
-            if html_client:
-                return redirect(303, with_query(page, status="error", field=exc.field))
-            return error(400, exc.message, exc.field)
-        except ClientRateLimited as exc:
-            return error(
-                429,
-                "Too many sign-ups from your network. Please try again later.",
-                **{"Retry-After": str(exc.retry_after)},
-            )
-        if from_form:
-            return redirect(303, with_query(page, status="sent"))
-        return json_response(202, {"message": ACCEPTED_MESSAGE})
-
-    return _guarded(event, work)
-
-
-def confirm(event: Event, service: RegistrationService) -> Response:
-    """GET /confirm?token=... (and POST /confirm, the button of CONFIRM_MODE=button)."""
-
-    def work() -> Response:
-        success = service.settings.success_url
-        if method_of(event) == "POST":
             try:
-                token = parse_form(body_bytes(event)).get("token")
-            except BadRequest:
-                token = None
-            outcome = service.confirm(token)
-            return redirect(303, with_query(success, status=outcome.value))
-        token = query_param(event, "token")
-        if service.settings.confirm_mode is ConfirmMode.BUTTON:
-            if token is None or service.check_token(token) is None:
-                return redirect(302, with_query(success, status=Outcome.INVALID.value))
-            return _response(200, confirm_page(token, service), "text/html; charset=utf-8")
-        outcome = service.confirm(token)
-        return redirect(302, with_query(success, status=outcome.value))
+                self.intake.register(
+                    fields.get("name"),
+                    fields.get("email"),
+                    client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                    honeypot=fields.get(HONEYPOT_FIELD) or "",
+                    language=language,
+                )
+            except ValidationError as exc:
+                if html_client:
+                    return redirect(303, with_query(page, status="error", field=exc.field))
+                return error(400, exc.message, exc.field)
+            except ClientRateLimited as exc:
+                return error(
+                    429,
+                    "Too many sign-ups from your network. Please try again later.",
+                    **{"Retry-After": str(exc.retry_after)},
+                )
+            if from_form:
+                return redirect(303, with_query(page, status="sent"))
+            return json_response(202, {"message": ACCEPTED_MESSAGE})
 
-    return _guarded(event, work)
+        return _guarded(event, work)
+
+    def _landing(self, outcome: Outcome, event: Event) -> str:
+        """The confirmed page's address for `outcome`, in the link's language."""
+        lang = query_param(event, "lang")
+        if lang in SUPPORTED_LANGUAGES and lang != self.edge.default_language:
+            return with_query(self.edge.success_url, status=outcome.value, lang=lang)
+        return with_query(self.edge.success_url, status=outcome.value)
+
+    def confirm(self, event: Event) -> Response:
+        """GET /confirm?token=... (and POST /confirm, the button of CONFIRM_MODE=button)."""
+
+        def work() -> Response:
+            if method_of(event) == "POST":
+                try:
+                    token = parse_form(body_bytes(event)).get("token")
+                except BadRequest:
+                    token = None
+                outcome = self.intake.confirm(token)
+                return redirect(303, self._landing(outcome, event))
+            token = query_param(event, "token")
+            if self.edge.confirm_mode is ConfirmMode.BUTTON:
+                if token is None or self.intake.check_token(token) is None:
+                    return redirect(302, self._landing(Outcome.INVALID, event))
+                page = confirm_page(token, self.edge.site_name)
+                return _response(200, page, "text/html; charset=utf-8")
+            outcome = self.intake.confirm(token)
+            return redirect(302, self._landing(outcome, event))
+
+        return _guarded(event, work)
 
 
-def confirm_page(token: str, service: RegistrationService) -> str:
+def confirm_page(token: str, site_name: str) -> str:
     """The page of CONFIRM_MODE=button: GET changes nothing; the button POSTs the token."""
     # Relative: the page is served by /confirm itself, so the POST stays on whatever origin
     # (CloudFront domain, custom domain, localhost or 127.0.0.1) the visitor came in through,
     # which `form-action 'self'` requires.
     action = "confirm"
-    site = html.escape(service.settings.site_name)
+    site = html.escape(site_name)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

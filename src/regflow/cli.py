@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from regflow.domain import Registration, Status, address_key, mailbox_key, mask_email
+from regflow.ports import OperatorQueries, Outbox
 
 
 def _port(value: str) -> int:
@@ -103,7 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_store(data_dir: Path) -> Any:
+class _OperatorStore(OperatorQueries, Outbox, Protocol):
+    """What the operator's commands use of a store: its queries and its outbox."""
+
+    def close(self) -> None: ...
+
+
+def _open_store(data_dir: Path) -> _OperatorStore:
     from regflow.adapters.sqlite import SQLiteStore
 
     db = data_dir / "regflow.db"
@@ -118,6 +126,7 @@ def _row(r: Registration, full: bool) -> dict[str, Any]:
         "name": r.name if full else (r.name[:1] + "***"),
         "email": r.email if full else mask_email(r.email),
         "status": r.status.value,
+        "language": r.language,
         "timestamp": r.timestamp.isoformat(),
         "confirmed_at": r.confirmed_at.isoformat() if r.confirmed_at else "",
     }
@@ -125,39 +134,47 @@ def _row(r: Registration, full: bool) -> dict[str, Any]:
 
 def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
+    count = 0
     try:
         status = Status(args.status) if args.status else None
-        regs = store.registrations(status=status)
+        for r in store.registrations(status=status):
+            row = _row(r, args.full)
+            out.write(
+                f"{row['timestamp']}  {row['status']:<9}  {row['email']:<40}  {row['name']}\n"
+            )
+            count += 1
     finally:
         store.close()
-    for r in regs:
-        row = _row(r, args.full)
-        out.write(f"{row['timestamp']}  {row['status']:<9}  {row['email']:<40}  {row['name']}\n")
-    out.write(f"{len(regs)} registration{'s' if len(regs) != 1 else ''}\n")
+    out.write(f"{count} registration{'s' if count != 1 else ''}\n")
     return 0
 
 
 def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
+    fields = ["id", "name", "email", "language", "timestamp", "confirmed_at"]
     try:
-        rows = [_row(r, True) for r in store.registrations(status=Status.CONFIRMED)]
+        rows = (_row(r, True) for r in store.registrations(status=Status.CONFIRMED))
+        if args.format == "json":  # streamed: one registration in memory at a time
+            out.write("[")
+            for i, r in enumerate(rows):
+                out.write(("," if i else "") + "\n  ")
+                out.write(json.dumps({k: r[k] for k in fields}, ensure_ascii=False))
+            out.write("\n]\n")
+        else:
+            writer = csv.DictWriter(
+                out, fieldnames=fields, extrasaction="ignore", lineterminator="\n"
+            )
+            writer.writeheader()
+            for r in rows:
+                # keep spreadsheet formulas out of exported cells
+                writer.writerow(
+                    {
+                        k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                        for k, v in r.items()
+                    }
+                )
     finally:
         store.close()
-    fields = ["id", "name", "email", "timestamp", "confirmed_at"]
-    if args.format == "json":
-        json.dump([{k: r[k] for k in fields} for r in rows], out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    else:
-        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for r in rows:
-            # keep spreadsheet formulas out of exported cells
-            writer.writerow(
-                {
-                    k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
-                    for k, v in r.items()
-                }
-            )
     return 0
 
 
@@ -165,15 +182,20 @@ def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
     try:
         stats = store.stats()
-        dead = store.dead_letters()
+        parked = store.parked()
     finally:
         store.close()
-    for key, value in stats.items():
+    for key, value in dataclasses.asdict(stats).items():
         out.write(f"{key}: {value}\n")
-    for d in dead:
+    for p in parked:
+        when = (
+            "retried automatically"
+            if p.next_attempt_at is not None
+            else "waits for `regflow retry-dead`"
+        )
         out.write(
-            f"dead letter {d.row_id}: {d.kind.value} for {d.registration_id} after "
-            f"{d.attempts} attempts ({d.last_error})\n"
+            f"parked: {p.message.kind.value} for {p.message.registration.id} after "
+            f"{p.attempts} attempts ({p.last_error}); {when}\n"
         )
     return 0
 
@@ -181,11 +203,11 @@ def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_retry_dead(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
     try:
-        count = store.requeue_dead(time.time())
+        count = store.requeue_parked(time.time())
     finally:
         store.close()
     out.write(
-        f"{count} dead letter{'s' if count != 1 else ''} queued again; a running "
+        f"{count} parked message{'s' if count != 1 else ''} queued again; a running "
         "`regflow serve` sends them now, or the next one on start\n"
     )
     return 0
@@ -223,7 +245,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             )
         )
     if args.command == "redrive":
-        from regflow import redrive
+        from regflow.ops import redrive
 
         return redrive.main(
             redrive.Options(

@@ -145,9 +145,7 @@ class Settings:
                 address_min_interval_seconds=reader.integer(
                     "ADDRESS_MIN_INTERVAL_SECONDS", 60, low=0, high=86400
                 ),
-                address_limit_per_day=reader.integer(
-                    "ADDRESS_LIMIT_PER_DAY", 5, low=0, high=10000
-                ),
+                address_limit_per_day=reader.integer("ADDRESS_LIMIT_PER_DAY", 5, low=0, high=10000),
                 ip_limit_per_hour=reader.integer("IP_LIMIT_PER_HOUR", 20, low=0, high=1_000_000),
                 blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
                 default_language=language,

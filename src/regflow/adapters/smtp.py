@@ -12,7 +12,7 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from regflow.domain import ConfigError, Email, DeliveryError, FailureClass
+from regflow.domain import ConfigError, DeliveryError, Email, FailureClass
 from regflow.emails import to_mime
 
 _DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}

@@ -25,8 +25,8 @@ from regflow.domain import (
     CreateResult,
     Limit,
     LimitState,
-    MessageKind,
     Message,
+    MessageKind,
     Outcome,
     Registration,
     SendLog,
@@ -433,7 +433,11 @@ class SQLiteStore:
     def dead_letters(self) -> list[DeadLetter]:
         return [
             DeadLetter(
-                r["id"], MessageKind(r["kind"]), r["registration_id"], r["attempts"], r["last_error"]
+                r["id"],
+                MessageKind(r["kind"]),
+                r["registration_id"],
+                r["attempts"],
+                r["last_error"],
             )
             for r in self._read("SELECT * FROM outbox WHERE dead = 1 ORDER BY id")
         ]

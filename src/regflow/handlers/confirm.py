@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from regflow import api, aws
+from regflow import aws
 
 aws.init_on_lambda(aws.Role.CONFIRM)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return api.confirm(event, aws.service(aws.Role.CONFIRM))
+    return aws.http_api(aws.Role.CONFIRM).confirm(event)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from regflow import api, aws
+from regflow import aws
 
 aws.init_on_lambda(aws.Role.REGISTER)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return api.register(event, aws.service(aws.Role.REGISTER))
+    return aws.http_api(aws.Role.REGISTER).register(event)

@@ -22,12 +22,14 @@ from regflow import logs
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.adapters.smtp import SmtpMailer
 from regflow.adapters.sqlite import SQLiteStore
+from regflow.api import HttpApi
 from regflow.config import EMBEDDED_DEFAULTS, Settings
-from regflow.domain import ConfigError, StoreUnavailable
-from regflow.local.gateway import GatewayConfig, create_app, locate_openapi, locate_web_dir
+from regflow.delivery import DeliveryService
+from regflow.domain import Channel, ConfigError, StoreUnavailable
+from regflow.intake import IntakeService
+from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
 from regflow.local.worker import OutboxWorker
-from regflow.ports import Mailer
-from regflow.service import RegistrationService
+from regflow.ports import MailChannel
 from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, generate_secret
 
 log = logging.getLogger("regflow.server")
@@ -151,30 +153,36 @@ class EmbeddedApp:
         self.settings = embedded_settings(options.host, options.port, env)
         prepare_data_dir(options.data_dir)
         secret = self.settings.token_secret or load_secret(options.data_dir)
-        smtp_url = env.get("SMTP_URL", "").strip()
+        smtp_url = self.settings.embedded.smtp_url or ""
         self.mailbox = MailboxMailer(options.data_dir / MAILBOX_DIR)
-        mailer: Mailer = SmtpMailer.from_url(smtp_url) if smtp_url else self.mailbox
+        mailer: MailChannel = SmtpMailer.from_url(smtp_url) if smtp_url else self.mailbox
         self.smtp_url = smtp_url
         try:
             self.store = SQLiteStore(options.data_dir / DB_FILE)
         except StoreUnavailable:
             raise StartupError(f"cannot open the database {options.data_dir / DB_FILE}") from None
-        self.service = RegistrationService(
-            store=self.store, settings=self.settings, signer=TokenSigner(secret), mailer=mailer
+        signer = TokenSigner(secret)
+        self.intake = IntakeService(store=self.store, rules=self.settings.rules, signer=signer)
+        self.delivery = DeliveryService(
+            store=self.store,
+            outbox=self.store,
+            settings=self.settings.mail,
+            signer=signer,
+            channels={Channel.EMAIL: mailer},
         )
-        self.worker = OutboxWorker(self.store, self.service, poll_interval=poll)
+        self.worker = OutboxWorker(self.store, self.delivery, purger=self.store, poll_interval=poll)
         self.web_dir = locate_web_dir(options.web_dir)
         self.mailbox_served = not smtp_url and is_loopback(options.host)
         self.app = create_app(
             GatewayConfig(
-                service=self.service,
+                api=HttpApi(self.intake, self.settings.http),
                 web_dir=self.web_dir,
                 # The mailbox holds live verification links: it is served only to this
                 # machine. On any other address the .eml files are still written, not served.
                 mailbox=self.mailbox if self.mailbox_served else None,
                 openapi_path=locate_openapi(),
                 on_write=self.worker.wake,
-                trusted_proxies=self.settings.trusted_proxies,
+                trusted_proxies=self.settings.http.trusted_proxies,
             )
         )
 

@@ -1,16 +1,19 @@
 """Wiring for AWS Lambda: Settings from the environment, boto3 clients created lazily once per
-process, and one RegistrationService per function, built on its first invocation.
+process, and each function's objects built once, on its first invocation (or at init on
+Lambda). The only place on the AWS path that reads the environment.
 
 Each function gets only what its path needs:
 
-- register: a DynamoDB client. No SES client, no Secrets Manager client, no secret.
-- confirm: a DynamoDB client; the token secret is fetched from Secrets Manager
-  (`TOKEN_SECRET_ARN`) on the first token check, then kept for the life of the process.
-- mail sender: DynamoDB (reads), SES v2 (sends) and the secret (signs links).
+- register: `HttpApi` over an `IntakeService` with a DynamoDB client. No SES client, no
+  Secrets Manager client, no secret.
+- confirm: the same, and the token secret, fetched from Secrets Manager (`TOKEN_SECRET_ARN`)
+  on the first token check, then kept for the life of the process.
+- mail sender: a `DeliveryService` with DynamoDB (reads, parked messages), SES v2 (sends) and
+  the secret (signs links).
 
 `TOKEN_SECRET` (the secret itself) replaces the Secrets Manager lookup; tests and the embedded
-mode use it. Tests build services with `build_service(settings, clients, role)` and their own
-clients; `reset()` forgets the cached ones.
+mode use it. Tests build with `build_api` / `build_delivery` and their own clients; `reset()`
+forgets the cached ones.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from typing import TYPE_CHECKING, Any
 from regflow import logs
 from regflow.config import Settings
 from regflow.domain import ConfigError, StoreUnavailable
-from regflow.service import RegistrationService
 from regflow.tokens import TokenSigner
+
+if TYPE_CHECKING:
+    from regflow.api import HttpApi
+    from regflow.delivery import DeliveryService
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -65,6 +71,11 @@ class AwsClients:
     def _new_client(self, service: str) -> Any:
         from botocore.config import Config
 
+        # One attempt for SES: the delivery policy owns retries (the stream's, then parking),
+        # so botocore's would multiply them. DynamoDB and Secrets Manager keep a few quick
+        # ones (throttling clears in milliseconds there).
+        attempts = 1 if service == "sesv2" else 3
+
         if self._session is None:
             if self._session_factory is not None:
                 self._session = self._session_factory()
@@ -75,7 +86,7 @@ class AwsClients:
         config = Config(
             connect_timeout=2,
             read_timeout=5,
-            retries={"mode": "standard", "max_attempts": 3},
+            retries={"mode": "standard", "max_attempts": attempts},
         )
         return self._session.client(service, config=config)
 
@@ -101,7 +112,7 @@ def token_secret_source(settings: Settings, clients: AwsClients) -> bytes | Call
     """The secret itself (`TOKEN_SECRET`), or a function fetching it from Secrets Manager."""
     if settings.token_secret is not None:
         return settings.token_secret
-    arn = settings.token_secret_arn
+    arn = settings.aws.token_secret_arn
     if arn is None:
         raise ConfigError("TOKEN_SECRET_ARN is required but not set")
 
@@ -126,19 +137,32 @@ def _no_secret() -> bytes:
     raise RuntimeError("the registration function never signs or verifies tokens")
 
 
-def build_service(settings: Settings, clients: AwsClients, role: Role) -> RegistrationService:
+def build_api(settings: Settings, clients: AwsClients, role: Role) -> HttpApi:
+    """The HTTP API of the register or confirm function."""
     from regflow.adapters.dynamodb import DynamoDBStore
+    from regflow.api import HttpApi
+    from regflow.intake import IntakeService
 
-    store = DynamoDBStore(clients.dynamodb(), settings.table_name)
-    if role is Role.REGISTER:
-        return RegistrationService(store=store, settings=settings, signer=TokenSigner(_no_secret))
-    signer = TokenSigner(token_secret_source(settings, clients))
-    if role is Role.CONFIRM:
-        return RegistrationService(store=store, settings=settings, signer=signer)
+    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    secret = _no_secret if role is Role.REGISTER else token_secret_source(settings, clients)
+    intake = IntakeService(store=store, rules=settings.rules, signer=TokenSigner(secret))
+    return HttpApi(intake, settings.http)
+
+
+def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
+    """The mail sender's delivery service (also what `regflow redrive` sends with)."""
+    from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.adapters.ses import SesMailer
+    from regflow.delivery import DeliveryService
+    from regflow.domain import Channel
 
-    return RegistrationService(
-        store=store, settings=settings, signer=signer, mailer=SesMailer(clients.sesv2())
+    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    return DeliveryService(
+        store=store,
+        outbox=store,
+        settings=settings.mail,
+        signer=TokenSigner(token_secret_source(settings, clients)),
+        channels={Channel.EMAIL: SesMailer(clients.sesv2())},
     )
 
 
@@ -146,7 +170,7 @@ def build_service(settings: Settings, clients: AwsClients, role: Role) -> Regist
 
 _lock = threading.Lock()
 _clients = AwsClients()
-_services: dict[Role, RegistrationService] = {}
+_built: dict[Role, Any] = {}
 
 
 def load_settings() -> Settings:
@@ -161,29 +185,43 @@ def load_settings() -> Settings:
     return settings
 
 
-def service(role: Role) -> RegistrationService:
-    """This process's service for `role`, built on first use."""
-    svc = _services.get(role)
-    if svc is None:
+def _once(role: Role, build: Callable[[Settings, AwsClients], Any]) -> Any:
+    built = _built.get(role)
+    if built is None:
         with _lock:
-            svc = _services.get(role)
-            if svc is None:
+            built = _built.get(role)
+            if built is None:
                 settings = load_settings()
                 try:
-                    svc = build_service(settings, _clients, role)
+                    built = build(settings, _clients)
                 except ConfigError as exc:
                     log.error("configuration error: %s", exc, extra={"error": "ConfigError"})
                     raise
-                _services[role] = svc
-    return svc
+                _built[role] = built
+    return built
+
+
+def http_api(role: Role) -> HttpApi:
+    """This process's HTTP API for the register or confirm function, built on first use."""
+    api: HttpApi = _once(role, lambda s, c: build_api(s, c, role))
+    return api
+
+
+def delivery() -> DeliveryService:
+    """This process's delivery service (the mail sender), built on first use."""
+    service: DeliveryService = _once(Role.MAIL_SENDER, build_delivery)
+    return service
 
 
 def init_on_lambda(role: Role) -> None:
-    """Build `role`'s service now when running on Lambda (module import is the init phase),
+    """Build `role`'s objects now when running on Lambda (module import is the init phase),
     so a missing or bad setting fails the function's start-up with one log line naming it,
-    instead of failing each request. Elsewhere (tests, tools) services stay lazy."""
+    instead of failing each request. Elsewhere (tests, tools) they stay lazy."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        service(role)
+        if role is Role.MAIL_SENDER:
+            delivery()
+        else:
+            http_api(role)
 
 
 def clients() -> AwsClients:
@@ -194,5 +232,5 @@ def reset() -> None:
     """Forget the cached clients and services (tests; a new environment)."""
     global _clients
     with _lock:
-        _services.clear()
+        _built.clear()
         _clients = AwsClients()

@@ -1,0 +1,189 @@
+"""The embedded server's ASGI app: the API (through `regflow.local.events` and the same
+`HttpApi` the Lambda handlers use), the static pages of `web/` (Starlette's `StaticFiles`), the
+local mailbox (`/_mailbox`, loopback only), `/openapi.yaml` and `/_health`. Every response
+carries `api.SECURITY_HEADERS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from regflow import api
+from regflow.adapters.mailbox import MailboxMailer
+from regflow.local import mailbox_pages
+from regflow.local.events import Network, TooLarge, build_event, read_body, to_response
+
+ApiHandler = Callable[[api.Event], api.Response]
+
+_API_ALLOW = {"/register": "POST"}
+
+
+@dataclass
+class GatewayConfig:
+    api: api.HttpApi
+    web_dir: Path | None = None
+    mailbox: MailboxMailer | None = None
+    openapi_path: Path | None = None
+    on_write: Callable[[], None] | None = None  # called after each API call (wakes the worker)
+    trusted_proxies: Sequence[Network] = field(default_factory=tuple)
+
+
+class WebFiles(StaticFiles):
+    """`StaticFiles` that never serves a hidden file (`.git`, `.env`, ...)."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if any(part.startswith(".") for part in Path(path).parts):
+            return "", None
+        return super().lookup_path(path)
+
+
+def _json_error(status: int, message: str, **headers: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+class SecurityHeaders:
+    """ASGI middleware: every response gets `api.SECURITY_HEADERS` (unless it set its own)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._headers = [(k.lower().encode(), v.encode()) for k, v in api.SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self._headers if k not in present]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(config: GatewayConfig) -> ASGIApp:
+    http_api = config.api
+    smtp_mode = config.mailbox is None
+    files = WebFiles(directory=config.web_dir, html=True) if config.web_dir else None
+    # The API calls block on the store: they run on this pool. asyncio's own executor hop
+    # costs a fraction of anyio's `run_in_threadpool`, which looked its backend up on every
+    # call (about a third of the server's CPU per request in a profile).
+    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="regflow-api")
+
+    async def call_api(request: Request, handler: ApiHandler, route_key: str) -> Response:
+        try:
+            body = await read_body(request, api.MAX_BODY_BYTES)
+        except TooLarge:
+            return _json_error(413, "The request is too large.", Connection="close")
+        event = build_event(
+            request.scope, body, route_key=route_key, proxies=config.trusted_proxies
+        )
+        result = await asyncio.get_running_loop().run_in_executor(executor, handler, event)
+        if config.on_write is not None:
+            config.on_write()
+        return to_response(result, event["requestContext"]["requestId"])
+
+    async def register(request: Request) -> Response:
+        return await call_api(request, http_api.register, "POST /register")
+
+    async def confirm(request: Request) -> Response:
+        return await call_api(request, http_api.confirm, f"{request.method} /confirm")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def mailbox(request: Request) -> Response:
+        return await run_in_threadpool(mailbox_pages.mailbox_index, config.mailbox, smtp_mode)
+
+    async def message(request: Request) -> Response:
+        return await run_in_threadpool(
+            mailbox_pages.mailbox_message, config.mailbox, str(request.path_params["message_id"])
+        )
+
+    async def openapi(request: Request) -> Response:
+        path = config.openapi_path
+        if path is None or not path.is_file():
+            return _json_error(404, "Not found.")
+        return FileResponse(path, media_type="application/yaml")
+
+    async def static(request: Request) -> Response:
+        if request.url.path in _API_ALLOW:  # e.g. GET /register: the route exists, not the verb
+            return _json_error(405, "Method not allowed.", Allow=_API_ALLOW[request.url.path])
+        if files is None:
+            if request.url.path in ("/", "/index.html"):
+                return mailbox_pages.page(
+                    "regflow",
+                    "<h1>regflow</h1><p>The pages (<code>web/</code>) were not found; "
+                    "start with <code>--web-dir</code>.</p>",
+                    404,
+                )
+            return _json_error(404, "Not found.")
+        try:
+            response = await files.get_response(files.get_path(request.scope), request.scope)
+        except HTTPException as exc:
+            if exc.status_code == 405:
+                return _json_error(405, "Method not allowed.", Allow="GET, HEAD")
+            return _json_error(404, "Not found.")
+        except OSError:
+            return _json_error(404, "Not found.")
+        media = response.headers.get("content-type", "")
+        if media.startswith("application/javascript") and "charset" not in media:
+            response.headers["content-type"] = "application/javascript; charset=utf-8"
+        return response
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _json_error(404, "Not found.")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        allow = (
+            exc.headers.get("Allow", "") if isinstance(exc, HTTPException) and exc.headers else ""
+        )
+        return (
+            _json_error(405, "Method not allowed.", Allow=allow)
+            if allow
+            else _json_error(405, "Method not allowed.")
+        )
+
+    routes = [
+        Route("/register", register, methods=["POST"]),
+        Route("/confirm", confirm, methods=["GET", "POST"]),
+        Route("/_health", health, methods=["GET"]),
+        Route("/_mailbox", mailbox, methods=["GET"]),
+        Route("/_mailbox/{message_id}", message, methods=["GET"]),
+        Route("/openapi.yaml", openapi, methods=["GET"]),
+        Route("/{path:path}", static, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    return SecurityHeaders(app)
+
+
+def locate_web_dir(explicit: str | Path | None = None) -> Path | None:
+    """`explicit` if given; else the repository's `web/` (next to `src/`), else `./web`."""
+    if explicit:
+        return Path(explicit)
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[3] / "web", Path.cwd() / "web"):
+        if (candidate / "index.html").is_file():
+            return candidate
+    return None
+
+
+def locate_openapi() -> Path | None:
+    path = Path(__file__).resolve().parents[1] / "openapi.yaml"
+    return path if path.is_file() else None

@@ -1,0 +1,100 @@
+"""`regflow redrive`: the command around the queue and the parked messages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from regflow.ops.redrive.queue import Redriver, drain_parked
+from regflow.ops.redrive.report import MailLine, MessageStatus, write_report
+
+
+@dataclass(frozen=True)
+class Options:
+    queue_url: str | None = None
+    stack: str | None = None
+    region: str | None = None
+    function: str = "RegistrationMailSender"
+    settings_from_env: bool = False
+    dry_run: bool = False
+    wait_seconds: int = 1
+    max_messages: int = 1000
+
+
+def main(options: Options, out: TextIO, *, session: Any = None) -> int:
+    """`regflow redrive`: 0 when every message was delivered (or the queue was empty), 1 when
+    some are still in the queue, 2 when it could not start. `session`: a boto3 Session (tests)."""
+    import os
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from regflow import aws
+    from regflow.config import Settings
+    from regflow.domain import ConfigError
+
+    if session is None:
+        import boto3.session
+
+        session = boto3.session.Session(region_name=options.region)
+    try:
+        queue_url = options.queue_url or _stack_output(session, options.stack)
+        if options.settings_from_env:
+            env: Mapping[str, str] = os.environ
+        else:
+            env = _function_environment(session, options.function)
+        settings = Settings.from_env(env)
+        clients = aws.AwsClients(session_factory=lambda: session)
+        from regflow.adapters.dynamodb import DynamoDBStore
+
+        store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+        delivery = aws.build_delivery(settings, clients)
+        redriver = Redriver(
+            sqs=session.client("sqs"),
+            streams=session.client("dynamodbstreams"),
+            delivery=delivery,
+            queries=store,
+            queue_url=queue_url,
+            dry_run=options.dry_run,
+            wait_seconds=options.wait_seconds,
+            max_messages=options.max_messages,
+        )
+        reports = redriver.run()
+        if options.dry_run:
+            parked_lines = [
+                MailLine(p.message.registration.id, p.message.kind.value, "", "parked: would send")
+                for p in store.parked()
+            ]
+        else:
+            parked_lines = drain_parked(delivery, store, time.time())
+    except (ConfigError, LookupError) as exc:
+        out.write(f"regflow redrive: {exc}\n")
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        out.write(f"regflow redrive: AWS call failed: {exc}\n")
+        return 2
+    write_report(reports, out, dry_run=options.dry_run)
+    for line in parked_lines:
+        out.write(f"parked {line.kind:<18} {line.registration_id}  to {line.to}: {line.result}\n")
+    done = all(r.status in (MessageStatus.DELIVERED, MessageStatus.WOULD_SEND) for r in reports)
+    done = done and all(line.result in ("sent", "parked: would send") for line in parked_lines)
+    return 0 if done else 1
+
+
+def _stack_output(session: Any, stack: str | None) -> str:
+    if not stack:
+        raise LookupError("give --queue-url or --stack")
+    described = session.client("cloudformation").describe_stacks(StackName=stack)
+    for output in described["Stacks"][0].get("Outputs", []):
+        if output.get("OutputKey") == "DeadLetterQueueUrl":
+            return str(output["OutputValue"])
+    raise LookupError(f"stack {stack} has no DeadLetterQueueUrl output")
+
+
+def _function_environment(session: Any, function: str) -> dict[str, str]:
+    """The mail sender's own settings: its Lambda environment (TOKEN_SECRET_ARN names the
+    secret; the secret itself is fetched only to sign links, never printed)."""
+    config = session.client("lambda").get_function_configuration(FunctionName=function)
+    variables = (config.get("Environment") or {}).get("Variables") or {}
+    return {str(k): str(v) for k, v in variables.items()}
