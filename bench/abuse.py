@@ -49,7 +49,7 @@ def _deliver(records: list[dict[str, Any]]) -> None:
 
     from regflow.handlers import mail_sender
 
-    queue = [r for r in records if matches_any(mail_sender.FILTER_PATTERNS, r)]
+    queue = [r for r in records if matches_any(FILTER_PATTERNS, r)]
     stuck = 0
     while queue:
         batch = queue[:10]
@@ -149,7 +149,7 @@ def spread_handler(n: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
     def handle(event: dict[str, Any]) -> dict[str, Any]:
         clock.advance()
-        return api.register(event, service)
+        return api.register(event)
 
     return handle
 

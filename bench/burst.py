@@ -87,7 +87,7 @@ def stream_records(stack: Any) -> list[dict[str, Any]]:
         chunk = stack.stream.records()
         if not chunk:
             return out
-        out += [r for r in chunk if matches_any(mail_sender.FILTER_PATTERNS, r)]
+        out += [r for r in chunk if matches_any(FILTER_PATTERNS, r)]
 
 
 def drain(records: list[dict[str, Any]], clock: SimClock) -> dict[str, Any]:

@@ -39,13 +39,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("regflow.delivery")
 
+# A quick retry waits in process only when this much time is left after its backoff (the
+# sender's own send may take a few seconds: SES and SMTP time out well inside it).
+RETRY_MARGIN_SECONDS = 10.0
+
 
 class Result(StrEnum):
     """What became of one owed message."""
 
     SENT = "sent"
     NOT_NEEDED = "not-needed"  # no longer owed (confirmed or expired meanwhile, or erased)
-    RETRY = "retry"  # not delivered; tried again later
+    RETRY = "retry"  # not delivered; due again soon (a claimed message)
     PARKED = "parked"  # kept whole; retried by the outbox (automatically, then by an operator)
     DROPPED = "dropped"  # a final refusal of the registrant's address, recorded on it
 
@@ -154,28 +158,46 @@ class DeliveryService:
             raise RuntimeError("this sender was built without an outbox")
         return self.outbox
 
-    def deliver_fresh(self, message: Message) -> Result:
-        """A message just owed, first attempt (the AWS stream). RETRY is the caller's to
-        arrange (the stream retries the record); PARK and DROP are settled here."""
-        try:
-            return Result.SENT if self.send(message) else Result.NOT_NEEDED
-        except DeliveryError as exc:
-            verdict = self.policy.decide(message.kind, exc.failure, 1)
-            self._log_failure(message, exc, 1, verdict.action)
-            if verdict.action is Action.RETRY:
-                return Result.RETRY
-            now = self._now()
-            if verdict.action is Action.DROP:
-                self._outbox().drop(message, error=exc.code or exc.failure.value)
-                return Result.DROPPED
-            self._outbox().park(
-                message,
-                attempts=1,
-                error=exc.code or exc.failure.value,
-                at=now + verdict.delay,
-                now=now,
-            )
-            return Result.PARKED
+    def deliver_fresh(
+        self,
+        message: Message,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        time_left: Callable[[], float] | None = None,
+    ) -> Result:
+        """A message just owed (the AWS stream hands each one over once): the policy's quick
+        retries in process, sleeping their backoff while `time_left()` (seconds) allows,
+        then PARK or DROP settled in the outbox. Returns SENT, NOT_NEEDED, PARKED or DROPPED;
+        raises only when the outbox itself fails (the caller retries the record)."""
+        attempts = 1
+        while True:
+            try:
+                return Result.SENT if self.send(message) else Result.NOT_NEEDED
+            except DeliveryError as exc:
+                verdict = self.policy.decide(message.kind, exc.failure, attempts)
+                action = verdict.action
+                if action is Action.RETRY and (
+                    time_left is not None and time_left() < verdict.delay + RETRY_MARGIN_SECONDS
+                ):
+                    action = Action.PARK  # no time to wait in this invocation: the outbox waits
+                self._log_failure(message, exc, attempts, action)
+                error = exc.code or exc.failure.value
+                if action is Action.RETRY:
+                    sleep(verdict.delay)
+                    attempts += 1
+                    continue
+                if action is Action.DROP:
+                    self._outbox().drop(message, error=error)
+                    return Result.DROPPED
+                now = self._now()
+                self._outbox().park(
+                    message,
+                    attempts=attempts,
+                    error=error,
+                    at=now + verdict.delay,
+                    now=now,
+                )
+                return Result.PARKED
 
     def deliver_claimed(self, claimed: ClaimedMessage) -> Result:
         """A message an outbox handed out: deliver it and settle it there by the policy."""

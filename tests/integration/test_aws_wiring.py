@@ -17,7 +17,7 @@ import pytest
 
 from regflow import aws, logs
 from regflow.domain import ConfigError
-from regflow.handlers import mail_sender
+from regflow.adapters.dynamodb import FILTER_PATTERNS, message_from_record
 from tests.support.aws import (
     ROOT,
     TOKEN_RE,
@@ -197,7 +197,7 @@ def test_template_filter_criteria_equal_the_senders_patterns() -> None:
     declared = template_filter_patterns()
     assert declared, "template.yaml declares no FilterCriteria for the stream mapping"
     canonical = sorted(json.dumps(p, sort_keys=True) for p in declared)
-    assert canonical == sorted(json.dumps(p, sort_keys=True) for p in mail_sender.FILTER_PATTERNS)
+    assert canonical == sorted(json.dumps(p, sort_keys=True) for p in FILTER_PATTERNS)
 
 
 def test_patterns_pass_exactly_the_records_that_owe_mail(stack: Stack) -> None:
@@ -219,8 +219,8 @@ def test_patterns_pass_exactly_the_records_that_owe_mail(stack: Stack) -> None:
     kinds = [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"].split("#")[0]) for r in records]
     assert ("INSERT", "LIMIT") in kinds and ("INSERT", "ADDR") in kinds
     assert ("REMOVE", "LIMIT") in kinds and kinds.count(("MODIFY", "REG")) == 2
-    passed = [r for r in records if matches_any(mail_sender.FILTER_PATTERNS, r)]
-    owed = [r for r in records if mail_sender.entry_from_record(r) is not None]
+    passed = [r for r in records if matches_any(FILTER_PATTERNS, r)]
+    owed = [r for r in records if message_from_record(r) is not None]
     assert passed == owed
     assert [(r["eventName"]) for r in passed] == ["INSERT", "INSERT", "MODIFY"]
 

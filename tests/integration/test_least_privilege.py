@@ -91,9 +91,10 @@ class Observed:
 def pump(reader: StreamReader, recorder: iam.ActionRecorder) -> None:
     """The event source mapping: read the stream (as the Lambda service, with the mail
     sender's role), filter, invoke the mail sender."""
+    from regflow.adapters.dynamodb import FILTER_PATTERNS
     from regflow.handlers import mail_sender
 
-    records = [r for r in reader.records() if matches_any(mail_sender.FILTER_PATTERNS, r)]
+    records = [r for r in reader.records() if matches_any(FILTER_PATTERNS, r)]
     assert records, "the flow should have produced mail"
     with recorder.acting_as("MailSender"):
         response = mail_sender.lambda_handler({"Records": records}, None)

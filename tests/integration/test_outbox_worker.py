@@ -1,14 +1,17 @@
-"""The embedded outbox worker's retry policy, on a real SQLite file: an outage delays mail for as
-long as it lasts and never drops it; only a message refused for good is parked as dead."""
+"""The embedded outbox worker under the delivery policy, on a real SQLite file: an outage delays
+mail for as long as it lasts and never drops it; an account-level refusal parks the message
+(still retried); only a final refusal of the visitor's own address drops it, recorded."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from regflow.adapters.sqlite import SQLiteStore
-from regflow.domain import MailDeliveryError, MessageKind
-from regflow.local.worker import OutboxWorker
-from regflow.service import RegistrationService
+from regflow.delivery import DeliveryService
+from regflow.domain import Channel, DeliveryError, FailureClass, MessageKind, Outcome
+from regflow.intake import IntakeService
+from regflow.local.worker import PURGE_GRACE_SECONDS, OutboxWorker
 from regflow.tokens import TokenSigner
 from tests.unit.fakes import SECRET, Clock, Ids, RecordingMailer, settings
 
@@ -23,83 +26,114 @@ class SteppedTime:
         return self.now
 
 
-def make(tmp_path: Path) -> tuple[SQLiteStore, RecordingMailer, OutboxWorker, SteppedTime]:
-    store = SQLiteStore(tmp_path / "regflow.db")
-    mailer = RecordingMailer()
-    service = RegistrationService(
-        store=store,
-        settings=settings(),
-        signer=TokenSigner(SECRET),
-        mailer=mailer,
-        clock=Clock(),
-        new_id=Ids(),
-    )
-    service.register("Jane", "jane@example.com")
-    now = SteppedTime()
-    worker = OutboxWorker(store, service, base_delay=2.0, max_delay=600.0, now=now)
-    return store, mailer, worker, now
+class Setup:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        config = settings(**env)
+        self.store = SQLiteStore(tmp_path / "regflow.db")
+        self.mailer = RecordingMailer()
+        self.clock = Clock()
+        self.now = SteppedTime()
+        signer = TokenSigner(SECRET)
+        self.intake = IntakeService(
+            store=self.store, rules=config.rules, signer=signer, clock=self.clock, new_id=Ids()
+        )
+        self.delivery = DeliveryService(
+            store=self.store,
+            outbox=self.store,
+            settings=config.mail,
+            signer=signer,
+            channels={Channel.EMAIL: self.mailer},
+            clock=self.clock,
+            now=self.now,
+        )
+        self.worker = OutboxWorker(self.store, self.delivery, purger=self.store, now=self.now)
+        self.intake.register("Jane", "jane@example.com")
 
 
 def test_a_long_outage_delays_mail_and_never_drops_it(tmp_path: Path) -> None:
-    store, mailer, worker, now = make(tmp_path)
-    mailer.fail_with = MailDeliveryError("server down", transient=True)
+    s = Setup(tmp_path)
+    s.mailer.fail_with = DeliveryError("server down", failure=FailureClass.TRANSIENT)
     tries = 0
-    for _ in range(40):  # 40 failed attempts: hours of outage at the 10-minute cap
-        tries += worker.run_once()
-        now.now += 721  # past the longest backoff (600 s plus jitter)
+    for _ in range(40):  # 40 failed attempts: well over a day of outage at the one-hour cap
+        tries += s.worker.run_once()
+        s.now.now += 3600 * 1.2 + 1  # past the longest backoff (one hour plus jitter)
     assert tries == 40
-    assert store.outbox_counts() == {"pending": 1, "dead": 0, "claimed": 0}
-    mailer.fail_with = None
-    assert worker.run_once() == 1
-    assert [m.subject for m in mailer.sent] == ["Please verify your email address"]
-    assert store.outbox_counts() == {"pending": 0, "dead": 0, "claimed": 0}
+    [parked] = s.store.parked()  # after the quick retries it waits parked, still retried
+    assert parked.next_attempt_at is not None
+    assert s.store.stats().outbox_parked == 1
+    s.mailer.fail_with = None
+    assert s.worker.run_once() == 1
+    assert [m.subject for m in s.mailer.sent] == ["Please verify your email address"]
+    assert s.store.parked() == []
+    assert s.store.stats().outbox_due == 0
 
 
-def test_backoff_grows_and_is_capped(tmp_path: Path) -> None:
-    _, _, worker, _ = make(tmp_path)
-    for attempts in range(1, 15):
-        expected = min(600.0, 2.0 * 2 ** (attempts - 1))
-        assert 0.8 * expected <= worker.backoff(attempts) <= 1.2 * expected
+def test_quick_retries_then_parked(tmp_path: Path) -> None:
+    s = Setup(tmp_path)
+    s.mailer.fail_with = DeliveryError("busy", failure=FailureClass.TRANSIENT)
+    policy = s.delivery.policy
+    for _ in range(policy.quick_attempts - 1):
+        assert s.worker.run_once() == 1
+        assert s.store.parked() == []
+        s.now.now += 60
+    assert s.worker.run_once() == 1
+    [parked] = s.store.parked()
+    assert parked.attempts == policy.quick_attempts
 
 
-def test_a_message_refused_for_good_is_parked_as_dead(tmp_path: Path) -> None:
-    store, mailer, worker, now = make(tmp_path)
-    mailer.fail_with = MailDeliveryError("mailbox unavailable", transient=False)
-    assert worker.run_once() == 1
-    now.now += 10_000
-    assert worker.run_once() == 0
-    [dead] = store.dead_letters()
-    assert dead.kind is MessageKind.VERIFICATION
-    assert store.outbox_counts()["dead"] == 1
+def test_an_account_refusal_is_parked_at_once_and_sent_once_fixed(tmp_path: Path) -> None:
+    s = Setup(tmp_path)
+    s.mailer.fail_with = DeliveryError(
+        "sender not verified", failure=FailureClass.ACCOUNT, code="MessageRejected"
+    )
+    assert s.worker.run_once() == 1
+    [parked] = s.store.parked()
+    assert (parked.message.kind, parked.last_error) == (MessageKind.VERIFICATION, "MessageRejected")
+    s.mailer.fail_with = None
+    s.now.now += 10  # before its next automatic attempt
+    assert s.worker.run_once() == 0
+    s.now.now += 3600 * 1.2
+    assert s.worker.run_once() == 1
+    assert len(s.mailer.sent) == 1
+    assert s.store.parked() == []
 
 
-def test_a_claim_that_was_never_settled_is_released_after_its_lease(tmp_path: Path) -> None:
-    store, _, _, now = make(tmp_path)
-    [row] = store.claim_due(now.now)  # a sender claimed it, then could not record the outcome
-    assert store.claim_due(now.now + 599) == []
-    [again] = store.claim_due(now.now + 601)
-    assert again.row_id == row.row_id
-    assert again.attempts == row.attempts + 1
+def test_a_final_refusal_of_the_visitor_is_dropped_and_recorded(tmp_path: Path) -> None:
+    s = Setup(tmp_path)
+    s.mailer.fail_with = DeliveryError(
+        "no such mailbox", failure=FailureClass.RECIPIENT, code="SMTP550"
+    )
+    assert s.worker.run_once() == 1
+    s.now.now += 100_000
+    assert s.worker.run_once() == 0
+    assert s.store.parked() == []
+    [reg] = list(s.store.registrations())
+    assert reg.delivery_failure == "SMTP550"
+
+
+def test_a_refused_owner_address_is_parked_never_dropped(tmp_path: Path) -> None:
+    s = Setup(tmp_path)
+    [claimed] = s.store.claim_due(s.now(), 10)
+    token = s.delivery.signer.issue(claimed.message.registration.id, claimed.message.registration.addr_key)
+    s.store.complete(claimed)
+    assert s.intake.confirm(token) is Outcome.CONFIRMED
+    s.mailer.fail_with = DeliveryError("no such user", failure=FailureClass.RECIPIENT)
+    assert s.worker.run_once() == 1
+    [parked] = s.store.parked()
+    assert parked.message.kind is MessageKind.OWNER_NOTIFICATION
 
 
 def test_expired_links_answer_expired_for_a_week_before_their_rows_go(tmp_path: Path) -> None:
-    from datetime import timedelta
-
-    from regflow.domain import Outcome
-    from regflow.local.worker import PURGE_GRACE_SECONDS
-
-    store, _, worker, _ = make(tmp_path)
-    [row] = store.claim_due(1e12)
-    reg = row.entry.registration
+    s = Setup(tmp_path)
+    [claimed] = s.store.claim_due(1e12, 10)
+    reg = claimed.message.registration
     assert reg.ttl is not None
-    clock = worker.service.clock
-    assert isinstance(clock, Clock)
-    clock.advance(hours=25)
-    worker._next_purge = 0.0
-    worker._purge()
-    assert store.confirm(reg.id, reg.addr_key, clock()) is Outcome.EXPIRED
-    clock.advance(seconds=PURGE_GRACE_SECONDS)
-    worker._next_purge = 0.0
-    worker._purge()
-    assert store.get(reg.id) is None
-    assert store.confirm(reg.id, reg.addr_key, clock() + timedelta(seconds=1)) is Outcome.INVALID
+    s.clock.advance(hours=25)
+    s.worker._next_purge = 0.0
+    s.worker._purge()
+    assert s.store.confirm(reg.id, reg.addr_key, s.clock()) is Outcome.EXPIRED
+    s.clock.advance(seconds=PURGE_GRACE_SECONDS)
+    s.worker._next_purge = 0.0
+    s.worker._purge()
+    assert s.store.get(reg.id) is None
+    assert s.store.confirm(reg.id, reg.addr_key, s.clock() + timedelta(seconds=1)) is Outcome.INVALID

@@ -20,8 +20,9 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from regflow import cli, redrive
-from regflow.handlers import mail_sender
+from regflow import cli
+from regflow.adapters.dynamodb import message_from_record
+from regflow.ops import redrive
 from tests.support.aws import (
     REGION,
     STACK_ENV,
@@ -243,7 +244,7 @@ def test_verification_of_a_confirmed_registration_is_not_sent_again(
 ) -> None:
     """A batch that also holds an INSERT whose mail did go out (the link was clicked)."""
     stack.register(json_post("/register", {"name": "Jane", "email": "jane@example.com"}))
-    [insert] = [r for r in stack.stream.records() if mail_sender.entry_from_record(r)]
+    [insert] = [r for r in stack.stream.records() if message_from_record(r)]
     failed = confirm_while_ses_is_down_after(stack, insert)
     give_up(stack, queue, [insert, *failed])
     verification_mails = len(stack.mail())

@@ -212,7 +212,7 @@ def _fresh() -> tuple[World, tuple[Any, ...]]:
 @given(event=events("/register"))
 def test_register_never_fails_and_never_leaks(event: dict[str, Any]) -> None:
     w, before = _fresh()
-    response = api.register(event, w.service)
+    response = w.api.register(event)
     _check_response(response)
     assert response["statusCode"] in (202, 303, 400, 413, 415, 429)
     if _rejected(response):
@@ -220,7 +220,7 @@ def test_register_never_fails_and_never_leaks(event: dict[str, Any]) -> None:
     else:
         # Accepted: at most one registration and its one owed mail, nothing else.
         assert len(w.store.registrations) <= 1
-        assert len(w.store.outbox) == len(w.store.registrations)
+        assert len(w.owed()) == len(w.store.registrations)
         assert w.store.confirmed_by_address == {}
 
 
@@ -240,7 +240,7 @@ def test_register_answers_field_errors_or_accepts(
         body = json.dumps(obj)
         content_type = "application/json"
     headers = {"content-type": content_type, "accept": "text/html" if html else "*/*"}
-    response = api.register(http_event("POST", "/register", body=body, headers=headers), w.service)
+    response = w.api.register(http_event("POST", "/register", body=body, headers=headers))
     _check_response(response)
     status = response["statusCode"]
     if status == 400:
@@ -258,9 +258,9 @@ def test_register_answers_field_errors_or_accepts(
 @given(event=events("/confirm"), mode=st.sampled_from(["link", "button"]))
 def test_confirm_never_fails_and_never_leaks(event: dict[str, Any], mode: str) -> None:
     w = world(CONFIRM_MODE=mode)
-    w.service.register("Jane", "jane@example.com")
+    w.intake.register("Jane", "jane@example.com")
     before = w.snapshot()
-    response = api.confirm(event, w.service)
+    response = w.api.confirm(event)
     _check_response(response)
     status = response["statusCode"]
     assert status in (200, 302, 303)
@@ -291,7 +291,7 @@ def test_confirm_with_a_genuine_token_among_noise(
 ) -> None:
     """A genuine token confirms once; a token with anything glued to it confirms nothing."""
     w = world()
-    w.service.register("Jane", "jane@example.com")
+    w.intake.register("Jane", "jane@example.com")
     (reg,) = w.store.registrations.values()
     token = w.signer.issue(reg.id, reg.addr_key)
     glued = prefix + token + suffix
@@ -306,12 +306,12 @@ def test_confirm_with_a_genuine_token_among_noise(
             body=raw.encode() if base64_body else raw,
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
-    response = api.confirm(event, w.service)
+    response = w.api.confirm(event)
     _check_response(response)
     outcome = parse_qs(urlsplit(response["headers"]["Location"]).query)["status"][0]
     if glued.strip() == token:
         assert outcome == "confirmed"
-        assert len(w.store.outbox) == 2
+        assert len(w.owed()) == 2
     else:
         assert outcome == "invalid"
         assert w.store.confirmed_by_address == {}
@@ -324,7 +324,7 @@ def test_base64_bodies_of_arbitrary_bytes(raw: bytes, content_type: str) -> None
     event = http_event("POST", "/register", body=base64.b64encode(raw).decode(), headers={})
     event["headers"]["content-type"] = content_type
     event["isBase64Encoded"] = True
-    response = api.register(event, w.service)
+    response = w.api.register(event)
     _check_response(response)
     if _rejected(response):
         assert w.snapshot() == before

@@ -80,7 +80,7 @@ def check(steps: list[tuple[int, str]]) -> None:
         at += gap
         w.clock.now = START + timedelta(seconds=at)
         posts.append((at, address))
-        result = w.service.register("Jane", address)
+        result = w.intake.register("Jane", address)
         if result is CreateResult.CREATED:
             sent_at.setdefault(address.lower(), []).append(at)
         sent = w.drain()

@@ -29,7 +29,7 @@ import boto3
 import yaml
 from botocore.awsrequest import AWSResponse
 
-from regflow.adapters.dynamodb import DynamoDBStore
+from regflow.adapters.dynamodb import FILTER_PATTERNS, DynamoDBStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -391,7 +391,7 @@ class Stack:
         from regflow.handlers import mail_sender
 
         queue = self.pending + [
-            r for r in self.stream.records() if matches_any(mail_sender.FILTER_PATTERNS, r)
+            r for r in self.stream.records() if matches_any(FILTER_PATTERNS, r)
         ]
         responses = []
         while queue:

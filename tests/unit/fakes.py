@@ -1,5 +1,6 @@
-"""Fakes shared by the unit and property tests: a recording mailer, a clock you move by hand,
-deterministic registration ids, and a ready-made service over a MemoryStore."""
+"""Fakes shared by the unit and property tests: a recording mail channel, a clock you move by
+hand, deterministic registration ids, and ready-made intake, delivery and HTTP API over a
+MemoryStore."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from regflow.adapters.memory import MemoryStore
+from regflow.api import HttpApi
 from regflow.config import Settings
-from regflow.domain import Email, MailDeliveryError
-from regflow.service import RegistrationService
+from regflow.delivery import DeliveryService, Result
+from regflow.domain import Channel, DeliveryError, Email
+from regflow.intake import IntakeService
 from regflow.tokens import TokenSigner
 
 SECRET = b"s" * 32
@@ -31,7 +34,7 @@ class RecordingMailer:
 
     def __init__(self) -> None:
         self.sent: list[Email] = []
-        self.fail_with: MailDeliveryError | None = None
+        self.fail_with: DeliveryError | None = None
 
     def send(self, email: Email) -> None:
         if self.fail_with is not None:
@@ -70,18 +73,22 @@ def settings(**env: str) -> Settings:
 
 @dataclasses.dataclass
 class World:
-    service: RegistrationService
+    intake: IntakeService
+    delivery: DeliveryService
+    api: HttpApi
+    settings: Settings
     store: MemoryStore
     mailer: RecordingMailer
     clock: Clock
     signer: TokenSigner
 
     def drain(self) -> int:
-        """Deliver every owed mail, as the outbox sender would; the number sent."""
+        """Deliver every owed message, as the outbox worker would; the number sent."""
         sent = 0
-        while self.store.outbox:
-            entry = self.store.outbox.pop(0)
-            sent += self.service.deliver(entry)
+        now = self.clock().timestamp()
+        while claims := self.store.claim_due(now, 100):
+            for claimed in claims:
+                sent += self.delivery.deliver_claimed(claimed) is Result.SENT
         return sent
 
     def snapshot(self) -> tuple[Any, ...]:
@@ -99,12 +106,19 @@ def world(**env: str) -> World:
     mailer = RecordingMailer()
     clock = Clock()
     signer = TokenSigner(SECRET)
-    service = RegistrationService(
-        store=store,
-        settings=settings(**env),
-        signer=signer,
-        mailer=mailer,
-        clock=clock,
-        new_id=Ids(),
+    config = settings(**env)
+    intake = IntakeService(
+        store=store, rules=config.rules, signer=signer, clock=clock, new_id=Ids()
     )
-    return World(service, store, mailer, clock, signer)
+    delivery = DeliveryService(
+        store=store,
+        outbox=store,
+        settings=config.mail,
+        signer=signer,
+        channels={Channel.EMAIL: mailer},
+        clock=clock,
+        now=lambda: clock().timestamp(),
+    )
+    return World(
+        intake, delivery, HttpApi(intake, config.http), config, store, mailer, clock, signer
+    )

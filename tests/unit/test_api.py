@@ -29,7 +29,7 @@ def assert_security_headers(response: Mapping[str, Any]) -> None:
 
 
 def post_json(w: World, payload: Any, **kwargs: Any) -> dict[str, Any]:
-    response = api.register(json_post("/register", payload, **kwargs), w.service)
+    response = w.api.register(json_post("/register", payload, **kwargs))
     assert_security_headers(response)
     return response
 
@@ -51,7 +51,7 @@ def token_for(w: World, index: int = 0) -> str:
 
 def confirm_get(w: World, token: str | None = None, **kwargs: Any) -> dict[str, Any]:
     query = None if token is None else {"token": token}
-    response = api.confirm(http_event("GET", "/confirm", query=query, **kwargs), w.service)
+    response = w.api.confirm(http_event("GET", "/confirm", query=query, **kwargs))
     assert_security_headers(response)
     return response
 
@@ -74,7 +74,7 @@ def test_same_answer_for_unknown_pending_confirmed_and_limited_addresses() -> No
     ip = {"source_ip": "198.51.100.1"}
     unknown = post_json(w, {"name": "Jane", "email": "jane@example.com"}, **ip)
     pending = post_json(w, {"name": "Jane", "email": "jane@example.com"}, **ip)
-    assert api.confirm(http_event("GET", "/confirm", query={"token": token_for(w)}), w.service)
+    assert w.api.confirm(http_event("GET", "/confirm", query={"token": token_for(w)}))
     confirmed = post_json(w, {"name": "Jane", "email": "jane@example.com"}, **ip)
     limited = post_json(w, {"name": "Jane", "email": "jane@example.com"}, **ip)
     honeypot = post_json(w, {"name": "B", "email": "b@example.com", "website": "x"}, **ip)
@@ -157,10 +157,7 @@ def test_invalid_fields_give_400_with_field(payload: Any, field: str) -> None:
 )
 def test_bodies_that_are_not_an_object_give_400(raw: str) -> None:
     w = world()
-    response = api.register(
-        http_event("POST", "/register", body=raw, headers={"content-type": "application/json"}),
-        w.service,
-    )
+    response = w.api.register(http_event("POST", "/register", body=raw, headers={"content-type": "application/json"}))
     assert response["statusCode"] == 400
     assert set(body_of(response)) == {"error"}
     assert w.store.registrations == {}
@@ -169,17 +166,14 @@ def test_bodies_that_are_not_an_object_give_400(raw: str) -> None:
 def test_missing_body_gives_400() -> None:
     w = world()
     event = http_event("POST", "/register", headers={"content-type": "application/json"})
-    response = api.register(event, w.service)
+    response = w.api.register(event)
     assert response["statusCode"] == 400
 
 
 def test_deeply_nested_json_gives_400_not_500() -> None:
     w = world()
     raw = "[" * 8000 + "]" * 8000
-    response = api.register(
-        http_event("POST", "/register", body=raw, headers={"content-type": "application/json"}),
-        w.service,
-    )
+    response = w.api.register(http_event("POST", "/register", body=raw, headers={"content-type": "application/json"}))
     assert response["statusCode"] in (400, 413)
 
 
@@ -194,7 +188,7 @@ def test_too_large_body_gives_413(base64_body: bool) -> None:
         headers={"content-type": "application/json"},
         base64=base64_body,
     )
-    response = api.register(event, w.service)
+    response = w.api.register(event)
     assert response["statusCode"] == 413
     assert_security_headers(response)
     assert set(body_of(response)) == {"error"}
@@ -207,10 +201,7 @@ def test_body_just_under_the_limit_is_read() -> None:
     pad = api.MAX_BODY_BYTES - len(json.dumps(base))
     payload = json.dumps({**base, "pad": "x" * pad})
     assert len(payload) == api.MAX_BODY_BYTES
-    response = api.register(
-        http_event("POST", "/register", body=payload, headers={"content-type": "application/json"}),
-        w.service,
-    )
+    response = w.api.register(http_event("POST", "/register", body=payload, headers={"content-type": "application/json"}))
     assert response["statusCode"] == 202
 
 
@@ -224,7 +215,7 @@ def test_other_content_types_give_415(content_type: str | None) -> None:
     event = http_event(
         "POST", "/register", body='{"name":"J","email":"j@example.com"}', headers=headers
     )
-    response = api.register(event, w.service)
+    response = w.api.register(event)
     assert response["statusCode"] == 415
     assert_security_headers(response)
     assert set(body_of(response)) == {"error"}
@@ -242,7 +233,7 @@ def test_json_content_type_variants_are_accepted(content_type: str) -> None:
         body='{"name":"J","email":"j@example.com"}',
         headers={"content-type": content_type},
     )
-    assert api.register(event, w.service)["statusCode"] == 202
+    assert w.api.register(event)["statusCode"] == 202
 
 
 def test_base64_encoded_json_body() -> None:
@@ -250,7 +241,7 @@ def test_base64_encoded_json_body() -> None:
     raw = json.dumps({"name": "Zoë", "email": "zoe@example.com"}).encode()
     event = http_event("POST", "/register", body=raw, headers={"content-type": "application/json"})
     assert event["isBase64Encoded"] is True
-    response = api.register(event, w.service)
+    response = w.api.register(event)
     assert response["statusCode"] == 202
     (reg,) = w.store.registrations.values()
     assert reg.name == "Zoë"
@@ -262,17 +253,14 @@ def test_invalid_base64_body_gives_400() -> None:
         "POST", "/register", body="not base64!!", headers={"content-type": "application/json"}
     )
     event["isBase64Encoded"] = True
-    response = api.register(event, w.service)
+    response = w.api.register(event)
     assert response["statusCode"] == 400
     assert w.store.registrations == {}
 
 
 def test_form_post_redirects_to_sent() -> None:
     w = world()
-    response = api.register(
-        form_post("/register", {"name": "Jane", "email": "jane@example.com", "website": ""}),
-        w.service,
-    )
+    response = w.api.register(form_post("/register", {"name": "Jane", "email": "jane@example.com", "website": ""}))
     assert response["statusCode"] == 303
     assert_security_headers(response)
     assert location(response) == (REGISTER_PAGE, {"status": ["sent"]})
@@ -287,16 +275,13 @@ def test_base64_form_post() -> None:
         body=urlencode({"name": "Jane", "email": "jane@example.com"}).encode(),
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    assert api.register(event, w.service)["statusCode"] == 303
+    assert w.api.register(event)["statusCode"] == 303
     assert len(w.store.registrations) == 1
 
 
 def test_form_honeypot_redirects_to_sent_and_stores_nothing() -> None:
     w = world()
-    response = api.register(
-        form_post("/register", {"name": "Bot", "email": "bot@example.com", "website": "spam"}),
-        w.service,
-    )
+    response = w.api.register(form_post("/register", {"name": "Bot", "email": "bot@example.com", "website": "spam"}))
     assert location(response) == (REGISTER_PAGE, {"status": ["sent"]})
     assert w.snapshot() == world().snapshot()
 
@@ -313,7 +298,7 @@ def test_form_error_from_a_browser_redirects_with_the_field(
     fields: dict[str, str], field: str
 ) -> None:
     w = world()
-    response = api.register(form_post("/register", fields), w.service)
+    response = w.api.register(form_post("/register", fields))
     assert response["statusCode"] == 303
     assert_security_headers(response)
     assert location(response) == (REGISTER_PAGE, {"status": ["error"], "field": [field]})
@@ -325,7 +310,7 @@ def test_form_error_without_html_accept_gives_json_400() -> None:
     event = form_post(
         "/register", {"name": "Jane", "email": "nope"}, headers={"accept": "application/json"}
     )
-    response = api.register(event, w.service)
+    response = w.api.register(event)
     assert response["statusCode"] == 400
     assert body_of(response)["field"] == "email"
 
@@ -333,7 +318,7 @@ def test_form_error_without_html_accept_gives_json_400() -> None:
 def test_form_with_too_many_fields_gives_400() -> None:
     w = world()
     fields = {f"f{i}": "x" for i in range(60)}
-    response = api.register(form_post("/register", {**fields, "name": "J"}), w.service)
+    response = w.api.register(form_post("/register", {**fields, "name": "J"}))
     assert response["statusCode"] == 400
 
 
@@ -401,7 +386,7 @@ def test_confirm_expired() -> None:
 def test_confirm_invalid(query: str | None) -> None:
     w, _ = _registered()
     before = w.snapshot()
-    response = api.confirm(http_event("GET", "/confirm", query=query), w.service)
+    response = w.api.confirm(http_event("GET", "/confirm", query=query))
     assert response["statusCode"] == 302
     assert location(response) == (SUCCESS, {"status": ["invalid"]})
     assert w.snapshot() == before
@@ -410,7 +395,7 @@ def test_confirm_invalid(query: str | None) -> None:
 def test_confirm_with_a_huge_query_string_is_invalid_not_500() -> None:
     w, token = _registered()
     query = "&".join(f"p{i}=1" for i in range(200)) + f"&token={token}"
-    response = api.confirm(http_event("GET", "/confirm", query=query), w.service)
+    response = w.api.confirm(http_event("GET", "/confirm", query=query))
     assert response["statusCode"] == 302
     assert location(response) == (SUCCESS, {"status": ["invalid"]})
 
@@ -419,7 +404,7 @@ def test_confirm_reads_query_string_parameters_without_raw_query() -> None:
     w, token = _registered()
     event = http_event("GET", "/confirm", query={"token": token})
     del event["rawQueryString"]
-    assert location(api.confirm(event, w.service))[1] == {"status": ["confirmed"]}
+    assert location(w.api.confirm(event))[1] == {"status": ["confirmed"]}
 
 
 def test_success_url_with_its_own_query_keeps_it() -> None:
@@ -451,21 +436,21 @@ def test_button_mode_get_shows_a_page_and_changes_nothing() -> None:
 def test_button_mode_post_confirms() -> None:
     w, token = _registered(CONFIRM_MODE="button")
     event = form_post("/confirm", {"token": token})
-    response = api.confirm(event, w.service)
+    response = w.api.confirm(event)
     assert response["statusCode"] == 303
     assert_security_headers(response)
     assert location(response) == (SUCCESS, {"status": ["confirmed"]})
     (reg,) = w.store.registrations.values()
     assert reg.status is Status.CONFIRMED
-    assert len(w.store.outbox) == 2  # verification + owner notification
-    again = api.confirm(form_post("/confirm", {"token": token}), w.service)
+    assert len(w.owed()) == 2  # verification + owner notification
+    again = w.api.confirm(form_post("/confirm", {"token": token}))
     assert location(again) == (SUCCESS, {"status": ["already-confirmed"]})
 
 
 @pytest.mark.parametrize("query", [None, "token=forged", "token=" + "A" * 64])
 def test_button_mode_get_with_a_bad_token_redirects_invalid(query: str | None) -> None:
     w, _ = _registered(CONFIRM_MODE="button")
-    response = api.confirm(http_event("GET", "/confirm", query=query), w.service)
+    response = w.api.confirm(http_event("GET", "/confirm", query=query))
     assert response["statusCode"] == 302
     assert location(response) == (SUCCESS, {"status": ["invalid"]})
 
@@ -476,7 +461,7 @@ def test_button_mode_get_of_expired_token_still_changes_nothing() -> None:
     before = w.snapshot()
     assert confirm_get(w, token)["statusCode"] == 200
     assert w.snapshot() == before
-    response = api.confirm(form_post("/confirm", {"token": token}), w.service)
+    response = w.api.confirm(form_post("/confirm", {"token": token}))
     assert location(response) == (SUCCESS, {"status": ["expired"]})
 
 
@@ -490,7 +475,7 @@ def test_post_confirm_with_a_bad_body_is_invalid(body: str | None) -> None:
         body=body,
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    response = api.confirm(event, w.service)
+    response = w.api.confirm(event)
     assert response["statusCode"] == 303
     assert location(response) == (SUCCESS, {"status": [Outcome.INVALID.value]})
     assert w.snapshot() == before
@@ -498,7 +483,7 @@ def test_post_confirm_with_a_bad_body_is_invalid(body: str | None) -> None:
 
 def test_confirm_page_escapes_the_token_and_site_name() -> None:
     w = world(CONFIRM_MODE="button", SITE_NAME="<Club & Co>")
-    page = api.confirm_page('"><script>alert(1)</script>', w.service)
+    page = api.confirm_page('"><script>alert(1)</script>', w.settings.http.site_name)
     assert "<script>" not in page
     assert 'value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
     assert "&lt;Club &amp; Co&gt;" in page
@@ -519,7 +504,7 @@ def test_base64_encoded_post_confirm() -> None:
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert event["isBase64Encoded"] is True
-    assert location(api.confirm(event, w.service))[1] == {"status": ["confirmed"]}
+    assert location(w.api.confirm(event))[1] == {"status": ["confirmed"]}
 
 
 # --- the client address behind CloudFront -----------------------------------------------

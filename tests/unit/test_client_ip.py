@@ -77,9 +77,9 @@ def test_rate_limit_key_groups_an_ipv6_subscriber(ip: str | None, key: str | Non
 
 def test_ipv6_rotation_within_a_64_hits_the_client_limit() -> None:
     from regflow.adapters.memory import MemoryStore
-    from regflow.api import register
+    from regflow.api import HttpApi
     from regflow.config import Settings
-    from regflow.service import RegistrationService
+    from regflow.intake import IntakeService
     from regflow.tokens import TokenSigner
 
     settings = Settings.from_env(
@@ -91,11 +91,12 @@ def test_ipv6_rotation_within_a_64_hits_the_client_limit() -> None:
             "IP_LIMIT_PER_HOUR": "3",
         }
     )
-    service = RegistrationService(
-        store=MemoryStore(), settings=settings, signer=TokenSigner(b"k" * 32)
+    http_api = HttpApi(
+        IntakeService(store=MemoryStore(), rules=settings.rules, signer=TokenSigner(b"k" * 32)),
+        settings.http,
     )
     statuses = [
-        register(
+        http_api.register(
             http_event(
                 "POST",
                 "/register",
@@ -103,7 +104,6 @@ def test_ipv6_rotation_within_a_64_hits_the_client_limit() -> None:
                 headers={"content-type": "application/json"},
                 source_ip=f"2001:db8:1:2::{i + 1:x}",
             ),
-            service,
         )["statusCode"]
         for i in range(4)
     ]

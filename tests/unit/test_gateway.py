@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,11 @@ from regflow import api
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.adapters.memory import MemoryStore
 from regflow.config import Settings
-from regflow.local.gateway import GatewayConfig, build_event, create_app, source_ip
-from regflow.service import RegistrationService
+from regflow.delivery import DeliveryService
+from regflow.domain import Channel
+from regflow.intake import IntakeService
+from regflow.local.app import GatewayConfig, create_app
+from regflow.local.events import build_event, source_ip
 from regflow.tokens import TokenSigner
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
@@ -133,17 +137,27 @@ def client(tmp_path: Path) -> TestClient:
         }
     )
     mailbox = MailboxMailer(tmp_path / "mailbox")
-    service = RegistrationService(
-        store=MemoryStore(), settings=settings, signer=TokenSigner(b"k" * 32), mailer=mailbox
+    store = MemoryStore()
+    signer = TokenSigner(b"k" * 32)
+    intake = IntakeService(store=store, rules=settings.rules, signer=signer)
+    delivery = DeliveryService(
+        store=store,
+        outbox=store,
+        settings=settings.mail,
+        signer=signer,
+        channels={Channel.EMAIL: mailbox},
     )
     wakes: list[int] = []
     app = create_app(
         GatewayConfig(
-            service=service, web_dir=web, mailbox=mailbox, on_write=lambda: wakes.append(1)
+            api=api.HttpApi(intake, settings.http),
+            web_dir=web,
+            mailbox=mailbox,
+            on_write=lambda: wakes.append(1),
         )
     )
     test_client = TestClient(app, follow_redirects=False)
-    test_client.service = service  # type: ignore[attr-defined]
+    test_client.delivery = delivery  # type: ignore[attr-defined]
     test_client.wakes = wakes  # type: ignore[attr-defined]
     return test_client
 
@@ -165,10 +179,9 @@ def test_register_and_confirm_through_the_handlers(client: TestClient) -> None:
     )
     assert (form.status_code, form.headers["location"]) == (303, "/?status=sent")
 
-    service = client.service  # type: ignore[attr-defined]
-    store: MemoryStore = service.store
-    entry = store.outbox[0]
-    service.deliver(entry)
+    delivery: DeliveryService = client.delivery  # type: ignore[attr-defined]
+    [first, _] = delivery.store.claim_due(time.time(), 10)  # type: ignore[attr-defined]
+    delivery.deliver_claimed(first)
     page = client.get("/_mailbox")
     assert page.status_code == 200
     assert_secure(page)

@@ -13,7 +13,7 @@ from tests.unit.fakes import world
 def test_a_honeypot_post_is_dropped_before_validation() -> None:
     w = world()
     before = w.snapshot()
-    assert w.service.register("", "not an address", honeypot="http://spam") is None
+    assert w.intake.register("", "not an address", honeypot="http://spam") is None
     assert w.snapshot() == before
 
 
@@ -33,15 +33,15 @@ def test_ordinary_names_pass(name: str) -> None:
 
 def test_a_retried_verification_of_a_confirmed_registration_sends_nothing() -> None:
     w = world()
-    w.service.register("Jane", "jane@example.com")
-    [entry] = w.store.outbox
+    w.intake.register("Jane", "jane@example.com")
+    [entry] = w.owed()
     w.drain()
     reg = entry.registration
     link = w.mailer.sent[0].text.split("token=")[1].split()[0]
-    assert w.service.confirm(link).value == "confirmed"
+    assert w.intake.confirm(link).value == "confirmed"
     sent = len(w.mailer.sent)
     # the stream delivers the INSERT record again (a retry): its image is still PENDING
-    assert w.service.deliver(Message(MessageKind.VERIFICATION, reg)) is False
+    assert w.delivery.send(Message(MessageKind.VERIFICATION, reg)) is False
     assert len(w.mailer.sent) == sent
 
 

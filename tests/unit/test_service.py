@@ -1,4 +1,4 @@
-"""RegistrationService over the in-memory store: flows, limits, bot trap, outbox."""
+"""Intake and delivery over the in-memory store: flows, limits, bot trap, outbox."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from regflow.domain import (
     ClientRateLimited,
     CreateResult,
-    MailDeliveryError,
+    DeliveryError,
+    FailureClass,
     MessageKind,
     Outcome,
     Status,
@@ -30,7 +31,7 @@ def _token_from(text: str) -> str:
 
 
 def _register_and_get_token(w: World, address: str = "jane@example.com") -> str:
-    assert w.service.register("Jane", address) is CreateResult.CREATED
+    assert w.intake.register("Jane", address) is CreateResult.CREATED
     assert w.drain() == 1
     return _token_from(w.mailer.sent[-1].text)
 
@@ -40,7 +41,7 @@ def _register_and_get_token(w: World, address: str = "jane@example.com") -> str:
 
 def test_register_stores_pending_with_ttl_and_owes_verification() -> None:
     w = world()
-    assert w.service.register("  Jane Doe ", "Jane@Example.COM") is CreateResult.CREATED
+    assert w.intake.register("  Jane Doe ", "Jane@Example.COM") is CreateResult.CREATED
     (reg,) = w.store.registrations.values()
     assert reg.name == "Jane Doe"
     assert reg.email == "Jane@example.com"
@@ -48,13 +49,13 @@ def test_register_stores_pending_with_ttl_and_owes_verification() -> None:
     assert reg.timestamp == START
     assert reg.ttl == int((START + timedelta(hours=24)).timestamp())
     assert reg.confirmed_at is None
-    assert [e.kind for e in w.store.outbox] == [MessageKind.VERIFICATION]
+    assert [e.kind for e in w.owed()] == [MessageKind.VERIFICATION]
     assert w.mailer.sent == []  # nothing is sent inside the request
 
 
 def test_token_ttl_hours_is_honoured() -> None:
     w = world(TOKEN_TTL_HOURS="2")
-    w.service.register("Jane", "jane@example.com")
+    w.intake.register("Jane", "jane@example.com")
     (reg,) = w.store.registrations.values()
     assert reg.ttl == int((START + timedelta(hours=2)).timestamp())
 
@@ -88,7 +89,7 @@ def test_invalid_input_raises_and_stores_nothing(name: object, email: object, fi
     w = world(BLOCKED_EMAIL_DOMAINS="blocked.example")
     before = w.snapshot()
     with pytest.raises(ValidationError) as info:
-        w.service.register(name, email, client_key="198.51.100.7")
+        w.intake.register(name, email, client_key="198.51.100.7")
     assert info.value.field == field
     assert w.snapshot() == before
 
@@ -96,7 +97,7 @@ def test_invalid_input_raises_and_stores_nothing(name: object, email: object, fi
 def test_honeypot_stores_and_sends_nothing() -> None:
     w = world()
     before = w.snapshot()
-    result = w.service.register(
+    result = w.intake.register(
         "Bot", "bot@example.com", client_key="198.51.100.7", honeypot="http://spam"
     )
     assert result is None
@@ -109,7 +110,7 @@ def test_honeypot_stores_and_sends_nothing() -> None:
 
 def _emails_after(w: World, posts: int, every: timedelta, address: str) -> int:
     for _ in range(posts):
-        w.service.register("Jane", address)
+        w.intake.register("Jane", address)
         w.clock.now += every
     return w.drain()
 
@@ -125,7 +126,7 @@ def test_one_email_per_60_seconds() -> None:
     results = []
     for offset in (0, 30, 59, 60, 61, 119, 120):
         w.clock.now = START + timedelta(seconds=offset)
-        results.append(w.service.register("Jane", "jane@example.com"))
+        results.append(w.intake.register("Jane", "jane@example.com"))
     assert results == [
         CreateResult.CREATED,
         CreateResult.ADDRESS_LIMITED,
@@ -144,15 +145,15 @@ def test_at_most_five_per_24_hours_then_the_counter_expires() -> None:
     assert _emails_after(w, 120, timedelta(minutes=10), "jane@example.com") == 5
     # The START mail stops counting 24 hours later.
     w.clock.now = START + timedelta(hours=24) - timedelta(seconds=1)
-    assert w.service.register("Jane", "jane@example.com") is CreateResult.ADDRESS_LIMITED
+    assert w.intake.register("Jane", "jane@example.com") is CreateResult.ADDRESS_LIMITED
     w.clock.now = START + timedelta(hours=24)
-    assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
+    assert w.intake.register("Jane", "jane@example.com") is CreateResult.CREATED
     assert w.drain() == 1
 
 
 def test_daily_cap_holds_over_any_rolling_24_hours() -> None:
     w = world()
-    assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
+    assert w.intake.register("Jane", "jane@example.com") is CreateResult.CREATED
     assert w.drain() == 1
     # late on day one into early day two, one post every 2 minutes: four more on day one,
     # then only the slot the START mail frees at START + 24 h (a fixed window reopened at
@@ -162,27 +163,27 @@ def test_daily_cap_holds_over_any_rolling_24_hours() -> None:
     assert len(w.store.registrations) == 6
     # the next slot frees when the 23:50 mail is 24 hours old
     w.clock.now = START + timedelta(hours=47, minutes=50) - timedelta(seconds=1)
-    assert w.service.register("Jane", "jane@example.com") is CreateResult.ADDRESS_LIMITED
+    assert w.intake.register("Jane", "jane@example.com") is CreateResult.ADDRESS_LIMITED
     w.clock.now = START + timedelta(hours=47, minutes=50)
-    assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
+    assert w.intake.register("Jane", "jane@example.com") is CreateResult.CREATED
     assert w.drain() == 1
 
 
 def test_limits_are_per_address_and_case_insensitive() -> None:
     w = world()
-    assert w.service.register("Jane", "jane@example.com") is CreateResult.CREATED
-    assert w.service.register("Jane", "JANE@EXAMPLE.COM") is CreateResult.ADDRESS_LIMITED
-    assert w.service.register("Jane", "Jane@Example.com") is CreateResult.ADDRESS_LIMITED
-    assert w.service.register("John", "john@example.com") is CreateResult.CREATED
+    assert w.intake.register("Jane", "jane@example.com") is CreateResult.CREATED
+    assert w.intake.register("Jane", "JANE@EXAMPLE.COM") is CreateResult.ADDRESS_LIMITED
+    assert w.intake.register("Jane", "Jane@Example.com") is CreateResult.ADDRESS_LIMITED
+    assert w.intake.register("John", "john@example.com") is CreateResult.CREATED
     assert w.drain() == 2
 
 
 def test_limited_post_writes_nothing() -> None:
     w = world()
-    w.service.register("Jane", "jane@example.com", client_key="198.51.100.7")
+    w.intake.register("Jane", "jane@example.com", client_key="198.51.100.7")
     before = w.snapshot()
     assert (
-        w.service.register("Jane", "jane@example.com", client_key="198.51.100.7")
+        w.intake.register("Jane", "jane@example.com", client_key="198.51.100.7")
         is CreateResult.ADDRESS_LIMITED
     )
     assert w.snapshot() == before
@@ -206,13 +207,13 @@ def test_limits_are_configurable(env: dict[str, str], posts: int, expected: int)
 def test_already_confirmed_address_gets_already_registered_mail_under_the_same_limits() -> None:
     w = world()
     token = _register_and_get_token(w)
-    assert w.service.confirm(token) is Outcome.CONFIRMED
+    assert w.intake.confirm(token) is Outcome.CONFIRMED
     w.drain()  # owner notification
     sent_before = len(w.mailer.sent)
 
     w.clock.advance(seconds=61)
-    assert w.service.register("Jane again", "JANE@example.com") is CreateResult.CREATED
-    assert w.service.register("Jane again", "jane@example.com") is CreateResult.ADDRESS_LIMITED
+    assert w.intake.register("Jane again", "JANE@example.com") is CreateResult.CREATED
+    assert w.intake.register("Jane again", "jane@example.com") is CreateResult.ADDRESS_LIMITED
     assert w.drain() == 1
     (msg,) = w.mailer.sent[sent_before:]
     assert msg.subject == "You are already registered"
@@ -223,7 +224,7 @@ def test_already_confirmed_address_gets_already_registered_mail_under_the_same_l
     # Still under the daily cap: 5 in 24 h counting the first verification mail.
     for _ in range(10):
         w.clock.advance(seconds=61)
-        w.service.register("Jane", "jane@example.com")
+        w.intake.register("Jane", "jane@example.com")
     assert w.drain() == 3
 
 
@@ -233,32 +234,32 @@ def test_already_confirmed_address_gets_already_registered_mail_under_the_same_l
 def test_client_limit_raises_with_retry_after_and_expires() -> None:
     w = world(IP_LIMIT_PER_HOUR="3")
     for i in range(3):
-        w.service.register("Jane", f"jane{i}@example.com", client_key="198.51.100.7")
+        w.intake.register("Jane", f"jane{i}@example.com", client_key="198.51.100.7")
         w.clock.advance(minutes=1)
     before = w.snapshot()
     with pytest.raises(ClientRateLimited) as info:
-        w.service.register("Jane", "other@example.com", client_key="198.51.100.7")
+        w.intake.register("Jane", "other@example.com", client_key="198.51.100.7")
     assert info.value.retry_after == 3600 - 180
     assert w.snapshot() == before  # a limited post writes nothing
     # Another client is not affected.
-    w.service.register("Jane", "other@example.com", client_key="198.51.100.8")
+    w.intake.register("Jane", "other@example.com", client_key="198.51.100.8")
     # An hour after the first post the window is over.
     w.clock.now = START + timedelta(hours=1)
-    w.service.register("Jane", "late@example.com", client_key="198.51.100.7")
+    w.intake.register("Jane", "late@example.com", client_key="198.51.100.7")
     assert w.drain() == 5
 
 
 def test_client_limit_zero_turns_it_off() -> None:
     w = world(IP_LIMIT_PER_HOUR="0")
     for i in range(50):
-        w.service.register("Jane", f"jane{i}@example.com", client_key="198.51.100.7")
+        w.intake.register("Jane", f"jane{i}@example.com", client_key="198.51.100.7")
     assert w.drain() == 50
 
 
 def test_no_client_key_means_no_client_limit() -> None:
     w = world(IP_LIMIT_PER_HOUR="1")
     for i in range(3):
-        w.service.register("Jane", f"jane{i}@example.com", client_key=None)
+        w.intake.register("Jane", f"jane{i}@example.com", client_key=None)
     assert w.drain() == 3
 
 
@@ -269,7 +270,7 @@ def test_confirm_then_again_notifies_owner_once() -> None:
     w = world()
     token = _register_and_get_token(w)
     w.clock.advance(minutes=5)
-    assert w.service.confirm(token) is Outcome.CONFIRMED
+    assert w.intake.confirm(token) is Outcome.CONFIRMED
     (reg,) = w.store.registrations.values()
     assert reg.status is Status.CONFIRMED
     assert reg.ttl is None
@@ -278,8 +279,8 @@ def test_confirm_then_again_notifies_owner_once() -> None:
     owner_mail = w.mailer.sent[-1]
     assert owner_mail.to == "owner@example.org"
     assert "jane@example.com" in owner_mail.text
-    assert w.service.confirm(token) is Outcome.ALREADY_CONFIRMED
-    assert w.service.confirm(" " + token + "\n") is Outcome.ALREADY_CONFIRMED
+    assert w.intake.confirm(token) is Outcome.ALREADY_CONFIRMED
+    assert w.intake.confirm(" " + token + "\n") is Outcome.ALREADY_CONFIRMED
     assert w.drain() == 0
     assert [m.to for m in w.mailer.sent] == ["jane@example.com", "owner@example.org"]
 
@@ -289,14 +290,14 @@ def test_invalid_tokens_change_nothing(token: object) -> None:
     w = world()
     _register_and_get_token(w)
     before = w.snapshot()
-    assert w.service.confirm(token) is Outcome.INVALID
+    assert w.intake.confirm(token) is Outcome.INVALID
     assert w.snapshot() == before
 
 
 def test_token_of_an_unknown_registration_is_invalid() -> None:
     w = world()
     forged = w.signer.issue("A" * 21 + "w", address_key("jane@example.com"))
-    assert w.service.confirm(forged) is Outcome.INVALID
+    assert w.intake.confirm(forged) is Outcome.INVALID
 
 
 def test_token_with_another_address_key_is_invalid() -> None:
@@ -304,19 +305,19 @@ def test_token_with_another_address_key_is_invalid() -> None:
     _register_and_get_token(w)
     (reg,) = w.store.registrations.values()
     forged = w.signer.issue(reg.id, address_key("mallory@example.com"))
-    assert w.service.confirm(forged) is Outcome.INVALID
+    assert w.intake.confirm(forged) is Outcome.INVALID
     assert w.store.registrations[reg.id].status is Status.PENDING
 
 
 def test_expired_registration_gets_no_mail_and_expired_outcome() -> None:
     w = world()
-    w.service.register("Jane", "jane@example.com")
+    w.intake.register("Jane", "jane@example.com")
     (reg,) = w.store.registrations.values()
     token = w.signer.issue(reg.id, reg.addr_key)
     w.clock.now = START + timedelta(hours=24)
     assert w.drain() == 0  # the outbox entry is dropped, not mailed
     assert w.mailer.sent == []
-    assert w.service.confirm(token) is Outcome.EXPIRED
+    assert w.intake.confirm(token) is Outcome.EXPIRED
     assert w.store.registrations[reg.id].status is Status.PENDING
     assert w.drain() == 0
 
@@ -325,15 +326,15 @@ def test_confirm_just_before_expiry_works() -> None:
     w = world()
     token = _register_and_get_token(w)
     w.clock.now = START + timedelta(hours=24) - timedelta(seconds=1)
-    assert w.service.confirm(token) is Outcome.CONFIRMED
+    assert w.intake.confirm(token) is Outcome.CONFIRMED
 
 
 def test_second_registration_of_a_confirmed_address_cannot_be_confirmed() -> None:
     w = world(ADDRESS_MIN_INTERVAL_SECONDS="0")
     first = _register_and_get_token(w)
     second = _register_and_get_token(w, "JANE@example.com")
-    assert w.service.confirm(first) is Outcome.CONFIRMED
-    assert w.service.confirm(second) is Outcome.ALREADY_CONFIRMED
+    assert w.intake.confirm(first) is Outcome.CONFIRMED
+    assert w.intake.confirm(second) is Outcome.ALREADY_CONFIRMED
     assert w.drain() == 1  # one owner notification
     assert sum(m.to == "owner@example.org" for m in w.mailer.sent) == 1
 
@@ -341,8 +342,8 @@ def test_second_registration_of_a_confirmed_address_cannot_be_confirmed() -> Non
 def test_pending_verification_mail_after_confirmation_of_another_is_already_registered() -> None:
     w = world(ADDRESS_MIN_INTERVAL_SECONDS="0")
     first = _register_and_get_token(w)
-    w.service.register("Jane", "jane@example.com")  # second mail owed, not yet delivered
-    assert w.service.confirm(first) is Outcome.CONFIRMED
+    w.intake.register("Jane", "jane@example.com")  # second mail owed, not yet delivered
+    assert w.intake.confirm(first) is Outcome.CONFIRMED
     w.drain()
     subjects = [m.subject for m in w.mailer.sent if m.to == "jane@example.com"]
     assert subjects == ["Please verify your email address", "You are already registered"]
@@ -356,7 +357,7 @@ def test_concurrent_clicks_notify_owner_once() -> None:
 
     def click() -> None:
         barrier.wait()
-        outcomes.append(w.service.confirm(token))
+        outcomes.append(w.intake.confirm(token))
 
     threads = [threading.Thread(target=click) for _ in range(10)]
     for t in threads:
@@ -373,7 +374,7 @@ def test_concurrent_posts_for_one_address_send_one_email() -> None:
 
     def post() -> None:
         barrier.wait()
-        w.service.register("Jane", "jane@example.com")
+        w.intake.register("Jane", "jane@example.com")
 
     threads = [threading.Thread(target=post) for _ in range(20)]
     for t in threads:
@@ -388,34 +389,34 @@ def test_concurrent_posts_for_one_address_send_one_email() -> None:
 
 def test_delivery_failure_propagates_and_keeps_nothing_sent() -> None:
     w = world()
-    w.service.register("Jane", "jane@example.com")
-    w.mailer.fail_with = MailDeliveryError("throttled", transient=True)
-    entry = w.store.outbox[0]
-    with pytest.raises(MailDeliveryError) as info:
-        w.service.deliver(entry)
+    w.intake.register("Jane", "jane@example.com")
+    w.mailer.fail_with = DeliveryError("throttled", failure=FailureClass.TRANSIENT)
+    entry = w.owed()[0]
+    with pytest.raises(DeliveryError) as info:
+        w.delivery.send(entry)
     assert info.value.transient
     w.mailer.fail_with = None
-    assert w.service.deliver(entry) is True
+    assert w.delivery.send(entry) is True
     assert len(w.mailer.sent) == 1
 
 
-def test_service_without_mailer_refuses_to_deliver() -> None:
-    from regflow.service import RegistrationService
+def test_delivery_without_the_channel_refuses_to_send() -> None:
+    from regflow.delivery import DeliveryService
 
     w = world()
-    w.service.register("Jane", "jane@example.com")
-    bare = RegistrationService(
-        store=w.store, settings=w.service.settings, signer=w.signer, clock=w.clock
+    w.intake.register("Jane", "jane@example.com")
+    bare = DeliveryService(
+        store=w.store, settings=w.settings.mail, signer=w.signer, channels={}, clock=w.clock
     )
-    with pytest.raises(RuntimeError, match="without a mailer"):
-        bare.deliver(w.store.outbox[0])
+    with pytest.raises(RuntimeError, match="no email channel"):
+        bare.send(w.owed()[0])
 
 
 def test_logs_carry_no_token_and_no_full_address(caplog: pytest.LogCaptureFixture) -> None:
     w = world()
     with caplog.at_level(logging.INFO, logger="regflow"):
         token = _register_and_get_token(w, "jane.doe@example.com")
-        w.service.confirm(token)
+        w.intake.confirm(token)
         w.drain()
     assert caplog.records
     for record in caplog.records:

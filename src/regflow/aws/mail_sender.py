@@ -3,31 +3,34 @@
 Which records owe what is the DynamoDB adapter's knowledge (`message_from_record`); the event
 source mapping filters the rest out with `FILTER_PATTERNS` before the function is invoked.
 
-Records are delivered in stream order, one attempt each (SES retries are off: the delivery
-policy owns them). What the policy says:
+Records are delivered in stream order under the one delivery policy
+(`DeliveryService.deliver_fresh`; SES's SDK retries are off, the policy owns them):
 
 - sent, or no longer owed: next record;
+- a transient failure (throttling, an outage): the policy's quick retries, in process, with
+  backoff, while the invocation has time;
 - DROP (a final refusal of the visitor's address): recorded on the registration, next record;
-- PARK (the operator must fix something: unverified sender, access denied, paused, the owner's
-  address refused): the whole message is kept in the table, next record. Parked messages are
-  retried from there (`regflow redrive`), never lost to the stream's 24-hour retention;
-- RETRY (throttling, an outage): the batch stops at this record and reports its sequence
-  number (`ReportBatchItemFailures`), so Lambda retries from it and nothing already sent is
-  sent again. After the mapping's bounded retries the batch's position goes to the dead-letter
-  queue, from which `regflow redrive` delivers it.
+- PARK (the quick retries did not help, or the operator must fix something: unverified sender,
+  access denied, paused, the owner's address refused): the whole message is kept in the table
+  (`Outbox.park`), next record. Parked messages are retried from there by the scheduled
+  recovery (`regflow.aws.recovery`) and by `regflow redrive`, never lost to the stream's
+  24-hour retention.
 
-Worst case per owed message on this path: 1 + the mapping's MaximumRetryAttempts SES calls
-(no SDK retries, no in-process retries), then the dead-letter queue.
+Only when a record cannot be handled at all (the table refuses the park, say) does the batch
+stop there and report its sequence number (`ReportBatchItemFailures`), so Lambda retries from
+it and nothing already sent is sent again; after the mapping's bounded retries the batch's
+position goes to the dead-letter queue, from which `regflow redrive` delivers it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from regflow.adapters.dynamodb import message_from_record
-from regflow.delivery import DeliveryService, Result
+from regflow.delivery import DeliveryService
 
 log = logging.getLogger("regflow.mail_sender")
 
@@ -41,8 +44,15 @@ def process(
     delivery: DeliveryService,
     *,
     remaining_ms: Callable[[], int] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> BatchResponse:
     """Deliver what `records` owe, in order; the partial batch response."""
+
+    def seconds_left() -> float:
+        if remaining_ms is None:
+            return float("inf")
+        return (remaining_ms() - MIN_REMAINING_MS) / 1000
+
     for record in records:
         sequence = str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
         failed = {"batchItemFailures": [{"itemIdentifier": sequence}]}
@@ -53,13 +63,10 @@ def process(
             message = message_from_record(record)
             if message is None:
                 continue
-            result = delivery.deliver_fresh(message)
+            delivery.deliver_fresh(message, sleep=sleep, time_left=seconds_left)
         except Exception:
             # Never let one record fail the whole batch: that would resend the records before it.
             log.exception("record not processed; retried from this record", extra={"seq": sequence})
-            return failed
-        if result is Result.RETRY:
-            log.warning("retried from this record", extra={"seq": sequence})
             return failed
     return {"batchItemFailures": []}
 

@@ -46,6 +46,7 @@ class Role(StrEnum):
     REGISTER = "register"
     CONFIRM = "confirm"
     MAIL_SENDER = "mail-sender"
+    RECOVERY = "recovery"
 
 
 class AwsClients:
@@ -209,7 +210,12 @@ def http_api(role: Role) -> HttpApi:
 
 def delivery() -> DeliveryService:
     """This process's delivery service (the mail sender), built on first use."""
-    service: DeliveryService = _once(Role.MAIL_SENDER, build_delivery)
+    return delivery_for(Role.MAIL_SENDER)
+
+
+def delivery_for(role: Role) -> DeliveryService:
+    """The delivery service of a sending function (mail sender, recovery)."""
+    service: DeliveryService = _once(role, build_delivery)
     return service
 
 
@@ -218,8 +224,8 @@ def init_on_lambda(role: Role) -> None:
     so a missing or bad setting fails the function's start-up with one log line naming it,
     instead of failing each request. Elsewhere (tests, tools) they stay lazy."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        if role is Role.MAIL_SENDER:
-            delivery()
+        if role in (Role.MAIL_SENDER, Role.RECOVERY):
+            delivery_for(role)
         else:
             http_api(role)
 
