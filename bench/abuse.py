@@ -47,6 +47,7 @@ def _deliver(records: list[dict[str, Any]]) -> None:
     partial batch response re-feeding from the failed record (none expected here)."""
     from tests.support.aws import matches_any
 
+    from regflow.adapters.dynamodb import FILTER_PATTERNS
     from regflow.handlers import mail_sender
 
     queue = [r for r in records if matches_any(FILTER_PATTERNS, r)]
@@ -136,20 +137,22 @@ class SpreadClock:
 
 
 def spread_handler(n: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The register handler's own code (`api.register` over the service `aws` builds for the
-    register role), with a clock that spreads the posts over 24 hours."""
-    from regflow import api, aws
-    from regflow.service import RegistrationService
+    """The register handler's own code (`HttpApi.register` over the intake `aws` builds for
+    the register role), with a clock that spreads the posts over 24 hours."""
+    from regflow import aws
+    from regflow.api import HttpApi
+    from regflow.intake import IntakeService
 
-    base = aws.service(aws.Role.REGISTER)
+    base = aws.http_api(aws.Role.REGISTER)
     clock = SpreadClock(n, DAY)
-    service = RegistrationService(
-        store=base.store, settings=base.settings, signer=base.signer, clock=clock
+    intake = IntakeService(
+        store=base.intake.store, rules=base.intake.rules, signer=base.intake.signer, clock=clock
     )
+    http_api = HttpApi(intake, base.edge)
 
     def handle(event: dict[str, Any]) -> dict[str, Any]:
         clock.advance()
-        return api.register(event)
+        return http_api.register(event)
 
     return handle
 
@@ -221,11 +224,11 @@ def measure(posts: int = 1000) -> dict[str, Any]:
     with quiet_logs(), fast_moto_transactions(), aws_stack() as stack:
         meter = Meter(stack.dynamodb, stack.table_name)
         meter.attach(stack.clients.dynamodb())
-        settings = register.aws.service(register.aws.Role.REGISTER).settings
+        rules = register.aws.http_api(register.aws.Role.REGISTER).intake.rules
         out["limits"] = {
-            "address_min_interval_s": settings.address_min_interval_seconds,
-            "address_limit_per_day": settings.address_limit_per_day,
-            "ip_limit_per_hour": settings.ip_limit_per_hour,
+            "address_min_interval_s": rules.address_min_interval_seconds,
+            "address_limit_per_day": rules.address_limit_per_day,
+            "ip_limit_per_hour": rules.ip_limit_per_hour,
         }
 
         def real(event: dict[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,10 @@ The registrations go through the real register handler (`regflow.handlers.regist
 DynamoDBStore under moto, sent by 16 client threads as fast as they can, each from its own
 client IP (1,000 different visitors; default limits). Then the stream is drained the way the
 event source mapping of template.yaml does it: batches of 10 in stream order, the mail sender's
-own code (`mail_sender.process`, with the handler's attempts and backoff), a partial batch
-response re-feeding from the failed record, at most 10 retries of a batch that makes no
-progress before it goes to the dead-letter queue.
+own code (`mail_sender.process`: the delivery policy's quick retries with backoff, then parking
+in the table), a partial batch response re-feeding from the failed record, at most 10 retries
+of a batch that makes no progress before it goes to the dead-letter queue; then the scheduled
+recovery (`regflow.aws.recovery`) is run, as its schedule would, until nothing parked is due.
 
 SES is emulated at 14 messages per second: a `before-call` hook on the sender's SES v2 client
 runs a token bucket (14 per second, burst 14) and answers above the rate with the real error
@@ -80,7 +81,7 @@ def stream_records(stack: Any) -> list[dict[str, Any]]:
     """Every new record of the table's stream that passes the mapping's filter, in order."""
     from tests.support.aws import matches_any
 
-    from regflow.handlers import mail_sender
+    from regflow.adapters.dynamodb import FILTER_PATTERNS
 
     out: list[dict[str, Any]] = []
     while True:
@@ -93,9 +94,12 @@ def stream_records(stack: Any) -> list[dict[str, Any]]:
 def drain(records: list[dict[str, Any]], clock: SimClock) -> dict[str, Any]:
     """The event source mapping, simulated: see the module docstring."""
     from regflow import aws
-    from regflow.handlers import mail_sender
+    from regflow.aws import mail_sender
 
-    service = aws.service(aws.Role.MAIL_SENDER)
+    service = aws.delivery()
+    # the sender stamps parked messages with epoch seconds: run it on the simulated clock
+    clock_origin = time.time() - clock.now()
+    service._now = lambda: clock.now() + clock_origin
     start = clock.now()
     position = 0
     no_progress = 0
@@ -108,8 +112,6 @@ def drain(records: list[dict[str, Any]], clock: SimClock) -> dict[str, Any]:
             batch,
             service,
             remaining_ms=lambda began=began: int(TIMEOUT_MS - (clock.now() - began) * 1000),
-            attempts=mail_sender.ATTEMPTS,
-            backoff=mail_sender.BACKOFF_SECONDS,
             sleep=clock.sleep,
         )
         invocations += 1
@@ -129,10 +131,24 @@ def drain(records: list[dict[str, Any]], clock: SimClock) -> dict[str, Any]:
             dead_lettered += seqs
             position += len(batch)
             no_progress = 0
+    from regflow.aws.recovery import recover
+
+    parked = len(service.outbox.parked()) if service.outbox is not None else 0
+    recovery_runs = 0
+    while service.outbox is not None and service.outbox.parked():
+        # the recovery schedule: the next run when the earliest parked message is due
+        due = min(p.next_attempt_at or float("inf") for p in service.outbox.parked())
+        if due == float("inf"):
+            break
+        clock.sleep(max(0.0, due - (clock.now() + clock_origin)))
+        recover(service, service.outbox, now=lambda: clock.now() + clock_origin)
+        recovery_runs += 1
     return {
         "drain_simulated_s": clock.now() - start,
         "invocations": invocations,
         "dead_lettered": len(dead_lettered),
+        "parked": parked,
+        "recovery_runs": recovery_runs,
     }
 
 
