@@ -58,7 +58,8 @@ class SQLiteOutbox(Database):
                     db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
                     continue
                 message = Message(MessageKind(kind), registration_of(reg))
-                claimed.append(ClaimedMessage(message, attempts, str(row_id), first_failed_at))
+                failed = None if first_failed_at is None else float(first_failed_at)
+                claimed.append(ClaimedMessage(message, attempts, str(row_id), failed))
             return claimed
 
     def complete(self, claimed: ClaimedMessage) -> None:
@@ -137,8 +138,8 @@ class SQLiteOutbox(Database):
                 message=Message(MessageKind(row["o_kind"]), registration_of(row)),
                 attempts=row["o_attempts"],
                 last_error=row["o_last_error"] or "",
-                parked_at=float(row["o_parked_at"] or 0.0),
-                next_attempt_at=row["o_next_attempt_at"],
+                parked_at=_seconds(row["o_parked_at"]) or 0.0,
+                next_attempt_at=_seconds(row["o_next_attempt_at"]),
             )
             for row in rows
         ]
@@ -175,3 +176,8 @@ class SQLiteOutbox(Database):
         rows = self._read("SELECT MIN(next_attempt_at) FROM outbox WHERE claimed_at IS NULL")
         value = rows[0][0] if rows else None
         return None if value is None else float(value)
+
+
+def _seconds(value: float | None) -> float | None:
+    """A REAL column read back (SQLite may hand an integral one over as int)."""
+    return None if value is None else float(value)
