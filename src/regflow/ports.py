@@ -170,3 +170,26 @@ class MailChannel(Protocol):
 
 
 Mailer = MailChannel
+
+
+class WorkerOutbox(Outbox, Protocol):
+    """What the embedded worker needs beyond `Outbox` from a store it runs next to (SQLite,
+    memory: `HOLDS_FRESH`, every owed message is an outbox row)."""
+
+    def recover_claims(self, now: float) -> int:
+        """Start-up, before any sender runs: release the claims of a process that died and
+        make every message that is not parked due at `now` (the restart may have fixed what
+        failed). A released message may have gone out before the crash: it is sent again
+        (at-least-once). Returns how many claims were released."""
+        ...
+
+    def next_due_at(self) -> float | None:
+        """Epoch seconds of the earliest automatic attempt of an unclaimed message (parked
+        ones with a `next_attempt_at` included); None when nothing is due automatically."""
+        ...
+
+    def purge_expired(self, now: datetime, *, grace_seconds: int = 0) -> int:
+        """Delete PENDING registrations whose ttl passed more than `grace_seconds` ago (with
+        the messages they owe, parked ones too) and limit state that no longer limits
+        anything. Returns how many registrations were deleted."""
+        ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import threading
 import time
@@ -27,6 +28,16 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
         yield store
     finally:
         store.close()
+
+
+def query(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of `sql` on the database file at `path`, read through a connection of its own
+    (what another process, or an operator with the sqlite3 shell, would see)."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
 
 
 # --- the embedded server (SQLite + outbox) as a user starts it: a `regflow serve` process ---

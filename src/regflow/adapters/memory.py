@@ -1,13 +1,20 @@
-"""An in-memory store: the reference semantics of `RegistrationStore`, used by unit tests and
-benchmarks. It passes the same contract suite as the DynamoDB and SQLite adapters."""
+"""An in-memory store: the reference semantics of `RegistrationStore`, `Outbox` (with the
+embedded worker's extras, `WorkerOutbox`) and `OperatorQueries`, used by unit tests and
+benchmarks. It passes the same contract suites as the DynamoDB and SQLite adapters.
+
+Like the SQLite store it holds every owed message in its outbox (`HOLDS_FRESH`): a state change
+and the message it owes are written together, under one lock."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 
 from regflow.domain import (
+    ClaimedMessage,
     ClientRateLimited,
     CreateResult,
     Limit,
@@ -15,20 +22,46 @@ from regflow.domain import (
     Message,
     MessageKind,
     Outcome,
+    ParkedMessage,
     Registration,
     SendLog,
     Status,
 )
+from regflow.ports import Stats
+
+# A claim older than this is released (a delivery never takes that long).
+CLAIM_LEASE_SECONDS = 600.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Row:
+    """One owed message and its delivery bookkeeping (the SQLite `outbox` row, in memory)."""
+
+    id: int
+    message: Message
+    attempts: int = 0
+    next_attempt_at: float | None = 0.0  # None: parked until an operator asks
+    claimed_at: float | None = None
+    last_error: str | None = None
+    parked: bool = False
+    parked_at: float | None = None
+    first_failed_at: float | None = None
 
 
 class MemoryStore:
+    HOLDS_FRESH = True  # every owed message is an outbox row
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.registrations: dict[str, Registration] = {}
+        self.by_id: dict[str, Registration] = {}
         self.confirmed_by_address: dict[str, str] = {}
         # "client:<key>" -> LimitState (fixed hourly window); "address:<key>" -> SendLog
         self.limits: dict[str, LimitState | SendLog] = {}
-        self.outbox: list[Message] = []
+        self._limit_expires: dict[str, int] = {}  # key -> epoch seconds it stops limiting
+        self._rows: dict[int, _Row] = {}  # insertion order is id order: oldest first
+        self._ids = itertools.count(1)
+
+    # --- RegistrationStore ------------------------------------------------------------
 
     def create_pending(
         self,
@@ -61,16 +94,24 @@ class MemoryStore:
                 if not log.allows(address_limit, now):
                     return CreateResult.ADDRESS_LIMITED
                 address = (key, log.after_event(address_limit, now))
-            for counter in (client, address):
-                if counter is not None:
-                    self.limits[counter[0]] = counter[1]
-            self.registrations[registration.id] = registration
-            self.outbox.append(Message(MessageKind.VERIFICATION, registration))
+            if client is not None:
+                key, new = client
+                self.limits[key] = new
+                self._limit_expires[key] = max(
+                    new.window_start + client_limit.window_seconds,
+                    new.last_at + client_limit.min_interval_seconds,
+                )
+            if address is not None:
+                key, log = address
+                self.limits[key] = log
+                self._limit_expires[key] = log.expires(address_limit) or now
+            self.by_id[registration.id] = registration
+            self._owe(Message(MessageKind.VERIFICATION, registration))
             return CreateResult.CREATED
 
     def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
         with self._lock:
-            reg = self.registrations.get(registration_id)
+            reg = self.by_id.get(registration_id)
             if reg is None or reg.addr_key != addr_key:
                 return Outcome.INVALID
             if reg.status is Status.CONFIRMED:
@@ -82,15 +123,194 @@ class MemoryStore:
             confirmed = dataclasses.replace(
                 reg, status=Status.CONFIRMED, ttl=None, confirmed_at=now
             )
-            self.registrations[registration_id] = confirmed
+            self.by_id[registration_id] = confirmed
             self.confirmed_by_address[addr_key] = registration_id
-            self.outbox.append(Message(MessageKind.OWNER_NOTIFICATION, confirmed))
+            self._owe(Message(MessageKind.OWNER_NOTIFICATION, confirmed))
             return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:
         with self._lock:
-            return self.registrations.get(registration_id)
+            return self.by_id.get(registration_id)
 
     def confirmed_registration_id(self, addr_key: str) -> str | None:
         with self._lock:
             return self.confirmed_by_address.get(addr_key)
+
+    # --- Outbox -----------------------------------------------------------------------
+
+    def _owe(self, message: Message) -> None:
+        row_id = next(self._ids)
+        self._rows[row_id] = _Row(row_id, message)
+
+    def _row_of(self, message: Message, claimed: ClaimedMessage | None) -> _Row | None:
+        """The row a claim or a message key names (one row per `Message.key`)."""
+        if claimed is not None and (row := self._rows.get(int(claimed.claim))) is not None:
+            return row
+        return next((r for r in self._rows.values() if r.message.key == message.key), None)
+
+    def claim_due(
+        self, now: float, limit: int = 10, *, lease_seconds: float = CLAIM_LEASE_SECONDS
+    ) -> list[ClaimedMessage]:
+        with self._lock:
+            claimed: list[ClaimedMessage] = []
+            for row in list(self._rows.values()):
+                if len(claimed) >= limit:
+                    break
+                if row.next_attempt_at is None or row.next_attempt_at > now:
+                    continue
+                if row.claimed_at is not None and row.claimed_at > now - lease_seconds:
+                    continue
+                if row.message.registration.id not in self.by_id:
+                    del self._rows[row.id]  # purged or erased since: nothing is owed any more
+                    continue
+                row.claimed_at = now
+                row.attempts += 1
+                claimed.append(
+                    ClaimedMessage(row.message, row.attempts, str(row.id), row.first_failed_at)
+                )
+            return claimed
+
+    def complete(self, claimed: ClaimedMessage) -> None:
+        with self._lock:
+            self._rows.pop(int(claimed.claim), None)
+
+    def fail(self, claimed: ClaimedMessage, *, at: float, error: str) -> None:
+        with self._lock:
+            row = self._rows.get(int(claimed.claim))
+            if row is None:
+                return
+            if row.first_failed_at is None:
+                row.first_failed_at = row.claimed_at
+            row.claimed_at = None
+            row.next_attempt_at = at
+            row.last_error = error[:200]
+
+    def park(
+        self,
+        message: Message,
+        *,
+        attempts: int,
+        error: str,
+        at: float | None,
+        now: float,
+        claimed: ClaimedMessage | None = None,
+    ) -> None:
+        with self._lock:
+            row = self._row_of(message, claimed)
+            if row is None:
+                if message.registration.id not in self.by_id:
+                    return  # erased meanwhile: nothing is owed any more
+                row = _Row(next(self._ids), message)
+                self._rows[row.id] = row
+            row.message = message
+            row.attempts = attempts
+            row.last_error = error[:200]
+            row.next_attempt_at = at
+            row.claimed_at = None
+            row.parked = True
+            row.parked_at = now if row.parked_at is None else row.parked_at
+            row.first_failed_at = now if row.first_failed_at is None else row.first_failed_at
+
+    def drop(self, message: Message, *, error: str, claimed: ClaimedMessage | None = None) -> None:
+        with self._lock:
+            if claimed is not None:
+                self._rows.pop(int(claimed.claim), None)
+            for row in [r for r in self._rows.values() if r.message.key == message.key]:
+                del self._rows[row.id]
+            reg = self.by_id.get(message.registration.id)
+            if reg is not None:
+                self.by_id[reg.id] = dataclasses.replace(reg, delivery_failure=error[:200])
+
+    def parked(self) -> list[ParkedMessage]:
+        with self._lock:
+            return [
+                ParkedMessage(
+                    message=r.message,
+                    attempts=r.attempts,
+                    last_error=r.last_error or "",
+                    parked_at=r.parked_at or 0.0,
+                    next_attempt_at=r.next_attempt_at,
+                )
+                for r in self._rows.values()
+                if r.parked and r.message.registration.id in self.by_id
+            ]
+
+    def requeue_parked(self, now: float) -> int:
+        with self._lock:
+            parked = [r for r in self._rows.values() if r.parked]
+            for row in parked:
+                row.next_attempt_at = now
+            return len(parked)
+
+    # --- the embedded worker's extras (WorkerOutbox) ----------------------------------
+
+    def recover_claims(self, now: float) -> int:
+        with self._lock:
+            released = 0
+            for row in self._rows.values():
+                if row.claimed_at is not None:
+                    row.claimed_at = None
+                    released += 1
+                if not row.parked and row.next_attempt_at is not None and row.next_attempt_at > now:
+                    row.next_attempt_at = now
+            return released
+
+    def next_due_at(self) -> float | None:
+        with self._lock:
+            due = [
+                r.next_attempt_at
+                for r in self._rows.values()
+                if r.claimed_at is None and r.next_attempt_at is not None
+            ]
+            return min(due, default=None)
+
+    def purge_expired(self, now: datetime, *, grace_seconds: int = 0) -> int:
+        epoch = int(now.timestamp())
+        cutoff = epoch - grace_seconds
+        with self._lock:
+            gone = {
+                r.id
+                for r in self.by_id.values()
+                if r.status is Status.PENDING and r.ttl is not None and r.ttl <= cutoff
+            }
+            self._forget(gone)
+            for key in [k for k, expires in self._limit_expires.items() if expires <= epoch]:
+                del self._limit_expires[key]
+                self.limits.pop(key, None)
+            return len(gone)
+
+    def _forget(self, registration_ids: set[str]) -> None:
+        for row in [
+            r for r in self._rows.values() if r.message.registration.id in registration_ids
+        ]:
+            del self._rows[row.id]
+        for registration_id in registration_ids:
+            del self.by_id[registration_id]
+
+    # --- OperatorQueries --------------------------------------------------------------
+
+    def registrations(self, *, status: Status | None = None) -> Iterator[Registration]:
+        with self._lock:
+            regs = sorted(self.by_id.values(), key=lambda r: (r.timestamp, r.id))
+        return iter([r for r in regs if status is None or r.status is status])
+
+    def stats(self) -> Stats:
+        with self._lock:
+            pending = sum(r.status is Status.PENDING for r in self.by_id.values())
+            parked = sum(r.parked for r in self._rows.values())
+            return Stats(
+                pending=pending,
+                confirmed=len(self.by_id) - pending,
+                outbox_due=len(self._rows) - parked,
+                outbox_parked=parked,
+            )
+
+    def delete_address(self, addr_key: str, limit_key: str | None = None) -> int:
+        with self._lock:
+            gone = {r.id for r in self.by_id.values() if r.addr_key == addr_key}
+            self._forget(gone)
+            self.confirmed_by_address.pop(addr_key, None)
+            if limit_key is not None:
+                self.limits.pop(f"address:{limit_key}", None)
+                self._limit_expires.pop(f"address:{limit_key}", None)
+            return len(gone)

@@ -1,0 +1,29 @@
+"""The SQLite store of the embedded mode: one database file, WAL, one write transaction per
+state change, and the outbox in the same transaction as the change that owes the message.
+
+`SQLiteStore` implements `ports.RegistrationStore`, `ports.Outbox` with the embedded worker's
+extras (`ports.WorkerOutbox`) and `ports.OperatorQueries` (reference: `adapters.memory`); it
+passes the same contract suites as the other adapters. The modules, one job each:
+
+- `schema`: the DDL and the versioned migrations (`SCHEMA_VERSION`);
+- `database`: connections, the write lock and `BEGIN IMMEDIATE` transactions, error translation;
+- `rows`: rows <-> domain values;
+- `store`: `RegistrationStore`;
+- `outbox`: `Outbox` and the worker's extras;
+- `queries`: `OperatorQueries` and `purge_expired`.
+"""
+
+from __future__ import annotations
+
+from regflow.adapters.sqlite.database import BUSY_TIMEOUT_MS
+from regflow.adapters.sqlite.outbox import CLAIM_LEASE_SECONDS, SQLiteOutbox
+from regflow.adapters.sqlite.queries import SQLiteQueries
+from regflow.adapters.sqlite.schema import SCHEMA_VERSION
+from regflow.adapters.sqlite.store import SQLiteRegistrations
+
+
+class SQLiteStore(SQLiteRegistrations, SQLiteOutbox, SQLiteQueries):
+    """Every port over one SQLite file: `SQLiteStore(path)`; `close()` when done."""
+
+
+__all__ = ["BUSY_TIMEOUT_MS", "CLAIM_LEASE_SECONDS", "SCHEMA_VERSION", "SQLiteStore"]

@@ -1,0 +1,181 @@
+"""The database layout and its versions: the DDL of a fresh file, and the migrations that bring
+an older file up to date (each step frozen as it was released; all of them, and the version
+bump, in the caller's one transaction)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+
+from regflow.domain import LimitState, SendLog, StoreUnavailable
+
+# 1: first release. 2: the per-address limit became a sliding log (`send_logs`); version 1's
+# fixed-window `address:` counters are converted. 3: registrations carry `language` and
+# `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
+# a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
+SCHEMA_VERSION = 3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS registrations (
+    id               TEXT PRIMARY KEY,
+    addr_key         TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    email            TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED')),
+    timestamp        TEXT NOT NULL,        -- ISO-8601 UTC, microseconds
+    ttl              INTEGER,              -- epoch seconds; NULL once confirmed
+    confirmed_at     TEXT,                 -- ISO-8601 UTC, microseconds
+    language         TEXT NOT NULL DEFAULT 'en',
+    delivery_failure TEXT                  -- an error code, never message text
+);
+CREATE INDEX IF NOT EXISTS registrations_addr ON registrations (addr_key);
+CREATE INDEX IF NOT EXISTS registrations_ttl ON registrations (ttl) WHERE status = 'PENDING';
+CREATE INDEX IF NOT EXISTS registrations_time ON registrations (timestamp, id);
+CREATE TABLE IF NOT EXISTS confirmed_addresses (
+    addr_key        TEXT PRIMARY KEY,
+    registration_id TEXT NOT NULL UNIQUE REFERENCES registrations (id)
+);
+CREATE TABLE IF NOT EXISTS limit_counters (  -- the per-client limit (fixed window)
+    key          TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL,
+    expires      INTEGER NOT NULL          -- epoch seconds after which the counter is moot
+);
+CREATE TABLE IF NOT EXISTS send_logs (       -- the per-address limit (sliding log)
+    key          TEXT PRIMARY KEY,         -- "address:<mailbox_key>"
+    times        TEXT NOT NULL,            -- JSON array of epoch seconds, oldest first
+    expires      INTEGER NOT NULL          -- epoch seconds after which the log is moot
+);
+CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, registration)
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL,
+    channel         TEXT NOT NULL DEFAULT 'email',
+    registration_id TEXT NOT NULL,
+    created         TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,                  -- epoch seconds; NULL: parked until an operator asks
+    claimed_at      REAL,                  -- set while a sender is delivering it
+    last_error      TEXT,                  -- an error code, never message text
+    parked          INTEGER NOT NULL DEFAULT 0,
+    parked_at       REAL,                  -- epoch seconds it was first parked
+    first_failed_at REAL                   -- epoch seconds of its first failed attempt
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_message ON outbox (registration_id, kind);
+"""
+
+
+def ensure_schema(db: sqlite3.Connection, now: float) -> None:
+    """Create or migrate the schema on `db`, inside the caller's write transaction: a fresh
+    file gets `SCHEMA`, an older one every migration step from its version on. A file newer
+    than this code is `StoreUnavailable` (never downgraded)."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreUnavailable()
+    if version == SCHEMA_VERSION:
+        return
+    if version == 0:
+        # statement by statement, so that the schema and the version bump are one transaction
+        # (executescript would commit first)
+        for statement in statements(SCHEMA):
+            db.execute(statement)
+    else:
+        for step in range(version, SCHEMA_VERSION):
+            _MIGRATIONS[step](db, now)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def statements(script: str) -> Iterator[str]:
+    """The complete SQL statements of `script` (semicolons inside comments are no end)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise ValueError("incomplete SQL statement at the end of the schema")
+
+
+# --- migrations: version N -> N + 1 ----------------------------------------------------------
+
+
+def _v1_to_v2(db: sqlite3.Connection, now: float) -> None:
+    """The per-address limit becomes a sliding log: each fixed-window `address:` counter
+    becomes a send log that limits at least as much (`SendLog.from_window_counter`); it
+    expires as late as it can matter."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS send_logs (key TEXT PRIMARY KEY, times TEXT NOT NULL,"
+        " expires INTEGER NOT NULL)"
+    )
+    rows = db.execute(
+        "SELECT key, window_start, count, last_at, expires FROM limit_counters"
+        " WHERE key LIKE 'address:%'"
+    ).fetchall()
+    for key, window_start, count, last_at, expires in rows:
+        state = LimitState(window_start=window_start, count=count, last_at=last_at)
+        log = SendLog.from_window_counter(state, keep=count)
+        db.execute(
+            "INSERT INTO send_logs (key, times, expires) VALUES (?, ?, ?) ON CONFLICT (key)"
+            " DO UPDATE SET times = excluded.times, expires = excluded.expires",
+            (key, json.dumps(list(log.times)), expires + max(last_at - window_start, 0)),
+        )
+    db.execute("DELETE FROM limit_counters WHERE key LIKE 'address:%'")
+
+
+def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
+    """Registrations get `language` ('en' for the old ones) and `delivery_failure`. The outbox
+    is rebuilt (SQLite cannot relax a NOT NULL column in place): `dead` rows become parked
+    ones that wait for an operator (`next_attempt_at` NULL, parked and first failed at `now`,
+    the migration: the real times were not recorded); the AUTOINCREMENT sequence is kept, so
+    no id is ever handed out twice."""
+    db.execute("ALTER TABLE registrations ADD COLUMN language TEXT NOT NULL DEFAULT 'en'")
+    db.execute("ALTER TABLE registrations ADD COLUMN delivery_failure TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS registrations_time ON registrations (timestamp, id)")
+    sequence = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    db.execute(
+        "CREATE TABLE outbox_v3 ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " kind TEXT NOT NULL,"
+        " channel TEXT NOT NULL DEFAULT 'email',"
+        " registration_id TEXT NOT NULL,"
+        " created TEXT NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at REAL,"
+        " claimed_at REAL,"
+        " last_error TEXT,"
+        " parked INTEGER NOT NULL DEFAULT 0,"
+        " parked_at REAL,"
+        " first_failed_at REAL)"
+    )
+    db.execute(
+        "INSERT INTO outbox_v3 (id, kind, channel, registration_id, created, attempts,"
+        " next_attempt_at, claimed_at, last_error, parked, parked_at, first_failed_at)"
+        " SELECT id, kind, 'email', registration_id, created, attempts,"
+        " CASE WHEN dead THEN NULL ELSE next_attempt_at END,"
+        " CASE WHEN dead THEN NULL ELSE claimed_at END,"
+        " last_error, dead <> 0,"
+        " CASE WHEN dead THEN :now END, CASE WHEN dead THEN :now END"
+        " FROM outbox ORDER BY id",
+        {"now": now},
+    )
+    db.execute("DROP TABLE outbox")
+    db.execute("ALTER TABLE outbox_v3 RENAME TO outbox")
+    db.execute("CREATE INDEX outbox_due ON outbox (next_attempt_at)")
+    db.execute("CREATE INDEX outbox_message ON outbox (registration_id, kind)")
+    if sequence is not None:
+        db.execute(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'outbox'", (sequence[0],)
+        )
+        if db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'outbox'").fetchone() is None:
+            db.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (sequence[0],)
+            )
+
+
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+}

@@ -1,0 +1,159 @@
+"""`RegistrationStore` over SQLite: registrations, the confirmed lock, the limit state, and the
+message each state change owes, written in one transaction with the change."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+
+from regflow.adapters.sqlite.database import Database
+from regflow.adapters.sqlite.outbox import owe
+from regflow.adapters.sqlite.rows import iso, registration_of
+from regflow.domain import (
+    ClientRateLimited,
+    CreateResult,
+    Limit,
+    LimitState,
+    MessageKind,
+    Outcome,
+    Registration,
+    SendLog,
+    Status,
+)
+
+
+class SQLiteRegistrations(Database):
+    """`ports.RegistrationStore` (reference: `adapters.memory`)."""
+
+    def create_pending(
+        self,
+        registration: Registration,
+        *,
+        address_limit: Limit,
+        client_key: str | None,
+        client_limit: Limit,
+    ) -> CreateResult:
+        now = int(registration.timestamp.timestamp())
+        with self._write() as db:
+            client: tuple[str, LimitState] | None = None
+            if client_key is not None and client_limit.enabled:
+                key = f"client:{client_key}"
+                state = _counter(db, key)
+                if state is not None and not state.allows(client_limit, now):
+                    raise ClientRateLimited(state.retry_after(client_limit, now))
+                new = (
+                    LimitState.first(now) if state is None else state.after_event(client_limit, now)
+                )
+                client = (key, new)
+            address: tuple[str, SendLog] | None = None
+            if address_limit.enabled:
+                key = f"address:{registration.limit_key}"
+                log = _send_log(db, key)
+                if not log.allows(address_limit, now):
+                    db.rollback()
+                    return CreateResult.ADDRESS_LIMITED
+                address = (key, log.after_event(address_limit, now))
+            if client is not None:
+                key, new = client
+                db.execute(
+                    "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+                    " window_start = excluded.window_start, count = excluded.count,"
+                    " last_at = excluded.last_at, expires = excluded.expires",
+                    (
+                        key,
+                        new.window_start,
+                        new.count,
+                        new.last_at,
+                        _limit_expires(new, client_limit),
+                    ),
+                )
+            if address is not None:
+                key, log = address
+                _put_send_log(db, key, log, log.expires(address_limit) or now)
+            r = registration
+            db.execute(
+                "INSERT INTO registrations (id, addr_key, name, email, status, timestamp, ttl,"
+                " confirmed_at, language, delivery_failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.id,
+                    r.addr_key,
+                    r.name,
+                    r.email,
+                    r.status.value,
+                    iso(r.timestamp),
+                    r.ttl,
+                    None if r.confirmed_at is None else iso(r.confirmed_at),
+                    r.language,
+                    r.delivery_failure,
+                ),
+            )
+            owe(db, MessageKind.VERIFICATION, r.id, r.timestamp)
+            return CreateResult.CREATED
+
+    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT addr_key, status, ttl FROM registrations WHERE id = ?",
+                (registration_id,),
+            ).fetchone()
+            if row is None or row[0] != addr_key:
+                return Outcome.INVALID
+            status, ttl = Status(row[1]), row[2]
+            if status is Status.CONFIRMED:
+                return Outcome.ALREADY_CONFIRMED
+            if ttl is not None and ttl <= int(now.timestamp()):
+                return Outcome.EXPIRED
+            taken = db.execute(
+                "SELECT 1 FROM confirmed_addresses WHERE addr_key = ?", (addr_key,)
+            ).fetchone()
+            if taken is not None:
+                return Outcome.ALREADY_CONFIRMED
+            db.execute(
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?"
+                " WHERE id = ? AND status = 'PENDING'",
+                (iso(now), registration_id),
+            )
+            db.execute(
+                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
+                (addr_key, registration_id),
+            )
+            owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            return Outcome.CONFIRMED
+
+    def get(self, registration_id: str) -> Registration | None:
+        rows = self._read("SELECT * FROM registrations WHERE id = ?", (registration_id,))
+        return registration_of(rows[0]) if rows else None
+
+    def confirmed_registration_id(self, addr_key: str) -> str | None:
+        rows = self._read(
+            "SELECT registration_id FROM confirmed_addresses WHERE addr_key = ?", (addr_key,)
+        )
+        return str(rows[0][0]) if rows else None
+
+
+def _limit_expires(state: LimitState, limit: Limit) -> int:
+    return max(
+        state.window_start + limit.window_seconds, state.last_at + limit.min_interval_seconds
+    )
+
+
+def _counter(db: sqlite3.Connection, key: str) -> LimitState | None:
+    row = db.execute(
+        "SELECT window_start, count, last_at FROM limit_counters WHERE key = ?", (key,)
+    ).fetchone()
+    return None if row is None else LimitState(window_start=row[0], count=row[1], last_at=row[2])
+
+
+def _send_log(db: sqlite3.Connection, key: str) -> SendLog:
+    row = db.execute("SELECT times FROM send_logs WHERE key = ?", (key,)).fetchone()
+    return SendLog() if row is None else SendLog(tuple(int(t) for t in json.loads(row[0])))
+
+
+def _put_send_log(db: sqlite3.Connection, key: str, log: SendLog, expires: int) -> None:
+    db.execute(
+        "INSERT INTO send_logs (key, times, expires) VALUES (?, ?, ?) ON CONFLICT (key)"
+        " DO UPDATE SET times = excluded.times, expires = excluded.expires",
+        (key, json.dumps(list(log.times)), expires),
+    )
