@@ -139,12 +139,6 @@ class Stats:
     outbox_parked: int
 
 
-class Purger(Protocol):
-    """Embedded stores: delete what expired (DynamoDB's TTL does this on AWS)."""
-
-    def purge_expired(self, now: datetime, *, grace_seconds: int = 0) -> int: ...
-
-
 class OperatorQueries(Protocol):
     """What the site owner asks of the store (`regflow list|export|stats|delete`).
     Every adapter passes `tests/contract/test_operator_contract.py`."""

@@ -139,8 +139,14 @@ def test_parking_a_claim_settles_it(store: Store) -> None:
     r = stored(store)
     message = park(store, r, at=NOW)
     claimed = only(store.claim_due(NOW, 10))
-    store.park(message, attempts=claimed.attempts, error="AccessDenied", at=None, now=NOW + 5,
-               claimed=claimed)
+    store.park(
+        message,
+        attempts=claimed.attempts,
+        error="AccessDenied",
+        at=None,
+        now=NOW + 5,
+        claimed=claimed,
+    )
     [parked] = store.parked()
     assert parked.last_error == "AccessDenied"
     assert parked.next_attempt_at is None
@@ -192,8 +198,7 @@ def test_messages_of_an_erased_address_go_with_it(store: Store) -> None:
 def test_oldest_first_and_limit(store: Store) -> None:
     regs = [stored(store, f"u{i}@example.com") for i in range(3)]
     for i, r in enumerate(regs):
-        store.park(Message(MessageKind.VERIFICATION, r), attempts=1, error="x",
-                   at=NOW, now=NOW + i)
+        store.park(Message(MessageKind.VERIFICATION, r), attempts=1, error="x", at=NOW, now=NOW + i)
     first = store.claim_due(NOW, 2)
     assert [c.message.registration.id for c in first] == [r.id for r in regs[:2]]
     assert [c.message.registration.id for c in store.claim_due(NOW, 2)] == [regs[2].id]

@@ -16,8 +16,8 @@ from unittest import mock
 import pytest
 
 from regflow import aws, logs
-from regflow.domain import ConfigError
 from regflow.adapters.dynamodb import FILTER_PATTERNS, message_from_record
+from regflow.domain import ConfigError
 from tests.support.aws import (
     ROOT,
     TOKEN_RE,

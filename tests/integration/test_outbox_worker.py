@@ -46,7 +46,7 @@ class Setup:
             clock=self.clock,
             now=self.now,
         )
-        self.worker = OutboxWorker(self.store, self.delivery, purger=self.store, now=self.now)
+        self.worker = OutboxWorker(self.store, self.delivery, now=self.now)
         self.intake.register("Jane", "jane@example.com")
 
 
@@ -114,7 +114,9 @@ def test_a_final_refusal_of_the_visitor_is_dropped_and_recorded(tmp_path: Path) 
 def test_a_refused_owner_address_is_parked_never_dropped(tmp_path: Path) -> None:
     s = Setup(tmp_path)
     [claimed] = s.store.claim_due(s.now(), 10)
-    token = s.delivery.signer.issue(claimed.message.registration.id, claimed.message.registration.addr_key)
+    token = s.delivery.signer.issue(
+        claimed.message.registration.id, claimed.message.registration.addr_key
+    )
     s.store.complete(claimed)
     assert s.intake.confirm(token) is Outcome.CONFIRMED
     s.mailer.fail_with = DeliveryError("no such user", failure=FailureClass.RECIPIENT)
@@ -136,4 +138,6 @@ def test_expired_links_answer_expired_for_a_week_before_their_rows_go(tmp_path: 
     s.worker._next_purge = 0.0
     s.worker._purge()
     assert s.store.get(reg.id) is None
-    assert s.store.confirm(reg.id, reg.addr_key, s.clock() + timedelta(seconds=1)) is Outcome.INVALID
+    assert (
+        s.store.confirm(reg.id, reg.addr_key, s.clock() + timedelta(seconds=1)) is Outcome.INVALID
+    )

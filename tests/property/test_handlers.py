@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regflow import api
 from tests.support.events import http_event
 from tests.unit.fakes import World, world
 
@@ -219,8 +218,8 @@ def test_register_never_fails_and_never_leaks(event: dict[str, Any]) -> None:
         assert w.snapshot() == before, "rejected input changed the store"
     else:
         # Accepted: at most one registration and its one owed mail, nothing else.
-        assert len(w.store.registrations) <= 1
-        assert len(w.owed()) == len(w.store.registrations)
+        assert len(w.store.by_id) <= 1
+        assert len(w.owed()) == len(w.store.by_id)
         assert w.store.confirmed_by_address == {}
 
 
@@ -292,7 +291,7 @@ def test_confirm_with_a_genuine_token_among_noise(
     """A genuine token confirms once; a token with anything glued to it confirms nothing."""
     w = world()
     w.intake.register("Jane", "jane@example.com")
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     token = w.signer.issue(reg.id, reg.addr_key)
     glued = prefix + token + suffix
     if method == "GET":

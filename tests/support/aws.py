@@ -390,9 +390,7 @@ class Stack:
         for the next pump, exactly as Lambda retries a shard. Returns the responses."""
         from regflow.handlers import mail_sender
 
-        queue = self.pending + [
-            r for r in self.stream.records() if matches_any(FILTER_PATTERNS, r)
-        ]
+        queue = self.pending + [r for r in self.stream.records() if matches_any(FILTER_PATTERNS, r)]
         responses = []
         while queue:
             batch, rest = queue[:batch_size], queue[batch_size:]

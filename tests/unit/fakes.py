@@ -14,7 +14,7 @@ from regflow.adapters.memory import MemoryStore
 from regflow.api import HttpApi
 from regflow.config import Settings
 from regflow.delivery import DeliveryService, Result
-from regflow.domain import Channel, DeliveryError, Email
+from regflow.domain import Channel, DeliveryError, Email, Message
 from regflow.intake import IntakeService
 from regflow.tokens import TokenSigner
 
@@ -94,11 +94,14 @@ class World:
     def snapshot(self) -> tuple[Any, ...]:
         s = self.store
         return (
-            dict(s.registrations),
+            dict(s.by_id),
             dict(s.confirmed_by_address),
             dict(s.limits),
-            list(s.outbox),
+            s.owed(),
         )
+
+    def owed(self) -> list[Message]:
+        return self.store.owed()
 
 
 def world(**env: str) -> World:

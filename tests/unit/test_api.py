@@ -45,7 +45,7 @@ def location(response: Mapping[str, Any]) -> tuple[str, dict[str, list[str]]]:
 
 
 def token_for(w: World, index: int = 0) -> str:
-    reg = list(w.store.registrations.values())[index]
+    reg = list(w.store.by_id.values())[index]
     return w.signer.issue(reg.id, reg.addr_key)
 
 
@@ -64,7 +64,7 @@ def test_accepted() -> None:
     response = post_json(w, {"name": "Jane", "email": "jane@example.com"})
     assert response["statusCode"] == 202
     assert body_of(response) == {"message": api.ACCEPTED_MESSAGE}
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert reg.status is Status.PENDING
     assert reg.email == "jane@example.com"
 
@@ -78,7 +78,7 @@ def test_same_answer_for_unknown_pending_confirmed_and_limited_addresses() -> No
     confirmed = post_json(w, {"name": "Jane", "email": "jane@example.com"}, **ip)
     limited = post_json(w, {"name": "Jane", "email": "jane@example.com"}, **ip)
     honeypot = post_json(w, {"name": "B", "email": "b@example.com", "website": "x"}, **ip)
-    assert len(w.store.registrations) == 3  # the limited post and the bot stored nothing
+    assert len(w.store.by_id) == 3  # the limited post and the bot stored nothing
     answers = [unknown, pending, confirmed, limited, honeypot]
     for answer in answers:
         assert answer == unknown, "the answer tells the cases apart"
@@ -157,7 +157,9 @@ def test_invalid_fields_give_400_with_field(payload: Any, field: str) -> None:
 )
 def test_bodies_that_are_not_an_object_give_400(raw: str) -> None:
     w = world()
-    response = w.api.register(http_event("POST", "/register", body=raw, headers={"content-type": "application/json"}))
+    response = w.api.register(
+        http_event("POST", "/register", body=raw, headers={"content-type": "application/json"})
+    )
     assert response["statusCode"] == 400
     assert set(body_of(response)) == {"error"}
     assert w.store.registrations == {}
@@ -173,7 +175,9 @@ def test_missing_body_gives_400() -> None:
 def test_deeply_nested_json_gives_400_not_500() -> None:
     w = world()
     raw = "[" * 8000 + "]" * 8000
-    response = w.api.register(http_event("POST", "/register", body=raw, headers={"content-type": "application/json"}))
+    response = w.api.register(
+        http_event("POST", "/register", body=raw, headers={"content-type": "application/json"})
+    )
     assert response["statusCode"] in (400, 413)
 
 
@@ -201,7 +205,9 @@ def test_body_just_under_the_limit_is_read() -> None:
     pad = api.MAX_BODY_BYTES - len(json.dumps(base))
     payload = json.dumps({**base, "pad": "x" * pad})
     assert len(payload) == api.MAX_BODY_BYTES
-    response = w.api.register(http_event("POST", "/register", body=payload, headers={"content-type": "application/json"}))
+    response = w.api.register(
+        http_event("POST", "/register", body=payload, headers={"content-type": "application/json"})
+    )
     assert response["statusCode"] == 202
 
 
@@ -243,7 +249,7 @@ def test_base64_encoded_json_body() -> None:
     assert event["isBase64Encoded"] is True
     response = w.api.register(event)
     assert response["statusCode"] == 202
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert reg.name == "Zoë"
 
 
@@ -260,11 +266,13 @@ def test_invalid_base64_body_gives_400() -> None:
 
 def test_form_post_redirects_to_sent() -> None:
     w = world()
-    response = w.api.register(form_post("/register", {"name": "Jane", "email": "jane@example.com", "website": ""}))
+    response = w.api.register(
+        form_post("/register", {"name": "Jane", "email": "jane@example.com", "website": ""})
+    )
     assert response["statusCode"] == 303
     assert_security_headers(response)
     assert location(response) == (REGISTER_PAGE, {"status": ["sent"]})
-    assert len(w.store.registrations) == 1
+    assert len(w.store.by_id) == 1
 
 
 def test_base64_form_post() -> None:
@@ -276,12 +284,14 @@ def test_base64_form_post() -> None:
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert w.api.register(event)["statusCode"] == 303
-    assert len(w.store.registrations) == 1
+    assert len(w.store.by_id) == 1
 
 
 def test_form_honeypot_redirects_to_sent_and_stores_nothing() -> None:
     w = world()
-    response = w.api.register(form_post("/register", {"name": "Bot", "email": "bot@example.com", "website": "spam"}))
+    response = w.api.register(
+        form_post("/register", {"name": "Bot", "email": "bot@example.com", "website": "spam"})
+    )
     assert location(response) == (REGISTER_PAGE, {"status": ["sent"]})
     assert w.snapshot() == world().snapshot()
 
@@ -364,7 +374,7 @@ def test_confirm_outcomes_redirect_to_success_url() -> None:
     assert first["statusCode"] == 302
     assert location(first) == (SUCCESS, {"status": ["confirmed"]})
     assert first["body"] == ""
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert reg.status is Status.CONFIRMED
     again = confirm_get(w, token)
     assert location(again) == (SUCCESS, {"status": ["already-confirmed"]})
@@ -375,7 +385,7 @@ def test_confirm_expired() -> None:
     w.clock.advance(hours=24)
     response = confirm_get(w, token)
     assert location(response) == (SUCCESS, {"status": ["expired"]})
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert reg.status is Status.PENDING
 
 
@@ -440,7 +450,7 @@ def test_button_mode_post_confirms() -> None:
     assert response["statusCode"] == 303
     assert_security_headers(response)
     assert location(response) == (SUCCESS, {"status": ["confirmed"]})
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert reg.status is Status.CONFIRMED
     assert len(w.owed()) == 2  # verification + owner notification
     again = w.api.confirm(form_post("/confirm", {"token": token}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from regflow.domain import MessageKind, Message, ValidationError, address_key, mailbox_key
+from regflow.domain import Message, MessageKind, ValidationError, address_key, mailbox_key
 from regflow.validation import clean_name
 from tests.unit.fakes import world
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from regflow.adapters.dynamodb import registration_item
-from regflow.domain import MailDeliveryError, MessageKind, Message, Registration, Status
+from regflow.domain import MailDeliveryError, Message, MessageKind, Registration, Status
 from regflow.handlers.mail_sender import FILTER_PATTERNS, entry_from_record, process
 from tests.support.aws import matches_any
 
@@ -60,7 +60,9 @@ def confirmed(n: int, seq: int) -> dict[str, Any]:
 class FakeService:
     """Records deliveries; `script[(kind, n)]` is a list of errors to raise first."""
 
-    def __init__(self, script: dict[tuple[MessageKind, str], list[Exception]] | None = None) -> None:
+    def __init__(
+        self, script: dict[tuple[MessageKind, str], list[Exception]] | None = None
+    ) -> None:
         self.script = script or {}
         self.sent: list[tuple[MessageKind, str]] = []
         self.attempts = 0
@@ -147,7 +149,9 @@ def test_first_undeliverable_record_stops_the_batch() -> None:
     service = FakeService({(MessageKind.VERIFICATION, reg(2).id): down})
     response, _ = run([insert(1, 10), insert(2, 11), insert(3, 12)], service)
     assert response == {"batchItemFailures": [{"itemIdentifier": "11"}]}
-    assert service.sent == [(MessageKind.VERIFICATION, reg(1).id)]  # 3 is not sent: no duplicate later
+    assert service.sent == [
+        (MessageKind.VERIFICATION, reg(1).id)
+    ]  # 3 is not sent: no duplicate later
 
 
 def test_rejected_visitor_address_is_skipped() -> None:

@@ -42,7 +42,7 @@ def _register_and_get_token(w: World, address: str = "jane@example.com") -> str:
 def test_register_stores_pending_with_ttl_and_owes_verification() -> None:
     w = world()
     assert w.intake.register("  Jane Doe ", "Jane@Example.COM") is CreateResult.CREATED
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert reg.name == "Jane Doe"
     assert reg.email == "Jane@example.com"
     assert reg.status is Status.PENDING
@@ -56,7 +56,7 @@ def test_register_stores_pending_with_ttl_and_owes_verification() -> None:
 def test_token_ttl_hours_is_honoured() -> None:
     w = world(TOKEN_TTL_HOURS="2")
     w.intake.register("Jane", "jane@example.com")
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert reg.ttl == int((START + timedelta(hours=2)).timestamp())
 
 
@@ -68,7 +68,7 @@ def test_verification_mail_carries_a_working_link() -> None:
     assert msg.sender == "no-reply@example.org"
     assert f"https://api.example.org/confirm?token={token}" in msg.text
     assert "24 hours" in msg.text
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert w.signer.verify(token) == (reg.id, address_key("jane@example.com"))
 
 
@@ -118,7 +118,7 @@ def _emails_after(w: World, posts: int, every: timedelta, address: str) -> int:
 def test_burst_for_one_address_sends_one_email() -> None:
     w = world()
     assert _emails_after(w, 20, timedelta(0), "jane@example.com") == 1
-    assert len(w.store.registrations) == 1
+    assert len(w.store.by_id) == 1
 
 
 def test_one_email_per_60_seconds() -> None:
@@ -160,7 +160,7 @@ def test_daily_cap_holds_over_any_rolling_24_hours() -> None:
     # START + 24 h would have sent five more)
     w.clock.now = START + timedelta(hours=23, minutes=50)
     assert _emails_after(w, 15, timedelta(minutes=2), "jane@example.com") == 5
-    assert len(w.store.registrations) == 6
+    assert len(w.store.by_id) == 6
     # the next slot frees when the 23:50 mail is 24 hours old
     w.clock.now = START + timedelta(hours=47, minutes=50) - timedelta(seconds=1)
     assert w.intake.register("Jane", "jane@example.com") is CreateResult.ADDRESS_LIMITED
@@ -271,7 +271,7 @@ def test_confirm_then_again_notifies_owner_once() -> None:
     token = _register_and_get_token(w)
     w.clock.advance(minutes=5)
     assert w.intake.confirm(token) is Outcome.CONFIRMED
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     assert reg.status is Status.CONFIRMED
     assert reg.ttl is None
     assert reg.confirmed_at == START + timedelta(minutes=5)
@@ -303,22 +303,22 @@ def test_token_of_an_unknown_registration_is_invalid() -> None:
 def test_token_with_another_address_key_is_invalid() -> None:
     w = world()
     _register_and_get_token(w)
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     forged = w.signer.issue(reg.id, address_key("mallory@example.com"))
     assert w.intake.confirm(forged) is Outcome.INVALID
-    assert w.store.registrations[reg.id].status is Status.PENDING
+    assert w.store.by_id[reg.id].status is Status.PENDING
 
 
 def test_expired_registration_gets_no_mail_and_expired_outcome() -> None:
     w = world()
     w.intake.register("Jane", "jane@example.com")
-    (reg,) = w.store.registrations.values()
+    (reg,) = w.store.by_id.values()
     token = w.signer.issue(reg.id, reg.addr_key)
     w.clock.now = START + timedelta(hours=24)
     assert w.drain() == 0  # the outbox entry is dropped, not mailed
     assert w.mailer.sent == []
     assert w.intake.confirm(token) is Outcome.EXPIRED
-    assert w.store.registrations[reg.id].status is Status.PENDING
+    assert w.store.by_id[reg.id].status is Status.PENDING
     assert w.drain() == 0
 
 

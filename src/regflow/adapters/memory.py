@@ -148,6 +148,11 @@ class MemoryStore:
             return row
         return next((r for r in self._rows.values() if r.message.key == message.key), None)
 
+    def owed(self) -> list[Message]:
+        """Every message owed and not settled yet, oldest first (tests, benchmarks)."""
+        with self._lock:
+            return [row.message for row in self._rows.values()]
+
     def claim_due(
         self, now: float, limit: int = 10, *, lease_seconds: float = CLAIM_LEASE_SECONDS
     ) -> list[ClaimedMessage]:

@@ -170,7 +170,7 @@ class EmbeddedApp:
             signer=signer,
             channels={Channel.EMAIL: mailer},
         )
-        self.worker = OutboxWorker(self.store, self.delivery, purger=self.store, poll_interval=poll)
+        self.worker = OutboxWorker(self.store, self.delivery, poll_interval=poll)
         self.web_dir = locate_web_dir(options.web_dir)
         self.mailbox_served = not smtp_url and is_loopback(options.host)
         self.app = create_app(

@@ -2,7 +2,7 @@
 change owes (written in the same transaction as the change) under the delivery policy
 (`regflow.domain.policy`: retry, park, drop), and purges expired rows now and then.
 
-It sees the store through the ports only (`WorkerOutbox`, `Purger`)."""
+It sees the store through the ports only (`WorkerOutbox`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from regflow.delivery import DeliveryService, Result
 from regflow.domain import StoreUnavailable
-from regflow.ports import Purger, WorkerOutbox
+from regflow.ports import WorkerOutbox
 
 log = logging.getLogger("regflow.worker")
 
@@ -28,7 +28,6 @@ class OutboxWorker:
         outbox: WorkerOutbox,
         delivery: DeliveryService,
         *,
-        purger: Purger | None = None,
         poll_interval: float = 0.5,
         purge_interval: float = 300.0,
         batch: int = 20,
@@ -36,7 +35,6 @@ class OutboxWorker:
     ) -> None:
         self.outbox = outbox
         self.delivery = delivery
-        self.purger = purger
         self.poll_interval = poll_interval
         self.purge_interval = purge_interval
         self.batch = batch
@@ -89,9 +87,7 @@ class OutboxWorker:
         if now < self._next_purge:
             return
         self._next_purge = now + self.purge_interval
-        if self.purger is None:
-            return
-        deleted = self.purger.purge_expired(
+        deleted = self.outbox.purge_expired(
             self.delivery.clock(), grace_seconds=PURGE_GRACE_SECONDS
         )
         if deleted:
