@@ -29,7 +29,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from regflow.domain import Message, MessageKind, ParkedMessage, Registration, SendLog, Status
+from regflow.domain import (
+    LimitState,
+    Message,
+    MessageKind,
+    ParkedMessage,
+    Registration,
+    SendLog,
+    Status,
+)
 
 Item = Mapping[str, Any]  # a low-level DynamoDB item: {"attr": {"S": "..."}}
 
@@ -153,6 +161,15 @@ def status_of(item: Item) -> str | None:
 
 
 # --- limits -------------------------------------------------------------------------------
+
+
+def limit_state_from_item(item: Item) -> LimitState:
+    """A `LIMIT#IP#` item's fixed-window counter."""
+    return LimitState(
+        window_start=int(item["windowStart"]["N"]),
+        count=int(item["count"]["N"]),
+        last_at=int(item["lastAt"]["N"]),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ from regflow.domain import (
     ClientRateLimited,
     CreateResult,
     Limit,
-    LimitState,
     Outcome,
     Registration,
     SendLog,
@@ -58,7 +57,7 @@ class ClientWindow:
             # The window is over: restart it, unless someone else restarted it first.
             e.set_value("count", "one", n(1))
             e.set_value("windowStart", "now", n(now))
-            e.set("lastAt", e.value("now", n(now)))
+            e.set_value("lastAt", "now", n(now))
             e.set_value("ttl", "ttl", ttl)
             return e.condition(
                 all_of(e.compare("windowStart", "=", "oldStart", n(self.reset_from)), interval_ok)
@@ -70,7 +69,7 @@ class ClientWindow:
                 e.compare("count", "<", "max", n(limit.max_count)),
             )
         e.set("windowStart", e.if_not_exists("windowStart", e.value("now", n(now))))
-        e.set("lastAt", e.value("now", n(now)))
+        e.set_value("lastAt", "now", n(now))
         e.set_value("ttl", "ttl", ttl)
         e.add("count", e.value("one", n(1)))
         return e.condition(any_of(e.not_exists(keys.PK), all_of(interval_ok, window_ok)))
@@ -78,11 +77,7 @@ class ClientWindow:
     def replan(self, old: keys.Item, now: int) -> ClientWindow:
         """The counter to write after its condition failed on `old`; raises
         `ClientRateLimited` when `old` says no."""
-        state = LimitState(
-            window_start=int(old["windowStart"]["N"]),
-            count=int(old["count"]["N"]),
-            last_at=int(old["lastAt"]["N"]),
-        )
+        state = keys.limit_state_from_item(old)
         if not state.allows(self.limit, now):
             raise ClientRateLimited(state.retry_after(self.limit, now))
         reset = state.window_start if state.window_over(self.limit, now) else None
@@ -186,12 +181,13 @@ class StoreMixin(Table):
             counters.append(
                 AddressSendLog(keys.address_limit_pk(registration.limit_key), address_limit)
             )
+        new = Expression()
+        new.condition(new.not_exists(keys.PK))
         put = {
             "Put": {
                 "TableName": self._table,
                 "Item": keys.registration_item(registration),
-                "ConditionExpression": "attribute_not_exists(#pk)",
-                "ExpressionAttributeNames": {"#pk": keys.PK},
+                **new.params(),
             }
         }
         # The first attempt appends to the address log while it holds fewer than max_count
