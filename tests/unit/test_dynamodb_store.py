@@ -1,19 +1,26 @@
 """DynamoDBStore against a scripted client: the requests it makes, and how it reads
-cancellation reasons, conflicts, throttling and outages (by error code, never by text)."""
+cancellation reasons, conflicts, throttling and outages (by error code, never by text).
+
+Every attribute is named through a `#name` placeholder (`expressions.Expression`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from regflow.adapters.dynamodb import DynamoDBStore, registration_item
+from regflow.adapters.dynamodb import DynamoDBStore, keys, registration_from_item, registration_item
 from regflow.domain import (
+    ClaimedMessage,
     ClientRateLimited,
     CreateResult,
     Limit,
+    Message,
+    MessageKind,
     Outcome,
     Registration,
     Status,
@@ -64,7 +71,7 @@ FAILED: dict[str, Any] = {
 
 
 def counter(window_start: int, count: int, last_at: int) -> dict[str, Any]:
-    """A fixed-window counter item: the client limit's (and a legacy address limit's)."""
+    """A fixed-window counter item: the client limit's."""
     return {
         "pk": {"S": "LIMIT#..."},
         "windowStart": {"N": str(window_start)},
@@ -119,26 +126,25 @@ def test_register_is_one_transaction_of_put_and_counters() -> None:
     [items] = client.requests
     put, ip, addr = items
     assert put["Put"]["Item"] == registration_item(reg())
-    assert put["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
+    assert put["Put"]["ConditionExpression"] == "attribute_not_exists(#pk)"
     assert ip["Update"]["Key"] == {"pk": {"S": "LIMIT#IP#203.0.113.9"}}
     assert addr["Update"]["Key"]["pk"]["S"].startswith("LIMIT#ADDR#")
     for update in (ip, addr):
         assert update["Update"]["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
         values = update["Update"]["ExpressionAttributeValues"]
         assert int(values[":ttl"]["N"]) > NOW  # counters expire
-    assert "lastAt <= :lastCutoff" in addr["Update"]["ConditionExpression"]
+    assert "#lastAt <= :lastCutoff" in addr["Update"]["ConditionExpression"]
     assert "lastAt" not in ip["Update"]["ConditionExpression"]  # the client limit has no interval
     # the address log: appended to while it holds fewer than max_count sends, judged by DynamoDB
     update = addr["Update"]
     values = update["ExpressionAttributeValues"]
     assert update["ConditionExpression"] == (
-        "attribute_not_exists(pk) OR (lastAt <= :lastCutoff AND attribute_exists(sends)"
-        " AND size(sends) < :max)"
+        "attribute_not_exists(#pk) OR (#lastAt <= :lastCutoff AND size(#sends) < :max)"
     )
     assert values[":max"] == {"N": "5"}
     assert values[":lastCutoff"] == {"N": str(NOW - 60)}
     assert (
-        "sends = list_append(if_not_exists(sends, :empty), :nowList)"
+        "#sends = list_append(if_not_exists(#sends, :empty), :nowList)"
         in (update["UpdateExpression"])
     )
     assert numbers(values[":nowList"]) == [NOW]
@@ -152,8 +158,8 @@ def test_address_interval_without_a_cap_keeps_only_the_last_send() -> None:
     assert s.create_pending(reg(), address_limit=interval_only, client_key=None, client_limit=OFF)
     [[_put, addr]] = client.requests
     update = addr["Update"]
-    assert update["ConditionExpression"] == "attribute_not_exists(pk) OR (lastAt <= :lastCutoff)"
-    assert update["UpdateExpression"] == "SET sends = :nowList, lastAt = :now, #ttl = :ttl"
+    assert update["ConditionExpression"] == "attribute_not_exists(#pk) OR #lastAt <= :lastCutoff"
+    assert update["UpdateExpression"] == "SET #sends = :nowList, #lastAt = :now, #ttl = :ttl"
     assert update["ExpressionAttributeValues"][":ttl"] == {"N": str(NOW + 60)}
 
 
@@ -168,8 +174,19 @@ def test_disabled_limits_write_no_counters() -> None:
 
 def test_registration_item_keeps_the_seed_attribute_names() -> None:
     item = registration_item(reg())
-    assert set(item) == {"pk", "id", "name", "email", "addrKey", "status", "timestamp", "ttl"}
+    assert set(item) == {
+        "pk",
+        "id",
+        "name",
+        "email",
+        "addrKey",
+        "status",
+        "timestamp",
+        "ttl",
+        "language",
+    }
     assert item["status"] == {"S": "PENDING"}
+    assert item["language"] == {"S": "en"}
     assert item["timestamp"] == {"S": "2026-11-26T12:00:00.000500+00:00"}
     assert item["ttl"] == {"N": str(NOW + 86400)}
 
@@ -179,10 +196,10 @@ def test_confirm_is_one_transaction_with_expiry_in_the_condition() -> None:
     assert store(client).confirm("AAAAAAAAAAAAAAAAAAAAAA", "ab" * 16, T0) is Outcome.CONFIRMED
     [[update_reg, lock]] = client.requests
     cond = update_reg["Update"]["ConditionExpression"]
-    assert "#ttl > :now" in cond and "#status = :pending" in cond and "addrKey = :addr" in cond
+    assert "#ttl > :now" in cond and "#status = :pending" in cond and "#addrKey = :addr" in cond
     assert "REMOVE #ttl" in update_reg["Update"]["UpdateExpression"]
     assert lock["Update"]["Key"] == {"pk": {"S": f"ADDR#{'ab' * 16}"}}
-    assert lock["Update"]["ConditionExpression"] == "attribute_not_exists(confirmedId)"
+    assert lock["Update"]["ConditionExpression"] == "attribute_not_exists(#confirmedId)"
 
 
 # --- outcomes from the old items ------------------------------------------------------------
@@ -202,7 +219,6 @@ def test_client_limit_from_the_old_item_without_a_read() -> None:
     [
         send_log(NOW - 30),  # the minimum interval
         send_log(NOW - 86399, NOW - 7200, NOW - 3600, NOW - 600, NOW - 61),  # 5 in 24 h
-        counter(NOW - 7200, 5, NOW - 3600),  # a legacy fixed-window counter, full
     ],
 )
 def test_address_limit_from_the_old_item(old: dict[str, Any]) -> None:
@@ -216,7 +232,7 @@ def test_client_limit_wins_over_address_limit() -> None:
         cancelled(
             OK,
             {**FAILED, "Item": counter(NOW - 60, 20, NOW - 1)},
-            {**FAILED, "Item": counter(NOW - 30, 1, NOW - 30)},
+            {**FAILED, "Item": send_log(NOW - 30)},
         )
     )
     with pytest.raises(ClientRateLimited):
@@ -230,9 +246,9 @@ def test_client_window_over_restarts_the_counter_conditioned_on_the_old_start() 
     assert create(store(client)) is CreateResult.CREATED
     assert len(client.requests) == 2
     retry = client.requests[1][1]["Update"]
-    assert retry["ConditionExpression"] == "windowStart = :oldStart"
+    assert retry["ConditionExpression"] == "#windowStart = :oldStart"
     assert retry["ExpressionAttributeValues"][":oldStart"] == {"N": str(old_start)}
-    assert retry["UpdateExpression"].startswith("SET #count = :one, windowStart = :now")
+    assert retry["UpdateExpression"].startswith("SET #count = :one, #windowStart = :now")
     # the address log that had passed keeps its normal append
     assert "list_append" in client.requests[1][2]["Update"]["UpdateExpression"]
 
@@ -248,7 +264,7 @@ def test_someone_else_restarting_the_client_window_first_is_handled() -> None:
     assert create(store(client)) is CreateResult.CREATED
     assert len(client.requests) == 3
     third = client.requests[2][1]["Update"]
-    assert "windowStart > :windowCutoff AND #count < :max" in third["ConditionExpression"]
+    assert "#windowStart > :windowCutoff AND #count < :max" in third["ConditionExpression"]
 
 
 def test_full_address_log_is_pruned_and_swapped_conditioned_on_the_old_log() -> None:
@@ -259,31 +275,34 @@ def test_full_address_log_is_pruned_and_swapped_conditioned_on_the_old_log() -> 
     retry = client.requests[1][2]["Update"]
     values = retry["ExpressionAttributeValues"]
     assert retry["ConditionExpression"] == (
-        "sends = :oldSends AND lastAt = :oldLast AND lastAt <= :lastCutoff"
+        "#sends = :oldSends AND #lastAt = :oldLast AND #lastAt <= :lastCutoff"
     )
     assert numbers(values[":oldSends"]) == old
     assert values[":oldLast"] == {"N": str(NOW - 600)}
     # the send older than the window is gone, the new one appended: still at most max_count
     assert numbers(values[":sends"]) == [*old[1:], NOW]
-    assert retry["UpdateExpression"].startswith("SET sends = :sends, lastAt = :now, #ttl = :ttl")
+    assert retry["UpdateExpression"] == "SET #sends = :sends, #lastAt = :now, #ttl = :ttl"
     assert values[":ttl"] == {"N": str(NOW + 86400)}
     # the client counter that had passed keeps its normal update
     assert "ADD #count :one" in client.requests[1][1]["Update"]["UpdateExpression"]
 
 
-def test_legacy_window_counter_becomes_a_conservative_log() -> None:
-    # 5 mails in a window opened more than a day ago, the last an hour ago: the first slid out,
-    # the other four (times unknown) count as sent an hour ago
-    legacy = counter(NOW - 86400 - 5, 5, NOW - 3600)
-    client = ScriptedClient(cancelled(OK, OK, {**FAILED, "Item": legacy}), None)
-    assert create(store(client)) is CreateResult.CREATED
-    retry = client.requests[1][2]["Update"]
-    values = retry["ExpressionAttributeValues"]
-    assert retry["ConditionExpression"].startswith(
-        "attribute_not_exists(sends) AND lastAt = :oldLast"
-    )
-    assert numbers(values[":sends"]) == [NOW - 3600] * 4 + [NOW]
-    assert retry["UpdateExpression"].endswith("REMOVE windowStart, #count")
+def test_every_attribute_is_named_through_a_placeholder() -> None:
+    client = ScriptedClient()
+    create(store(client))
+    store(client).confirm("AAAAAAAAAAAAAAAAAAAAAA", "ab" * 16, T0)
+    for request in client.requests:
+        for entry in request:
+            ((_, params),) = entry.items()
+            names = params.get("ExpressionAttributeNames", {})
+            assert all(placeholder == f"#{name}" for placeholder, name in names.items())
+            expression = " ".join(
+                params.get(k, "") for k in ("UpdateExpression", "ConditionExpression")
+            )
+            for placeholder in re.findall(r"#\w+", expression):
+                assert placeholder in names
+            for placeholder in re.findall(r":\w+", expression):
+                assert placeholder in params["ExpressionAttributeValues"]
 
 
 def test_someone_else_changing_the_log_first_is_judged_again() -> None:
@@ -311,7 +330,7 @@ def test_a_log_changed_under_each_attempt_ends_as_store_unavailable() -> None:
         )
     assert len(client.requests) == 4  # bounded: max_attempts + 1 rounds
     swaps = [r[1]["Update"] for r in client.requests[1:]]
-    assert all(u["ConditionExpression"].startswith("sends = :oldSends") for u in swaps)
+    assert all(u["ConditionExpression"].startswith("#sends = :oldSends") for u in swaps)
 
 
 @pytest.mark.parametrize(
@@ -396,3 +415,178 @@ def test_a_bug_in_the_request_is_not_disguised_as_an_outage() -> None:
     client = ScriptedClient(error("ValidationException"))
     with pytest.raises(ClientError):
         create(store(client))
+
+
+# --- items ------------------------------------------------------------------------------------
+
+
+def test_old_items_without_language_read_as_english() -> None:
+    item = registration_item(reg())
+    del item["language"]
+    assert registration_from_item(item).language == "en"
+
+
+def test_language_and_delivery_failure_round_trip() -> None:
+    r = dataclasses.replace(reg(), language="de", delivery_failure="MailboxUnavailable")
+    item = registration_item(r)
+    assert item["deliveryFailure"] == {"S": "MailboxUnavailable"}
+    assert registration_from_item(item) == r
+
+
+# --- single-item calls: reads, the outbox -------------------------------------------------------
+
+
+class ItemClient:
+    """Answers get_item / update_item / delete_item / scan: `answers[operation]` is a list of
+    responses or exceptions (a missing or empty list answers {})."""
+
+    def __init__(self, **answers: list[Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def _answer(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((operation, params))
+        queue = self.answers.get(operation) or []
+        answer = queue.pop(0) if queue else {}
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
+
+    def get_item(self, **params: Any) -> dict[str, Any]:
+        return self._answer("get_item", params)
+
+    def update_item(self, **params: Any) -> dict[str, Any]:
+        return self._answer("update_item", params)
+
+    def delete_item(self, **params: Any) -> dict[str, Any]:
+        return self._answer("delete_item", params)
+
+    def scan(self, **params: Any) -> dict[str, Any]:
+        return self._answer("scan", params)
+
+    def ops(self) -> list[tuple[str, str]]:
+        return [(op, p["Key"]["pk"]["S"]) for op, p in self.calls if "Key" in p]
+
+
+def item_store(client: ItemClient) -> DynamoDBStore:
+    return DynamoDBStore(client, "T", sleep=lambda _: None)  # type: ignore[arg-type]
+
+
+CHECK = ClientError(
+    {"Error": {"Code": "ConditionalCheckFailedException", "Message": "m"}}, "UpdateItem"
+)
+
+
+@pytest.mark.parametrize(
+    ("exc", "unavailable"),
+    [
+        (error("ThrottlingException"), True),
+        (error("SomethingNew", 503), True),
+        (EndpointConnectionError(endpoint_url="https://dynamodb.invalid"), True),
+        (error("ValidationException"), False),
+        (error("AccessDeniedException"), False),
+    ],
+)
+def test_reads_tell_outages_from_bugs(exc: Exception, unavailable: bool) -> None:
+    s = item_store(ItemClient(get_item=[exc]))
+    with pytest.raises(StoreUnavailable if unavailable else ClientError):
+        s.get("AAAAAAAAAAAAAAAAAAAAAA")
+
+
+def parked_item(r: Registration, *, attempts: int = 1) -> dict[str, Any]:
+    message = Message(MessageKind.VERIFICATION, r)
+    return {
+        "pk": {"S": f"OUTBOX#verification#{r.id}"},
+        **keys.message_attributes(message),
+        "attempts": {"N": str(attempts)},
+        "lastError": {"S": "Throttling"},
+        "parkedAt": {"N": str(NOW)},
+        "firstFailedAt": {"N": str(NOW)},
+        "nextAttemptAt": {"N": str(NOW)},
+    }
+
+
+def test_park_is_one_update_keeping_the_first_times() -> None:
+    client = ItemClient()
+    message = Message(MessageKind.VERIFICATION, reg())
+    item_store(client).park(message, attempts=2, error="AccessDenied", at=None, now=NOW)
+    [(op, params)] = client.calls
+    assert op == "update_item"
+    assert params["Key"] == {"pk": {"S": "OUTBOX#verification#AAAAAAAAAAAAAAAAAAAAAA"}}
+    update = params["UpdateExpression"]
+    assert "#parkedAt = if_not_exists(#parkedAt, :now)" in update
+    assert "#firstFailedAt = if_not_exists(#firstFailedAt, :now)" in update
+    assert update.endswith("REMOVE #nextAttemptAt")  # only an operator retries it
+    values = params["ExpressionAttributeValues"]
+    assert values[":registration"]["M"] == {
+        k: v for k, v in registration_item(reg()).items() if k != "pk"
+    }
+    assert values[":attempts"] == {"N": "2"}
+    assert "status" not in params["ExpressionAttributeNames"].values()  # no top-level status
+
+
+def test_claim_is_a_conditional_update_with_a_lease() -> None:
+    item = parked_item(reg(), attempts=2)
+    claimed_item = {**item, "attempts": {"N": "3"}}
+    client = ItemClient(
+        scan=[{"Items": [item]}],
+        get_item=[{"Item": {"pk": {"S": "REG#AAAAAAAAAAAAAAAAAAAAAA"}}}],
+        update_item=[{"Attributes": claimed_item}],
+    )
+    [claimed] = item_store(client).claim_due(NOW, 10)
+    assert (claimed.attempts, claimed.first_failed_at) == (3, NOW)
+    assert claimed.message == Message(MessageKind.VERIFICATION, reg())
+    scan = client.calls[0][1]
+    assert scan["ConsistentRead"] is True
+    assert scan["FilterExpression"].startswith("begins_with(#pk, :outbox)")
+    update = client.calls[2][1]
+    assert update["ConditionExpression"] == (
+        "attribute_exists(#pk) AND #nextAttemptAt <= :now"
+        " AND (attribute_not_exists(#claimedUntil) OR #claimedUntil <= :now)"
+    )
+    assert update["ExpressionAttributeValues"][":lease"] == {"N": str(NOW + 600.0)}
+    assert update["ExpressionAttributeValues"][":claim"] == {"S": claimed.claim}
+    assert "ADD #attempts :one" in update["UpdateExpression"]
+    assert update["ReturnValues"] == "ALL_NEW"
+
+
+def test_claim_skips_what_another_sender_won_and_drops_orphans() -> None:
+    gone = dataclasses.replace(reg(), id="B" * 22)
+    client = ItemClient(
+        scan=[
+            {"Items": [parked_item(reg())], "LastEvaluatedKey": {"pk": {"S": "x"}}},
+            {"Items": [parked_item(gone)]},
+        ],
+        get_item=[{"Item": {"pk": {"S": "REG#A"}}}, {}],
+        update_item=[CHECK],
+    )
+    assert item_store(client).claim_due(NOW, 10) == []
+    assert client.calls[1][1]["ExclusiveStartKey"] == {"pk": {"S": "x"}}
+    assert ("delete_item", f"OUTBOX#verification#{gone.id}") in client.ops()
+    assert ("delete_item", "OUTBOX#verification#AAAAAAAAAAAAAAAAAAAAAA") not in client.ops()
+
+
+def test_complete_and_fail_are_conditioned_on_the_claim() -> None:
+    claimed = ClaimedMessage(Message(MessageKind.VERIFICATION, reg()), 2, "c1", NOW)
+    client = ItemClient(delete_item=[CHECK])  # the lease ran out, another sender holds it
+    s = item_store(client)
+    s.complete(claimed)
+    s.fail(claimed, at=NOW + 30, error="ServiceUnavailable")
+    for _, params in client.calls:
+        assert params["ConditionExpression"] == "#claimId = :claim"
+        assert params["ExpressionAttributeValues"][":claim"] == {"S": "c1"}
+    update = client.calls[1][1]["UpdateExpression"]
+    assert update.endswith("REMOVE #claimedUntil, #claimId")
+
+
+@pytest.mark.parametrize("registration_gone", [False, True])
+def test_drop_records_the_failure_then_deletes_the_parked_copy(registration_gone: bool) -> None:
+    client = ItemClient(update_item=[CHECK] if registration_gone else [])
+    item_store(client).drop(Message(MessageKind.VERIFICATION, reg()), error="MessageRejected")
+    assert client.ops() == [
+        ("update_item", "REG#AAAAAAAAAAAAAAAAAAAAAA"),
+        ("delete_item", "OUTBOX#verification#AAAAAAAAAAAAAAAAAAAAAA"),
+    ]
+    update = client.calls[0][1]
+    assert update["UpdateExpression"] == "SET #deliveryFailure = :error"
+    assert update["ConditionExpression"] == "attribute_exists(#pk)"

@@ -1,17 +1,15 @@
-"""The mail sender's record handling: which stream records owe mail, stream order, partial
-batch responses, in-process retries, and what is skipped versus handed back to Lambda."""
+"""The mail sender's record handling: stream order, partial batch responses, in-process
+retries, and what is skipped versus handed back to Lambda. (Which records owe mail:
+tests/unit/test_dynamodb_stream.py.)"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from regflow.adapters.dynamodb import registration_item
-from regflow.domain import MailDeliveryError, Message, MessageKind, Registration, Status
-from regflow.handlers.mail_sender import FILTER_PATTERNS, entry_from_record, process
-from tests.support.aws import matches_any
+from regflow.domain import MailDeliveryError, MessageKind, Message, Registration, Status
+from regflow.handlers.mail_sender import process
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -60,9 +58,7 @@ def confirmed(n: int, seq: int) -> dict[str, Any]:
 class FakeService:
     """Records deliveries; `script[(kind, n)]` is a list of errors to raise first."""
 
-    def __init__(
-        self, script: dict[tuple[MessageKind, str], list[Exception]] | None = None
-    ) -> None:
+    def __init__(self, script: dict[tuple[MessageKind, str], list[Exception]] | None = None) -> None:
         self.script = script or {}
         self.sent: list[tuple[MessageKind, str]] = []
         self.attempts = 0
@@ -80,45 +76,6 @@ class FakeService:
 def run(records: list[dict[str, Any]], service: FakeService) -> tuple[dict, list[float]]:
     sleeps: list[float] = []
     return process(records, service, sleep=sleeps.append), sleeps  # type: ignore[arg-type]
-
-
-# --- which records owe mail -------------------------------------------------------------------
-
-
-def test_insert_of_a_registration_owes_its_verification() -> None:
-    entry = entry_from_record(insert(1, 100))
-    assert entry == Message(MessageKind.VERIFICATION, reg(1))
-
-
-def test_pending_to_confirmed_owes_the_owner_notification() -> None:
-    entry = entry_from_record(confirmed(1, 100))
-    assert entry == Message(MessageKind.OWNER_NOTIFICATION, reg(1, Status.CONFIRMED))
-
-
-@pytest.mark.parametrize(
-    "rec",
-    [
-        record("INSERT", 1, new={"pk": {"S": "LIMIT#ADDR#ab"}, "count": {"N": "1"}}),
-        record("INSERT", 1, new={"pk": {"S": "ADDR#ab"}, "confirmedId": {"S": "x"}}),
-        record(
-            "MODIFY",
-            1,
-            old=registration_item(reg(1, Status.CONFIRMED)),
-            new=registration_item(reg(1, Status.CONFIRMED)),
-        ),
-        record("MODIFY", 1, old=registration_item(reg(1)), new=registration_item(reg(1))),
-        record("REMOVE", 1, old=registration_item(reg(1))),  # TTL deleted an expired one
-        record("REMOVE", 1, old={"pk": {"S": "LIMIT#IP#1.2.3.4"}}),
-    ],
-)
-def test_other_records_owe_nothing_and_the_filter_drops_them(rec: dict[str, Any]) -> None:
-    assert entry_from_record(rec) is None
-    assert not matches_any(FILTER_PATTERNS, rec)
-
-
-def test_the_filter_passes_the_records_that_owe_mail() -> None:
-    assert matches_any(FILTER_PATTERNS, insert(1, 1))
-    assert matches_any(FILTER_PATTERNS, confirmed(1, 2))
 
 
 # --- delivery and the partial batch response ----------------------------------------------------
@@ -149,9 +106,7 @@ def test_first_undeliverable_record_stops_the_batch() -> None:
     service = FakeService({(MessageKind.VERIFICATION, reg(2).id): down})
     response, _ = run([insert(1, 10), insert(2, 11), insert(3, 12)], service)
     assert response == {"batchItemFailures": [{"itemIdentifier": "11"}]}
-    assert service.sent == [
-        (MessageKind.VERIFICATION, reg(1).id)
-    ]  # 3 is not sent: no duplicate later
+    assert service.sent == [(MessageKind.VERIFICATION, reg(1).id)]  # 3 is not sent: no duplicate later
 
 
 def test_rejected_visitor_address_is_skipped() -> None:

@@ -1,0 +1,249 @@
+"""The table's key scheme and item (de)serialisation: the only module that knows how an item
+is laid out.
+
+One table, partition key `pk` (template.yaml):
+
+- `REG#<id>`: a registration: `id`, `name`, `email`, `addrKey`, `status`, `timestamp`, `ttl`
+  (PENDING only), `confirmedAt`, `language` (absent on items older than it: "en") and
+  `deliveryFailure` (set when a message owed to the registrant was dropped for good).
+  Its INSERT on the stream owes the verification message, its PENDING -> CONFIRMED MODIFY the
+  owner notification (`stream.py`).
+- `ADDR#<addrKey>`: `confirmedId`, the address's one confirmed registration (permanent).
+- `LIMIT#IP#<client>`: the per-client limit, a fixed-window counter: `windowStart`, `count`,
+  `lastAt`, `ttl`.
+- `LIMIT#ADDR#<mailboxKey>`: the per-inbox limit, a sliding log: `sends` (the epoch seconds of
+  the most recent sends, oldest first), `lastAt`, `ttl` (newest send + span).
+- `OUTBOX#<kind>#<registration id>`: a parked message (one per `Message.key`): `kind`,
+  `channel`, `regId`, `addrKey` (so that erasing an address finds it), `registration` (a map:
+  the registration's attributes as on its `REG#` item, the snapshot the message is sent
+  from), `attempts`, `lastError`, `parkedAt`, `firstFailedAt`, `nextAttemptAt` (absent: only
+  an operator retries it), `claimedUntil` + `claimId` (the lease of the sender holding it).
+  It has no top-level `status` and no `ttl`: the stream filter never takes it for a
+  registration, and TTL never removes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from regflow.domain import (
+    LimitState,
+    Message,
+    MessageKind,
+    ParkedMessage,
+    Registration,
+    SendLog,
+    Status,
+)
+
+Item = Mapping[str, Any]  # a low-level DynamoDB item: {"attr": {"S": "..."}}
+
+PK = "pk"
+REG_PREFIX = "REG#"
+ADDR_PREFIX = "ADDR#"
+CLIENT_LIMIT_PREFIX = "LIMIT#IP#"
+ADDRESS_LIMIT_PREFIX = "LIMIT#ADDR#"
+OUTBOX_PREFIX = "OUTBOX#"
+DEFAULT_LANGUAGE = "en"
+
+
+def reg_pk(registration_id: str) -> str:
+    return f"{REG_PREFIX}{registration_id}"
+
+
+def addr_pk(addr_key: str) -> str:
+    return f"{ADDR_PREFIX}{addr_key}"
+
+
+def client_limit_pk(client_key: str) -> str:
+    return f"{CLIENT_LIMIT_PREFIX}{client_key}"
+
+
+def address_limit_pk(limit_key: str) -> str:
+    return f"{ADDRESS_LIMIT_PREFIX}{limit_key}"
+
+
+def outbox_pk(kind: MessageKind, registration_id: str) -> str:
+    return f"{OUTBOX_PREFIX}{kind.value}#{registration_id}"
+
+
+def key(pk: str) -> dict[str, Any]:
+    return {PK: {"S": pk}}
+
+
+def pk_of(item: Item) -> str:
+    return str(item[PK]["S"])
+
+
+# --- attribute values ---------------------------------------------------------------------
+
+
+def s(value: str) -> dict[str, Any]:
+    return {"S": value}
+
+
+def n(value: float) -> dict[str, Any]:
+    """A number attribute; integral values (epoch seconds of the limits) stay integers."""
+    return {"N": str(value)}
+
+
+def number_list(numbers: tuple[int, ...] | list[int]) -> dict[str, Any]:
+    return {"L": [{"N": str(v)} for v in numbers]}
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _opt_number(item: Item, name: str) -> float | None:
+    value = item.get(name)
+    return float(value["N"]) if value is not None else None
+
+
+# --- registrations ------------------------------------------------------------------------
+
+
+def registration_attributes(registration: Registration) -> dict[str, Any]:
+    """A registration's attributes (the `REG#` item without its key)."""
+    item: dict[str, Any] = {
+        "id": s(registration.id),
+        "name": s(registration.name),
+        "email": s(registration.email),
+        "addrKey": s(registration.addr_key),
+        "status": s(registration.status.value),
+        "timestamp": s(iso(registration.timestamp)),
+        "language": s(registration.language),
+    }
+    if registration.ttl is not None:
+        item["ttl"] = n(registration.ttl)
+    if registration.confirmed_at is not None:
+        item["confirmedAt"] = s(iso(registration.confirmed_at))
+    if registration.delivery_failure is not None:
+        item["deliveryFailure"] = s(registration.delivery_failure)
+    return item
+
+
+def registration_item(registration: Registration) -> dict[str, Any]:
+    """The `REG#` item of a registration."""
+    return {**key(reg_pk(registration.id)), **registration_attributes(registration)}
+
+
+def registration_from_item(item: Item) -> Registration:
+    """A `REG#` item (from GetItem, a Scan, a cancellation reason or a stream image), or a
+    parked message's `registration` map, as a value."""
+    ttl = item.get("ttl")
+    confirmed = item.get("confirmedAt")
+    language = item.get("language")
+    failure = item.get("deliveryFailure")
+    return Registration(
+        id=item["id"]["S"],
+        name=item["name"]["S"],
+        email=item["email"]["S"],
+        status=Status(item["status"]["S"]),
+        timestamp=datetime.fromisoformat(item["timestamp"]["S"]),
+        ttl=int(ttl["N"]) if ttl is not None else None,
+        confirmed_at=datetime.fromisoformat(confirmed["S"]) if confirmed is not None else None,
+        language=language["S"] if language is not None else DEFAULT_LANGUAGE,
+        delivery_failure=failure["S"] if failure is not None else None,
+    )
+
+
+def is_registration(item: Item) -> bool:
+    return pk_of(item).startswith(REG_PREFIX)
+
+
+def status_of(item: Item) -> str | None:
+    status = item.get("status")
+    return str(status["S"]) if status is not None else None
+
+
+# --- limits -------------------------------------------------------------------------------
+
+
+def limit_state_from_item(item: Item) -> LimitState:
+    """A `LIMIT#IP#` item's fixed-window counter."""
+    return LimitState(
+        window_start=int(item["windowStart"]["N"]),
+        count=int(item["count"]["N"]),
+        last_at=int(item["lastAt"]["N"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSendLog:
+    """A `LIMIT#ADDR#` item's log, with `sends` and `lastAt` exactly as stored (what a
+    conditional swap must find unchanged)."""
+
+    log: SendLog
+    sends: tuple[int, ...]
+    last_at: int
+
+
+def send_log_from_item(item: Item) -> StoredSendLog:
+    sends = tuple(int(v["N"]) for v in item["sends"]["L"])
+    last = item.get("lastAt")
+    last_at = int(last["N"]) if last is not None else max(sends, default=0)
+    return StoredSendLog(SendLog(sends), sends, last_at)
+
+
+# --- parked messages ----------------------------------------------------------------------
+
+ATTEMPTS = "attempts"
+LAST_ERROR = "lastError"
+PARKED_AT = "parkedAt"
+FIRST_FAILED_AT = "firstFailedAt"
+NEXT_ATTEMPT_AT = "nextAttemptAt"
+CLAIMED_UNTIL = "claimedUntil"
+CLAIM_ID = "claimId"
+REGISTRATION = "registration"
+
+
+def message_attributes(message: Message) -> dict[str, Any]:
+    """What a parked message item holds of the message itself: everything needed to send it."""
+    registration = message.registration
+    return {
+        "kind": s(message.kind.value),
+        "channel": s(message.channel.value),
+        "regId": s(registration.id),
+        "addrKey": s(registration.addr_key),
+        REGISTRATION: {"M": registration_attributes(registration)},
+    }
+
+
+def message_from_item(item: Item) -> Message:
+    return Message(MessageKind(item["kind"]["S"]), registration_from_item(item[REGISTRATION]["M"]))
+
+
+def is_outbox(item: Item) -> bool:
+    return pk_of(item).startswith(OUTBOX_PREFIX)
+
+
+def parked_registration_id(item: Item) -> str:
+    return str(item["regId"]["S"])
+
+
+def attempts_of(item: Item) -> int:
+    value = item.get(ATTEMPTS)
+    return int(value["N"]) if value is not None else 0
+
+
+def parked_at_of(item: Item) -> float:
+    return _opt_number(item, PARKED_AT) or 0.0
+
+
+def first_failed_at_of(item: Item) -> float | None:
+    return _opt_number(item, FIRST_FAILED_AT)
+
+
+def parked_from_item(item: Item) -> ParkedMessage:
+    error = item.get(LAST_ERROR)
+    return ParkedMessage(
+        message=message_from_item(item),
+        attempts=attempts_of(item),
+        last_error=str(error["S"]) if error is not None else "",
+        parked_at=parked_at_of(item),
+        next_attempt_at=_opt_number(item, NEXT_ATTEMPT_AT),
+    )

@@ -1,0 +1,51 @@
+"""What the table's stream says is owed: on AWS the stream is the outbox of fresh messages.
+
+- INSERT of a `REG#` item owes its verification message.
+- MODIFY of a `REG#` item from PENDING to CONFIRMED owes the owner notification.
+- Anything else (limit counters, address locks, parked messages, a recorded delivery failure,
+  TTL deletions) owes nothing; the event source mapping filters those out with
+  `FILTER_PATTERNS` before the mail sender is even invoked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from regflow.adapters.dynamodb import keys
+from regflow.domain import Message, MessageKind, Status
+
+# Must equal the mail sender's event source mapping FilterCriteria in template.yaml (a test
+# compares them).
+FILTER_PATTERNS: tuple[Mapping[str, Any], ...] = (
+    {"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": keys.REG_PREFIX}]}}}},
+    {
+        "eventName": ["MODIFY"],
+        "dynamodb": {
+            "OldImage": {"status": {"S": [Status.PENDING.value]}},
+            "NewImage": {"status": {"S": [Status.CONFIRMED.value]}},
+        },
+    },
+)
+
+
+def message_from_record(record: Mapping[str, Any]) -> Message | None:
+    """The message a stream record (as Lambda delivers it) owes, or None."""
+    dyn = record.get("dynamodb") or {}
+    pk = ((dyn.get("Keys") or {}).get(keys.PK) or {}).get("S", "")
+    if not isinstance(pk, str) or not pk.startswith(keys.REG_PREFIX):
+        return None
+    name = record.get("eventName")
+    new = dyn.get("NewImage")
+    if name == "INSERT" and new:
+        return Message(MessageKind.VERIFICATION, keys.registration_from_item(new))
+    old = dyn.get("OldImage")
+    if (
+        name == "MODIFY"
+        and old
+        and new
+        and keys.status_of(old) == Status.PENDING.value
+        and keys.status_of(new) == Status.CONFIRMED.value
+    ):
+        return Message(MessageKind.OWNER_NOTIFICATION, keys.registration_from_item(new))
+    return None
