@@ -165,7 +165,7 @@ def measure(registrations: int = 1000, threads: int = 16) -> dict[str, Any]:
 
         clock = SimClock()
         ses = ThrottledSes(stack.clients.sesv2(), clock)
-        aws.service(aws.Role.REGISTER)  # init outside the timed burst, as a warm Lambda
+        aws.http_api(aws.Role.REGISTER)  # init outside the timed burst, as a warm Lambda
 
         def post(i: int) -> int:
             event = json_post(

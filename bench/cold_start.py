@@ -2,7 +2,7 @@
 
 Each sample is a fresh `python -c` process. The child takes `time.perf_counter()` as its first
 statement and again after importing the handler module and building the function's service
-(`regflow.aws.service(role)`: settings, the boto3 session and clients the path needs, the
+(`regflow.aws.http_api(role)` / `delivery_for(role)`: settings, the boto3 session and clients the path needs, the
 store); it prints the difference. Interpreter start-up (identical for every subject) is thus
 left out of the ratio; the parent's wall time per process is reported too. The floor is a
 module that only imports boto3 and creates one DynamoDB client.
@@ -46,8 +46,10 @@ class Subject:
 
 
 def _service(module: str, role: str) -> str:
+    build = "delivery_for" if role in ("MAIL_SENDER", "RECOVERY") else "http_api"
     return (
-        f"import regflow.handlers.{module}\nfrom regflow import aws\naws.service(aws.Role.{role})\n"
+        f"import regflow.handlers.{module}\nfrom regflow import aws\n"
+        f"aws.{build}(aws.Role.{role})\n"
     )
 
 
@@ -61,6 +63,7 @@ SUBJECTS: tuple[Subject, ...] = (
     Subject("register", "RegistrationHandler (register.py)", _service("register", "REGISTER")),
     Subject("confirm", "ConfirmationHandler (confirm.py)", _service("confirm", "CONFIRM")),
     Subject("mail_sender", "MailSender (mail_sender.py)", _service("mail_sender", "MAIL_SENDER")),
+    Subject("recovery", "ParkedMessageRecovery (recovery.py)", _service("recovery", "RECOVERY")),
     Subject("email_validator", "`import email_validator` alone", "import email_validator\n"),
 )
 
@@ -186,7 +189,7 @@ def section(data: dict[str, Any]) -> Section:
     md += (
         f"\n\nMedians of {data['rounds']} fresh processes per row, run in rounds of rotating "
         "order. CPU and wall ms are timed inside the child, from its first statement to after "
-        "importing the handler module and building its service with `aws.service(role)` "
+        "importing the handler module and building its objects with `aws.http_api(role)` or `aws.delivery_for(role)` "
         "(interpreter start-up, the same for all, left out); 'process wall ms' is the whole "
         "process as the parent saw it. Ratios are medians of per-round ratios (each round runs "
         "the floor and the handler back to back), with the interquartile range of those "

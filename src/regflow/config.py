@@ -135,6 +135,11 @@ class Settings:
         secret = reader.optional("TOKEN_SECRET")
         if secret is not None and len(secret.encode()) < 32:
             raise ConfigError("TOKEN_SECRET must be at least 32 characters")
+        # the order of the README's table: the first missing or bad variable is named
+        sender = reader.email("SENDER_EMAIL")
+        owner = reader.email("OWNER_EMAIL")
+        api_base = reader.url("API_BASE_URL").rstrip("/")
+        success_url = reader.url("SUCCESS_URL")
         site_name = reader.text("SITE_NAME", "regflow")
         language = reader.choice_of("DEFAULT_LANGUAGE", LANGUAGES, "en")
         ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
@@ -151,7 +156,7 @@ class Settings:
                 default_language=language,
             ),
             http=HttpEdge(
-                success_url=reader.url("SUCCESS_URL"),
+                success_url=success_url,
                 register_page_url=reader.text("REGISTER_PAGE_URL", "/"),
                 confirm_mode=reader.choice("CONFIRM_MODE", ConfirmMode, ConfirmMode.LINK),
                 trusted_proxies=reader.networks("TRUSTED_PROXIES"),
@@ -160,9 +165,9 @@ class Settings:
                 default_language=language,
             ),
             mail=MailSettings(
-                sender_email=reader.email("SENDER_EMAIL"),
-                owner_email=reader.email("OWNER_EMAIL"),
-                api_base_url=reader.url("API_BASE_URL").rstrip("/"),
+                sender_email=sender,
+                owner_email=owner,
+                api_base_url=api_base,
                 site_name=site_name,
                 default_language=language,
                 token_ttl_hours=ttl_hours,

@@ -153,7 +153,9 @@ def test_parking_a_claim_settles_it(store: Store) -> None:
     assert parked.parked_at == pytest.approx(NOW)  # the first time it was parked
     assert store.claim_due(NOW + 100 * LEASE, 10) == []  # only an operator brings it back
     assert store.requeue_parked(NOW + 10) == 1
-    assert only(store.claim_due(NOW + 10, 10)).message == message
+    requeued = only(store.claim_due(NOW + 10, 10))
+    assert requeued.message == message
+    assert requeued.first_failed_at is None  # the operator fixed it: a fresh retry window
 
 
 def test_parking_again_keeps_one_copy(store: Store) -> None:

@@ -66,7 +66,7 @@ def test_undelivered_mail_survives_sigkill_and_goes_out_once(tmp_path: Path) -> 
         [row] = outbox(data)
         assert row["kind"] == "verification"
         assert row["attempts"] >= 1
-        assert row["last_error"] == "MailDeliveryError"
+        assert row["last_error"] == "ConnectionRefusedError"
         server.signal(signal.SIGKILL)
         assert server.wait() == -signal.SIGKILL
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from regflow.adapters.mailbox import MailboxMailer
-from regflow.domain import Email, MailDeliveryError
+from regflow.domain import DeliveryError, Email, FailureClass
 
 
 def mail(n: int) -> Email:
@@ -45,6 +45,6 @@ def test_message_ids_are_checked(tmp_path: Path, bad: str) -> None:
 def test_unwritable_mailbox_is_a_transient_delivery_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(MailDeliveryError) as info:
+    with pytest.raises(DeliveryError) as info:
         MailboxMailer(blocker / "mailbox").send(mail(1))
-    assert info.value.transient is True
+    assert info.value.failure is FailureClass.TRANSIENT

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from regflow.adapters.smtp import SmtpConfig, SmtpMailer
-from regflow.domain import ConfigError, Email, MailDeliveryError
+from regflow.domain import ConfigError, DeliveryError, Email, FailureClass
 from tests.support.sqlite import SmtpSink, free_port
 
 MESSAGE = Email(
@@ -54,23 +54,23 @@ class Refusing(SmtpSink):
 
 
 @pytest.mark.parametrize(
-    ("reply", "transient"),
+    ("reply", "failure", "code"),
     [
-        ("450 4.2.1 Mailbox busy, try later", True),
-        ("550 5.1.1 No such user", False),
+        ("450 4.2.1 Mailbox busy, try later", FailureClass.TRANSIENT, "SMTP450"),
+        ("550 5.1.1 No such user", FailureClass.RECIPIENT, "SMTP550"),
     ],
 )
-def test_smtp_replies_map_to_transient_or_permanent(reply: str, transient: bool) -> None:
-    with Refusing(reply) as sink, pytest.raises(MailDeliveryError) as info:
+def test_smtp_replies_map_to_failure_classes(reply: str, failure: FailureClass, code: str) -> None:
+    with Refusing(reply) as sink, pytest.raises(DeliveryError) as info:
         SmtpMailer.from_url(sink.url).send(MESSAGE)
-    assert info.value.transient is transient
+    assert (info.value.failure, info.value.code) == (failure, code)
     assert sink.messages == []
 
 
 def test_connection_refused_is_transient() -> None:
-    with pytest.raises(MailDeliveryError) as info:
+    with pytest.raises(DeliveryError) as info:
         SmtpMailer.from_url(f"smtp://127.0.0.1:{free_port()}", timeout=2.0).send(MESSAGE)
-    assert info.value.transient is True
+    assert info.value.failure is FailureClass.TRANSIENT
     assert isinstance(info.value.__cause__, OSError)
 
 

@@ -76,11 +76,11 @@ def test_export_confirmed_as_csv_and_json(data_dir: Path) -> None:
 def test_stats_and_gdpr_delete(data_dir: Path) -> None:
     _, out = run("stats", "--data-dir", str(data_dir))
     assert "pending: 1\nconfirmed: 2\n" in out
-    assert "outbox_pending: 5" in out  # 3 verifications + 2 owner notifications
+    assert "outbox_due: 5" in out  # 3 verifications + 2 owner notifications
     code, out = run("delete", "--data-dir", str(data_dir), "--email", "ZOE@example.com")
     assert (code, out) == (0, "deleted 1 registration of Z***@example.com\n")
     _, out = run("stats", "--data-dir", str(data_dir))
-    assert "confirmed: 1\n" in out and "outbox_pending: 3" in out
+    assert "confirmed: 1\n" in out and "outbox_due: 3" in out
 
 
 def test_missing_database_is_a_clear_error(
@@ -90,27 +90,28 @@ def test_missing_database_is_a_clear_error(
     assert "no database at" in capsys.readouterr().err
 
 
-def test_retry_dead_makes_dead_letters_due_again(data_dir: Path) -> None:
+def test_retry_dead_makes_parked_messages_due_again(data_dir: Path) -> None:
     store = SQLiteStore(data_dir / "regflow.db")
     [first, second, *_] = store.claim_due(now=1e12, limit=10)
-    store.retry_later(first.row_id, at=1e12, error="MailDeliveryError", give_up=True)
-    store.retry_later(second.row_id, at=1e12, error="MailDeliveryError", give_up=True)
-    assert store.outbox_counts()["dead"] == 2
+    for claimed in (first, second):
+        store.park(
+            claimed.message, attempts=1, error="SMTP554", at=None, now=1e12, claimed=claimed
+        )
+    assert store.stats().outbox_parked == 2
     store.close()
 
+    code, out = run("stats", "--data-dir", str(data_dir))
+    assert "outbox_parked: 2" in out and "waits for `regflow retry-dead`" in out
     code, out = run("retry-dead", "--data-dir", str(data_dir))
     assert code == 0
-    assert out.startswith("2 dead letters queued again")
+    assert out.startswith("2 parked messages queued again")
 
     store = SQLiteStore(data_dir / "regflow.db")
     try:
-        assert store.outbox_counts()["dead"] == 0
-        due = {row.row_id for row in store.claim_due(now=1e12, limit=10)}
-        assert {first.row_id, second.row_id} <= due
+        due = {c.claim for c in store.claim_due(now=1e12, limit=10)}
+        assert {first.claim, second.claim} <= due
     finally:
         store.close()
-    code, out = run("retry-dead", "--data-dir", str(data_dir))
-    assert out.startswith("0 dead letters queued again")
 
 
 def test_delete_normalizes_the_address_as_registration_did(tmp_path: Path) -> None:

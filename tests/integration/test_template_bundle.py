@@ -55,19 +55,22 @@ def imported_by(code: str) -> set[str]:
 
 
 def test_handlers_import_only_the_bundle_and_the_runtime() -> None:
-    """Import the three handlers and the AWS wiring in a fresh interpreter, build each
-    function's service (clients are lazy: no AWS call), and list what got imported."""
+    """Import the handlers and the AWS wiring in a fresh interpreter, build each function's
+    objects (clients are lazy: no AWS call), load what rendering a message loads, and list
+    what got imported."""
     code = """
-from regflow.handlers import register, confirm, mail_sender
+from regflow.handlers import register, confirm, mail_sender, recovery
 from regflow import aws
+import regflow.emails
 from regflow.config import Settings
 import regflow.adapters.dynamodb, regflow.adapters.ses
 env = {"SENDER_EMAIL": "a@example.com", "OWNER_EMAIL": "b@example.com",
        "API_BASE_URL": "https://d.example/", "SUCCESS_URL": "https://d.example/ok.html",
        "TOKEN_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x"}
 settings = Settings.from_env(env)
-for role in aws.Role:
-    aws.build_service(settings, aws.AwsClients(), role)
+for role in (aws.Role.REGISTER, aws.Role.CONFIRM):
+    aws.build_api(settings, aws.AwsClients(), role)
+aws.build_delivery(settings, aws.AwsClients())
 """
     imported = imported_by(code)
     runtime = imported_by(BOTO3)  # boto3 and whatever it pulls in: the Lambda runtime's

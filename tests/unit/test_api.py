@@ -162,7 +162,7 @@ def test_bodies_that_are_not_an_object_give_400(raw: str) -> None:
     )
     assert response["statusCode"] == 400
     assert set(body_of(response)) == {"error"}
-    assert w.store.registrations == {}
+    assert w.store.by_id == {}
 
 
 def test_missing_body_gives_400() -> None:
@@ -196,7 +196,7 @@ def test_too_large_body_gives_413(base64_body: bool) -> None:
     assert response["statusCode"] == 413
     assert_security_headers(response)
     assert set(body_of(response)) == {"error"}
-    assert w.store.registrations == {}
+    assert w.store.by_id == {}
 
 
 def test_body_just_under_the_limit_is_read() -> None:
@@ -261,7 +261,7 @@ def test_invalid_base64_body_gives_400() -> None:
     event["isBase64Encoded"] = True
     response = w.api.register(event)
     assert response["statusCode"] == 400
-    assert w.store.registrations == {}
+    assert w.store.by_id == {}
 
 
 def test_form_post_redirects_to_sent() -> None:
@@ -312,7 +312,7 @@ def test_form_error_from_a_browser_redirects_with_the_field(
     assert response["statusCode"] == 303
     assert_security_headers(response)
     assert location(response) == (REGISTER_PAGE, {"status": ["error"], "field": [field]})
-    assert w.store.registrations == {}
+    assert w.store.by_id == {}
 
 
 def test_form_error_without_html_accept_gives_json_400() -> None:

@@ -20,27 +20,27 @@ REQUIRED = {
 
 def test_defaults() -> None:
     s = Settings.from_env(REQUIRED)
-    assert s.sender_email == "no-reply@example.org"
-    assert s.owner_email == "owner@example.org"
-    assert s.api_base_url == "https://api.example.org"
-    assert s.success_url == "https://www.example.org/confirmed.html"
-    assert s.table_name == "UserRegistrations"
-    assert s.register_page_url == "/"
-    assert s.token_ttl_hours == 24
-    assert s.token_secret_arn is None
+    assert s.mail.sender_email == "no-reply@example.org"
+    assert s.mail.owner_email == "owner@example.org"
+    assert s.mail.api_base_url == "https://api.example.org"
+    assert s.http.success_url == "https://www.example.org/confirmed.html"
+    assert s.aws.table_name == "UserRegistrations"
+    assert s.http.register_page_url == "/"
+    assert s.rules.token_ttl_hours == 24
+    assert s.aws.token_secret_arn is None
     assert s.token_secret is None
-    assert s.address_min_interval_seconds == 60
-    assert s.address_limit_per_day == 5
-    assert s.ip_limit_per_hour == 20
-    assert s.blocked_email_domains == frozenset()
-    assert s.confirm_mode is ConfirmMode.LINK
-    assert s.trusted_proxies == ()
-    assert s.origin_verify_secret is None
-    assert s.site_name == "regflow"
+    assert s.rules.address_min_interval_seconds == 60
+    assert s.rules.address_limit_per_day == 5
+    assert s.rules.ip_limit_per_hour == 20
+    assert s.rules.blocked_email_domains == frozenset()
+    assert s.http.confirm_mode is ConfirmMode.LINK
+    assert s.http.trusted_proxies == ()
+    assert s.http.origin_verify_secret is None
+    assert s.http.site_name == "regflow"
     assert s.log_level == "INFO"
-    assert s.address_limit == Limit(max_count=5, window_seconds=86400, min_interval_seconds=60)
-    assert s.client_limit == Limit(max_count=20, window_seconds=3600)
-    assert s.confirm_url == "https://api.example.org/confirm"
+    assert s.rules.address_limit == Limit(max_count=5, window_seconds=86400, min_interval_seconds=60)
+    assert s.rules.client_limit == Limit(max_count=20, window_seconds=3600)
+    assert s.mail.confirm_url == "https://api.example.org/confirm"
 
 
 def test_every_variable_is_read() -> None:
@@ -63,46 +63,46 @@ def test_every_variable_is_read() -> None:
         "LOG_LEVEL": "debug",
     }
     s = Settings.from_env(env)
-    assert s.api_base_url == "https://api.example.org/prod"
-    assert s.confirm_url == "https://api.example.org/prod/confirm"
-    assert s.table_name == "OtherTable"
-    assert s.register_page_url == "https://www.example.org/register.html"
-    assert s.token_ttl_hours == 48
-    assert s.token_secret_arn == env["TOKEN_SECRET_ARN"]
+    assert s.mail.api_base_url == "https://api.example.org/prod"
+    assert s.mail.confirm_url == "https://api.example.org/prod/confirm"
+    assert s.aws.table_name == "OtherTable"
+    assert s.http.register_page_url == "https://www.example.org/register.html"
+    assert s.rules.token_ttl_hours == 48
+    assert s.aws.token_secret_arn == env["TOKEN_SECRET_ARN"]
     assert s.token_secret == b"z" * 40
-    assert s.address_min_interval_seconds == 30
-    assert s.address_limit_per_day == 3
-    assert s.ip_limit_per_hour == 0
-    assert not s.client_limit.enabled
-    assert s.blocked_email_domains == frozenset({"mailinator.com", "spam.example"})
-    assert s.confirm_mode is ConfirmMode.BUTTON
-    assert s.trusted_proxies == (
+    assert s.rules.address_min_interval_seconds == 30
+    assert s.rules.address_limit_per_day == 3
+    assert s.rules.ip_limit_per_hour == 0
+    assert not s.rules.client_limit.enabled
+    assert s.rules.blocked_email_domains == frozenset({"mailinator.com", "spam.example"})
+    assert s.http.confirm_mode is ConfirmMode.BUTTON
+    assert s.http.trusted_proxies == (
         ipaddress.ip_network("10.0.0.0/8"),
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
     )
-    assert s.origin_verify_secret == "origin-verify-value"
+    assert s.http.origin_verify_secret == "origin-verify-value"
     assert "origin-verify-value" not in repr(s)
-    assert s.site_name == "Example Club"
+    assert s.http.site_name == "Example Club"
     assert s.log_level == "DEBUG"
 
 
 def test_settings_are_frozen_and_secret_not_in_repr() -> None:
     s = Settings.from_env({**REQUIRED, "TOKEN_SECRET": "topsecret-" * 4})
     with pytest.raises(dataclasses.FrozenInstanceError):
-        s.table_name = "x"  # type: ignore[misc]
+        s.aws.table_name = "x"  # type: ignore[misc]
     assert "topsecret" not in repr(s)
 
 
 def test_addresses_are_normalized() -> None:
     s = Settings.from_env({**REQUIRED, "OWNER_EMAIL": " Owner@EXAMPLE.org "})
-    assert s.owner_email == "Owner@example.org"
+    assert s.mail.owner_email == "Owner@example.org"
 
 
 def test_empty_values_count_as_unset() -> None:
     s = Settings.from_env({**REQUIRED, "TABLE_NAME": "", "TOKEN_TTL_HOURS": ""})
-    assert s.table_name == "UserRegistrations"
-    assert s.token_ttl_hours == 24
+    assert s.aws.table_name == "UserRegistrations"
+    assert s.rules.token_ttl_hours == 24
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -164,26 +164,26 @@ def test_integer_bounds_are_inclusive(name: str, low: int, high: int) -> None:
         "IP_LIMIT_PER_HOUR": "ip_limit_per_hour",
     }[name]
     for value in (low, high):
-        assert getattr(Settings.from_env({**REQUIRED, name: str(value)}), attr) == value
+        assert getattr(Settings.from_env({**REQUIRED, name: str(value)}).rules, attr) == value
 
 
 def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in REQUIRED.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("IP_LIMIT_PER_HOUR", "7")
-    assert Settings.from_env().ip_limit_per_hour == 7
+    assert Settings.from_env().rules.ip_limit_per_hour == 7
 
 
 def test_embedded_defaults_fill_only_missing_values() -> None:
     env = {"API_BASE_URL": "http://127.0.0.1:8000", "SUCCESS_URL": "http://127.0.0.1:8000/c"}
     s = Settings.from_env(env, defaults=EMBEDDED_DEFAULTS)
-    assert s.sender_email == "no-reply@localhost"
-    assert s.owner_email == "owner@localhost"
+    assert s.mail.sender_email == "no-reply@localhost"
+    assert s.mail.owner_email == "owner@localhost"
     s = Settings.from_env({**env, "OWNER_EMAIL": "me@example.org"}, defaults=EMBEDDED_DEFAULTS)
-    assert s.owner_email == "me@example.org"
+    assert s.mail.owner_email == "me@example.org"
     # An empty variable does not hide the default.
     s = Settings.from_env({**env, "SENDER_EMAIL": ""}, defaults=EMBEDDED_DEFAULTS)
-    assert s.sender_email == "no-reply@localhost"
+    assert s.mail.sender_email == "no-reply@localhost"
 
 
 def test_without_embedded_defaults_sender_is_required() -> None:
@@ -194,7 +194,7 @@ def test_without_embedded_defaults_sender_is_required() -> None:
 
 def test_localhost_addresses_are_checked_too() -> None:
     env = {**REQUIRED, "SENDER_EMAIL": "No-Reply@LOCALHOST"}
-    assert Settings.from_env(env).sender_email == "No-Reply@localhost"
+    assert Settings.from_env(env).mail.sender_email == "No-Reply@localhost"
     with pytest.raises(ConfigError, match="SENDER_EMAIL"):
         Settings.from_env({**REQUIRED, "SENDER_EMAIL": "bad local@localhost"})
     with pytest.raises(ConfigError, match="OWNER_EMAIL"):
@@ -207,7 +207,7 @@ def test_an_explicit_empty_environment_is_not_os_environ(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError, match="SENDER_EMAIL"):
         Settings.from_env({})
     s = Settings.from_env({}, defaults={**REQUIRED, "TABLE_NAME": "FromDefaults"})
-    assert s.table_name == "FromDefaults"
+    assert s.aws.table_name == "FromDefaults"
 
 
 @pytest.mark.parametrize(

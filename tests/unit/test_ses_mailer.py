@@ -12,7 +12,7 @@ from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 from botocore.stub import Stubber
 
 from regflow.adapters.ses import SesMailer
-from regflow.domain import Email, MailDeliveryError
+from regflow.domain import DeliveryError, Email, FailureClass
 
 MESSAGE = Email(
     sender="no-reply@regflow.example",
@@ -63,20 +63,24 @@ def test_sends_raw_multipart_with_every_part() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "transient"),
+    ("code", "status", "failure"),
     [
-        ("TooManyRequestsException", 429, True),
-        ("LimitExceededException", 400, True),
-        ("SendingPausedException", 400, True),
-        ("AccountSuspendedException", 400, True),
-        ("InternalFailure", 500, True),
-        ("SomethingNew", 503, True),
-        ("MessageRejected", 400, False),
-        ("BadRequestException", 400, False),
-        ("SomethingNew", 400, False),
+        ("TooManyRequestsException", 429, FailureClass.TRANSIENT),
+        ("InternalFailure", 500, FailureClass.TRANSIENT),
+        ("SomethingNew", 503, FailureClass.TRANSIENT),
+        # the operator's to fix: never dropped
+        ("LimitExceededException", 400, FailureClass.ACCOUNT),
+        ("SendingPausedException", 400, FailureClass.ACCOUNT),
+        ("AccountSuspendedException", 400, FailureClass.ACCOUNT),
+        ("MessageRejected", 400, FailureClass.ACCOUNT),  # "Email address is not verified"
+        ("AccessDeniedException", 403, FailureClass.ACCOUNT),
+        ("SomethingNew", 400, FailureClass.ACCOUNT),
+        # this recipient's address, for good
+        ("BadRequestException", 400, FailureClass.RECIPIENT),
+        ("InvalidParameterValue", 400, FailureClass.RECIPIENT),
     ],
 )
-def test_errors_are_classified_by_code(code: str, status: int, transient: bool) -> None:
+def test_errors_are_classified_by_code(code: str, status: int, failure: FailureClass) -> None:
     mailer, stub = stubbed()
     stub.add_client_error(
         "send_email",
@@ -84,9 +88,10 @@ def test_errors_are_classified_by_code(code: str, status: int, transient: bool) 
         service_message="text we ignore",
         http_status_code=status,
     )
-    with stub, pytest.raises(MailDeliveryError) as info:
+    with stub, pytest.raises(DeliveryError) as info:
         mailer.send(MESSAGE)
-    assert info.value.transient is transient
+    assert info.value.failure is failure
+    assert info.value.code == code
     assert "jane@example.com" not in str(info.value)  # no address in the error (it gets logged)
 
 
@@ -98,6 +103,6 @@ def test_errors_are_classified_by_code(code: str, status: int, transient: bool) 
     ],
 )
 def test_connection_errors_are_transient(exc: Exception) -> None:
-    with pytest.raises(MailDeliveryError) as info:
+    with pytest.raises(DeliveryError) as info:
         SesMailer(RecordingClient(exc)).send(MESSAGE)  # type: ignore[arg-type]
-    assert info.value.transient is True
+    assert info.value.failure is FailureClass.TRANSIENT

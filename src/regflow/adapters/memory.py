@@ -245,6 +245,7 @@ class MemoryStore:
             parked = [r for r in self._rows.values() if r.parked]
             for row in parked:
                 row.next_attempt_at = now
+                row.first_failed_at = None  # a fresh window of automatic retries
             return len(parked)
 
     # --- the embedded worker's extras (WorkerOutbox) ----------------------------------

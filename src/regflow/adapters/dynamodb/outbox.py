@@ -177,6 +177,7 @@ class OutboxMixin(Table):
         for item in self._parked_items():
             e = Expression()
             e.set_value(keys.NEXT_ATTEMPT_AT, "now", n(now))
+            e.remove(keys.FIRST_FAILED_AT)  # a fresh window of automatic retries
             e.condition(e.exists(keys.PK))
             if self._conditional(self._client.update_item, keys.pk_of(item), e) is not None:
                 count += 1

@@ -145,11 +145,12 @@ class SQLiteOutbox(Database):
         ]
 
     def requeue_parked(self, now: float) -> int:
-        """Every parked row due at `now` (it stays parked, with its attempts and first failure,
-        until it is delivered)."""
+        """Every parked row due at `now` (it stays parked, with its attempts, until it is
+        delivered); its first failure is forgotten, so automatic retries get a fresh window."""
         with self._write() as db:
             return db.execute(
-                "UPDATE outbox SET next_attempt_at = ? WHERE parked = 1", (now,)
+                "UPDATE outbox SET next_attempt_at = ?, first_failed_at = NULL WHERE parked = 1",
+                (now,),
             ).rowcount
 
     # --- the embedded worker's extras ---------------------------------------------------
