@@ -20,8 +20,7 @@ OWNER = ["owner@regflow.example"]
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setattr(mail_sender, "BACKOFF_SECONDS", 0.001)
+def stack() -> Iterator[Stack]:
     with aws_stack() as s:
         yield s
 
@@ -70,17 +69,20 @@ def test_ses_down_for_the_whole_confirmation_then_back(stack: Stack) -> None:
     ses = Faults(stack.clients.sesv2(), "SendEmail").down("TooManyRequestsException")
     response = click(stack, token)
     assert response["headers"]["Location"].endswith("?status=confirmed")
-    responses = stack.pump()
-    assert responses[0]["batchItemFailures"]
-    assert ses.failed == mail_sender.ATTEMPTS  # retried in-process, then handed back to Lambda
-    ses.fail("ServiceUnavailable", times=2)  # still flaky on the next poll: in-process retries
+    assert stack.pump() == [{"batchItemFailures": []}]  # the stream is never blocked
+    assert ses.failed == 3  # the policy's quick retries, in process (no SDK retries)
+    assert len(stack.sleeps) == 2  # with backoff between them
+    [parked] = stack.parked()
+    assert parked.message.kind.value == "owner-notification" and parked.attempts == 3
     ses.up()
-    stack.pump()
+    ses.fail("ServiceUnavailable", times=1)  # still flaky at the first recovery
+    assert stack.recover(later_by=2 * 3600)["parked"] == 1  # parked again, longer backoff
+    assert stack.recover(later_by=4 * 3600)["sent"] == 1
     owner = [m for m in stack.mail() if m.to == OWNER]
     assert len(owner) == 1 and "Jane Doe" in owner[0].text
     assert click(stack, token)["headers"]["Location"].endswith("?status=already-confirmed")
     stack.pump()
-    stack.pump()
+    stack.recover(later_by=8 * 3600)
     assert len([m for m in stack.mail() if m.to == OWNER]) == 1
 
 
@@ -90,20 +92,38 @@ def test_owner_notification_rejected_for_good_is_never_dropped(stack: Stack) -> 
     [token] = tokens(stack)
     ses = Faults(stack.clients.sesv2(), "SendEmail").down("MessageRejected")
     click(stack, token)
-    for _ in range(3):  # reported every time: Lambda's bounded retries then the DLQ keep it
-        assert stack.pump()[0]["batchItemFailures"]
-    assert ses.failed == 3  # permanent: not retried in-process
+    assert stack.pump() == [{"batchItemFailures": []}]
+    assert ses.failed == 1  # an account-level refusal: parked at once, no quick retries
+    for hours in (2, 4, 8):  # the recovery keeps trying, never drops it
+        stack.recover(later_by=hours * 3600)
+        assert len(stack.parked()) == 1
     ses.up()
-    stack.pump()
+    stack.recover(later_by=16 * 3600)
     assert len([m for m in stack.mail() if m.to == OWNER]) == 1
+    assert stack.parked() == []
 
 
-def test_rejected_visitor_address_is_skipped_not_blocking(stack: Stack) -> None:
+def test_unverified_sender_parks_the_visitors_mail_until_fixed(stack: Stack) -> None:
+    ses = Faults(stack.clients.sesv2(), "SendEmail").down("MessageRejected")
+    post(stack, "jane@example.com")
+    assert stack.pump() == [{"batchItemFailures": []}]
+    [parked] = stack.parked()
+    assert parked.message.kind.value == "verification" and parked.last_error == "MessageRejected"
+    ses.up()
+    assert stack.recover(later_by=3600)["sent"] == 1
+    assert [m.to for m in stack.mail()] == [["jane@example.com"]]
+    assert stack.recover(later_by=7200)["sent"] == 0
+
+
+def test_refused_visitor_address_is_dropped_and_recorded_not_blocking(stack: Stack) -> None:
     post(stack, "bounce@example.com")
     post(stack, "jane@example.com", ip="198.51.100.7")
-    Faults(stack.clients.sesv2(), "SendEmail").fail("MessageRejected")
+    Faults(stack.clients.sesv2(), "SendEmail").fail("BadRequestException")
     assert stack.pump() == [{"batchItemFailures": []}]
     assert [m.to for m in stack.mail()] == [["jane@example.com"]]
+    assert stack.parked() == []
+    [bounced] = [i for i in stack.items("REG#") if i["email"]["S"] == "bounce@example.com"]
+    assert bounced["deliveryFailure"] == {"S": "BadRequestException"}
 
 
 # --- DynamoDB throttling on register ---

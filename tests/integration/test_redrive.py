@@ -39,8 +39,7 @@ OWNER = ["owner@regflow.example"]
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setattr(mail_sender, "BACKOFF_SECONDS", 0.001)
+def stack() -> Iterator[Stack]:
     with aws_stack() as s:
         yield s
 
@@ -56,8 +55,10 @@ def owner_mail(stack: Stack) -> list[Any]:
 
 
 def confirm_while_ses_is_down(stack: Stack, *emails: str) -> list[dict[str, Any]]:
-    """Register and verify `emails`, then confirm them all while SES is down: the mail sender
-    reports the owner notifications failed and Lambda keeps them (stack.pending)."""
+    """Register and verify `emails`, then confirm them all while SES is down and the table
+    refuses to park them too (the one case the mail sender hands a record back to Lambda):
+    the mail sender reports the owner notifications failed and Lambda keeps them
+    (stack.pending)."""
     for i, address in enumerate(emails):
         stack.register(
             json_post("/register", {"name": f"User {i}", "email": address}, source_ip=f"1.2.3.{i}")
@@ -66,11 +67,13 @@ def confirm_while_ses_is_down(stack: Stack, *emails: str) -> list[dict[str, Any]
     tokens = [m.group(1) for mail in stack.mail() if (m := re.search(TOKEN_RE, mail.text))]
     assert len(tokens) == len(emails)
     ses = Faults(stack.clients.sesv2(), "SendEmail").down("ServiceUnavailable")
+    table = Faults(stack.clients.dynamodb(), "UpdateItem").down("InternalServerError")
     for token in tokens:
         response = stack.confirm(http_event("GET", "/confirm", query={"token": token}))
         assert response["headers"]["Location"].endswith("?status=confirmed")
     assert stack.pump()[0]["batchItemFailures"]
     ses.up()
+    table.up()
     failed = stack.pending
     stack.pending = []  # Lambda gave up on them: they are past its checkpoint now
     assert not owner_mail(stack)
@@ -199,20 +202,29 @@ def test_records_gone_from_the_stream_are_reported_and_the_message_kept(
     assert in_queue(queue) == [body]
 
 
-def test_ses_still_down_keeps_the_message(stack: Stack, queue: str) -> None:
+def test_ses_still_down_parks_the_mail_in_the_table(stack: Stack, queue: str) -> None:
     failed = confirm_while_ses_is_down(stack, "jane@example.com")
-    body = give_up(stack, queue, failed)
+    give_up(stack, queue, failed)
     session = session_with("sesv2.SendEmail", lambda: error_response("ServiceUnavailable", 503))
 
     code, out = run(queue, session=session)
 
-    assert code == 1 and "FAILED (temporary" in out and "message kept" in out
-    assert in_queue(queue) == [body]
-    assert run(queue)[0] == 0
+    # the message is safe in the table, whole (the queue only pointed at the stream)...
+    assert code == 1 and "parked in the table" in out and "message deleted" in out
+    assert in_queue(queue) == []
+    [parked] = stack.parked()
+    assert parked.message.kind.value == "owner-notification"
+    # ...and the next redrive (or the scheduled recovery) sends it, once
+    code, out = run(queue)
+    assert code == 0, out
+    assert "parked owner-notification" in out and ": sent" in out
     assert len(owner_mail(stack)) == 1
+    assert stack.parked() == []
 
 
-def test_partly_delivered_batch_keeps_only_the_rest(stack: Stack, queue: str) -> None:
+def test_a_batch_whose_mail_cannot_even_be_parked_keeps_the_rest(
+    stack: Stack, queue: str
+) -> None:
     failed = confirm_while_ses_is_down(stack, "jane@example.com", "joe@example.com")
     assert len(failed) == 2
     give_up(stack, queue, failed)
@@ -222,7 +234,12 @@ def test_partly_delivered_batch_keeps_only_the_rest(stack: Stack, queue: str) ->
         calls["n"] += 1
         return error_response("ServiceUnavailable", 503) if calls["n"] > 1 else None
 
-    code, out = run(queue, session=session_with("sesv2.SendEmail", second_send_fails))
+    def no_parking() -> Any:
+        return error_response("InternalServerError", 500)
+
+    session = session_with("sesv2.SendEmail", second_send_fails)
+    session.events.register("before-call.dynamodb.UpdateItem", lambda **_: no_parking())
+    code, out = run(queue, session=session)
 
     assert code == 1, out
     assert len(owner_mail(stack)) == 1
@@ -262,9 +279,11 @@ def confirm_while_ses_is_down_after(stack: Stack, insert: dict[str, Any]) -> lis
     stack.pump()
     [token] = [m.group(1) for mail in stack.mail() if (m := re.search(TOKEN_RE, mail.text))]
     ses = Faults(stack.clients.sesv2(), "SendEmail").down("ServiceUnavailable")
+    table = Faults(stack.clients.dynamodb(), "UpdateItem").down("InternalServerError")
     stack.confirm(http_event("GET", "/confirm", query={"token": token}))
     assert stack.pump()[0]["batchItemFailures"]
     ses.up()
+    table.up()
     failed = stack.pending
     stack.pending = []
     return failed

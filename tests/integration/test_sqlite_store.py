@@ -129,7 +129,7 @@ def test_retry_backoff_parking_and_recovery(store: SQLiteStore) -> None:
     assert store.requeue_parked(300.0) == 1
     assert store.next_due_at() == 300.0
     [requeued] = store.claim_due(now=300.0)
-    assert (requeued.attempts, requeued.first_failed_at) == (3, 100.0)
+    assert (requeued.attempts, requeued.first_failed_at) == (3, None)  # a fresh window
     store.complete(requeued)
     assert store.parked() == []
 
@@ -437,10 +437,11 @@ def test_version_2_database_is_migrated_to_parked_messages(tmp_path: Path) -> No
         store.complete(lapsed)
         # the parked row waits for the operator
         assert store.claim_due(now=1e12) == []
+        [parked] = store.parked()
+        assert parked.parked_at > 0  # the migration's time stands in
         assert store.requeue_parked(2000.0) == 1
         [requeued] = store.claim_due(now=2000.0)
         assert (requeued.message.registration.id, requeued.attempts) == (dead.id, 6)
-        assert requeued.first_failed_at is not None  # the migration's time stands in
         # a new row gets an id the old file never used
         create(store, reg("new@example.com"))
         assert query(path, "SELECT MAX(id) FROM outbox") == [(10,)]

@@ -292,7 +292,7 @@ def test_mail_sender_mapping(translated: dict[str, Any]) -> None:
 
 
 def test_filter_patterns_are_the_mail_senders(translated: dict[str, Any]) -> None:
-    from regflow.handlers.mail_sender import FILTER_PATTERNS
+    from regflow.adapters.dynamodb import FILTER_PATTERNS
 
     (mapping,) = of_type(translated["Resources"], "AWS::Lambda::EventSourceMapping").values()
     patterns = [

@@ -17,6 +17,7 @@ import email
 import email.policy
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -373,6 +374,22 @@ class Stack:
         self.stream = StreamReader(self.dynamodb, table_name)
         self.clients = aws.clients()  # the very clients the handlers use
         self.pending: list[dict[str, Any]] = []  # records a partial batch response left behind
+        self.sleeps: list[float] = []  # the mail sender's in-process backoff, not slept
+
+    def parked(self) -> list[Any]:
+        """The messages parked in the table (the Outbox port of the DynamoDB adapter)."""
+        from regflow.adapters.dynamodb import DynamoDBStore
+
+        return DynamoDBStore(self.dynamodb, self.table_name).parked()
+
+    def recover(self, *, later_by: float = 0.0) -> dict[str, int]:
+        """Run the scheduled recovery of parked messages, as its schedule would `later_by`
+        seconds from now (the recovery function's own code and objects)."""
+        from regflow.aws import recovery, wiring
+
+        delivery = wiring.delivery_for(wiring.Role.RECOVERY)
+        assert delivery.outbox is not None
+        return recovery.recover(delivery, delivery.outbox, now=lambda: time.time() + later_by)
 
     def register(self, event: dict[str, Any]) -> dict[str, Any]:
         from regflow.handlers import register
@@ -394,7 +411,9 @@ class Stack:
         responses = []
         while queue:
             batch, rest = queue[:batch_size], queue[batch_size:]
-            response = mail_sender.lambda_handler({"Records": batch}, None)
+            # the policy's quick retries sleep in process: recorded, not slept
+            with mock.patch("regflow.aws.mail_sender.time.sleep", self.sleeps.append):
+                response = mail_sender.lambda_handler({"Records": batch}, None)
             responses.append(response)
             failures = response["batchItemFailures"]
             if failures:

@@ -44,9 +44,11 @@ def process(
     delivery: DeliveryService,
     *,
     remaining_ms: Callable[[], int] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> BatchResponse:
-    """Deliver what `records` owe, in order; the partial batch response."""
+    """Deliver what `records` owe, in order; the partial batch response. `sleep` waits out
+    the quick retries' backoff (default `time.sleep`)."""
+    wait = sleep or time.sleep
 
     def seconds_left() -> float:
         if remaining_ms is None:
@@ -63,7 +65,7 @@ def process(
             message = message_from_record(record)
             if message is None:
                 continue
-            delivery.deliver_fresh(message, sleep=sleep, time_left=seconds_left)
+            delivery.deliver_fresh(message, sleep=wait, time_left=seconds_left)
         except Exception:
             # Never let one record fail the whole batch: that would resend the records before it.
             log.exception("record not processed; retried from this record", extra={"seq": sequence})

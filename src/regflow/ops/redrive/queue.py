@@ -136,12 +136,11 @@ class Redriver:
                 email = self.delivery.render(entry)
                 line.result = "would send" if email is not None else "would not send: not owed"
                 return line, True
-            result = self.delivery.deliver_fresh(entry)
+            # one attempt: what fails now is parked in the table, where the scheduled
+            # recovery retries it with backoff (no waiting at the operator's terminal)
+            result = self.delivery.deliver_fresh(entry, sleep=self.sleep, time_left=lambda: 0.0)
         except Exception as exc:  # a store or secret error: this message stays owed
             line.result = f"FAILED ({error_name(exc)})"
-            return line, False
-        if result is Result.RETRY:
-            line.result = "FAILED (temporary mail service error: try again later)"
             return line, False
         line.result = _RESULT_LINES[result]
         return line, True
