@@ -354,3 +354,20 @@ def test_building_mime_alone_does_not_import_jinja2() -> None:
         "assert 'jinja2' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_owner_page_template_replaces_the_shipped_one(tmp_path: Path) -> None:
+    folder = tmp_path / "templates" / "pages"
+    folder.mkdir(parents=True)
+    (folder / "confirm_button.j2").write_text(
+        '{% extends "pages/_base.j2" %}{% block title %}{{ site }}{% endblock %}'
+        '{% block content %}<p class="owner">{{ t("page.confirm.lead", site=site) }}</p>'
+        '<form method="post" action="confirm"><input type="hidden" name="token" '
+        'value="{{ token }}"><button id="confirm-button">OK</button></form>{% endblock %}',
+        "utf-8",
+    )
+    page = Renderer(Catalog(), tmp_path).page("confirm_button", "es", token="t", site="<S>")
+    assert '<p class="owner">Solo queda un paso para completar su registro en &lt;S&gt;.</p>' in (
+        page
+    )
+    assert '<html lang="es">' in page  # the shipped frame, extended by the owner's page

@@ -20,7 +20,7 @@ _JS_KEY = re.compile(r"""["'](web\.[A-Za-z0-9_.]+)["']""")
 
 
 def _catalog(lang: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((CATALOG_DIR / f"{lang}.json").read_text("utf-8"))
+    data: dict[str, str] = json.loads((Path(CATALOG_DIR) / f"{lang}.json").read_text("utf-8"))
     return data
 
 

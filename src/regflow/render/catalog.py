@@ -13,21 +13,26 @@ language has the same keys and the same placeholders per key (checked by the tes
 shipped files, and at load time for an owner's overrides). A key ending in `.one` / `.other` is
 a plural pair, chosen by `Catalog.plural`.
 
-Standard library only: the API handlers use it for their error messages.
+Standard library only (not even `pathlib`): the API handlers use it for their error messages.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import string
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regflow.render import SUPPORTED_LANGUAGES
 
-CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# A plain path string: `pathlib` is not otherwise imported by the confirm handler (cold start).
+CATALOG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog")
 FALLBACK_LANGUAGE = "en"
 WEB_PREFIX = "web."
 
@@ -51,9 +56,10 @@ def placeholders(message: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _read(path: Path) -> dict[str, str]:
+def _read(path: str | Path) -> dict[str, str]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CatalogError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict):
@@ -73,7 +79,7 @@ def shipped(lang: str) -> Mapping[str, str]:
     """The catalog shipped for `lang` (read once per process)."""
     if lang not in SUPPORTED_LANGUAGES:
         raise KeyError(lang)
-    return _read(CATALOG_DIR / f"{lang}.json")
+    return _read(os.path.join(CATALOG_DIR, f"{lang}.json"))
 
 
 def _load_overrides(override_dir: Path) -> dict[str, dict[str, str]]:
