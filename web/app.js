@@ -13,27 +13,104 @@
   var EMAIL_MAX = 254;
   var REQUEST_TIMEOUT_MS = 15000;
 
-  var MESSAGES = {
-    sent:
-      "Thanks! If this address can receive mail, a verification link is on its way. " +
-      "Please check your inbox.",
-    fixField: "Please correct the highlighted field and try again.",
-    nameMissing: "Please enter your name.",
-    nameTooLong: "Your name can be at most " + NAME_MAX + " characters long.",
-    nameBadChars: "Your name contains characters that are not allowed.",
-    nameLink: "Your name cannot contain a web address.",
-    emailMissing: "Please enter your email address.",
-    emailTooLong: "An email address can be at most " + EMAIL_MAX + " characters long.",
-    emailInvalid: "Please enter a valid email address, like name@example.com.",
-    nameRejected: "Please check your name and try again.",
-    emailRejected: "Please check your email address and try again.",
-    badRequest: "Your registration could not be sent. Please check the form and try again.",
-    rateLimited: "Too many sign-ups from your network.",
-    busy: "We are busy right now. Please try again in a minute.",
-    serverError: "Something went wrong on our side. Please try again later.",
-    network: "We could not reach the server. Please check your connection and try again.",
-    timeout: "The server took too long to answer. Please try again.",
-  };
+  // --- words -----------------------------------------------------------------------------
+  //
+  // Every message comes from the catalog of the page's language, i18n/<lang>.json (the `web.*`
+  // keys of src/regflow/render/catalog/<lang>.json), fetched relative to this page like
+  // styles.css. <lang>: the `lang` query parameter if supported, else the first supported of the
+  // browser's languages, else English. Until (or unless) the catalog loads, the English the page
+  // itself carries is used: the texts marked data-i18n, and <template id="i18n-fallback">.
+
+  var SUPPORTED_LANGUAGES = ["en", "de", "fr", "es"];
+  var CATALOG_TIMEOUT_MS = 5000;
+  var messages = {};
+
+  function supported(tag) {
+    if (typeof tag !== "string") return null;
+    var primary = tag.trim().split(/[-_]/)[0].toLowerCase();
+    return SUPPORTED_LANGUAGES.indexOf(primary) === -1 ? null : primary;
+  }
+
+  function pickLanguage() {
+    var asked = supported(new URLSearchParams(window.location.search).get("lang"));
+    if (asked) return asked;
+    var preferred = navigator.languages && navigator.languages.length
+      ? navigator.languages
+      : [navigator.language];
+    for (var i = 0; i < preferred.length; i++) {
+      var found = supported(preferred[i]);
+      if (found) return found;
+    }
+    return "en";
+  }
+
+  function collect(root) {
+    var nodes = root.querySelectorAll("[data-i18n]");
+    for (var i = 0; i < nodes.length; i++) {
+      messages[nodes[i].getAttribute("data-i18n")] = nodes[i].textContent.trim().replace(/\s+/g, " ");
+    }
+  }
+
+  function collectFallback() {
+    collect(document);
+    var fallback = document.getElementById("i18n-fallback");
+    if (fallback && fallback.content) collect(fallback.content);
+  }
+
+  // The message `key`, its {placeholders} filled from `params`.
+  function msg(key, params) {
+    var text = Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : key;
+    return text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, function (whole, name) {
+      return params && Object.prototype.hasOwnProperty.call(params, name)
+        ? String(params[name])
+        : whole;
+    });
+  }
+
+  function translatePage() {
+    var nodes = document.querySelectorAll("[data-i18n]");
+    for (var i = 0; i < nodes.length; i++) {
+      var key = nodes[i].getAttribute("data-i18n");
+      if (Object.prototype.hasOwnProperty.call(messages, key)) nodes[i].textContent = messages[key];
+    }
+  }
+
+  // Resolves true once the catalog of `lang` is in use, false if the page stays in English.
+  function loadCatalog(lang) {
+    if (typeof window.fetch !== "function") return Promise.resolve(false);
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = controller
+      ? window.setTimeout(function () {
+          controller.abort();
+        }, CATALOG_TIMEOUT_MS)
+      : null;
+    return fetch("i18n/" + lang + ".json", {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+      signal: controller ? controller.signal : undefined,
+    })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(function (catalog) {
+        if (!catalog || typeof catalog !== "object") return false;
+        Object.keys(catalog).forEach(function (key) {
+          if (key.indexOf("web.") === 0 && typeof catalog[key] === "string") {
+            messages[key] = catalog[key];
+          }
+        });
+        document.documentElement.lang = lang;
+        translatePage();
+        return true;
+      })
+      .catch(function () {
+        return false;
+      })
+      .then(function (loaded) {
+        if (timer) window.clearTimeout(timer);
+        return loaded;
+      });
+  }
 
   // --- the server's rules, mirrored (the server has the last word) ------------------------
 
@@ -52,39 +129,42 @@
 
   function checkName(value) {
     var name = value.trim();
-    if (!name) return MESSAGES.nameMissing;
-    if (codePointLength(name) > NAME_MAX) return MESSAGES.nameTooLong;
-    if (FORBIDDEN_NAME_CHARS.test(name)) return MESSAGES.nameBadChars;
-    if (LINKISH.test(name)) return MESSAGES.nameLink;
+    if (!name) return msg("web.name.missing");
+    if (codePointLength(name) > NAME_MAX) return msg("web.name.too_long", { max: NAME_MAX });
+    if (FORBIDDEN_NAME_CHARS.test(name)) return msg("web.name.bad_chars");
+    if (LINKISH.test(name)) return msg("web.name.link");
     return null;
   }
 
   function checkEmail(value) {
     var email = value.trim();
-    if (!email) return MESSAGES.emailMissing;
-    if (codePointLength(email) > EMAIL_MAX) return MESSAGES.emailTooLong;
+    if (!email) return msg("web.email.missing");
+    if (codePointLength(email) > EMAIL_MAX) return msg("web.email.too_long", { max: EMAIL_MAX });
     var at = email.lastIndexOf("@");
-    if (at < 1 || at === email.length - 1) return MESSAGES.emailInvalid;
+    if (at < 1 || at === email.length - 1) return msg("web.email.invalid");
     var local = email.slice(0, at);
     var domain = email.slice(at + 1);
-    if (codePointLength(local) > 64 || !LOCAL_PART.test(local)) return MESSAGES.emailInvalid;
-    if (domain.length > 253) return MESSAGES.emailInvalid;
+    if (codePointLength(local) > 64 || !LOCAL_PART.test(local)) return msg("web.email.invalid");
+    if (domain.length > 253) return msg("web.email.invalid");
     var labels = domain.split(".");
-    if (labels.length < 2) return MESSAGES.emailInvalid;
+    if (labels.length < 2) return msg("web.email.invalid");
     for (var i = 0; i < labels.length; i++) {
-      if (!DOMAIN_LABEL.test(labels[i])) return MESSAGES.emailInvalid;
+      if (!DOMAIN_LABEL.test(labels[i])) return msg("web.email.invalid");
     }
-    if (/^[0-9]+$/.test(labels[labels.length - 1])) return MESSAGES.emailInvalid;
+    if (/^[0-9]+$/.test(labels[labels.length - 1])) return msg("web.email.invalid");
     return null;
   }
 
   // --- page wiring --------------------------------------------------------------------------
 
+  collectFallback();
+  var language = pickLanguage();
+  var catalogLoaded = loadCatalog(language);
+
   var form = document.getElementById("register-form");
   if (!form) return;
   var statusBox = document.getElementById("form-status");
   var button = document.getElementById("submit-button");
-  var buttonLabel = button.textContent;
   var fields = {
     name: { input: form.elements.namedItem("name"), error: document.getElementById("name-error") },
     email: {
@@ -93,6 +173,9 @@
     },
   };
   var honeypot = form.elements.namedItem("website");
+  var langField = form.elements.namedItem("lang");
+  // The mails of this registration are written in the page's language (a plain form post too).
+  if (langField) langField.value = language;
 
   // The script does the checks and shows its own messages next to the fields.
   form.noValidate = true;
@@ -132,16 +215,16 @@
   function setBusy(busy) {
     button.disabled = busy;
     form.setAttribute("aria-busy", busy ? "true" : "false");
-    button.textContent = busy ? "Sending\u2026" : buttonLabel;
+    button.textContent = busy ? msg("web.form.sending") : msg("web.form.submit");
   }
 
   function retryText(header) {
     var seconds = parseInt(header || "", 10);
-    if (!(seconds > 0)) return " Please try again later.";
-    if (seconds < 90) return " Please try again in a minute.";
+    if (!(seconds > 0)) return " " + msg("web.retry.later");
+    if (seconds < 90) return " " + msg("web.retry.minute");
     var minutes = Math.ceil(seconds / 60);
-    if (minutes < 90) return " Please try again in " + minutes + " minutes.";
-    return " Please try again in " + Math.ceil(minutes / 60) + " hours.";
+    if (minutes < 90) return " " + msg("web.retry.minutes", { minutes: minutes });
+    return " " + msg("web.retry.hours", { hours: Math.ceil(minutes / 60) });
   }
 
   function readJson(response) {
@@ -160,29 +243,33 @@
     var status = response.status;
     if (status >= 200 && status < 300) {
       form.reset();
-      var text = payload && typeof payload.message === "string" ? payload.message : MESSAGES.sent;
+      var text =
+        payload && typeof payload.message === "string" ? payload.message : msg("web.form.sent");
       showStatus("success", text);
       return;
     }
     if (status === 400 && payload && fields[payload.field]) {
-      setFieldError(payload.field, serverMessage(payload, MESSAGES.badRequest));
-      showStatus("error", MESSAGES.fixField);
+      setFieldError(payload.field, serverMessage(payload, msg("web.form.bad_request")));
+      showStatus("error", msg("web.form.fix_field"));
       fields[payload.field].input.focus();
       return;
     }
     if (status === 429) {
-      showStatus("error", MESSAGES.rateLimited + retryText(response.headers.get("Retry-After")));
+      showStatus(
+        "error",
+        msg("web.error.rate_limited") + retryText(response.headers.get("Retry-After"))
+      );
       return;
     }
     if (status === 503) {
-      showStatus("error", MESSAGES.busy);
+      showStatus("error", msg("web.error.busy"));
       return;
     }
     if (status >= 500) {
-      showStatus("error", MESSAGES.serverError);
+      showStatus("error", msg("web.error.server"));
       return;
     }
-    showStatus("error", serverMessage(payload, MESSAGES.badRequest));
+    showStatus("error", serverMessage(payload, msg("web.form.bad_request")));
   }
 
   function submit(event) {
@@ -203,7 +290,7 @@
       }
     });
     if (first) {
-      showStatus("error", MESSAGES.fixField);
+      showStatus("error", msg("web.form.fix_field"));
       fields[first].input.focus();
       return;
     }
@@ -212,6 +299,7 @@
       name: fields.name.input.value.trim(),
       email: fields.email.input.value.trim(),
       website: honeypot ? honeypot.value : "",
+      lang: language,
     });
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     var timer = controller
@@ -234,7 +322,10 @@
         });
       })
       .catch(function (err) {
-        showStatus("error", err && err.name === "AbortError" ? MESSAGES.timeout : MESSAGES.network);
+        showStatus(
+          "error",
+          err && err.name === "AbortError" ? msg("web.error.timeout") : msg("web.error.network")
+        );
       })
       .then(function () {
         if (timer) window.clearTimeout(timer);
@@ -254,14 +345,17 @@
     var params = new URLSearchParams(window.location.search);
     var status = params.get("status");
     if (status === "sent") {
-      showStatus("success", MESSAGES.sent);
+      showStatus("success", msg("web.form.sent"));
     } else if (status === "error") {
       var field = params.get("field");
       if (field === "name" || field === "email") {
-        setFieldError(field, field === "name" ? MESSAGES.nameRejected : MESSAGES.emailRejected);
-        showStatus("error", MESSAGES.fixField);
+        setFieldError(
+          field,
+          field === "name" ? msg("web.name.rejected") : msg("web.email.rejected")
+        );
+        showStatus("error", msg("web.form.fix_field"));
       } else {
-        showStatus("error", MESSAGES.badRequest);
+        showStatus("error", msg("web.form.bad_request"));
       }
     }
   }
@@ -269,7 +363,8 @@
   form.addEventListener("submit", submit);
   clearOnInput("name");
   clearOnInput("email");
-  showQueryStatus();
+  // In the page's language: once its catalog is in (or known not to come).
+  catalogLoaded.then(showQueryStatus);
 
   // Exposed for tests and for embedding pages that want to reuse the checks.
   window.regflow = { checkName: checkName, checkEmail: checkEmail };

@@ -1,14 +1,30 @@
-"""What regflow's mails say, and how they become MIME messages.
+"""Mails as `domain.Email`s, and how they become MIME messages.
 
-Every value a visitor typed is HTML-escaped in the HTML part, and nothing a visitor typed can
-reach a header unfolded: names never contain control characters (validation), and headers are
-built by the stdlib `email` package: line breaks are folded out of the subject, non-ASCII is
-RFC 2047-encoded, and addresses must be plain ASCII (visitors' addresses are, by validation).
+What the mails say lives in `regflow.render` (templates `render/templates/mails/*.j2`, words in
+the catalogs `render/catalog/<lang>.json`); this module keeps the functions the service calls,
+with the same signatures as before plus two optional keywords:
+
+- `lang`: the language of the mail (a supported code; None or anything else -> the renderer's
+  default language). `owner_notification` has none: it is always in the default language;
+- `renderer`: a `regflow.render.templates.Renderer` (one per process, built with the site's
+  catalog and override directory); None -> a shared one with the shipped templates and catalogs
+  and English as the default language.
+
+`to_email(rendered, sender=..., to=..., reply_to=...)` turns any `render.RenderedMail` into an
+`Email`, for callers that use the renderer directly.
+
+Every value a visitor typed is HTML-escaped in the HTML part (Jinja2 autoescaping), and nothing a
+visitor typed can reach a header unfolded: names never contain control characters (validation),
+the renderer makes the subject one line, and headers are built by the stdlib `email` package:
+line breaks are folded out of the subject, non-ASCII is RFC 2047-encoded, and addresses must be
+plain ASCII (visitors' addresses are, by validation).
+
+jinja2 is imported on the first mail rendered, never by `to_mime` alone.
 """
 
 from __future__ import annotations
 
-import html
+import threading
 from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.header import Header
@@ -16,13 +32,28 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
+from typing import TYPE_CHECKING
 
 from regflow.domain import Email, Registration
 
-_BUTTON_STYLE = (
-    "display:inline-block;background:#1e3a8a;color:#ffffff;padding:12px 24px;"
-    "text-decoration:none;font-weight:bold;border-radius:6px"
-)
+if TYPE_CHECKING:
+    from regflow.render import RenderedMail
+    from regflow.render.templates import Renderer
+
+_default_renderer: Renderer | None = None
+_default_lock = threading.Lock()
+
+
+def default_renderer() -> Renderer:
+    """The shared renderer: shipped templates and catalogs, English by default."""
+    global _default_renderer
+    with _default_lock:
+        if _default_renderer is None:
+            from regflow.render.catalog import Catalog
+            from regflow.render.templates import Renderer
+
+            _default_renderer = Renderer(Catalog())
+        return _default_renderer
 
 
 def _one_line(text: str) -> str:
@@ -30,18 +61,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _html_page(title: str, body: str) -> str:
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title></head>\n"
-        '<body style="font-family:Arial,Helvetica,sans-serif;color:#111827;line-height:1.5">'
-        + body.replace("</p>", "</p>\n").replace("</h2>", "</h2>\n")
-        + "</body></html>\n"
+def to_email(rendered: RenderedMail, *, sender: str, to: str, reply_to: str | None = None) -> Email:
+    return Email(
+        sender=sender,
+        to=to,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        reply_to=reply_to,
     )
+
+
+def _language(renderer: Renderer, lang: str | None) -> str:
+    return renderer.catalog.language(lang) if lang else renderer.catalog.default_language
 
 
 def verification(
@@ -52,81 +84,55 @@ def verification(
     hours: int,
     sender: str,
     site: str,
+    lang: str | None = None,
+    renderer: Renderer | None = None,
 ) -> Email:
-    name = registration.name
-    text = (
-        f"Hi {name},\n\n"
-        f"Please confirm your email address for {site} by opening this link:\n\n"
-        f"{link}\n\n"
-        f"The link expires in {hours} hours ({_when(expires_at)}).\n"
-        "If you did not sign up, ignore this message: nothing happens without a click.\n"
+    renderer = renderer or default_renderer()
+    rendered = renderer.mail(
+        "verification",
+        _language(renderer, lang),
+        name=registration.name,
+        link=link,
+        expires_at=expires_at,
+        hours=hours,
+        site=site,
     )
-    body = (
-        f"<h2>Hi {html.escape(name)},</h2>"
-        f"<p>Please confirm your email address for {html.escape(site)}.</p>"
-        f'<p><a href="{html.escape(link, quote=True)}" style="{_BUTTON_STYLE}">'
-        "Verify my email</a></p>"
-        f'<p style="color:#4b5563">The link expires in {hours} hours '
-        f"({html.escape(_when(expires_at))}).<br>"
-        "If you did not sign up, ignore this message: nothing happens without a click.</p>"
-        f'<p style="color:#6b7280;font-size:12px">Or paste this address into your browser: '
-        f"{html.escape(link)}</p>"
-    )
-    return Email(
-        sender=sender,
-        to=registration.email,
-        subject="Please verify your email address",
-        text=text,
-        html=_html_page("Please verify your email address", body),
-    )
+    return to_email(rendered, sender=sender, to=registration.email)
 
 
-def already_registered(registration: Registration, *, sender: str, site: str) -> Email:
-    name = registration.name
-    text = (
-        f"Hi {name},\n\n"
-        f"Someone (probably you) asked to sign up for {site} with this address, "
-        "which is already registered and verified. There is nothing more to do.\n"
-        "If it was not you, ignore this message.\n"
+def already_registered(
+    registration: Registration,
+    *,
+    sender: str,
+    site: str,
+    lang: str | None = None,
+    renderer: Renderer | None = None,
+) -> Email:
+    renderer = renderer or default_renderer()
+    rendered = renderer.mail(
+        "already_registered", _language(renderer, lang), name=registration.name, site=site
     )
-    body = (
-        f"<h2>Hi {html.escape(name)},</h2>"
-        f"<p>Someone (probably you) asked to sign up for {html.escape(site)} with this address, "
-        "which is already registered and verified. There is nothing more to do.</p>"
-        '<p style="color:#4b5563">If it was not you, ignore this message.</p>'
-    )
-    return Email(
-        sender=sender,
-        to=registration.email,
-        subject="You are already registered",
-        text=text,
-        html=_html_page("You are already registered", body),
-    )
+    return to_email(rendered, sender=sender, to=registration.email)
 
 
-def owner_notification(registration: Registration, *, sender: str, owner: str) -> Email:
-    confirmed_at = registration.confirmed_at or registration.timestamp
-    rows = (
-        ("Name", registration.name),
-        ("Email", registration.email),
-        ("Registered", _when(registration.timestamp)),
-        ("Confirmed", _when(confirmed_at)),
+def owner_notification(
+    registration: Registration,
+    *,
+    sender: str,
+    owner: str,
+    renderer: Renderer | None = None,
+) -> Email:
+    """Always in the site's default language (the renderer's catalog's)."""
+    renderer = renderer or default_renderer()
+    rendered = renderer.mail(
+        "owner_notification",
+        renderer.catalog.default_language,
+        name=registration.name,
+        email=registration.email,
+        registered_at=registration.timestamp,
+        confirmed_at=registration.confirmed_at or registration.timestamp,
     )
-    text = "A new registration was confirmed.\n\n" + "".join(f"{k}: {v}\n" for k, v in rows)
-    table = "".join(
-        f'<tr><th align="left" style="padding-right:12px">{k}</th><td>{html.escape(v)}</td></tr>'
-        for k, v in rows
-    )
-    return Email(
-        sender=sender,
-        to=owner,
-        subject=_one_line(f"New registration: {registration.name}"),
-        text=text,
-        html=_html_page(
-            "New registration", f"<h2>New registration confirmed</h2><table>{table}</table>"
-        ),
-        reply_to=registration.email,
-    )
+    return to_email(rendered, sender=sender, to=owner, reply_to=registration.email)
 
 
 def to_mime(message: Email, *, now: datetime | None = None) -> Message:

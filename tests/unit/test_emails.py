@@ -47,7 +47,7 @@ def test_verification_has_link_and_expiry() -> None:
     assert "Verify my email" in msg.html
     for part in (msg.text, msg.html):
         assert "24 hours" in part
-        assert "2026-01-16 12:00 UTC" in part
+        assert "16 January 2026, 12:00 UTC" in part
         assert "Jane Doe" in part
 
 
@@ -55,7 +55,7 @@ def test_name_is_html_escaped_in_html_part() -> None:
     evil = "<script>alert(1)</script> & \"'"
     msg = _verification(name=evil)
     assert "<script>" not in msg.html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;&#x27;" in msg.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;&#39;" in msg.html
     # The plain-text part is shown as text, so it keeps the name as typed.
     assert evil in msg.text
 
@@ -70,7 +70,7 @@ def test_link_with_special_characters_is_attribute_escaped() -> None:
         site="<Site>",
     )
     assert '"><x>' not in msg.html
-    assert "&amp;token=&quot;&gt;&lt;x&gt;" in msg.html
+    assert "&amp;token=&#34;&gt;&lt;x&gt;" in msg.html
     assert "&lt;Site&gt;" in msg.html
 
 
