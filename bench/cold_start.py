@@ -48,8 +48,7 @@ class Subject:
 def _service(module: str, role: str) -> str:
     build = "delivery_for" if role in ("MAIL_SENDER", "RECOVERY") else "http_api"
     return (
-        f"import regflow.handlers.{module}\nfrom regflow import aws\n"
-        f"aws.{build}(aws.Role.{role})\n"
+        f"import regflow.handlers.{module}\nfrom regflow import aws\naws.{build}(aws.Role.{role})\n"
     )
 
 

@@ -1,6 +1,7 @@
 """Build the Lambda bundle (build/lambda) from pyproject.toml, runtime dependencies only.
 
     python deploy/build_bundle.py [--out build/lambda] [--python-version 3.13] [--with-boto3]
+                                  [--templates-dir DIR]
 
 pyproject.toml stays the single source of metadata: the regflow wheel is built from it, and its
 `[project].dependencies` are installed for the Lambda platform (manylinux2014_aarch64, CPython
@@ -10,11 +11,16 @@ boto3 (and with it botocore, s3transfer, jmespath, urllib3, python-dateutil) is 
 default: every Lambda Python runtime ships it, and bundling it adds ~20 MB unpacked, slowing
 deploys and cold starts for no gain. Every call regflow makes (DynamoDB, SES v2, Secrets
 Manager) is years older than the runtime's boto3. `--with-boto3` bundles it to pin the version.
+
+The site's own words and templates (`--templates-dir`, default `TEMPLATES_DIR`: a folder with
+`catalog/<lang>.json` and `templates/...`, see the README) are copied to `site-templates/` in
+the bundle, where the functions' `TEMPLATES_DIR` points; without one that folder is empty.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -44,7 +50,30 @@ def pip(*args: str) -> None:
     subprocess.run(command, check=True)  # noqa: S603 (our own interpreter, our own arguments)
 
 
-def build(out: Path, python_version: str, *, with_boto3: bool) -> None:
+SITE_TEMPLATES = "site-templates"  # TEMPLATES_DIR=/var/task/site-templates in template.yaml
+
+
+def add_site_templates(out: Path, source: Path | None) -> None:
+    """Copy the owner's overrides into the bundle (checked first: a bad catalog fails here,
+    at deploy time, not at the first mail)."""
+    target = out / SITE_TEMPLATES
+    target.mkdir(parents=True, exist_ok=True)
+    if source is None:
+        return
+    if not source.is_dir():
+        raise SystemExit(f"TEMPLATES_DIR {source} is not a folder")
+    sys.path.insert(0, str(ROOT / "src"))
+    from regflow.render.catalog import Catalog
+
+    Catalog(source).keys()  # raises CatalogError naming the file and key
+    for part in ("catalog", "templates"):
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part)
+
+
+def build(
+    out: Path, python_version: str, *, with_boto3: bool, templates_dir: Path | None = None
+) -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -65,6 +94,7 @@ def build(out: Path, python_version: str, *, with_boto3: bool) -> None:
     for junk in [*out.glob("*.dist-info"), *out.rglob("__pycache__"), out / "bin"]:
         if junk.is_dir():
             shutil.rmtree(junk)
+    add_site_templates(out, templates_dir)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"bundle: {out} ({size / 1e6:.1f} MB unpacked)")
 
@@ -74,8 +104,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "lambda")
     parser.add_argument("--python-version", default="3.13")
     parser.add_argument("--with-boto3", action="store_true")
+    default_templates = os.environ.get("TEMPLATES_DIR") or None
+    parser.add_argument(
+        "--templates-dir", type=Path, default=Path(default_templates) if default_templates else None
+    )
     args = parser.parse_args()
-    build(args.out, args.python_version, with_boto3=args.with_boto3)
+    build(
+        args.out, args.python_version, with_boto3=args.with_boto3, templates_dir=args.templates_dir
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 # Optional: STACK (regflow), REGION (AWS_REGION, else us-east-1), TOKEN_TTL_HOURS, CONFIRM_MODE,
 #   CORS_ALLOW_ORIGINS, ADDRESS_MIN_INTERVAL_SECONDS, ADDRESS_LIMIT_PER_DAY, IP_LIMIT_PER_HOUR,
 #   BLOCKED_EMAIL_DOMAINS, LOG_RETENTION_DAYS, LOG_LEVEL, PRICE_CLASS, ALARM_TOPIC_ARN,
+#   DEFAULT_LANGUAGE, TEMPLATES_DIR (the site's own words: bundled, and used for the pages),
 #   PYTHON (.venv/bin/python), SAM (.venv/bin/sam, else sam on PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,7 @@ add_param LogRetentionDays LOG_RETENTION_DAYS
 add_param LogLevel LOG_LEVEL
 add_param CloudFrontPriceClass PRICE_CLASS
 add_param AlarmTopicArn ALARM_TOPIC_ARN
+add_param DefaultLanguage DEFAULT_LANGUAGE
 
 echo "--- SES check (${REGION})"
 "$PYTHON" - "$REGION" "$SENDER_EMAIL" "$OWNER_EMAIL" <<'PY' || true

@@ -9,12 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import html
 import ipaddress
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
 from regflow.config import ConfirmMode, HttpEdge
@@ -22,6 +21,10 @@ from regflow.domain import ClientRateLimited, Outcome, StoreUnavailable, Validat
 from regflow.intake import IntakeService
 from regflow.logs import correlation_id
 from regflow.render import SUPPORTED_LANGUAGES, negotiate_language
+from regflow.render.catalog import Catalog
+
+if TYPE_CHECKING:
+    from regflow.render.templates import Renderer
 
 log = logging.getLogger("regflow.api")
 
@@ -29,10 +32,6 @@ Event = Mapping[str, Any]
 Response = dict[str, Any]
 
 MAX_BODY_BYTES = 16 * 1024
-ACCEPTED_MESSAGE = (
-    "Thanks! If this address can receive mail, a verification link is on its way. "
-    "Please check your inbox."
-)
 SECURITY_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": (
         "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -73,10 +72,12 @@ def with_query(url: str, **params: str) -> str:
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    """A request that cannot be taken as it is; `key` names its message in the catalog."""
+
+    def __init__(self, status: int, key: str) -> None:
+        super().__init__(key)
         self.status = status
-        self.message = message
+        self.key = key
 
 
 # --- request parsing --------------------------------------------------------------------
@@ -94,18 +95,18 @@ def body_bytes(event: Event) -> bytes:
     if body is None:
         return b""
     if not isinstance(body, str):
-        raise BadRequest(400, "The request body could not be read.")
+        raise BadRequest(400, "error.body.unreadable")
     if len(body) > MAX_BODY_BYTES * 2:  # cheap early bound before decoding
-        raise BadRequest(413, "The request is too large.")
+        raise BadRequest(413, "error.body.too_large")
     if event.get("isBase64Encoded"):
         try:
             data = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise BadRequest(400, "The request body could not be read.") from None
+            raise BadRequest(400, "error.body.unreadable") from None
     else:
         data = body.encode("utf-8", "surrogatepass")
     if len(data) > MAX_BODY_BYTES:
-        raise BadRequest(413, "The request is too large.")
+        raise BadRequest(413, "error.body.too_large")
     return data
 
 
@@ -117,11 +118,11 @@ def parse_form(data: bytes) -> dict[str, str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadRequest(400, "The form data is not valid UTF-8.") from None
+        raise BadRequest(400, "error.form.not_utf8") from None
     try:
         fields = parse_qs(text, keep_blank_values=True, max_num_fields=50)
     except ValueError:
-        raise BadRequest(400, "The form has too many fields.") from None
+        raise BadRequest(400, "error.form.too_many_fields") from None
     return {k: v[0] for k, v in fields.items()}
 
 
@@ -134,13 +135,13 @@ def parse_fields(event: Event) -> tuple[dict[str, Any], bool]:
         try:
             payload = json.loads(data.decode("utf-8")) if data else None
         except (UnicodeDecodeError, ValueError, RecursionError):
-            raise BadRequest(400, "The request body is not valid JSON.") from None
+            raise BadRequest(400, "error.json.invalid") from None
         if not isinstance(payload, dict):
-            raise BadRequest(400, "The request body must be a JSON object with name and email.")
+            raise BadRequest(400, "error.json.not_object")
         return payload, False
     if kind == "application/x-www-form-urlencoded":
         return parse_form(data), True
-    raise BadRequest(415, "Send the form as application/json or application/x-www-form-urlencoded.")
+    raise BadRequest(415, "error.media_type")
 
 
 def wants_html(event: Event) -> bool:
@@ -217,7 +218,7 @@ def method_of(event: Event) -> str:
 # --- handlers ---------------------------------------------------------------------------
 
 
-def _guarded(event: Event, work: Callable[[], Response]) -> Response:
+def _guarded(event: Event, work: Callable[[], Response], say: Say) -> Response:
     """Correlation id, and the last line of defence: nothing unexpected leaks to a client."""
     ctx = event.get("requestContext")
     request_id = ctx.get("requestId") if isinstance(ctx, Mapping) else None
@@ -225,40 +226,59 @@ def _guarded(event: Event, work: Callable[[], Response]) -> Response:
     try:
         return work()
     except BadRequest as exc:
-        return error(exc.status, exc.message)
+        return error(exc.status, say(exc.key))
     except StoreUnavailable as exc:
         log.warning("store unavailable", extra={"retry_after": exc.retry_after})
-        return error(
-            503,
-            "We are busy right now. Please try again shortly.",
-            **{"Retry-After": str(exc.retry_after)},
-        )
+        return error(503, say("error.busy"), **{"Retry-After": str(exc.retry_after)})
     except Exception:
         log.exception("unhandled error")
-        return error(500, "Something went wrong on our side. Please try again later.")
+        return error(500, say("error.internal"))
     finally:
         correlation_id.reset(token)
 
 
+Say = Callable[..., str]
+
+
 class HttpApi:
-    """`POST /register` and `GET|POST /confirm` over the intake service."""
+    """`POST /register` and `GET|POST /confirm` over the intake service. Every answer is in
+    the request's language (`lang` field or query parameter, else Accept-Language, else
+    `DEFAULT_LANGUAGE`), from the message catalog (`regflow.render`)."""
 
     def __init__(self, intake: IntakeService, edge: HttpEdge) -> None:
         self.intake = intake
         self.edge = edge
+        self._catalog: Catalog | None = None
+        self._renderer: Renderer | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:  # on the first answer, not at cold start
+            self._catalog = Catalog(self.edge.templates_dir, self.edge.default_language)
+        return self._catalog
+
+    def language(self, event: Event, explicit: object = None) -> str:
+        return negotiate_language(
+            explicit, headers_of(event).get("accept-language"), self.edge.default_language
+        )
+
+    def _say(self, lang: str) -> Say:
+        def say(key: str, **params: object) -> str:
+            return self.catalog.text(key, lang, **params)
+
+        return say
 
     def register(self, event: Event) -> Response:
         """POST /register."""
+        say = self._say(self.language(event))
 
         def work() -> Response:
+            nonlocal say
             fields, from_form = parse_fields(event)
             html_client = from_form and wants_html(event)
             page = self.edge.register_page_url
-            language = negotiate_language(
-                fields.get("lang"),
-                headers_of(event).get("accept-language"),
-                self.edge.default_language,
-            )
+            language = self.language(event, fields.get("lang"))
+            say = self._say(language)
             try:
                 self.intake.register(
                     fields.get("name"),
@@ -270,28 +290,28 @@ class HttpApi:
             except ValidationError as exc:
                 if html_client:
                     return redirect(303, with_query(page, status="error", field=exc.field))
-                return error(400, exc.message, exc.field)
+                return error(400, say(exc.key, **exc.params), exc.field)
             except ClientRateLimited as exc:
                 return error(
-                    429,
-                    "Too many sign-ups from your network. Please try again later.",
-                    **{"Retry-After": str(exc.retry_after)},
+                    429, say("error.rate_limited"), **{"Retry-After": str(exc.retry_after)}
                 )
             if from_form:
                 return redirect(303, with_query(page, status="sent"))
-            return json_response(202, {"message": ACCEPTED_MESSAGE})
+            return json_response(202, {"message": say("api.accepted")})
 
-        return _guarded(event, work)
+        return _guarded(event, work, lambda key, **p: say(key, **p))
 
-    def _landing(self, outcome: Outcome, event: Event) -> str:
+    def _landing(self, outcome: Outcome, lang: str | None) -> str:
         """The confirmed page's address for `outcome`, in the link's language."""
-        lang = query_param(event, "lang")
-        if lang in SUPPORTED_LANGUAGES and lang != self.edge.default_language:
+        if lang is not None and lang != self.edge.default_language:
             return with_query(self.edge.success_url, status=outcome.value, lang=lang)
         return with_query(self.edge.success_url, status=outcome.value)
 
     def confirm(self, event: Event) -> Response:
         """GET /confirm?token=... (and POST /confirm, the button of CONFIRM_MODE=button)."""
+        requested = query_param(event, "lang")
+        link_lang = requested if requested in SUPPORTED_LANGUAGES else None
+        lang = link_lang or self.language(event)
 
         def work() -> Response:
             if method_of(event) == "POST":
@@ -300,34 +320,27 @@ class HttpApi:
                 except BadRequest:
                     token = None
                 outcome = self.intake.confirm(token)
-                return redirect(303, self._landing(outcome, event))
+                return redirect(303, self._landing(outcome, link_lang))
             token = query_param(event, "token")
             if self.edge.confirm_mode is ConfirmMode.BUTTON:
                 if token is None or self.intake.check_token(token) is None:
-                    return redirect(302, self._landing(Outcome.INVALID, event))
-                page = confirm_page(token, self.edge.site_name)
+                    return redirect(302, self._landing(Outcome.INVALID, link_lang))
+                page = self.confirm_page(token, lang, link_lang)
                 return _response(200, page, "text/html; charset=utf-8")
             outcome = self.intake.confirm(token)
-            return redirect(302, self._landing(outcome, event))
+            return redirect(302, self._landing(outcome, link_lang))
 
-        return _guarded(event, work)
+        return _guarded(event, work, self._say(lang))
 
+    def confirm_page(self, token: str, lang: str, link_lang: str | None = None) -> str:
+        """The page of CONFIRM_MODE=button: GET changes nothing; the button POSTs the token
+        (to `confirm`, relative: the page is served by /confirm itself, so the POST stays on
+        whatever origin the visitor came in through, which `form-action 'self'` requires)."""
+        from regflow.render.templates import Renderer  # only here: the template engine
 
-def confirm_page(token: str, site_name: str) -> str:
-    """The page of CONFIRM_MODE=button: GET changes nothing; the button POSTs the token."""
-    # Relative: the page is served by /confirm itself, so the POST stays on whatever origin
-    # (CloudFront domain, custom domain, localhost or 127.0.0.1) the visitor came in through,
-    # which `form-action 'self'` requires.
-    action = "confirm"
-    site = html.escape(site_name)
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Confirm your email - {site}</title>"
-        '<link rel="stylesheet" href="/styles.css"></head><body><main class="card">'
-        f"<h1>Confirm your email</h1><p>One more step to finish signing up for {site}.</p>"
-        f'<form method="post" action="{action}">'
-        f'<input type="hidden" name="token" value="{html.escape(token, quote=True)}">'
-        '<button type="submit" id="confirm-button">Confirm my email</button>'
-        "</form></main></body></html>"
-    )
+        if self._renderer is None:
+            self._renderer = Renderer(self.catalog, self.edge.templates_dir)
+        action = "confirm" if link_lang is None else with_query("confirm", lang=link_lang)
+        return self._renderer.page(
+            "confirm_button", lang, token=token, site=self.edge.site_name, action=action
+        )

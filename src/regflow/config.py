@@ -78,6 +78,7 @@ class HttpEdge:
     origin_verify_secret: str | None = field(default=None, repr=False)
     site_name: str = "regflow"
     default_language: str = "en"
+    templates_dir: Path | None = None  # an owner's catalog (and page template) overrides
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,7 @@ class Settings:
         site_name = reader.text("SITE_NAME", "regflow")
         language = reader.choice_of("DEFAULT_LANGUAGE", LANGUAGES, "en")
         ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
-        templates = reader.optional("TEMPLATES_DIR")
+        templates = reader.directory("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
         return cls(
             rules=Rules(
                 token_ttl_hours=ttl_hours,
@@ -163,6 +164,7 @@ class Settings:
                 origin_verify_secret=reader.optional("ORIGIN_VERIFY_SECRET"),
                 site_name=site_name,
                 default_language=language,
+                templates_dir=templates,
             ),
             mail=MailSettings(
                 sender_email=sender,
@@ -171,7 +173,7 @@ class Settings:
                 site_name=site_name,
                 default_language=language,
                 token_ttl_hours=ttl_hours,
-                templates_dir=reader.directory("TEMPLATES_DIR") if templates else None,
+                templates_dir=templates,
             ),
             aws=AwsWiring(
                 table_name=reader.text("TABLE_NAME", "UserRegistrations"),

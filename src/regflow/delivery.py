@@ -84,10 +84,11 @@ class DeliveryService:
         # Imported here, not at module level: only senders render, and the template engine
         # would add to the register/confirm handlers' cold start.
         if self._renderer is None:
-            from regflow.render.templates import Renderer, shared_catalog
+            from regflow.render.catalog import Catalog
+            from regflow.render.templates import Renderer
 
-            catalog = shared_catalog(self.settings.templates_dir, self.settings.default_language)
-            self._renderer = Renderer(catalog, self.settings.templates_dir)
+            s = self.settings
+            self._renderer = Renderer(Catalog(s.templates_dir, s.default_language), s.templates_dir)
         return self._renderer
 
     def recipient(self, message: Message) -> str:
@@ -109,12 +110,20 @@ class DeliveryService:
         reg = message.registration
         s = self.settings
         if message.kind is MessageKind.OWNER_NOTIFICATION:
-            return emails.owner_notification(reg, sender=s.sender_email, owner=s.owner_email)
+            return emails.owner_notification(
+                reg, sender=s.sender_email, owner=s.owner_email, renderer=self.renderer
+            )
         confirmed_id = self.store.confirmed_registration_id(reg.addr_key)
         if confirmed_id == reg.id:
             return None  # confirmed already (a retried stream record): the link is not needed
         if confirmed_id is not None:
-            return emails.already_registered(reg, sender=s.sender_email, site=s.site_name)
+            return emails.already_registered(
+                reg,
+                sender=s.sender_email,
+                site=s.site_name,
+                lang=reg.language,
+                renderer=self.renderer,
+            )
         if reg.ttl is None or reg.expired(self.clock()):
             log.warning(
                 "verification message not sent: registration expired before delivery",
@@ -128,6 +137,8 @@ class DeliveryService:
             hours=s.token_ttl_hours,
             sender=s.sender_email,
             site=s.site_name,
+            lang=reg.language,
+            renderer=self.renderer,
         )
 
     # --- sending -------------------------------------------------------------------------

@@ -16,13 +16,18 @@ the tests run this against moto.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+from regflow.render import SUPPORTED_LANGUAGES
+from regflow.render.catalog import Catalog
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -109,9 +114,29 @@ def stack_site(cloudformation: Any, stack_name: str) -> StackSite:
     )
 
 
-def upload(s3: S3Client, bucket: str, source: Path, *, prune: bool = True) -> PublishResult:
-    """Upload every file of `source`; with `prune`, delete objects not in `source`."""
+def catalog_files(catalog: Catalog) -> dict[str, bytes]:
+    """Object key -> body of the page scripts' words: `i18n/<lang>.json` for every language,
+    from the message catalog (with the owner's overrides, if the catalog has them)."""
+    return {
+        f"i18n/{lang}.json": json.dumps(
+            catalog.web_messages(lang), ensure_ascii=False, sort_keys=True
+        ).encode("utf-8")
+        for lang in SUPPORTED_LANGUAGES
+    }
+
+
+def upload(
+    s3: S3Client,
+    bucket: str,
+    source: Path,
+    *,
+    prune: bool = True,
+    catalog: Catalog | None = None,
+) -> PublishResult:
+    """Upload every file of `source` and the catalog's `i18n/<lang>.json`; with `prune`,
+    delete objects that are neither."""
     files = site_files(source)
+    words = catalog_files(catalog or Catalog())
     # Check every extension before the first upload: all or nothing.
     headers = {key: (content_type(path), cache_control(path)) for key, path in files.items()}
     for key, path in files.items():
@@ -124,13 +149,23 @@ def upload(s3: S3Client, bucket: str, source: Path, *, prune: bool = True) -> Pu
             CacheControl=cache,
         )
         log.info("uploaded %s (%s)", key, kind)
+    for key, body in words.items():
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            CacheControl=HTML_CACHE_CONTROL,  # words change with a deploy: a short cache
+        )
+        log.info("uploaded %s (application/json)", key)
+    keys = {*files, *words}
     deleted: list[str] = []
     if prune:
         stale = [
             obj["Key"]
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
             for obj in page.get("Contents", [])
-            if obj["Key"] not in files
+            if obj["Key"] not in keys
         ]
         for start in range(0, len(stale), 1000):
             batch = stale[start : start + 1000]
@@ -139,7 +174,7 @@ def upload(s3: S3Client, bucket: str, source: Path, *, prune: bool = True) -> Pu
             )
             deleted.extend(batch)
     return PublishResult(
-        uploaded=tuple(files), deleted=tuple(deleted), invalidation_id=None, page_url=None
+        uploaded=(*files, *words), deleted=tuple(deleted), invalidation_id=None, page_url=None
     )
 
 
@@ -180,10 +215,11 @@ def publish(
     stack_name: str,
     source: Path,
     prune: bool = True,
+    catalog: Catalog | None = None,
 ) -> PublishResult:
     """Upload `source` to the stack's bucket; invalidate its distribution when `cloudfront`."""
     site = stack_site(cloudformation, stack_name)
-    result = upload(s3, site.bucket, source, prune=prune)
+    result = upload(s3, site.bucket, source, prune=prune, catalog=catalog)
     invalidation = None
     if cloudfront is not None and site.distribution_id:
         invalidation = invalidate(cloudfront, site.distribution_id)
@@ -204,6 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, default=Path("web"), help="folder of pages")
     parser.add_argument("--no-invalidate", action="store_true", help="skip the invalidation")
     parser.add_argument("--keep-stale", action="store_true", help="keep objects not in source")
+    parser.add_argument(
+        "--templates-dir",
+        type=Path,
+        default=Path(os.environ["TEMPLATES_DIR"]) if os.environ.get("TEMPLATES_DIR") else None,
+        help="the site's own words (catalog/<lang>.json) for the pages (default TEMPLATES_DIR)",
+    )
     parser.add_argument(
         "--empty", action="store_true", help="instead: delete every object version in the bucket"
     )
@@ -227,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack_name=args.stack,
             source=args.source,
             prune=not args.keep_stale,
+            catalog=Catalog(args.templates_dir),
         )
     except PublishError as exc:
         print(f"publish: {exc}", file=sys.stderr)

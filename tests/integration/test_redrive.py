@@ -222,9 +222,7 @@ def test_ses_still_down_parks_the_mail_in_the_table(stack: Stack, queue: str) ->
     assert stack.parked() == []
 
 
-def test_a_batch_whose_mail_cannot_even_be_parked_keeps_the_rest(
-    stack: Stack, queue: str
-) -> None:
+def test_a_batch_whose_mail_cannot_even_be_parked_keeps_the_rest(stack: Stack, queue: str) -> None:
     failed = confirm_while_ses_is_down(stack, "jane@example.com", "joe@example.com")
     assert len(failed) == 2
     give_up(stack, queue, failed)

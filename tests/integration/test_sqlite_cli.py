@@ -94,9 +94,7 @@ def test_retry_dead_makes_parked_messages_due_again(data_dir: Path) -> None:
     store = SQLiteStore(data_dir / "regflow.db")
     [first, second, *_] = store.claim_due(now=1e12, limit=10)
     for claimed in (first, second):
-        store.park(
-            claimed.message, attempts=1, error="SMTP554", at=None, now=1e12, claimed=claimed
-        )
+        store.park(claimed.message, attempts=1, error="SMTP554", at=None, now=1e12, claimed=claimed)
     assert store.stats().outbox_parked == 2
     store.close()
 

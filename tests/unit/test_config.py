@@ -38,7 +38,9 @@ def test_defaults() -> None:
     assert s.http.origin_verify_secret is None
     assert s.http.site_name == "regflow"
     assert s.log_level == "INFO"
-    assert s.rules.address_limit == Limit(max_count=5, window_seconds=86400, min_interval_seconds=60)
+    assert s.rules.address_limit == Limit(
+        max_count=5, window_seconds=86400, min_interval_seconds=60
+    )
     assert s.rules.client_limit == Limit(max_count=20, window_seconds=3600)
     assert s.mail.confirm_url == "https://api.example.org/confirm"
 

@@ -100,12 +100,14 @@ class RegflowError(Exception):
 
 
 class ValidationError(RegflowError):
-    """Input a person can fix. `field` is "name" or "email"; `message` is for that person."""
+    """Input a person can fix. `field` is "name" or "email"; `key` names the message for
+    that person in the catalog (`regflow.render`), `params` fill its placeholders."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, key: str, **params: object) -> None:
+        super().__init__(f"{field}: {key}")
         self.field = field
-        self.message = message
+        self.key = key
+        self.params = params
 
 
 class ClientRateLimited(RegflowError):

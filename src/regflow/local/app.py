@@ -26,6 +26,8 @@ from regflow import api
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.local import mailbox_pages
 from regflow.local.events import Network, TooLarge, build_event, read_body, to_response
+from regflow.render import SUPPORTED_LANGUAGES
+from regflow.render.templates import Renderer
 
 ApiHandler = Callable[[api.Event], api.Response]
 
@@ -49,10 +51,6 @@ class WebFiles(StaticFiles):
         if any(part.startswith(".") for part in Path(path).parts):
             return "", None
         return super().lookup_path(path)
-
-
-def _json_error(status: int, message: str, **headers: str) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
 
 class SecurityHeaders:
@@ -79,7 +77,17 @@ class SecurityHeaders:
 
 def create_app(config: GatewayConfig) -> ASGIApp:
     http_api = config.api
+    catalog = http_api.catalog
+    renderer = Renderer(catalog, http_api.edge.templates_dir)
     smtp_mode = config.mailbox is None
+
+    def language(request: Request) -> str:
+        return http_api.language({"headers": dict(request.headers)})
+
+    def json_error(request: Request, status: int, key: str, **headers: str) -> Response:
+        message = catalog.text(key, language(request))
+        return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
     files = WebFiles(directory=config.web_dir, html=True) if config.web_dir else None
     # The API calls block on the store: they run on this pool. asyncio's own executor hop
     # costs a fraction of anyio's `run_in_threadpool`, which looked its backend up on every
@@ -90,7 +98,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         try:
             body = await read_body(request, api.MAX_BODY_BYTES)
         except TooLarge:
-            return _json_error(413, "The request is too large.", Connection="close")
+            return json_error(request, 413, "error.body.too_large", Connection="close")
         event = build_event(
             request.scope, body, route_key=route_key, proxies=config.trusted_proxies
         )
@@ -109,56 +117,62 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         return JSONResponse({"status": "ok"})
 
     async def mailbox(request: Request) -> Response:
-        return await run_in_threadpool(mailbox_pages.mailbox_index, config.mailbox, smtp_mode)
+        return await run_in_threadpool(
+            mailbox_pages.mailbox_index, renderer, language(request), config.mailbox, smtp_mode
+        )
 
     async def message(request: Request) -> Response:
         return await run_in_threadpool(
-            mailbox_pages.mailbox_message, config.mailbox, str(request.path_params["message_id"])
+            mailbox_pages.mailbox_message,
+            renderer,
+            language(request),
+            config.mailbox,
+            str(request.path_params["message_id"]),
         )
+
+    async def messages(request: Request) -> Response:
+        """The page scripts' words (`web/app.js`): `/i18n/<lang>.json`, from the catalog."""
+        lang = str(request.path_params["lang"])
+        if lang not in SUPPORTED_LANGUAGES:
+            return json_error(request, 404, "error.not_found")
+        return JSONResponse(catalog.web_messages(lang), headers={"Cache-Control": "no-cache"})
 
     async def openapi(request: Request) -> Response:
         path = config.openapi_path
         if path is None or not path.is_file():
-            return _json_error(404, "Not found.")
+            return json_error(request, 404, "error.not_found")
         return FileResponse(path, media_type="application/yaml")
 
     async def static(request: Request) -> Response:
         if request.url.path in _API_ALLOW:  # e.g. GET /register: the route exists, not the verb
-            return _json_error(405, "Method not allowed.", Allow=_API_ALLOW[request.url.path])
+            allow = _API_ALLOW[request.url.path]
+            return json_error(request, 405, "error.method_not_allowed", Allow=allow)
         if files is None:
             if request.url.path in ("/", "/index.html"):
-                return mailbox_pages.page(
-                    "regflow",
-                    "<h1>regflow</h1><p>The pages (<code>web/</code>) were not found; "
-                    "start with <code>--web-dir</code>.</p>",
-                    404,
-                )
-            return _json_error(404, "Not found.")
+                return mailbox_pages.missing_web(renderer, language(request))
+            return json_error(request, 404, "error.not_found")
         try:
             response = await files.get_response(files.get_path(request.scope), request.scope)
         except HTTPException as exc:
             if exc.status_code == 405:
-                return _json_error(405, "Method not allowed.", Allow="GET, HEAD")
-            return _json_error(404, "Not found.")
+                return json_error(request, 405, "error.method_not_allowed", Allow="GET, HEAD")
+            return json_error(request, 404, "error.not_found")
         except OSError:
-            return _json_error(404, "Not found.")
+            return json_error(request, 404, "error.not_found")
         media = response.headers.get("content-type", "")
         if media.startswith("application/javascript") and "charset" not in media:
             response.headers["content-type"] = "application/javascript; charset=utf-8"
         return response
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return _json_error(404, "Not found.")
+        return json_error(request, 404, "error.not_found")
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
         allow = (
             exc.headers.get("Allow", "") if isinstance(exc, HTTPException) and exc.headers else ""
         )
-        return (
-            _json_error(405, "Method not allowed.", Allow=allow)
-            if allow
-            else _json_error(405, "Method not allowed.")
-        )
+        extra = {"Allow": allow} if allow else {}
+        return json_error(request, 405, "error.method_not_allowed", **extra)
 
     routes = [
         Route("/register", register, methods=["POST"]),
@@ -167,6 +181,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         Route("/_mailbox", mailbox, methods=["GET"]),
         Route("/_mailbox/{message_id}", message, methods=["GET"]),
         Route("/openapi.yaml", openapi, methods=["GET"]),
+        Route("/i18n/{lang}.json", messages, methods=["GET"]),
         Route("/{path:path}", static, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})

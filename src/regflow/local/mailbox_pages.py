@@ -1,42 +1,18 @@
 """The local mailbox pages (`/_mailbox`): developer pages over the `.eml` files, served only
-on loopback (they hold live verification links)."""
+on loopback (they hold live verification links). Words and markup from `regflow.render`."""
 
 from __future__ import annotations
 
-import html
-import re
 from email.message import EmailMessage
 
 from starlette.responses import Response
 
 from regflow.adapters.mailbox import MailboxMailer
-
-_URL_RE = re.compile(r"https?://[^\s<>\"']+")
-
-
-def page(title: str, body: str, status: int = 200) -> Response:
-    doc = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{html.escape(title)}</title><link rel="stylesheet" href="/styles.css">'
-        f'</head><body><main class="card mailbox">{body}</main></body></html>'
-    )
-    return Response(doc, status_code=status, media_type="text/html; charset=utf-8")
+from regflow.render.templates import Renderer
 
 
-def _linkify(text: str) -> str:
-    """Escape `text` for HTML and make each http(s) URL a link."""
-    out: list[str] = []
-    last = 0
-    for match in _URL_RE.finditer(text):
-        out.append(html.escape(text[last : match.start()]))
-        url = match.group(0)
-        out.append(
-            f'<a class="mail-link" href="{html.escape(url, quote=True)}">{html.escape(url)}</a>'
-        )
-        last = match.end()
-    out.append(html.escape(text[last:]))
-    return "".join(out)
+def _html(body: str, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="text/html; charset=utf-8")
 
 
 def _text_part(message: EmailMessage) -> str:
@@ -47,53 +23,32 @@ def _text_part(message: EmailMessage) -> str:
     return content if isinstance(content, str) else ""
 
 
-def mailbox_index(mailbox: MailboxMailer | None, smtp: bool) -> Response:
+def missing_web(renderer: Renderer, lang: str) -> Response:
+    return _html(renderer.page("missing_web", lang), 404)
+
+
+def mailbox_index(
+    renderer: Renderer, lang: str, mailbox: MailboxMailer | None, smtp: bool
+) -> Response:
     if mailbox is None:
-        return page("Mailbox", "<h1>Mailbox</h1><p>No local mailbox in this mode.</p>", 404)
-    messages = mailbox.messages()
-    rows = "".join(
-        "<tr>"
-        f'<td><a class="message-link" href="/_mailbox/{m.id}">{html.escape(m.subject)}</a></td>'
-        f"<td>{html.escape(m.to)}</td>"
-        f'<td><time datetime="{m.date.isoformat()}">'
-        f"{m.date.strftime('%Y-%m-%d %H:%M:%S')} UTC</time></td>"
-        "</tr>"
-        for m in messages
-    )
-    note = (
-        "<p>Mail is going to the SMTP server in <code>SMTP_URL</code>; nothing lands here.</p>"
-        if smtp
-        else ""
-    )
-    table = (
-        '<table class="messages"><thead><tr><th scope="col">Subject</th>'
-        '<th scope="col">To</th><th scope="col">Received</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
-        if messages
-        else '<p class="empty">No messages yet.</p>'
-    )
-    count = f"{len(messages)} message{'s' if len(messages) != 1 else ''}, newest first."
-    return page(
-        "Mailbox",
-        f'<h1>Local mailbox</h1>{note}<p>{count} <a href="/">Back to the sign-up page</a></p>'
-        f"{table}",
-    )
+        return _html(renderer.page("mailbox_unavailable", lang), 404)
+    return _html(renderer.page("mailbox_index", lang, messages=mailbox.messages(), smtp=smtp))
 
 
-def mailbox_message(mailbox: MailboxMailer | None, message_id: str) -> Response:
+def mailbox_message(
+    renderer: Renderer, lang: str, mailbox: MailboxMailer | None, message_id: str
+) -> Response:
     message = mailbox.message(message_id) if mailbox is not None else None
     if message is None:
-        return page(
-            "Not found", '<h1>No such message</h1><p><a href="/_mailbox">Mailbox</a></p>', 404
+        return _html(renderer.page("mailbox_message_missing", lang), 404)
+    return _html(
+        renderer.page(
+            "mailbox_message",
+            lang,
+            sender=str(message.get("From", "")),
+            to=str(message.get("To", "")),
+            subject=str(message.get("Subject", "")),
+            date=str(message.get("Date", "")),
+            body=_text_part(message),
         )
-    fields = "".join(
-        f"<dt>{name}</dt><dd>{html.escape(str(message.get(name, '')))}</dd>"
-        for name in ("From", "To", "Subject", "Date")
-    )
-    return page(
-        str(message.get("Subject", "Message")),
-        '<p><a href="/_mailbox">&larr; Mailbox</a></p>'
-        f"<h1>{html.escape(str(message.get('Subject', '')))}</h1>"
-        f'<dl class="headers">{fields}</dl>'
-        f'<pre class="mail-body">{_linkify(_text_part(message))}</pre>',
     )
