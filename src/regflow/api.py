@@ -1,7 +1,8 @@
 """The HTTP adapter: API Gateway HTTP API (payload format 2.0) events in, responses out.
 
-The Lambda handlers and the embedded server both call `HttpApi` with the same event shape, so local and AWS behaviour cannot drift. Errors map to HTTP by type, never by text, and
-no response ever carries exception text.
+The Lambda handlers and the embedded server both call `HttpApi` with the same event shape, so
+local and AWS behaviour cannot drift. Errors map to HTTP by type, never by text, and no
+response ever carries exception text; every word comes from the message catalog.
 """
 
 from __future__ import annotations

@@ -134,3 +134,13 @@ def form_post(path: str, fields: Mapping[str, str], **kwargs: Any) -> dict[str, 
         **kwargs.pop("headers", {}),
     }
     return http_event("POST", path, body=urlencode(fields), headers=headers, **kwargs)
+
+
+def say(key: str, lang: str = "en", **params: object) -> str:
+    """A message of the shipped catalog, as the API answers it."""
+    from regflow.render.catalog import Catalog
+
+    return Catalog().text(key, lang, **params)
+
+
+ACCEPTED = say("api.accepted")

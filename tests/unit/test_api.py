@@ -12,7 +12,7 @@ import pytest
 
 from regflow import api
 from regflow.domain import Outcome, Status, StoreUnavailable
-from tests.support.events import form_post, http_event, json_post
+from tests.support.events import ACCEPTED, form_post, http_event, json_post
 from tests.unit.fakes import START, World, world
 
 REGISTER_PAGE = "https://www.example.org/"
@@ -63,7 +63,7 @@ def test_accepted() -> None:
     w = world()
     response = post_json(w, {"name": "Jane", "email": "jane@example.com"})
     assert response["statusCode"] == 202
-    assert body_of(response) == {"message": api.ACCEPTED_MESSAGE}
+    assert body_of(response) == {"message": ACCEPTED}
     (reg,) = w.store.by_id.values()
     assert reg.status is Status.PENDING
     assert reg.email == "jane@example.com"
@@ -493,9 +493,9 @@ def test_post_confirm_with_a_bad_body_is_invalid(body: str | None) -> None:
 
 def test_confirm_page_escapes_the_token_and_site_name() -> None:
     w = world(CONFIRM_MODE="button", SITE_NAME="<Club & Co>")
-    page = api.confirm_page('"><script>alert(1)</script>', w.settings.http.site_name)
+    page = w.api.confirm_page('"><script>alert(1)</script>', "en")
     assert "<script>" not in page
-    assert 'value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
     assert "&lt;Club &amp; Co&gt;" in page
 
 

@@ -198,6 +198,6 @@ def test_mask_email(address: str, masked: str) -> None:
 
 
 def test_errors_carry_their_data() -> None:
-    err = ValidationError("email", "Bad address.")
-    assert (err.field, err.message) == ("email", "Bad address.")
+    err = ValidationError("email", "error.email.too_long", max=254)
+    assert (err.field, err.key, err.params) == ("email", "error.email.too_long", {"max": 254})
     assert ClientRateLimited(42).retry_after == 42

@@ -23,6 +23,7 @@ from regflow.intake import IntakeService
 from regflow.local.app import GatewayConfig, create_app
 from regflow.local.events import build_event, source_ip
 from regflow.tokens import TokenSigner
+from tests.support.events import ACCEPTED
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 
@@ -170,7 +171,7 @@ def assert_secure(response: Any) -> None:
 def test_register_and_confirm_through_the_handlers(client: TestClient) -> None:
     r = client.post("/register", json={"name": "Zoë", "email": "zoe@example.com"})
     assert r.status_code == 202
-    assert r.json() == {"message": api.ACCEPTED_MESSAGE}
+    assert r.json() == {"message": ACCEPTED}
     assert uuid.UUID(r.headers["x-request-id"])
     assert_secure(r)
     assert client.wakes == [1]  # type: ignore[attr-defined]
