@@ -156,6 +156,11 @@ class _Counter:
     swap: _LogSwap | None = None  # address: the pruned log to write instead of appending
 
 
+class StoreFault(RuntimeError):
+    """DynamoDB refused a write for a reason retrying cannot fix (a `ValidationError`
+    cancellation, an oversized item): a bug, not load. Answered 500, never 503 + Retry-After."""
+
+
 class _Cancelled(Exception):
     def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
         super().__init__("transaction cancelled")
@@ -240,7 +245,11 @@ class DynamoDBStore:
                         raise StoreUnavailable(1) from exc
                     if _CHECK_FAILED in codes:
                         raise cancelled from exc
-                    raise StoreUnavailable(1) from exc  # cancelled for a reason we cannot judge
+                    # ValidationError, ItemCollectionSizeLimitExceeded, ...: not load, and
+                    # retrying cannot help
+                    raise StoreFault(
+                        "transaction cancelled: " + ",".join(sorted(codes - {"None"}))
+                    ) from exc
                 if code in THROTTLING_CODES or _status(exc) >= 500:
                     raise StoreUnavailable(_retry_after(code)) from exc
                 raise
@@ -338,8 +347,33 @@ class DynamoDBStore:
                         _Counter(counter.pk, counter.limit, counter.is_client, reset_from=reset)
                     )
                 if limited is not None:
+                    client = next((c for c in replanned if c.is_client), None)
+                    if client is not None:
+                        self._count_client(client, now)
                     return CreateResult.ADDRESS_LIMITED
                 counters = replanned
+        raise StoreUnavailable(1)
+
+    def _count_client(self, counter: _Counter, now: int) -> None:
+        """Count a post the address limit refused against its client, like any other post
+        (or counting posts before the 429 would tell a limited address). The cancelled
+        transaction wrote nothing, so this is one more call: a one-item transaction with the
+        same conditional update (the same IAM action as the first call). Re-planned from the
+        old item on a failed condition, as in `create_pending`."""
+        for _round in range(self._max_attempts + 1):
+            try:
+                self._transact([self._counter_update(counter, now)])
+                return
+            except _Cancelled as cancelled:
+                old = cancelled.old_item(0)
+                if old is None:
+                    counter = _Counter(counter.pk, counter.limit, is_client=True)
+                    continue
+                state = _limit_state(old)
+                if not state.allows(counter.limit, now):
+                    raise ClientRateLimited(state.retry_after(counter.limit, now)) from None
+                reset = state.window_start if state.window_over(counter.limit, now) else None
+                counter = _Counter(counter.pk, counter.limit, is_client=True, reset_from=reset)
         raise StoreUnavailable(1)
 
     def _counter_update(self, counter: _Counter, now: int) -> dict[str, Any]:

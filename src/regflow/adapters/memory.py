@@ -59,6 +59,10 @@ class MemoryStore:
                 log = self.limits.get(key, SendLog())
                 assert isinstance(log, SendLog)
                 if not log.allows(address_limit, now):
+                    # The client is counted all the same: a limited post must spend the
+                    # quota any other post spends, or counting posts would reveal it.
+                    if client is not None:
+                        self.limits[client[0]] = client[1]
                     return CreateResult.ADDRESS_LIMITED
                 address = (key, log.after_event(address_limit, now))
             for counter in (client, address):
