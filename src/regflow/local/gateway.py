@@ -12,6 +12,7 @@ import asyncio
 import base64
 import html
 import ipaddress
+import logging
 import mimetypes
 import re
 import time
@@ -26,7 +27,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +43,8 @@ _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded",
 _API_ALLOW = {"/register": "POST"}
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")
 
+log = logging.getLogger("regflow.gateway")
+
 
 @dataclass
 class GatewayConfig:
@@ -51,6 +54,10 @@ class GatewayConfig:
     openapi_path: Path | None = None
     on_write: Callable[[], None] | None = None  # called after each API call (wakes the worker)
     trusted_proxies: Sequence[Network] = field(default_factory=tuple)
+    # The Host names the loopback-only pages (the mailbox: live links) answer to; None: any.
+    # `regflow serve` always sets it: a page elsewhere that rebinds its DNS name to 127.0.0.1
+    # sends its own name as Host, and gets a 421.
+    local_hosts: frozenset[str] | None = None
 
 
 # --- HTTP -> v2 event ---------------------------------------------------------------------
@@ -175,6 +182,13 @@ class _TooLarge(Exception):
     pass
 
 
+class _Disconnected(Exception):
+    """The client went away (or the server's body read timeout closed the connection)."""
+
+
+MISDIRECTED = "This page is only served on this machine's own address."
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refusing (without reading it whole) anything over `limit` bytes."""
     declared = request.headers.get("content-length")
@@ -186,12 +200,23 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise _TooLarge from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise _Disconnected from None
     return b"".join(chunks)
+
+
+def host_name(host_header: str) -> str:
+    """The name of a Host header: lowercased, without port or IPv6 brackets."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -295,16 +320,45 @@ def _find_static(web_dir: Path | None, path: str) -> Path | None:
     rel = path.lstrip("/") or "index.html"
     if rel.endswith("/"):
         rel += "index.html"
-    root = web_dir.resolve()
+    if "\x00" in rel or any(len(part.encode("utf-8", "replace")) > 255 for part in rel.split("/")):
+        return None  # no file can have such a name: not found, and no OS error
     try:
+        root = web_dir.resolve()
         candidate = (root / rel).resolve()
-    except (OSError, RuntimeError):
-        return None
-    if root not in candidate.parents or not candidate.is_file():
+        if root not in candidate.parents or not candidate.is_file():
+            return None
+    except (OSError, RuntimeError, ValueError):  # too long, not encodable, a loop: not found
         return None
     if any(part.startswith(".") for part in candidate.relative_to(root).parts):
         return None
     return candidate
+
+
+class LastResort:
+    """ASGI middleware: an exception no route handled becomes a plain 500 with one structured
+    log line (its class, never the request's path or text), not a traceback from the server."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled error in the gateway", extra={"exception": type(exc).__name__})
+            if not started:
+                await _json_error(500, "Something went wrong on our side.")(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -342,6 +396,8 @@ def create_app(config: GatewayConfig) -> ASGIApp:
             body = await _read_body(request, api.MAX_BODY_BYTES)
         except _TooLarge:
             return _json_error(413, "The request is too large.", Connection="close")
+        except _Disconnected:  # nobody to answer: nothing was done
+            return Response(status_code=408, headers={"Connection": "close"})
         event = build_event(
             request.scope, body, route_key=route_key, proxies=config.trusted_proxies
         )
@@ -359,10 +415,21 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    def misdirected(request: Request) -> Response | None:
+        if config.local_hosts is None:
+            return None
+        if host_name(request.headers.get("host", "")) in config.local_hosts:
+            return None
+        return _json_error(421, MISDIRECTED)
+
     async def mailbox(request: Request) -> Response:
+        if (refused := misdirected(request)) is not None:
+            return refused
         return await run_in_threadpool(mailbox_index, config.mailbox, smtp_mode)
 
     async def message(request: Request) -> Response:
+        if (refused := misdirected(request)) is not None:
+            return refused
         return await run_in_threadpool(
             mailbox_message, config.mailbox, str(request.path_params["message_id"])
         )
@@ -415,7 +482,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         Route("/{path:path}", static, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
-    return SecurityHeaders(app)
+    return SecurityHeaders(LastResort(app))
 
 
 def locate_web_dir(explicit: str | Path | None = None) -> Path | None:
