@@ -43,6 +43,8 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "Cache-Control": "no-store",
 }
 HONEYPOT_FIELD = "website"
+METHOD_NOT_ALLOWED = "Method not allowed."
+CONFIRM_FORM_ONLY = "Send the confirmation as application/x-www-form-urlencoded."
 
 
 def _response(
@@ -276,7 +278,14 @@ def confirm(event: Event, service: RegistrationService) -> Response:
 
     def work() -> Response:
         success = service.settings.success_url
-        if method_of(event) == "POST":
+        method = method_of(event)
+        if method == "HEAD":
+            # HEAD never changes state (a link checker or prefetcher must not confirm), and
+            # what GET would answer depends on the change: refuse it, touching nothing.
+            return error(405, METHOD_NOT_ALLOWED, Allow="GET, POST")
+        if method == "POST":
+            if media_type(headers_of(event)) != "application/x-www-form-urlencoded":
+                return error(415, CONFIRM_FORM_ONLY)
             try:
                 token = parse_form(body_bytes(event)).get("token")
             except BadRequest:
