@@ -137,6 +137,10 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+_FREE_TEXT = frozenset({"name", "email"})  # typed by visitors
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
     try:
@@ -151,10 +155,15 @@ def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
         writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for r in rows:
-            # keep spreadsheet formulas out of exported cells
+            # keep spreadsheet formulas out of the free-text cells; ids (about 1 in 64 starts
+            # with "-") and timestamps stay exact
             writer.writerow(
                 {
-                    k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                    k: (
+                        "'" + v
+                        if k in _FREE_TEXT and isinstance(v, str) and v[:1] in _FORMULA
+                        else v
+                    )
                     for k, v in r.items()
                 }
             )
