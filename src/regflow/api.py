@@ -284,8 +284,9 @@ def confirm(event: Event, service: RegistrationService) -> Response:
             # what GET would answer depends on the change: refuse it, touching nothing.
             return error(405, METHOD_NOT_ALLOWED, Allow="GET, POST")
         if method == "POST":
-            if media_type(headers_of(event)) != "application/x-www-form-urlencoded":
-                return error(415, CONFIRM_FORM_ONLY)
+            kind = media_type(headers_of(event))
+            if kind != "application/x-www-form-urlencoded" and (kind or event.get("body")):
+                return error(415, CONFIRM_FORM_ONLY)  # a body is read only as a form
             try:
                 token = parse_form(body_bytes(event)).get("token")
             except BadRequest:
