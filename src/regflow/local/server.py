@@ -85,9 +85,10 @@ def embedded_settings(host: str, port: int, env: Mapping[str, str] | None = None
 
 def prepare_data_dir(data_dir: Path) -> None:
     """The data directory, 0700, and everything in it 0600 (directories 0700; the key is
-    checked, not changed), whatever the umask and whatever an older version left: it holds live tokens (the mailbox), the database
-    and the key. The database file is made 0600 before SQLite opens it, so the `-wal` and
-    `-shm` files SQLite creates later get the same mode."""
+    checked, not changed), whatever the umask and whatever an older version left: it holds
+    live tokens (the mailbox), the database and the key. The database file is made 0600
+    before SQLite opens it, so the `-wal` and `-shm` files SQLite creates later get the same
+    mode."""
     try:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(data_dir, 0o700)
