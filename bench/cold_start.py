@@ -1,9 +1,9 @@
 """1. Cold start: what a Lambda init costs, per function, next to the floor.
 
 Each sample is a fresh `python -c` process. The child takes `time.perf_counter()` as its first
-statement and again after importing the handler module and building the function's service
-(`regflow.aws.http_api(role)` / `delivery_for(role)`: settings, the boto3 session and clients the path needs, the
-store); it prints the difference. Interpreter start-up (identical for every subject) is thus
+statement and again after importing the handler module and building the function's objects
+(`regflow.aws.http_api(role)` or `delivery_for(role)`: settings, the boto3 session and clients
+the path needs, the store); it prints the difference. Interpreter start-up (identical for every subject) is thus
 left out of the ratio; the parent's wall time per process is reported too. The floor is a
 module that only imports boto3 and creates one DynamoDB client.
 
@@ -188,7 +188,8 @@ def section(data: dict[str, Any]) -> Section:
     md += (
         f"\n\nMedians of {data['rounds']} fresh processes per row, run in rounds of rotating "
         "order. CPU and wall ms are timed inside the child, from its first statement to after "
-        "importing the handler module and building its objects with `aws.http_api(role)` or `aws.delivery_for(role)` "
+        "importing the handler module and building its objects with `aws.http_api(role)` or "
+        "`aws.delivery_for(role)` "
         "(interpreter start-up, the same for all, left out); 'process wall ms' is the whole "
         "process as the parent saw it. Ratios are medians of per-round ratios (each round runs "
         "the floor and the handler back to back), with the interquartile range of those "

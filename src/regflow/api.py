@@ -315,7 +315,16 @@ class HttpApi:
         lang = link_lang or self.language(event)
 
         def work() -> Response:
-            if method_of(event) == "POST":
+            method = method_of(event)
+            if method == "HEAD":
+                # HEAD never changes state (a link checker or prefetcher must not confirm),
+                # and what GET would answer depends on the change: refuse it, touching nothing.
+                return error(405, self._say(lang)("error.method_not_allowed"), Allow="GET, POST")
+            if method == "POST":
+                kind = media_type(headers_of(event))
+                if kind != "application/x-www-form-urlencoded" and (kind or event.get("body")):
+                    # a body is read only as a form
+                    return error(415, self._say(lang)("error.confirm.form_only"))
                 try:
                     token = parse_form(body_bytes(event)).get("token")
                 except BadRequest:

@@ -149,6 +149,10 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+_FREE_TEXT = frozenset({"name", "email"})  # typed by visitors
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
     fields = ["id", "name", "email", "language", "timestamp", "confirmed_at"]
@@ -166,10 +170,15 @@ def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
             )
             writer.writeheader()
             for r in rows:
-                # keep spreadsheet formulas out of exported cells
+                # keep spreadsheet formulas out of the free-text cells; ids (about 1 in 64
+                # starts with "-") and timestamps stay exact
                 writer.writerow(
                     {
-                        k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                        k: (
+                            "'" + v
+                            if k in _FREE_TEXT and isinstance(v, str) and v[:1] in _FORMULA
+                            else v
+                        )
                         for k, v in r.items()
                     }
                 )

@@ -39,7 +39,12 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = record.exc_info[0].__name__
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        line = json.dumps(entry, default=str, ensure_ascii=False)
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate somewhere: one valid line all the same
+            line = json.dumps(entry, default=str, ensure_ascii=True)
+        return line
 
 
 def configure(level: str = "INFO", stream: Any = None) -> None:
@@ -50,3 +55,12 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def adopt(name: str) -> None:
+    """Send another library's logger (e.g. "uvicorn") through regflow's JSON handler: no
+    unstructured line (nor Python's last-resort handler) on the server's output."""
+    handlers = logging.getLogger("regflow").handlers
+    target = logging.getLogger(name)
+    target.handlers[:] = list(handlers)
+    target.propagate = False

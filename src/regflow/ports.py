@@ -51,10 +51,11 @@ class RegistrationStore(Protocol):
         `(now - window_seconds, now]` (a sliding log, `domain.SendLog`). The client limit
         (keyed by `client_key`, skipped when None) is a fixed window (`domain.LimitState`):
         at most `max_count` events from the window's first event until `window_seconds`
-        later, then a fresh window. Only events that create a registration are counted.
+        later, then a fresh window. The client limit counts every post it allows, a post the
+        address limit refuses included (or counting posts would tell a limited address).
 
-        Raises `ClientRateLimited` when the client limit says no; returns `ADDRESS_LIMITED`
-        when the address limit says no. Either way nothing at all is written. The limits are
+        Raises `ClientRateLimited` when the client limit says no (nothing written); returns
+        `ADDRESS_LIMITED` when the address limit says no (only the client counted). The limits are
         judged at `registration.timestamp`. Raises `StoreUnavailable` when the store throttles
         or is down (nothing written)."""
         ...

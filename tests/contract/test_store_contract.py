@@ -210,42 +210,6 @@ def test_client_limit_raises_with_retry_after_and_writes_nothing(store: Registra
     assert create(store, after, client="203.0.113.9", client_limit=CLIENT) is CreateResult.CREATED
 
 
-def test_address_limited_post_does_not_count_for_client(store: RegistrationStore) -> None:
-    two = Limit(max_count=2, window_seconds=3600)
-    assert (
-        create(store, reg("a@example.com"), address=ADDRESS, client="c", client_limit=two)
-        is CreateResult.CREATED
-    )
-    assert (
-        create(
-            store,
-            reg("a@example.com", at=T0 + timedelta(seconds=1)),
-            address=ADDRESS,
-            client="c",
-            client_limit=two,
-        )
-        is CreateResult.ADDRESS_LIMITED
-    )
-    assert (
-        create(
-            store,
-            reg("b@example.com", at=T0 + timedelta(seconds=2)),
-            address=ADDRESS,
-            client="c",
-            client_limit=two,
-        )
-        is CreateResult.CREATED
-    )
-    with pytest.raises(ClientRateLimited):
-        create(
-            store,
-            reg("d@example.com", at=T0 + timedelta(seconds=3)),
-            address=ADDRESS,
-            client="c",
-            client_limit=two,
-        )
-
-
 def test_disabled_limits_allow_everything(store: RegistrationStore) -> None:
     off = Limit(max_count=0, window_seconds=86400, min_interval_seconds=0)
     for i in range(8):

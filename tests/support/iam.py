@@ -264,7 +264,7 @@ def wildcard(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
     return re.fullmatch(regex, text, re.IGNORECASE if ignore_case else 0) is not None
 
 
-_OPERATORS = {"StringEquals", "StringLike"}
+_OPERATORS = {"StringEquals", "StringEqualsIgnoreCase", "StringLike"}
 
 
 def _condition_holds(op: str, key: str, wanted: tuple[str, ...], request: Request) -> bool:
@@ -286,6 +286,8 @@ def _condition_holds(op: str, key: str, wanted: tuple[str, ...], request: Reques
 def _match(op: str, wanted: tuple[str, ...], value: str) -> bool:
     if op == "StringEquals":
         return value in wanted
+    if op == "StringEqualsIgnoreCase":
+        return value.casefold() in {w.casefold() for w in wanted}
     if op == "StringLike":
         return any(wildcard(w, value) for w in wanted)
     raise NotImplementedError(f"condition operator {op}: teach the model")

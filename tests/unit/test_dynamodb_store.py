@@ -224,7 +224,10 @@ def test_client_limit_from_the_old_item_without_a_read() -> None:
 def test_address_limit_from_the_old_item(old: dict[str, Any]) -> None:
     client = ScriptedClient(cancelled(OK, OK, {**FAILED, "Item": old}))
     assert create(store(client)) is CreateResult.ADDRESS_LIMITED
-    assert len(client.requests) == 1
+    # issue 9: then the client is counted like any other post, in one more (one-item) call
+    assert len(client.requests) == 2
+    [count] = client.requests[1]
+    assert count["Update"]["Key"]["pk"]["S"].startswith("LIMIT#IP#")
 
 
 def test_client_limit_wins_over_address_limit() -> None:
@@ -313,7 +316,7 @@ def test_someone_else_changing_the_log_first_is_judged_again() -> None:
         cancelled(OK, OK, {**FAILED, "Item": appended}),
     )
     assert create(store(client)) is CreateResult.ADDRESS_LIMITED  # min interval now applies
-    assert len(client.requests) == 2
+    assert len(client.requests) == 3  # the last counts the client (issue 9)
 
 
 def test_a_log_changed_under_each_attempt_ends_as_store_unavailable() -> None:

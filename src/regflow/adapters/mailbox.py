@@ -46,9 +46,11 @@ class MailboxMailer:
         data = message.as_bytes()
         message_id = f"{time.time_ns() // 1000:017d}-{secrets.token_hex(4)}"
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            # 0700 / 0600 whatever the umask: each message holds a live link
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = self.directory / f".{message_id}.tmp"
-            with open(tmp, "wb") as fh:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, self.directory / f"{message_id}.eml")
         except OSError as exc:

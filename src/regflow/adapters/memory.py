@@ -91,16 +91,19 @@ class MemoryStore:
                 key = f"address:{registration.limit_key}"
                 log = self.limits.get(key, SendLog())
                 assert isinstance(log, SendLog)
-                if not log.allows(address_limit, now):
-                    return CreateResult.ADDRESS_LIMITED
-                address = (key, log.after_event(address_limit, now))
+                if log.allows(address_limit, now):
+                    address = (key, log.after_event(address_limit, now))
             if client is not None:
+                # counted for a limited post too: a limited post must spend the quota any
+                # other post spends, or counting posts would reveal it
                 key, new = client
                 self.limits[key] = new
                 self._limit_expires[key] = max(
                     new.window_start + client_limit.window_seconds,
                     new.last_at + client_limit.min_interval_seconds,
                 )
+            if address_limit.enabled and address is None:
+                return CreateResult.ADDRESS_LIMITED
             if address is not None:
                 key, log = address
                 self.limits[key] = log

@@ -7,6 +7,7 @@ carries `api.SECURITY_HEADERS`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +26,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from regflow import api
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.local import mailbox_pages
-from regflow.local.events import Network, TooLarge, build_event, read_body, to_response
+from regflow.local.events import (
+    Disconnected,
+    Network,
+    TooLarge,
+    build_event,
+    host_name,
+    read_body,
+    to_response,
+)
 from regflow.render import SUPPORTED_LANGUAGES
+from regflow.render.catalog import Catalog
 from regflow.render.templates import Renderer
+
+log = logging.getLogger("regflow.gateway")
 
 ApiHandler = Callable[[api.Event], api.Response]
 
@@ -42,6 +54,10 @@ class GatewayConfig:
     openapi_path: Path | None = None
     on_write: Callable[[], None] | None = None  # called after each API call (wakes the worker)
     trusted_proxies: Sequence[Network] = field(default_factory=tuple)
+    # The Host names the loopback-only pages (the mailbox: live links) answer to; None: any.
+    # `regflow serve` always sets it: a page elsewhere that rebinds its DNS name to 127.0.0.1
+    # sends its own name as Host, and gets a 421.
+    local_hosts: frozenset[str] | None = None
 
 
 class WebFiles(StaticFiles):
@@ -51,6 +67,35 @@ class WebFiles(StaticFiles):
         if any(part.startswith(".") for part in Path(path).parts):
             return "", None
         return super().lookup_path(path)
+
+
+class LastResort:
+    """ASGI middleware: an exception no route handled becomes a plain 500 with one structured
+    log line (its class, never the request's path or text), not a traceback from the server."""
+
+    def __init__(self, app: ASGIApp, catalog: Catalog) -> None:
+        self.app = app
+        self.catalog = catalog
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled error in the gateway", extra={"exception": type(exc).__name__})
+            if not started:
+                message = self.catalog.text("error.internal", self.catalog.default_language)
+                await JSONResponse({"error": message}, status_code=500)(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -99,6 +144,8 @@ def create_app(config: GatewayConfig) -> ASGIApp:
             body = await read_body(request, api.MAX_BODY_BYTES)
         except TooLarge:
             return json_error(request, 413, "error.body.too_large", Connection="close")
+        except Disconnected:  # nobody to answer: nothing was done
+            return Response(status_code=408, headers={"Connection": "close"})
         event = build_event(
             request.scope, body, route_key=route_key, proxies=config.trusted_proxies
         )
@@ -116,12 +163,23 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    def misdirected(request: Request) -> Response | None:
+        if config.local_hosts is None:
+            return None
+        if host_name(request.headers.get("host", "")) in config.local_hosts:
+            return None
+        return json_error(request, 421, "error.misdirected")
+
     async def mailbox(request: Request) -> Response:
+        if (refused := misdirected(request)) is not None:
+            return refused
         return await run_in_threadpool(
             mailbox_pages.mailbox_index, renderer, language(request), config.mailbox, smtp_mode
         )
 
     async def message(request: Request) -> Response:
+        if (refused := misdirected(request)) is not None:
+            return refused
         return await run_in_threadpool(
             mailbox_pages.mailbox_message,
             renderer,
@@ -185,7 +243,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         Route("/{path:path}", static, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
-    return SecurityHeaders(app)
+    return SecurityHeaders(LastResort(app, catalog))
 
 
 def locate_web_dir(explicit: str | Path | None = None) -> Path | None:

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -139,6 +139,10 @@ class TooLarge(Exception):
     pass
 
 
+class Disconnected(Exception):
+    """The client went away (or the server's body read timeout closed the connection)."""
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing (without reading it whole) anything over `limit` bytes."""
     declared = request.headers.get("content-length")
@@ -150,9 +154,20 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise TooLarge from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Disconnected from None
     return b"".join(chunks)
+
+
+def host_name(host_header: str) -> str:
+    """The name of a Host header: lowercased, without port or IPv6 brackets."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from regflow import logs
 from regflow.adapters.mailbox import MailboxMailer
@@ -85,10 +86,26 @@ def embedded_settings(host: str, port: int, env: Mapping[str, str] | None = None
 
 
 def prepare_data_dir(data_dir: Path) -> None:
+    """The data directory, 0700, and everything in it 0600 (directories 0700; the key is
+    checked, not changed), whatever the umask and whatever an older version left: it holds
+    live tokens (the mailbox), the database and the key. The database file is made 0600
+    before SQLite opens it, so the `-wal` and `-shm` files SQLite creates later get the same
+    mode."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(data_dir, 0o700)
+        for root, dirs, files in os.walk(data_dir):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
+            for name in files:
+                path = os.path.join(root, name)
+                # not the key: one others could read is refused (`load_secret`), not hidden
+                if not os.path.islink(path) and path != str(data_dir / SECRET_FILE):
+                    os.chmod(path, 0o600)
+        os.close(os.open(data_dir / DB_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
+        (data_dir / MAILBOX_DIR).mkdir(mode=0o700, exist_ok=True)
         probe = data_dir / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600))
         probe.unlink()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -102,12 +119,20 @@ def load_secret(data_dir: Path) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         try:
+            mode = path.stat().st_mode
             secret = bytes.fromhex(path.read_text().strip())
         except (OSError, ValueError) as exc:
-            raise StartupError(f"cannot read the secret key {path}: {exc}") from None
-        if len(secret) < MIN_SECRET_BYTES:
+            reason = getattr(exc, "strerror", None) or "not a hex key"
+            raise StartupError(f"cannot read the secret key {path}: {reason}") from None
+        if mode & 0o077:
             raise StartupError(
-                f"the secret key {path} is too short; delete it to make a new one"
+                f"the secret key {path} can be read by other users; run `chmod 600 {path}`, "
+                "or delete it to make a new one (links sent so far stop working)"
+            ) from None
+        if len(secret) < MIN_SECRET_BYTES or len(set(secret)) == 1:
+            raise StartupError(
+                f"the secret key {path} is too weak (under {MIN_SECRET_BYTES} bytes, or one "
+                "byte repeated); delete it to make a new one"
             ) from None
         return secret
     except OSError as exc:
@@ -173,6 +198,11 @@ class EmbeddedApp:
         self.worker = OutboxWorker(self.store, self.delivery, poll_interval=poll)
         self.web_dir = locate_web_dir(options.web_dir)
         self.mailbox_served = not smtp_url and is_loopback(options.host)
+        # DNS rebinding: the mailbox answers only to this machine's own names for the server
+        self.local_hosts = frozenset(
+            {options.host.strip("[]").lower(), "localhost", "127.0.0.1", "::1"}
+            | {urlsplit(self.settings.mail.api_base_url).hostname or "localhost"}
+        )
         self.app = create_app(
             GatewayConfig(
                 api=HttpApi(self.intake, self.settings.http),
@@ -183,6 +213,7 @@ class EmbeddedApp:
                 openapi_path=locate_openapi(),
                 on_write=self.worker.wake,
                 trusted_proxies=self.settings.http.trusted_proxies,
+                local_hosts=self.local_hosts,
             )
         )
 
@@ -213,12 +244,33 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
 
+    from regflow.local.protocol import KEEP_ALIVE_SECONDS, HardenedHttpToolsProtocol
+
+    # uvicorn's own loggers (a malformed request, say) write JSON lines like regflow's
+    logs.adopt("uvicorn")
+    read_timeout = (env if env is not None else os.environ).get("READ_TIMEOUT_SECONDS", "")
+    if read_timeout.strip():
+        try:
+            seconds = float(read_timeout)
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds <= 3600:
+            print("regflow: READ_TIMEOUT_SECONDS must be 0-3600 seconds", file=sys.stderr)
+            embedded.close()
+            sock.close()
+            return 2
+        HardenedHttpToolsProtocol.header_timeout = HardenedHttpToolsProtocol.body_timeout = seconds
     config = uvicorn.Config(
         embedded.app,
+        http=HardenedHttpToolsProtocol,
         log_config=None,
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # the client address is the socket peer; `X-Forwarded-For` is believed only from
+        # TRUSTED_PROXIES, by the gateway (uvicorn's own handling trusts any loopback peer)
+        proxy_headers=False,
         server_header=False,
         date_header=True,
     )

@@ -204,14 +204,37 @@ class StoreMixin(Table):
             except Cancelled as cancelled:
                 if cancelled.code(0) == CHECK_FAILED:
                     raise RuntimeError("registration id collision") from None
-                counters = self._replan(counters, cancelled, now)
-                if not counters:
+                counters, limited = self._replan(counters, cancelled, now)
+                if limited:
+                    client = next((c for c in counters if isinstance(c, ClientWindow)), None)
+                    if client is not None:
+                        self._count_client(client, now)
                     return CreateResult.ADDRESS_LIMITED
         raise StoreUnavailable(1)
 
+    def _count_client(self, counter: ClientWindow, now: int) -> None:
+        """Count a post the address limit refused against its client, like any other post
+        (or counting posts before the 429 would tell a limited address). The cancelled
+        transaction wrote nothing, so this is one more call: a one-item transaction with the
+        same conditional update (the same IAM action as the first call), re-planned from the
+        old item on a failed condition as in `create_pending`."""
+        for _round in range(self._max_attempts + 1):
+            try:
+                self._transact([self._update(counter.pk, counter.update(now))])
+                return
+            except Cancelled as cancelled:
+                old = cancelled.old_item(0)
+                if old is None:  # gone meanwhile (TTL): count from scratch
+                    counter = ClientWindow(counter.pk, counter.limit)
+                else:
+                    counter = counter.replan(old, now)  # raises ClientRateLimited
+        raise StoreUnavailable(1)
+
     @staticmethod
-    def _replan(counters: list[Counter], cancelled: Cancelled, now: int) -> list[Counter]:
-        """The counters of the next round; [] when the address limit says no. Raises
+    def _replan(
+        counters: list[Counter], cancelled: Cancelled, now: int
+    ) -> tuple[list[Counter], bool]:
+        """The counters of the next round, and whether the address limit said no. Raises
         `ClientRateLimited` when the client limit says no (it wins over the address's)."""
         replanned: list[Counter] = []
         address_limited = False
@@ -228,7 +251,7 @@ class StoreMixin(Table):
                 swapped = counter.replan(old, now)
                 address_limited = address_limited or swapped is None
                 replanned.append(swapped or counter)
-        return [] if address_limited else replanned
+        return replanned, address_limited
 
     def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
         reg = Expression()

@@ -46,6 +46,11 @@ CONFLICT = "TransactionConflict"
 CHECK_FAILED = "ConditionalCheckFailed"
 
 
+class StoreFault(RuntimeError):
+    """DynamoDB refused a write for a reason retrying cannot fix (a `ValidationError`
+    cancellation, an oversized item): a bug, not load. Answered 500, never 503 + Retry-After."""
+
+
 class Cancelled(Exception):
     """A transaction cancelled by failed conditions; `reasons` per item, in request order."""
 
@@ -143,7 +148,11 @@ class Table:
                         raise StoreUnavailable(1) from exc
                     if CHECK_FAILED in codes:
                         raise cancelled from exc
-                    raise StoreUnavailable(1) from exc  # cancelled for a reason we cannot judge
+                    # ValidationError, ItemCollectionSizeLimitExceeded, ...: not load, and
+                    # retrying cannot help: a 500, never 503 + Retry-After
+                    raise StoreFault(
+                        "transaction cancelled: " + ",".join(sorted(codes - {"None"}))
+                    ) from exc
                 busy = unavailable(exc)
                 if busy is not None:
                     raise busy from exc

@@ -47,14 +47,15 @@ class SQLiteRegistrations(Database):
                 )
                 client = (key, new)
             address: tuple[str, SendLog] | None = None
+            limited = False
             if address_limit.enabled:
                 key = f"address:{registration.limit_key}"
                 log = _send_log(db, key)
-                if not log.allows(address_limit, now):
-                    db.rollback()
-                    return CreateResult.ADDRESS_LIMITED
-                address = (key, log.after_event(address_limit, now))
+                limited = not log.allows(address_limit, now)
+                address = None if limited else (key, log.after_event(address_limit, now))
             if client is not None:
+                # counted for a limited post too, in the same transaction: a limited post
+                # spends the quota any other post spends (no enumeration by counting)
                 key, new = client
                 db.execute(
                     "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
@@ -69,6 +70,8 @@ class SQLiteRegistrations(Database):
                         _limit_expires(new, client_limit),
                     ),
                 )
+            if limited:
+                return CreateResult.ADDRESS_LIMITED
             if address is not None:
                 key, log = address
                 _put_send_log(db, key, log, log.expires(address_limit) or now)
