@@ -2,10 +2,10 @@
 
 Each sample is a fresh `python -c` process. The child takes `time.perf_counter()` as its first
 statement and again after importing the handler module and building the function's objects
-(`regflow.aws.http_api(role)` or `delivery_for(role)`: settings, the boto3 session and clients
-the path needs, the store); it prints the difference. Interpreter start-up (identical for every subject) is thus
-left out of the ratio; the parent's wall time per process is reported too. The floor is a
-module that only imports boto3 and creates one DynamoDB client.
+(`regflow.aws.http_api(role)` or `delivery_for(role)`: settings, the boto3 session and
+clients the path needs, the store); it prints the difference. Interpreter start-up (identical
+for every subject) is thus left out of the ratio; the parent's wall time per process is
+reported too. The floor is a module that only imports boto3 and creates one DynamoDB client.
 
 Subjects run in rounds with a rotating order (A B C ..., B C ... A, ...) so that drift on a
 shared machine hits all of them alike; one discarded warm-up round first fills `__pycache__`.

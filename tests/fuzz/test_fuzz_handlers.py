@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from regflow import api, logs
+from regflow import logs
 from tests.fuzz.strategies import any_text, content_types, emails, names, register_bodies
 from tests.support.events import http_event
 from tests.unit.fakes import world
@@ -112,7 +112,7 @@ FOUND = [
 def test_register_never_fails(records: _Records, body: bytes, content_type: str, b64: bool) -> None:
     w = world()
     before = w.snapshot()
-    response = api.register(register_event(body, content_type, b64), w.service)
+    response = w.api.register(register_event(body, content_type, b64))
     status = check_response(response)
     if status >= 400:
         assert w.snapshot() == before
@@ -133,7 +133,7 @@ def test_confirm_never_fails(
     records: _Records, method: str, query: str, body: bytes, content_type: str, mode: str
 ) -> None:
     w = world(CONFIRM_MODE=mode)
-    w.service.register("Jane", "jane@example.com")
+    w.intake.register("Jane", "jane@example.com")
     before = w.snapshot()
     raw_query = query.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     event = http_event(
@@ -143,7 +143,7 @@ def test_confirm_never_fails(
         headers={"content-type": content_type} if content_type else {},
         query=raw_query,
     )
-    check_response(api.confirm(event, w.service))
+    check_response(w.api.confirm(event))
     assert w.snapshot() == before  # no genuine token: nothing changes
     check_logs(records)
 
@@ -159,14 +159,14 @@ def test_accepted_addresses_get_one_answer_whatever_their_state(name: str, email
         body=json.dumps({"name": name, "email": email}),
         headers={"content-type": "application/json"},
     )
-    first = api.register(event, w.service)  # unknown
+    first = w.api.register(event)  # unknown
     if first["statusCode"] != 202:
         return
-    answers = [first, api.register(event, w.service)]  # pending (and limited)
-    entry = w.store.outbox[0]
-    token = w.service.signer.issue(entry.registration.id, entry.registration.addr_key)
-    w.service.confirm(token)
-    answers.append(api.register(event, w.service))  # confirmed
+    answers = [first, w.api.register(event)]  # pending (and limited)
+    entry = w.owed()[0]
+    token = w.signer.issue(entry.registration.id, entry.registration.addr_key)
+    w.intake.confirm(token)
+    answers.append(w.api.register(event))  # confirmed
     assert len({json.dumps(a, sort_keys=True) for a in answers}) == 1
 
 
@@ -204,4 +204,4 @@ def test_base64_bodies_decode_the_same() -> None:
         headers={"content-type": "application/json"},
     )
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == body
-    assert api.register(event, w.service)["statusCode"] == 202
+    assert w.api.register(event)["statusCode"] == 202

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from regflow import api
 from tests.support.events import http_event
 from tests.unit.fakes import World, world
 

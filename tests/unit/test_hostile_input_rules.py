@@ -9,10 +9,11 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from regflow import api, logs
+from regflow import logs
 from regflow.adapters.sqlite import SQLiteStore
 from regflow.cli import main
 from regflow.domain import Limit, Registration, Status, ValidationError
@@ -118,7 +119,7 @@ def test_surrogate_json_is_a_400_with_a_field_error_and_stores_nothing() -> None
         event = http_event(
             "POST", "/register", body=body, headers={"content-type": "application/json"}
         )
-        response = api.register(event, w.service)
+        response = w.api.register(event)
         assert response["statusCode"] == 400
         assert json.loads(response["body"])["field"] == field
     assert w.snapshot() == before
@@ -129,11 +130,11 @@ def test_surrogate_json_is_a_400_with_a_field_error_and_stores_nothing() -> None
 
 def test_head_confirm_changes_nothing() -> None:
     w = world()
-    w.service.register("Jane", "jane@example.com")
-    [entry] = w.store.outbox
-    token = w.service.signer.issue(entry.registration.id, entry.registration.addr_key)
+    w.intake.register("Jane", "jane@example.com")
+    [entry] = w.owed()
+    token = w.signer.issue(entry.registration.id, entry.registration.addr_key)
     before = w.snapshot()
-    response = api.confirm(http_event("HEAD", "/confirm", query={"token": token}), w.service)
+    response = w.api.confirm(http_event("HEAD", "/confirm", query={"token": token}))
     assert response["statusCode"] == 405
     assert w.snapshot() == before
 
@@ -143,13 +144,13 @@ def test_head_confirm_changes_nothing() -> None:
 )
 def test_post_confirm_wants_a_form(content_type: str) -> None:
     w = world()
-    w.service.register("Jane", "jane@example.com")
-    [entry] = w.store.outbox
-    token = w.service.signer.issue(entry.registration.id, entry.registration.addr_key)
+    w.intake.register("Jane", "jane@example.com")
+    [entry] = w.owed()
+    token = w.signer.issue(entry.registration.id, entry.registration.addr_key)
     before = w.snapshot()
     headers = {"content-type": content_type} if content_type else {}
     event = http_event("POST", "/confirm", body=f"token={token}", headers=headers)
-    assert api.confirm(event, w.service)["statusCode"] == 415
+    assert w.api.confirm(event)["statusCode"] == 415
     assert w.snapshot() == before
 
 
@@ -208,7 +209,7 @@ def test_ses_sender_condition_matches_what_the_code_sends() -> None:
         }
     )
     template = load_template()
-    [raw] = [
+    raws = [
         s
         for r in template["Resources"].values()
         if r.get("Type") == "AWS::IAM::Role"
@@ -216,12 +217,18 @@ def test_ses_sender_condition_matches_what_the_code_sends() -> None:
         for s in p["PolicyDocument"]["Statement"]
         if s.get("Sid") == "SendMail"
     ]
+    assert len(raws) == 2  # the mail sender's and the parked-message recovery's
+    for raw in raws:
+        _allows_the_sender(raw, typed, settings.mail.sender_email)
+
+
+def _allows_the_sender(raw: dict[str, Any], typed: str, sender: str) -> None:
     conditions = {
         op: dict.fromkeys(keys, (typed,)) for op, keys in raw["Condition"].items()
     }  # SenderEmail resolved as typed
     statement = iam.Statement("SendMail", ("ses:SendRawEmail",), ("*",), conditions)
-    sent = iam.Request("ses:SendRawEmail", "x", {"ses:FromAddress": (settings.sender_email,)})
-    assert settings.sender_email != typed  # the code did change it
+    sent = iam.Request("ses:SendRawEmail", "x", {"ses:FromAddress": (sender,)})
+    assert sender != typed  # the code did change it
     assert iam.statement_allows(statement, sent)
     other = iam.Request("ses:SendRawEmail", "x", {"ses:FromAddress": ("ceo@regflow.example",)})
     assert not iam.statement_allows(statement, other)
