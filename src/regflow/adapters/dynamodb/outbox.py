@@ -122,8 +122,9 @@ class OutboxMixin(Table):
         Oldest first is by when a message was first parked, then its key, as `parked` orders
         them. It is exact whenever each shard holds at most `limit` due messages (plus ties);
         with a larger backlog, the earliest due of each shard are the candidates, so that a
-        call reads at most `PARKED_SHARDS * (limit + DUE_TIES)` items however large the
-        backlog, and a message that keeps failing moves back (its next attempt is later)."""
+        call keeps at most `PARKED_SHARDS * (limit + DUE_TIES)` items however large the
+        backlog (and reads about that many, plus the leased ones the filter skips), and a
+        message that keeps failing moves back (its next attempt is later)."""
         items: list[keys.Item] = []
         more = False
         for shard in keys.parked_shards():
