@@ -138,6 +138,22 @@ def test_table_is_the_seeds_with_ttl_pitr_and_stream(resources: dict[str, Any]) 
     assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
 
+def test_parked_messages_index_is_sparse_sharded_and_whole(resources: dict[str, Any]) -> None:
+    from regflow.adapters.dynamodb import keys
+
+    props = resources["UserRegistrations"]["Properties"]
+    [index] = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == keys.PARKED_INDEX == "ParkedMessages"
+    assert index["KeySchema"] == [
+        {"AttributeName": keys.PARKED_SHARD, "KeyType": "HASH"},
+        {"AttributeName": keys.NEXT_ATTEMPT_AT, "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}  # a claim needs the whole message
+    assert "ProvisionedThroughput" not in index  # on demand, as the table
+    types = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
+    assert types == {"pk": "S", "parkedShard": "S", "nextAttemptAt": "N"}
+
+
 # --- functions -------------------------------------------------------------------------------
 
 

@@ -135,7 +135,8 @@ def table_properties(path: Path = TEMPLATE) -> dict[str, Any]:
 
 def create_table_from_template(client: Any, path: Path = TEMPLATE) -> str:
     """Create the UserRegistrations table exactly as template.yaml declares it (key schema,
-    billing, stream) and enable TTL as its TimeToLiveSpecification says. Returns its name."""
+    billing, global secondary indexes, stream) and enable TTL as its TimeToLiveSpecification
+    says. Returns its name."""
     props = table_properties(path)
     name = props["TableName"]
     kwargs: dict[str, Any] = {
@@ -144,6 +145,8 @@ def create_table_from_template(client: Any, path: Path = TEMPLATE) -> str:
         "KeySchema": props["KeySchema"],
         "BillingMode": props.get("BillingMode", "PROVISIONED"),
     }
+    if "GlobalSecondaryIndexes" in props:
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     if "StreamSpecification" in props:
         kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     if "SSESpecification" in props:

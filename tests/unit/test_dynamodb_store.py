@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -440,16 +441,20 @@ def test_language_and_delivery_failure_round_trip() -> None:
 
 
 class ItemClient:
-    """Answers get_item / update_item / delete_item / scan: `answers[operation]` is a list of
-    responses or exceptions (a missing or empty list answers {})."""
+    """Answers get_item / update_item / delete_item / scan / query: `answers[operation]` is a
+    list of responses or exceptions (a missing or empty list answers {}), or a function of
+    the request's parameters."""
 
-    def __init__(self, **answers: list[Any]) -> None:
+    def __init__(self, **answers: list[Any] | Callable[..., dict[str, Any]]) -> None:
         self.answers = answers
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def _answer(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         self.calls.append((operation, params))
-        queue = self.answers.get(operation) or []
+        answers = self.answers.get(operation)
+        if callable(answers):
+            return answers(**params)
+        queue = answers or []
         answer = queue.pop(0) if queue else {}
         if isinstance(answer, Exception):
             raise answer
@@ -466,6 +471,12 @@ class ItemClient:
 
     def scan(self, **params: Any) -> dict[str, Any]:
         return self._answer("scan", params)
+
+    def query(self, **params: Any) -> dict[str, Any]:
+        return self._answer("query", params)
+
+    def of(self, operation: str) -> list[dict[str, Any]]:
+        return [p for op, p in self.calls if op == operation]
 
     def ops(self) -> list[tuple[str, str]]:
         return [(op, p["Key"]["pk"]["S"]) for op, p in self.calls if "Key" in p]
@@ -496,17 +507,65 @@ def test_reads_tell_outages_from_bugs(exc: Exception, unavailable: bool) -> None
         s.get("AAAAAAAAAAAAAAAAAAAAAA")
 
 
-def parked_item(r: Registration, *, attempts: int = 1) -> dict[str, Any]:
+def parked_item(
+    r: Registration, *, attempts: int = 1, parked_at: int = NOW, due: int = NOW
+) -> dict[str, Any]:
     message = Message(MessageKind.VERIFICATION, r)
+    pk = f"OUTBOX#verification#{r.id}"
     return {
-        "pk": {"S": f"OUTBOX#verification#{r.id}"},
+        "pk": {"S": pk},
         **keys.message_attributes(message),
         "attempts": {"N": str(attempts)},
         "lastError": {"S": "Throttling"},
-        "parkedAt": {"N": str(NOW)},
-        "firstFailedAt": {"N": str(NOW)},
-        "nextAttemptAt": {"N": str(NOW)},
+        "parkedAt": {"N": str(parked_at)},
+        "firstFailedAt": {"N": str(parked_at)},
+        "nextAttemptAt": {"N": str(due)},
+        "parkedShard": {"S": keys.parked_shard(pk)},
     }
+
+
+def by_shard(*pages_of: tuple[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The Query answers for one pass over the shards (PARKED#0 first): `(shard, pages)`
+    pairs give a shard its pages, every other shard answers one empty page."""
+    given = dict(pages_of)
+    out: list[dict[str, Any]] = []
+    for shard in keys.parked_shards():
+        out += given.get(shard, [{"Items": []}])
+    return out
+
+
+def shard_of(item: dict[str, Any]) -> str:
+    return str(item["parkedShard"]["S"])
+
+
+def registered(**_: Any) -> dict[str, Any]:
+    """A get_item answer: the registration exists."""
+    return {"Item": {"pk": {"S": "REG#..."}}}
+
+
+def claims_of(items: list[dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """An update_item answer: every claim succeeds and returns the item claimed."""
+
+    def answer(**params: Any) -> dict[str, Any]:
+        return {"Attributes": next(i for i in items if i["pk"] == params["Key"]["pk"])}
+
+    return answer
+
+
+def in_shard(shard: str, n: int) -> list[Registration]:
+    """`n` registrations whose parked verification message lands in `shard`."""
+    ids = (f"{i:022d}" for i in range(10_000))
+    found = [i for i in ids if keys.parked_shard(f"OUTBOX#verification#{i}") == shard]
+    return [dataclasses.replace(reg(), id=i) for i in found[:n]]
+
+
+def test_parked_shard_is_a_stable_hash_of_the_key() -> None:
+    # sha256, not hash(): the same in every process (PYTHONHASHSEED) and every version
+    assert keys.parked_shard("OUTBOX#verification#AAAAAAAAAAAAAAAAAAAAAA") == "PARKED#1"
+    assert keys.parked_shard("OUTBOX#verification#" + "B" * 22) == "PARKED#2"
+    assert keys.parked_shards() == [f"PARKED#{i}" for i in range(keys.PARKED_SHARDS)]
+    spread = {keys.parked_shard(f"OUTBOX#verification#{i:022d}") for i in range(200)}
+    assert spread == set(keys.parked_shards())
 
 
 def test_park_is_one_update_keeping_the_first_times() -> None:
@@ -519,7 +578,7 @@ def test_park_is_one_update_keeping_the_first_times() -> None:
     update = params["UpdateExpression"]
     assert "#parkedAt = if_not_exists(#parkedAt, :now)" in update
     assert "#firstFailedAt = if_not_exists(#firstFailedAt, :now)" in update
-    assert update.endswith("REMOVE #nextAttemptAt")  # only an operator retries it
+    assert update.endswith("REMOVE #nextAttemptAt")  # only an operator retries it: not indexed
     values = params["ExpressionAttributeValues"]
     assert values[":registration"]["M"] == {
         k: v for k, v in registration_item(reg()).items() if k != "pk"
@@ -528,21 +587,75 @@ def test_park_is_one_update_keeping_the_first_times() -> None:
     assert "status" not in params["ExpressionAttributeNames"].values()  # no top-level status
 
 
+@pytest.mark.parametrize("at", [NOW + 60, None])
+def test_park_writes_the_shard_of_the_index(at: int | None) -> None:
+    client = ItemClient()
+    message = Message(MessageKind.VERIFICATION, reg())
+    item_store(client).park(message, attempts=1, error="Throttling", at=at, now=NOW)
+    [params] = client.of("update_item")
+    assert "#parkedShard = :shard" in params["UpdateExpression"]
+    assert params["ExpressionAttributeNames"]["#parkedShard"] == "parkedShard"
+    values = params["ExpressionAttributeValues"]
+    assert values[":shard"] == {"S": keys.parked_shard(params["Key"]["pk"]["S"])}
+    assert values[":shard"] == {"S": "PARKED#1"}
+    if at is not None:
+        assert "#nextAttemptAt = :at" in params["UpdateExpression"]
+        assert values[":at"] == {"N": str(at)}
+
+
+def test_fail_and_requeue_keep_the_item_in_its_shard() -> None:
+    claimed = ClaimedMessage(Message(MessageKind.VERIFICATION, reg()), 2, "c1", NOW)
+    client = ItemClient(scan=[{"Items": [parked_item(reg())]}])
+    s = item_store(client)
+    s.fail(claimed, at=NOW + 30, error="ServiceUnavailable")
+    assert s.requeue_parked(NOW + 60) == 1
+    fail, requeue = client.of("update_item")
+    for params in (fail, requeue):
+        assert "#parkedShard = :shard" in params["UpdateExpression"]
+        assert params["ExpressionAttributeValues"][":shard"] == {"S": "PARKED#1"}
+    assert requeue["ExpressionAttributeValues"][":now"] == {"N": str(NOW + 60)}
+
+
+def test_claim_queries_every_shard_of_the_sparse_index() -> None:
+    client = ItemClient()
+    assert item_store(client).claim_due(NOW, 10) == []
+    assert client.of("scan") == []  # never the whole table
+    queries = client.of("query")
+    assert [q["ExpressionAttributeValues"][":shard"] for q in queries] == [
+        {"S": f"PARKED#{i}"} for i in range(8)
+    ]
+    for q in queries:
+        assert q["TableName"] == "T"
+        assert q["IndexName"] == "ParkedMessages"
+        assert q["KeyConditionExpression"] == "#parkedShard = :shard AND #nextAttemptAt <= :now"
+        assert q["FilterExpression"] == (
+            "attribute_not_exists(#claimedUntil) OR #claimedUntil <= :now"
+        )
+        assert q["ExpressionAttributeNames"] == {
+            "#parkedShard": "parkedShard",
+            "#nextAttemptAt": "nextAttemptAt",
+            "#claimedUntil": "claimedUntil",
+        }
+        assert q["ExpressionAttributeValues"][":now"] == {"N": str(NOW)}
+        assert q["ScanIndexForward"] is True  # earliest due first
+        assert q["Limit"] == 11  # the batch, and one to see whether the next is a tie
+        assert "ConsistentRead" not in q  # a global secondary index cannot read consistently
+
+
 def test_claim_is_a_conditional_update_with_a_lease() -> None:
     item = parked_item(reg(), attempts=2)
     claimed_item = {**item, "attempts": {"N": "3"}}
     client = ItemClient(
-        scan=[{"Items": [item]}],
+        query=by_shard((shard_of(item), [{"Items": [item]}])),
         get_item=[{"Item": {"pk": {"S": "REG#AAAAAAAAAAAAAAAAAAAAAA"}}}],
         update_item=[{"Attributes": claimed_item}],
     )
     [claimed] = item_store(client).claim_due(NOW, 10)
     assert (claimed.attempts, claimed.first_failed_at) == (3, NOW)
     assert claimed.message == Message(MessageKind.VERIFICATION, reg())
-    scan = client.calls[0][1]
-    assert scan["ConsistentRead"] is True
-    assert scan["FilterExpression"].startswith("begins_with(#pk, :outbox)")
-    update = client.calls[2][1]
+    [update] = client.of("update_item")
+    assert update["Key"] == {"pk": item["pk"]}
+    # the index is eventually consistent: the item itself decides
     assert update["ConditionExpression"] == (
         "attribute_exists(#pk) AND #nextAttemptAt <= :now"
         " AND (attribute_not_exists(#claimedUntil) OR #claimedUntil <= :now)"
@@ -553,20 +666,81 @@ def test_claim_is_a_conditional_update_with_a_lease() -> None:
     assert update["ReturnValues"] == "ALL_NEW"
 
 
-def test_claim_skips_what_another_sender_won_and_drops_orphans() -> None:
-    gone = dataclasses.replace(reg(), id="B" * 22)
+def test_claim_merges_the_shards_oldest_parked_first_up_to_the_limit() -> None:
+    regs = [dataclasses.replace(reg(), id=c * 22) for c in "ABCDEFGH"]
+    # the earlier one was parked, the later it is due: the index's order is not the answer
+    items = [parked_item(r, parked_at=NOW - 10 * i, due=NOW - 7 + i) for i, r in enumerate(regs)]
+    shards: dict[str, list[dict[str, Any]]] = {}
+    for item in sorted(items, key=lambda i: int(i["nextAttemptAt"]["N"])):
+        shards.setdefault(shard_of(item), []).append(item)
+    assert len(shards) > 1
     client = ItemClient(
-        scan=[
-            {"Items": [parked_item(reg())], "LastEvaluatedKey": {"pk": {"S": "x"}}},
-            {"Items": [parked_item(gone)]},
-        ],
+        query=by_shard(*((shard, [{"Items": found}]) for shard, found in shards.items())),
+        get_item=registered,
+        update_item=claims_of(items),
+    )
+    assert len(item_store(client).claim_due(NOW, 3)) == 3
+    claimed = [u["Key"]["pk"]["S"] for u in client.of("update_item")]
+    assert claimed == [i["pk"]["S"] for i in reversed(items)][:3]
+
+
+def test_claim_reads_a_shard_only_as_far_as_the_batch_and_its_ties() -> None:
+    regs = in_shard("PARKED#0", 6)
+    # due at NOW - 5 (two), then three tied at NOW - 3, then one at NOW - 1
+    dues = [NOW - 5, NOW - 5, NOW - 3, NOW - 3, NOW - 3, NOW - 1]
+    items = [
+        parked_item(r, parked_at=NOW - 10 * i, due=due)
+        for i, (r, due) in enumerate(zip(regs, dues, strict=True))
+    ]
+    page1 = {"Items": items[:4], "LastEvaluatedKey": {"pk": items[3]["pk"]}}
+    page2 = {"Items": items[4:], "LastEvaluatedKey": {"pk": items[5]["pk"]}}
+    client = ItemClient(
+        query=by_shard(("PARKED#0", [page1, page2])),
+        get_item=registered,
+        update_item=claims_of(items),
+    )
+    assert len(item_store(client).claim_due(NOW, 3)) == 3
+    shard0 = [
+        q for q in client.of("query") if q["ExpressionAttributeValues"][":shard"]["S"] == "PARKED#0"
+    ]
+    assert len(shard0) == 2  # it stopped at the first item after the tie: no third page
+    assert shard0[1]["ExclusiveStartKey"] == {"pk": items[3]["pk"]}
+    # candidates: the two earliest due and the whole tie; the oldest parked of them win
+    claimed = [u["Key"]["pk"]["S"] for u in client.of("update_item")]
+    assert claimed == [i["pk"]["S"] for i in (items[4], items[3], items[2])]
+
+
+def test_claim_skips_what_another_sender_won_and_drops_orphans() -> None:
+    won = parked_item(reg())
+    gone = parked_item(dataclasses.replace(reg(), id="B" * 22))
+    client = ItemClient(
+        query=by_shard(
+            (shard_of(won), [{"Items": [won]}]),
+            (shard_of(gone), [{"Items": [gone]}]),
+        ),
         get_item=[{"Item": {"pk": {"S": "REG#A"}}}, {}],
         update_item=[CHECK],
     )
     assert item_store(client).claim_due(NOW, 10) == []
-    assert client.calls[1][1]["ExclusiveStartKey"] == {"pk": {"S": "x"}}
-    assert ("delete_item", f"OUTBOX#verification#{gone.id}") in client.ops()
-    assert ("delete_item", "OUTBOX#verification#AAAAAAAAAAAAAAAAAAAAAA") not in client.ops()
+    assert ("delete_item", gone["pk"]["S"]) in client.ops()
+    assert ("delete_item", won["pk"]["S"]) not in client.ops()
+    [delete] = client.of("delete_item")
+    assert delete["ConditionExpression"] == "attribute_exists(#pk)"
+    assert len(client.of("query")) == 8  # nothing left unread: one pass
+
+
+def test_a_batch_of_orphans_reads_the_index_again() -> None:
+    gone, live = (parked_item(r, due=NOW - i) for i, r in enumerate(in_shard("PARKED#3", 2)))
+    client = ItemClient(
+        query=by_shard(("PARKED#3", [{"Items": [gone, live]}]))
+        + by_shard(("PARKED#3", [{"Items": [live]}])),
+        get_item=[{}, {"Item": {"pk": {"S": "REG#..."}}}],
+        update_item=claims_of([live]),
+    )
+    [claimed] = item_store(client).claim_due(NOW, 1)
+    assert claimed.message.registration.id == live["regId"]["S"]
+    assert ("delete_item", gone["pk"]["S"]) in client.ops()
+    assert len(client.of("query")) == 16  # the orphan left the batch empty: a second pass
 
 
 def test_complete_and_fail_are_conditioned_on_the_claim() -> None:

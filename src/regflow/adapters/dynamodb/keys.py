@@ -17,13 +17,24 @@ One table, partition key `pk` (template.yaml):
   `channel`, `regId`, `addrKey` (so that erasing an address finds it), `registration` (a map:
   the registration's attributes as on its `REG#` item, the snapshot the message is sent
   from), `attempts`, `lastError`, `parkedAt`, `firstFailedAt`, `nextAttemptAt` (absent: only
-  an operator retries it), `claimedUntil` + `claimId` (the lease of the sender holding it).
+  an operator retries it), `claimedUntil` + `claimId` (the lease of the sender holding it),
+  `parkedShard` (`parked_shard(pk)`: the partition key of the `ParkedMessages` index).
   It has no top-level `status` and no `ttl`: the stream filter never takes it for a
   registration, and TTL never removes it.
+
+One global secondary index, `ParkedMessages` (template.yaml): partition key `parkedShard`,
+sort key `nextAttemptAt`, every attribute projected. Only `OUTBOX#` items carry `parkedShard`
+and only those retried automatically carry `nextAttemptAt`, so the index holds exactly the
+parked messages a sweep may claim (sparse on both keys), ordered by when they are due.
+`parkedShard` is `PARKED#<n>` with `n` a stable hash of the item's `pk` modulo
+`PARKED_SHARDS`: a burst of parking (an SES outage while thousands of confirmations a second
+come in) spreads its index writes over `PARKED_SHARDS` partitions instead of one hot one, and
+a sweep Queries each shard.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -198,7 +209,22 @@ FIRST_FAILED_AT = "firstFailedAt"
 NEXT_ATTEMPT_AT = "nextAttemptAt"
 CLAIMED_UNTIL = "claimedUntil"
 CLAIM_ID = "claimId"
+PARKED_SHARD = "parkedShard"
+PARKED_INDEX = "ParkedMessages"
+PARKED_SHARDS = 8  # divides 256: one byte of sha256 spreads evenly over the shards
+PARKED_SHARD_PREFIX = "PARKED#"
 REGISTRATION = "registration"
+
+
+def parked_shard(pk: str) -> str:
+    """The `ParkedMessages` partition of the parked item `pk`: `PARKED#<n>`, `n` from the
+    first byte of sha256(pk) (stable across processes and versions, unlike `hash()`)."""
+    return f"{PARKED_SHARD_PREFIX}{hashlib.sha256(pk.encode()).digest()[0] % PARKED_SHARDS}"
+
+
+def parked_shards() -> list[str]:
+    """Every partition of `ParkedMessages`, in order."""
+    return [f"{PARKED_SHARD_PREFIX}{i}" for i in range(PARKED_SHARDS)]
 
 
 def message_attributes(message: Message) -> dict[str, Any]:
@@ -238,6 +264,10 @@ def first_failed_at_of(item: Item) -> float | None:
     return _opt_number(item, FIRST_FAILED_AT)
 
 
+def next_attempt_at_of(item: Item) -> float | None:
+    return _opt_number(item, NEXT_ATTEMPT_AT)
+
+
 def parked_from_item(item: Item) -> ParkedMessage:
     error = item.get(LAST_ERROR)
     return ParkedMessage(
@@ -245,5 +275,5 @@ def parked_from_item(item: Item) -> ParkedMessage:
         attempts=attempts_of(item),
         last_error=str(error["S"]) if error is not None else "",
         parked_at=parked_at_of(item),
-        next_attempt_at=_opt_number(item, NEXT_ATTEMPT_AT),
+        next_attempt_at=next_attempt_at_of(item),
     )

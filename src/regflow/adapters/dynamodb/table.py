@@ -185,3 +185,17 @@ class Table:
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
+
+    def _query(self, **params: Any) -> Iterator[list[Item]]:
+        """A paginated Query: one page at a time (`Limit` items read, then filtered). Not
+        consistent: a global secondary index can only be read eventually consistently."""
+        start: Mapping[str, Any] | None = None
+        while True:
+            page_params = dict(params)
+            if start is not None:
+                page_params["ExclusiveStartKey"] = start
+            response = self._call(self._client.query, **page_params)
+            yield list(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
