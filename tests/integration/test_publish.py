@@ -4,6 +4,8 @@ extras this project does not install)."""
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,8 @@ def test_upload_sets_type_and_caching_by_extension(s3: Any, site: Path) -> None:
     result = publish.upload(s3, BUCKET, site)
 
     stored = objects(s3)
-    assert set(stored) == {"index.html", "confirmed.html", "app.js", "assets/style.css"}
+    words = {f"i18n/{lang}.json" for lang in ("en", "de", "fr", "es")}
+    assert set(stored) == {"index.html", "confirmed.html", "app.js", "assets/style.css"} | words
     assert set(result.uploaded) == set(stored)
     assert stored["index.html"]["ContentType"] == "text/html; charset=utf-8"
     assert stored["app.js"]["ContentType"] == "text/javascript; charset=utf-8"
@@ -74,7 +77,29 @@ def test_upload_sets_type_and_caching_by_extension(s3: Any, site: Path) -> None:
     asset_age = int(publish.ASSET_CACHE_CONTROL.rsplit("=", 1)[1])
     assert html_age < asset_age
     for key, obj in stored.items():
-        assert obj["Body"].read() == (site / key).read_bytes()
+        if key not in words:
+            assert obj["Body"].read() == (site / key).read_bytes()
+
+
+def test_the_page_scripts_words_come_from_the_catalog(
+    s3: Any, site: Path, tmp_path: Path
+) -> None:
+    """`i18n/<lang>.json` is the catalog's `web.*` part, with the owner's overrides."""
+    from regflow.render.catalog import Catalog
+
+    overrides = tmp_path / "site-words"
+    (overrides / "catalog").mkdir(parents=True)
+    (overrides / "catalog" / "de.json").write_text(
+        json.dumps({"web.register.title": "Mitglied werden"}), encoding="utf-8"
+    )
+    publish.upload(s3, BUCKET, site, catalog=Catalog(overrides))
+    stored = objects(s3)
+    german = json.loads(stored["i18n/de.json"]["Body"].read())
+    assert german["web.register.title"] == "Mitglied werden"
+    assert german == Catalog(overrides).web_messages("de")
+    assert set(german) == set(json.loads(stored["i18n/en.json"]["Body"].read()))
+    assert all(key.startswith("web.") for key in german)
+    assert stored["i18n/de.json"]["ContentType"] == "application/json"
 
 
 def test_upload_removes_stale_objects_unless_asked_to_keep(s3: Any, site: Path) -> None:
@@ -204,7 +229,7 @@ def test_empty_bucket_deletes_every_version_and_marker(s3: Any, site: Path) -> N
     s3.delete_object(Bucket=BUCKET, Key="old.html")  # a delete marker over a version
     listing = s3.list_object_versions(Bucket=BUCKET)
     expected = len(listing.get("Versions", [])) + len(listing.get("DeleteMarkers", []))
-    assert expected == 2 * 4 + 2
+    assert expected == 2 * (4 + 4) + 2  # 4 pages and 4 word files, twice; old.html and its marker
 
     assert publish.empty_bucket(s3, BUCKET) == expected
 

@@ -24,6 +24,7 @@ FUNCTIONS = {
     "RegistrationHandler": "regflow.handlers.register.lambda_handler",
     "ConfirmationHandler": "regflow.handlers.confirm.lambda_handler",
     "MailSender": "regflow.handlers.mail_sender.lambda_handler",
+    "ParkedMessageRecovery": "regflow.handlers.recovery.lambda_handler",
 }
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -224,6 +225,8 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         "IP_LIMIT_PER_HOUR",
         "BLOCKED_EMAIL_DOMAINS",
         "LOG_LEVEL",
+        "DEFAULT_LANGUAGE",
+        "TEMPLATES_DIR",
     }
     for function in FUNCTIONS:
         env = env_of(translated, function)
@@ -262,7 +265,9 @@ def test_parameters_and_defaults(template: dict[str, Any]) -> None:
 def test_no_managed_policies_no_wildcard_actions(translated: dict[str, Any]) -> None:
     res = translated["Resources"]
     roles = of_type(res, "AWS::IAM::Role")
-    assert set(roles) == {f"{f}Role" for f in FUNCTIONS}, "SAM added a role of its own"
+    # each function's role, and the scheduler's (it may invoke the recovery function only)
+    expected = {f"{f}Role" for f in FUNCTIONS} | {"ParkedMessageRecoverySchedulerRole"}
+    assert set(roles) == expected, "SAM added a role of its own"
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
     text = json.dumps(translated)
@@ -283,7 +288,7 @@ def test_only_the_token_readers_may_read_the_secret(template: dict[str, Any]) ->
     readers = {
         name for name in res if name.endswith("Role") and "TokenSecret" in references(res[name])
     }
-    assert readers == {"ConfirmationHandlerRole", "MailSenderRole"}
+    assert readers == {"ConfirmationHandlerRole", "MailSenderRole", "ParkedMessageRecoveryRole"}
     generated = res["TokenSecret"]["Properties"]["GenerateSecretString"]
     assert generated["PasswordLength"] >= 64
 
