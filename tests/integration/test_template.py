@@ -196,7 +196,7 @@ def test_every_function_logs_to_its_own_group_with_retention(
         assert group["Type"] == "AWS::Logs::LogGroup"
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
         groups.add(ref["Ref"])
-    assert len(groups) == 3
+    assert len(groups) == len(FUNCTIONS)
     for group in of_type(res, "AWS::Logs::LogGroup").values():
         assert "RetentionInDays" in group["Properties"]
 
