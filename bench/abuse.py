@@ -215,13 +215,14 @@ def run_naive(stack: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
 def measure(posts: int = 1000) -> dict[str, Any]:
     from tests.support.aws import aws_stack
 
+    from regflow import aws
     from regflow.handlers import register
 
     out: dict[str, Any] = {"posts": posts}
     with quiet_logs(), fast_moto_transactions(), aws_stack() as stack:
         meter = Meter(stack.dynamodb, stack.table_name)
         meter.attach(stack.clients.dynamodb())
-        settings = register.aws.service(register.aws.Role.REGISTER).settings
+        settings = aws.service(aws.Role.REGISTER).settings
         out["limits"] = {
             "address_min_interval_s": settings.address_min_interval_seconds,
             "address_limit_per_day": settings.address_limit_per_day,

@@ -10,7 +10,8 @@ import pytest
 
 from regflow.adapters.smtp import SmtpConfig, SmtpMailer
 from regflow.domain import ConfigError, Email, MailDeliveryError
-from tests.support.sqlite import SmtpSink, free_port
+from tests.support.server import free_port
+from tests.support.sqlite import SmtpSink
 
 MESSAGE = Email(
     sender="no-reply@example.org",

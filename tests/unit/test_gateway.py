@@ -6,6 +6,7 @@ import base64
 import ipaddress
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,8 +144,8 @@ def client(tmp_path: Path) -> TestClient:
         )
     )
     test_client = TestClient(app, follow_redirects=False)
-    test_client.service = service  # type: ignore[attr-defined]
-    test_client.wakes = wakes  # type: ignore[attr-defined]
+    test_client.service = service
+    test_client.wakes = wakes
     return test_client
 
 
@@ -159,13 +160,13 @@ def test_register_and_confirm_through_the_handlers(client: TestClient) -> None:
     assert r.json() == {"message": api.ACCEPTED_MESSAGE}
     assert uuid.UUID(r.headers["x-request-id"])
     assert_secure(r)
-    assert client.wakes == [1]  # type: ignore[attr-defined]
+    assert client.wakes == [1]
     form = client.post(
         "/register", data={"name": "Al", "email": "al@example.com"}, headers={"accept": "text/html"}
     )
     assert (form.status_code, form.headers["location"]) == (303, "/?status=sent")
 
-    service = client.service  # type: ignore[attr-defined]
+    service = client.service
     store: MemoryStore = service.store
     entry = store.outbox[0]
     service.deliver(entry)
@@ -190,7 +191,7 @@ def test_oversized_bodies_are_refused_with_413(client: TestClient) -> None:
     assert declared.status_code == 413
     assert_secure(declared)
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(40):  # no content-length: counted while streaming
             yield b"y" * 1024
 

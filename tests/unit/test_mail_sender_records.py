@@ -29,7 +29,12 @@ def reg(n: int, status: Status = Status.PENDING) -> Registration:
 
 
 def record(
-    name: str, seq: int, *, old: dict | None = None, new: dict | None = None, pk: str | None = None
+    name: str,
+    seq: int,
+    *,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    pk: str | None = None,
 ) -> dict[str, Any]:
     image = new or old or {}
     dyn: dict[str, Any] = {
@@ -75,7 +80,9 @@ class FakeService:
         return True
 
 
-def run(records: list[dict[str, Any]], service: FakeService) -> tuple[dict, list[float]]:
+def run(
+    records: list[dict[str, Any]], service: FakeService
+) -> tuple[dict[str, list[dict[str, str]]], list[float]]:
     sleeps: list[float] = []
     return process(records, service, sleep=sleeps.append), sleeps  # type: ignore[arg-type]
 
@@ -143,7 +150,7 @@ def test_transient_errors_are_retried_in_process_with_backoff() -> None:
 
 
 def test_first_undeliverable_record_stops_the_batch() -> None:
-    down = [MailDeliveryError("x", transient=True)] * 10
+    down: list[Exception] = [MailDeliveryError("x", transient=True)] * 10
     service = FakeService({(MailKind.VERIFICATION, reg(2).id): down})
     response, _ = run([insert(1, 10), insert(2, 11), insert(3, 12)], service)
     assert response == {"batchItemFailures": [{"itemIdentifier": "11"}]}
