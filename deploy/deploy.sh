@@ -7,7 +7,8 @@
 # Optional: STACK (regflow), REGION (AWS_REGION, else us-east-1), TOKEN_TTL_HOURS, CONFIRM_MODE,
 #   CORS_ALLOW_ORIGINS, ADDRESS_MIN_INTERVAL_SECONDS, ADDRESS_LIMIT_PER_DAY, IP_LIMIT_PER_HOUR,
 #   BLOCKED_EMAIL_DOMAINS, LOG_RETENTION_DAYS, LOG_LEVEL, PRICE_CLASS, ALARM_TOPIC_ARN,
-#   PYTHON (.venv/bin/python), SAM (.venv/bin/sam, else sam on PATH).
+#   PYTHON (.venv/bin/python), SAM (.venv-deploy/bin/sam, from `make deploy-tools`, else sam on
+#   PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
