@@ -341,7 +341,10 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         try:
             body = await _read_body(request, api.MAX_BODY_BYTES)
         except _TooLarge:
-            return _json_error(413, "The request is too large.", Connection="close")
+            # byte for byte what api.register answers a body over the limit on Lambda
+            response = to_response(api.error(413, "The request is too large."), str(uuid.uuid4()))
+            response.headers["Connection"] = "close"
+            return response
         event = build_event(
             request.scope, body, route_key=route_key, proxies=config.trusted_proxies
         )
