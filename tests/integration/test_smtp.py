@@ -89,6 +89,7 @@ def test_auth_with_url_decoded_credentials() -> None:
         return AuthResult(success=ok)
 
     sink = SmtpSink()
+    sink.controller.loop.close()  # its own controller is replaced unstarted: free its loop
     sink.controller = Controller(
         sink,
         hostname="127.0.0.1",

@@ -118,8 +118,15 @@ def test_source_ip_honours_x_forwarded_for_only_from_trusted_proxies(
     assert source_ip(peer, xff, PROXIES) == expected
 
 
+class GatewayClient(TestClient):
+    """The test client, with what the tests look at behind the gateway."""
+
+    service: RegistrationService
+    wakes: list[int]
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> TestClient:
+def client(tmp_path: Path) -> GatewayClient:
     web = tmp_path / "web"
     web.mkdir()
     (web / "index.html").write_text("<!doctype html><title>Sign up</title>")
@@ -143,7 +150,7 @@ def client(tmp_path: Path) -> TestClient:
             service=service, web_dir=web, mailbox=mailbox, on_write=lambda: wakes.append(1)
         )
     )
-    test_client = TestClient(app, follow_redirects=False)
+    test_client = GatewayClient(app, follow_redirects=False)
     test_client.service = service
     test_client.wakes = wakes
     return test_client
@@ -154,7 +161,7 @@ def assert_secure(response: Any) -> None:
         assert response.headers[name] == value, name
 
 
-def test_register_and_confirm_through_the_handlers(client: TestClient) -> None:
+def test_register_and_confirm_through_the_handlers(client: GatewayClient) -> None:
     r = client.post("/register", json={"name": "Zoë", "email": "zoe@example.com"})
     assert r.status_code == 202
     assert r.json() == {"message": api.ACCEPTED_MESSAGE}
@@ -167,7 +174,8 @@ def test_register_and_confirm_through_the_handlers(client: TestClient) -> None:
     assert (form.status_code, form.headers["location"]) == (303, "/?status=sent")
 
     service = client.service
-    store: MemoryStore = service.store
+    store = service.store
+    assert isinstance(store, MemoryStore)
     entry = store.outbox[0]
     service.deliver(entry)
     page = client.get("/_mailbox")
@@ -185,7 +193,7 @@ def test_register_and_confirm_through_the_handlers(client: TestClient) -> None:
     assert again.headers["location"].endswith("status=already-confirmed")
 
 
-def test_oversized_bodies_are_refused_with_413(client: TestClient) -> None:
+def test_oversized_bodies_are_refused_with_413(client: GatewayClient) -> None:
     big = b"x" * (api.MAX_BODY_BYTES + 1)
     declared = client.post("/register", content=big, headers={"content-type": "application/json"})
     assert declared.status_code == 413
@@ -202,7 +210,7 @@ def test_oversized_bodies_are_refused_with_413(client: TestClient) -> None:
     assert streamed.json() == {"error": "The request is too large."}
 
 
-def test_errors_are_json_and_carry_the_security_headers(client: TestClient) -> None:
+def test_errors_are_json_and_carry_the_security_headers(client: GatewayClient) -> None:
     missing = client.get("/no/such/thing")
     assert (missing.status_code, missing.json()) == (404, {"error": "Not found."})
     assert_secure(missing)
@@ -215,7 +223,7 @@ def test_errors_are_json_and_carry_the_security_headers(client: TestClient) -> N
     assert client.get("/_health").json() == {"status": "ok"}
 
 
-def test_static_pages_and_no_escape_from_web_dir(client: TestClient) -> None:
+def test_static_pages_and_no_escape_from_web_dir(client: GatewayClient) -> None:
     index = client.get("/")
     assert index.status_code == 200
     assert index.headers["content-type"].startswith("text/html")
