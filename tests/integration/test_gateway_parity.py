@@ -15,6 +15,7 @@ import base64
 import copy
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,9 @@ def gateway_answer(stack: Stack, event: dict[str, Any]) -> Answer:
         async with httpx.AsyncClient(transport=transport) as client:
             return await client.send(http_request(event))
 
-    response = asyncio.run(send())
+    # A thread with a loop of its own: this one may be running Playwright's (the e2e tests')
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        response = pool.submit(asyncio.run, send()).result()
     headers: dict[str, str] = {}
     for key, value in response.headers.multi_items():
         assert key not in headers, f"header {key} sent twice"
