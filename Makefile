@@ -1,13 +1,16 @@
 # regflow: `make run` serves the embedded pipeline, `make test` runs the whole suite.
-# Each bootstraps its own virtualenv in .venv.
+# Each bootstraps its own virtualenv in .venv. The deploy tools (the SAM CLI) live apart, in
+# .venv-deploy, created by the targets that need them (deploy, destroy, lint-template).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+DEPLOY_VENV := .venv-deploy
+SAM := $(DEPLOY_VENV)/bin/sam
 STACK ?= regflow
 REGION ?= $(or $(AWS_REGION),us-east-1)
 
-.PHONY: run test test-fast lint format bench deploy destroy clean
+.PHONY: run test test-fast lint lint-template format bench deploy-tools deploy destroy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +23,14 @@ $(VENV)/.local-installed: pyproject.toml | $(BIN)/python
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.local-installed
+
+$(DEPLOY_VENV)/.installed: deploy/requirements.txt
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r deploy/requirements.txt
+	touch $@
+
+deploy-tools: $(DEPLOY_VENV)/.installed
 
 run: $(VENV)/.local-installed
 	$(BIN)/regflow serve
@@ -35,6 +46,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# template.yaml through the SAM CLI's linter and cfn-lint, offline (CI runs this too).
+lint-template: $(VENV)/.dev-installed $(DEPLOY_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION) $(SAM) validate --lint --template template.yaml
+	$(BIN)/cfn-lint template.yaml
+
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
@@ -44,11 +60,11 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.run
 
 # AWS: `make deploy SENDER_EMAIL=... OWNER_EMAIL=...` (see README, "Deploy to AWS").
-deploy: $(VENV)/.dev-installed
-	STACK=$(STACK) REGION=$(REGION) deploy/deploy.sh
+deploy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
+	STACK=$(STACK) REGION=$(REGION) SAM=$(SAM) deploy/deploy.sh
 
-destroy: $(VENV)/.dev-installed
-	STACK=$(STACK) REGION=$(REGION) deploy/destroy.sh
+destroy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
+	STACK=$(STACK) REGION=$(REGION) SAM=$(SAM) deploy/destroy.sh
 
 clean:
-	rm -rf $(VENV) .regflow .aws-sam build test-artifacts .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(DEPLOY_VENV) .regflow .aws-sam build test-artifacts .pytest_cache .mypy_cache

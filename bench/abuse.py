@@ -218,13 +218,14 @@ def run_naive(stack: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
 def measure(posts: int = 1000) -> dict[str, Any]:
     from tests.support.aws import aws_stack
 
+    from regflow import aws
     from regflow.handlers import register
 
     out: dict[str, Any] = {"posts": posts}
     with quiet_logs(), fast_moto_transactions(), aws_stack() as stack:
         meter = Meter(stack.dynamodb, stack.table_name)
         meter.attach(stack.clients.dynamodb())
-        rules = register.aws.http_api(register.aws.Role.REGISTER).intake.rules
+        rules = aws.http_api(aws.Role.REGISTER).intake.rules
         out["limits"] = {
             "address_min_interval_s": rules.address_min_interval_seconds,
             "address_limit_per_day": rules.address_limit_per_day,

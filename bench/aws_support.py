@@ -8,7 +8,7 @@ import contextlib
 import logging
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -97,8 +97,8 @@ class Meter:
         self.table_name = table_name
         self.phase = "other"
         self.calls: dict[str, Counter[str]] = {}
-        self.rcu: Counter[str] = Counter()
-        self.wcu: Counter[str] = Counter()
+        self.rcu: defaultdict[str, float] = defaultdict(float)  # capacity units: fractional
+        self.wcu: defaultdict[str, float] = defaultdict(float)
         self.writes: Counter[str] = Counter()  # items created or changed by successful calls
         self._pending: list[tuple[str, Any]] = []
         self._api_params: Mapping[str, Any] = {}
@@ -184,13 +184,13 @@ def fast_moto_transactions() -> Iterator[None]:
     This keeps the emulator's own transaction logic and replaces only that snapshot: it copies
     the items the transaction names (and the stream's length) and restores exactly those when
     moto raises. All-or-nothing is unchanged (tests/unit/test_bench_support.py checks it)."""
+    import copy as real_copy  # what moto.dynamodb.models imported as `copy`
     from unittest import mock
 
     from moto.dynamodb import models
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
 
-    real_copy = models.copy
     original = models.DynamoDBBackend.transact_write_items
 
     class _Copy:

@@ -108,10 +108,14 @@ def drain(records: list[dict[str, Any]], clock: SimClock) -> dict[str, Any]:
     while position < len(records):
         batch = records[position : position + BATCH_SIZE]
         began = clock.now()
+
+        def remaining_ms(began: float = began) -> int:
+            return int(TIMEOUT_MS - (clock.now() - began) * 1000)
+
         response = mail_sender.process(
             batch,
             service,
-            remaining_ms=lambda began=began: int(TIMEOUT_MS - (clock.now() - began) * 1000),
+            remaining_ms=remaining_ms,
             sleep=clock.sleep,
         )
         invocations += 1

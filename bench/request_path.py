@@ -29,7 +29,7 @@ def last_mail_text() -> str:
 
     raw = ses_backends[ACCOUNT][REGION].sent_messages[-1].raw_data
     msg = email.message_from_string(raw, policy=email.policy.default)
-    body = msg.get_body(("plain",))  # type: ignore[attr-defined]
+    body = msg.get_body(("plain",))
     return str(body.get_content()) if body is not None else ""
 
 

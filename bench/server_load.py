@@ -189,7 +189,7 @@ def section(data: dict[str, Any]) -> Section:
     )
     first = data["levels"][0] if data["levels"] else None
     stalled = first is not None and first["connections"] == 1 and first["ceiling"]["p50_ms"] >= 30
-    if stalled:
+    if stalled and first is not None:
         md += (
             f"\n\n**Warning:** the trivial JSON endpoint takes {fmt(first['ceiling']['p50_ms'], 1)}"
             " ms at one connection, where ~1 ms is expected. ~40 ms per response is the signature "

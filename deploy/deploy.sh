@@ -8,7 +8,8 @@
 #   CORS_ALLOW_ORIGINS, ADDRESS_MIN_INTERVAL_SECONDS, ADDRESS_LIMIT_PER_DAY, IP_LIMIT_PER_HOUR,
 #   BLOCKED_EMAIL_DOMAINS, LOG_RETENTION_DAYS, LOG_LEVEL, PRICE_CLASS, ALARM_TOPIC_ARN,
 #   DEFAULT_LANGUAGE, TEMPLATES_DIR (the site's own words: bundled, and used for the pages),
-#   PYTHON (.venv/bin/python), SAM (.venv/bin/sam, else sam on PATH).
+#   PYTHON (.venv/bin/python), SAM (.venv-deploy/bin/sam, from `make deploy-tools`, else sam on
+#   PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,6 +4,6 @@ STACK=${STACK:-regflow}
 REGION=${REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}}
 PYTHON=${PYTHON:-.venv/bin/python}
 if [ -z "${SAM:-}" ]; then
-  if [ -x .venv/bin/sam ]; then SAM=.venv/bin/sam; else SAM=sam; fi
+  if [ -x .venv-deploy/bin/sam ]; then SAM=.venv-deploy/bin/sam; else SAM=sam; fi
 fi
 export SAM_CLI_TELEMETRY=${SAM_CLI_TELEMETRY:-0}

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -27,7 +28,9 @@ def stack() -> Iterator[Stack]:
         yield s
 
 
-def register(stack: Stack, name: str = "Jane Doe", email: str = "jane@example.com") -> dict:
+def register(
+    stack: Stack, name: str = "Jane Doe", email: str = "jane@example.com"
+) -> dict[str, Any]:
     response = stack.register(json_post("/register", {"name": name, "email": email}))
     assert response["statusCode"] == 202, response
     return response
@@ -42,12 +45,12 @@ def token_of(mail_text: str) -> str:
 def click(stack: Stack, token: str) -> str:
     response = stack.confirm(http_event("GET", "/confirm", query={"token": token}))
     assert response["statusCode"] == 302
-    location = response["headers"]["Location"]
+    location: str = response["headers"]["Location"]
     assert location.startswith(SUCCESS + "?")
     return parse_qs(urlsplit(location).query)["status"][0]
 
 
-def only_registration(stack: Stack) -> dict:
+def only_registration(stack: Stack) -> dict[str, Any]:
     regs = stack.items("REG#")
     assert len(regs) == 1
     return regs[0]

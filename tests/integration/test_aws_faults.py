@@ -25,7 +25,9 @@ def stack() -> Iterator[Stack]:
         yield s
 
 
-def post(stack: Stack, email: str, name: str = "Jane Doe", ip: str = "203.0.113.10") -> dict:
+def post(
+    stack: Stack, email: str, name: str = "Jane Doe", ip: str = "203.0.113.10"
+) -> dict[str, Any]:
     return stack.register(json_post("/register", {"name": name, "email": email}, source_ip=ip))
 
 

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -182,9 +183,9 @@ def test_logs_carry_the_request_id_and_no_address_or_token(
 # --- the stream filter ----------------------------------------------------------------------------
 
 
-def template_filter_patterns() -> list[dict]:
+def template_filter_patterns() -> list[dict[str, Any]]:
     resources = load_template()["Resources"]
-    patterns = []
+    patterns: list[dict[str, Any]] = []
     for resource in resources.values():
         for event in (resource.get("Properties") or {}).get("Events", {}).values():
             if event.get("Type") == "DynamoDB":

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.server import free_port
 from tests.support.sqlite import (
     ServerProcess,
     SmtpSink,
     confirm_link,
-    free_port,
     mailbox_messages,
 )
 

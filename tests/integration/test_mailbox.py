@@ -32,7 +32,9 @@ def test_one_eml_per_message_newest_first(tmp_path: Path) -> None:
     assert listed[0].to == "user2@example.com"
     message = box.message(listed[0].id)
     assert message is not None
-    assert message.get_body(preferencelist=("plain",)).get_content().strip() == "text 2"
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert body.get_content().strip() == "text 2"
 
 
 @pytest.mark.parametrize("bad", ["../secret", "x", "", "01795677853399047-zzzzzzzz"])

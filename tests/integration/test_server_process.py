@@ -5,25 +5,25 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from tests.support.server import free_port, regflow_command
 from tests.support.sqlite import (
     ServerProcess,
     confirm_link,
-    free_port,
     mailbox_messages,
-    regflow_command,
     text_of,
 )
 
 pytestmark = pytest.mark.slow
 
 
-def wait_for_mail(data_dir: Path, count: int, timeout: float = 10.0) -> list:
+def wait_for_mail(data_dir: Path, count: int, timeout: float = 10.0) -> list[EmailMessage]:
     deadline = time.monotonic() + timeout
     while True:
         messages = mailbox_messages(data_dir)

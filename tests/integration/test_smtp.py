@@ -10,7 +10,8 @@ import pytest
 
 from regflow.adapters.smtp import SmtpConfig, SmtpMailer
 from regflow.domain import ConfigError, DeliveryError, Email, FailureClass
-from tests.support.sqlite import SmtpSink, free_port
+from tests.support.server import free_port
+from tests.support.sqlite import SmtpSink
 
 MESSAGE = Email(
     sender="no-reply@example.org",
@@ -88,6 +89,7 @@ def test_auth_with_url_decoded_credentials() -> None:
         return AuthResult(success=ok)
 
     sink = SmtpSink()
+    sink.controller.loop.close()  # its own controller is replaced unstarted: free its loop
     sink.controller = Controller(
         sink,
         hostname="127.0.0.1",

@@ -123,7 +123,8 @@ def client(service: str) -> Any:
     intercepts them whenever it is active)."""
     with _client_lock:
         if service not in _test_clients:
-            _test_clients[service] = boto3.client(service, region_name=REGION)
+            # boto3-stubs types client() per literal service name; this one is any service
+            _test_clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
         return _test_clients[service]
 
 
@@ -254,8 +255,8 @@ def sent_mail(account: str = ACCOUNT, region: str = REGION) -> list[SentMail]:
                 to=[str(a.addr_spec) for a in msg["To"].addresses],
                 sender=str(msg["From"]),
                 subject=str(msg["Subject"]),
-                text=text.get_content() if text is not None else "",  # type: ignore[attr-defined]
-                html=html.get_content() if html is not None else "",  # type: ignore[attr-defined]
+                text=text.get_content() if text is not None else "",
+                html=html.get_content() if html is not None else "",
                 message=msg,
             )
         )
@@ -272,7 +273,9 @@ def verify_identities(*identities: str) -> None:
 # --- fault injection ------------------------------------------------------------------------
 
 
-def error_response(code: str, status: int = 400, message: str = "injected") -> tuple[Any, dict]:
+def error_response(
+    code: str, status: int = 400, message: str = "injected"
+) -> tuple[Any, dict[str, Any]]:
     http = AWSResponse("https://fault.invalid/", status, {}, None)  # type: ignore[arg-type]
     parsed = {
         "Error": {"Code": code, "Message": message},
@@ -325,7 +328,7 @@ class Faults:
         self._queue.clear()
         return self
 
-    def _handle(self, **_: Any) -> tuple[Any, dict] | None:
+    def _handle(self, **_: Any) -> tuple[Any, dict[str, Any]] | None:
         self.calls += 1
         if self.before is not None:
             self.before()

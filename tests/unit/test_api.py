@@ -332,26 +332,28 @@ def test_form_with_too_many_fields_gives_400() -> None:
     assert response["statusCode"] == 400
 
 
-def test_store_unavailable_gives_503_with_retry_after() -> None:
+def test_store_unavailable_gives_503_with_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
     w = world()
 
     def down(*args: object, **kwargs: object) -> None:
         raise StoreUnavailable(retry_after=7)
 
-    w.store.create_pending = down  # type: ignore[method-assign]
+    monkeypatch.setattr(w.store, "create_pending", down)
     response = post_json(w, {"name": "Jane", "email": "jane@example.com"})
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "7"
     assert set(body_of(response)) == {"error"}
 
 
-def test_unexpected_error_gives_500_without_exception_text() -> None:
+def test_unexpected_error_gives_500_without_exception_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = world()
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("secret internal detail")
 
-    w.store.create_pending = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(w.store, "create_pending", broken)
     response = post_json(w, {"name": "Jane", "email": "jane@example.com"})
     assert response["statusCode"] == 500
     assert "secret internal detail" not in response["body"]

@@ -4,6 +4,7 @@ that replaces moto's whole-table copy (all-or-nothing kept), the API call meter,
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -12,6 +13,9 @@ from bench.common import Target, median, percentile, table
 from botocore.exceptions import ClientError
 
 from tests.support.aws import REGION, StreamReader, create_table_from_template, mock_aws_serialized
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 
 def test_item_size_follows_the_dynamodb_rules() -> None:
@@ -44,8 +48,8 @@ def test_statistics_and_table() -> None:
     assert Target("t", "<= 1", "2", met=False).row()[-1] == "**not met**"
 
 
-def _put(pk: str, condition: str | None = None) -> dict:
-    op: dict = {"TableName": "UserRegistrations", "Item": {"pk": {"S": pk}, "v": {"N": "1"}}}
+def _put(pk: str, condition: str | None = None) -> TransactWriteItemTypeDef:
+    op: PutTypeDef = {"TableName": "UserRegistrations", "Item": {"pk": {"S": pk}, "v": {"N": "1"}}}
     if condition:
         op["ConditionExpression"] = condition
     return {"Put": op}

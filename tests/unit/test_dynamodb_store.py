@@ -47,11 +47,20 @@ def reg(ttl_hours: int = 24) -> Registration:
 
 
 def cancelled(*reasons: dict[str, Any]) -> ClientError:
+    # botocore-stubs types a reason's `Item` as {key, value}; DynamoDB sends the item's
+    # attribute map (name -> {"S": ...}), which is what these are.
+    as_sent: list[Any] = list(reasons)
     return ClientError(
         {
             "Error": {"Code": "TransactionCanceledException", "Message": "whatever text"},
-            "CancellationReasons": list(reasons),
-            "ResponseMetadata": {"HTTPStatusCode": 400},
+            "CancellationReasons": as_sent,
+            "ResponseMetadata": {
+                "RequestId": "R",
+                "HostId": "",
+                "HTTPStatusCode": 400,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
         },
         "TransactWriteItems",
     )
@@ -59,7 +68,16 @@ def cancelled(*reasons: dict[str, Any]) -> ClientError:
 
 def error(code: str, status: int = 400) -> ClientError:
     return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        {
+            "Error": {"Code": code, "Message": "m"},
+            "ResponseMetadata": {
+                "RequestId": "R",
+                "HostId": "",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        },
         "TransactWriteItems",
     )
 
@@ -349,7 +367,9 @@ def test_a_log_changed_under_each_attempt_ends_as_store_unavailable() -> None:
         ),
     ],
 )
-def test_confirm_outcomes_from_the_old_registration(old: dict | None, outcome: Outcome) -> None:
+def test_confirm_outcomes_from_the_old_registration(
+    old: dict[str, Any] | None, outcome: Outcome
+) -> None:
     reason = {**FAILED, "Item": old} if old else FAILED
     client = ScriptedClient(cancelled(reason, OK))
     assert store(client).confirm("AAAAAAAAAAAAAAAAAAAAAA", "ab" * 16, T0) is outcome

@@ -7,6 +7,7 @@ import ipaddress
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,16 @@ def test_source_ip_honours_x_forwarded_for_only_from_trusted_proxies(
     assert source_ip(peer, xff, PROXIES) == expected
 
 
+class GatewayClient(TestClient):
+    """The test client, with what the tests look at behind the gateway."""
+
+    delivery: DeliveryService
+    store: MemoryStore
+    wakes: list[int]
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> TestClient:
+def client(tmp_path: Path) -> GatewayClient:
     web = tmp_path / "web"
     web.mkdir()
     (web / "index.html").write_text("<!doctype html><title>Sign up</title>")
@@ -157,9 +166,10 @@ def client(tmp_path: Path) -> TestClient:
             on_write=lambda: wakes.append(1),
         )
     )
-    test_client = TestClient(app, follow_redirects=False)
-    test_client.delivery = delivery  # type: ignore[attr-defined]
-    test_client.wakes = wakes  # type: ignore[attr-defined]
+    test_client = GatewayClient(app, follow_redirects=False)
+    test_client.delivery = delivery
+    test_client.store = store
+    test_client.wakes = wakes
     return test_client
 
 
@@ -168,21 +178,20 @@ def assert_secure(response: Any) -> None:
         assert response.headers[name] == value, name
 
 
-def test_register_and_confirm_through_the_handlers(client: TestClient) -> None:
+def test_register_and_confirm_through_the_handlers(client: GatewayClient) -> None:
     r = client.post("/register", json={"name": "Zoë", "email": "zoe@example.com"})
     assert r.status_code == 202
     assert r.json() == {"message": ACCEPTED}
     assert uuid.UUID(r.headers["x-request-id"])
     assert_secure(r)
-    assert client.wakes == [1]  # type: ignore[attr-defined]
+    assert client.wakes == [1]
     form = client.post(
         "/register", data={"name": "Al", "email": "al@example.com"}, headers={"accept": "text/html"}
     )
     assert (form.status_code, form.headers["location"]) == (303, "/?status=sent")
 
-    delivery: DeliveryService = client.delivery  # type: ignore[attr-defined]
-    [first, _] = delivery.store.claim_due(time.time(), 10)  # type: ignore[attr-defined]
-    delivery.deliver_claimed(first)
+    [first, _] = client.store.claim_due(time.time(), 10)
+    client.delivery.deliver_claimed(first)
     page = client.get("/_mailbox")
     assert page.status_code == 200
     assert_secure(page)
@@ -198,13 +207,13 @@ def test_register_and_confirm_through_the_handlers(client: TestClient) -> None:
     assert again.headers["location"].endswith("status=already-confirmed")
 
 
-def test_oversized_bodies_are_refused_with_413(client: TestClient) -> None:
+def test_oversized_bodies_are_refused_with_413(client: GatewayClient) -> None:
     big = b"x" * (api.MAX_BODY_BYTES + 1)
     declared = client.post("/register", content=big, headers={"content-type": "application/json"})
     assert declared.status_code == 413
     assert_secure(declared)
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(40):  # no content-length: counted while streaming
             yield b"y" * 1024
 
@@ -215,7 +224,7 @@ def test_oversized_bodies_are_refused_with_413(client: TestClient) -> None:
     assert streamed.json() == {"error": "The request is too large."}
 
 
-def test_errors_are_json_and_carry_the_security_headers(client: TestClient) -> None:
+def test_errors_are_json_and_carry_the_security_headers(client: GatewayClient) -> None:
     missing = client.get("/no/such/thing")
     assert (missing.status_code, missing.json()) == (404, {"error": "Not found."})
     assert_secure(missing)
@@ -228,7 +237,7 @@ def test_errors_are_json_and_carry_the_security_headers(client: TestClient) -> N
     assert client.get("/_health").json() == {"status": "ok"}
 
 
-def test_static_pages_and_no_escape_from_web_dir(client: TestClient) -> None:
+def test_static_pages_and_no_escape_from_web_dir(client: GatewayClient) -> None:
     index = client.get("/")
     assert index.status_code == 200
     assert index.headers["content-type"].startswith("text/html")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -143,7 +144,11 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         try:
             body = await read_body(request, api.MAX_BODY_BYTES)
         except TooLarge:
-            return json_error(request, 413, "error.body.too_large", Connection="close")
+            # byte for byte what `HttpApi.register` answers a body over the limit on Lambda
+            too_large = api.error(413, catalog.text("error.body.too_large", language(request)))
+            response = to_response(too_large, str(uuid.uuid4()))
+            response.headers["Connection"] = "close"
+            return response
         except Disconnected:  # nobody to answer: nothing was done
             return Response(status_code=408, headers={"Connection": "close"})
         event = build_event(

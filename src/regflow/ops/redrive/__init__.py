@@ -1,8 +1,15 @@
-"""`regflow redrive`: send again the mail the AWS mail sender gave up on.
+"""`regflow redrive`: send now what the AWS mail sender could not deliver yet.
 
-When SES stays down longer than the stream event source mapping's bounded retries, Lambda puts
-a *record of the failed batch* on the dead-letter queue (`MailDeadLetterQueue`). That SQS
-message holds no mail and no registration, only where the batch lies in the table's stream:
+Two places hold such messages:
+
+- **Parked messages** (`OUTBOX#` items in the table): the mail sender parks a message it could
+  not deliver (SES down or throttled past the quick retries, the sender identity unverified,
+  sending paused). They are whole, and the scheduled recovery (`regflow.aws.recovery`) retries
+  them with backoff; `redrive` makes them all due and sends them now (`queue.drain_parked`).
+- **The dead-letter queue** (`MailDeadLetterQueue`), for the rare batch the mail sender could
+  not handle at all (the table refused to park, the function crashed). When Lambda gives up on
+  such a batch it puts a *record of the failed batch* on the queue. That SQS message holds no
+  mail and no registration, only where the batch lies in the table's stream:
 
     {"requestContext": {...}, "responseContext": {...}, "version": "1.0", "timestamp": "...",
      "DDBStreamBatchInfo": {"shardId": "...", "startSequenceNumber": "...",
@@ -11,9 +18,10 @@ message holds no mail and no registration, only where the batch lies in the tabl
 
 The records themselves stay readable in the stream for 24 hours. For each message this module
 reads them back (GetShardIterator AT_SEQUENCE_NUMBER, then GetRecords up to the batch's last
-sequence number), runs them through the mail sender's own code (`entry_from_record`,
-`deliver_entry`, the service `regflow.aws` builds for the mail-sender role) and deletes the
-message only once every mail the batch owes is delivered (or is no longer owed).
+sequence number), runs them through the mail sender's own code (`message_from_record`, and
+`DeliveryService.deliver_fresh` of the delivery service `regflow.aws` builds for the mail
+sender, one attempt each: what fails again is parked in the table) and deletes the message
+only once every message the batch owes is delivered, parked or no longer owed.
 
 At least once, not exactly once: SES has no idempotency key and the table keeps no "sent" mark.
 A mail the sender managed to send before it gave up (the function crashed or timed out in the
