@@ -5,7 +5,6 @@ extras this project does not install)."""
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,9 +80,7 @@ def test_upload_sets_type_and_caching_by_extension(s3: Any, site: Path) -> None:
             assert obj["Body"].read() == (site / key).read_bytes()
 
 
-def test_the_page_scripts_words_come_from_the_catalog(
-    s3: Any, site: Path, tmp_path: Path
-) -> None:
+def test_the_page_scripts_words_come_from_the_catalog(s3: Any, site: Path, tmp_path: Path) -> None:
     """`i18n/<lang>.json` is the catalog's `web.*` part, with the owner's overrides."""
     from regflow.render.catalog import Catalog
 

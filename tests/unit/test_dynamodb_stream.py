@@ -36,7 +36,12 @@ def reg(n: int, status: Status = Status.PENDING) -> Registration:
 
 
 def record(
-    name: str, seq: int, *, old: dict | None = None, new: dict | None = None, pk: str | None = None
+    name: str,
+    seq: int,
+    *,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    pk: str | None = None,
 ) -> dict[str, Any]:
     image = new or old or {}
     dyn: dict[str, Any] = {
