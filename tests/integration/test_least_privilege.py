@@ -1,8 +1,10 @@
 """Least privilege, proved both ways (issue 4).
 
 A full flow runs through the real Lambda handlers under moto (register -> stream -> mail sender
--> confirm -> stream -> mail sender, plus "already registered" and CONFIRM_MODE=button), and a
-botocore hook records every AWS call each function makes, as the IAM requests AWS would
+-> confirm -> stream -> mail sender, plus "already registered" and CONFIRM_MODE=button; then
+SES refusing: the mail sender parks one message and drops another, and the scheduled recovery
+parks one again, drops one and sends one), and a botocore hook records every AWS call each
+function makes, as the IAM requests AWS would
 authorize (TransactWriteItems split into its per-item actions). Then:
 
 1. every request is allowed by that function's role in template.yaml, on that resource, with
@@ -25,6 +27,7 @@ import pytest
 from tests.support import events, iam
 from tests.support.aws import (
     ACCOUNT,
+    Faults,
     REGION,
     STACK_ENV,
     TOKEN_RE,
@@ -35,7 +38,7 @@ from tests.support.aws import (
     sent_mail,
 )
 
-FUNCTIONS = ("RegistrationHandler", "ConfirmationHandler", "MailSender")
+FUNCTIONS = ("RegistrationHandler", "ConfirmationHandler", "MailSender", "ParkedMessageRecovery")
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-MailDeadLetterQueue-TEST"
 
 
@@ -149,6 +152,32 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
             assert stack.register(events.json_post("/register", alice))["statusCode"] == 202
         pump(reader, recorder)  # "you are already registered"
         assert len(sent_mail()) == 3
+
+        # SES refuses: an account-level refusal parks a message, a refusal of the visitor's
+        # address drops it (recorded on the registration)
+        ses = Faults(stack.clients.sesv2(), "SendEmail")
+        for who, code in (
+            ("bob", "AccountSuspendedException"),
+            ("dave", "SendingPausedException"),
+            ("carol", "BadRequestException"),
+        ):
+            ses.fail(code)
+            person = {"name": who.title(), "email": f"{who}-{mode}@example.com"}
+            with recorder.acting_as("RegistrationHandler"):
+                post = events.json_post("/register", person, source_ip=f"198.51.100.{len(who)}")
+                assert stack.register(post)["statusCode"] == 202
+            pump(reader, recorder)
+        assert len(stack.parked()) == 2
+        # the scheduled recovery: bob's refused again (parked again), dave's address refused
+        # for good (dropped), then bob's sent
+        ses.fail("AccountSuspendedException").fail("BadRequestException")
+        with recorder.acting_as("ParkedMessageRecovery"):
+            counts = stack.recover(later_by=3600)
+        assert (counts["parked"], counts["dropped"]) == (1, 1)
+        with recorder.acting_as("ParkedMessageRecovery"):
+            assert stack.recover(later_by=3 * 3600)["sent"] == 1
+        assert stack.parked() == []
+        assert len(sent_mail()) == 4
 
         table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
         return {

@@ -99,6 +99,12 @@ def requests_for(call: Call, arns: Arns) -> list[Request]:
         return [
             Request(f"dynamodb:{op}", arns.table(params["TableName"]), _leading_key(params), op)
         ]
+    if call.service == "dynamodb" and op == "Query":
+        # on the index when it names one (a Query of the table itself has its own resource)
+        resource = arns.table(params["TableName"])
+        if params.get("IndexName"):
+            resource += f"/index/{params['IndexName']}"
+        return [Request("dynamodb:Query", resource, operation=op)]
     if call.service == "dynamodb-streams" and op in _STREAM_OPERATIONS:
         stream = params.get("StreamArn") or arns.stream_arn
         assert stream, "GetRecords names no stream: give Arns.stream_arn"
