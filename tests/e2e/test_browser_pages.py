@@ -111,6 +111,33 @@ def test_each_outcome_has_its_message(open_visit: OpenVisit, server: RunningServ
     visit.assert_clean()
 
 
+def test_the_confirmed_page_speaks_the_links_language(
+    open_visit: OpenVisit, server: RunningServer
+) -> None:
+    """A German visitor's link lands on `?status=confirmed&lang=de`: the page is German, its
+    words from the catalog (`/i18n/de.json`); a browser asking for French gets French."""
+    from regflow.render.catalog import Catalog
+
+    german = Catalog().web_messages("de")
+    visit = open_visit(server.base_url)
+    page = visit.page
+    page.goto("/confirmed.html?status=confirmed&lang=de")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        german["web.confirmed.confirmed.title"]
+    )
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.get_by_role("link", name=german["web.confirmed.confirmed.link"])).to_be_visible()
+    visit.assert_clean()
+    french = open_visit(server.base_url, locale="fr-FR", label="fr")
+    french.page.goto("/")
+    expect(french.page.locator("html")).to_have_attribute("lang", "fr")
+    french_words = Catalog().web_messages("fr")
+    expect(french.page.get_by_role("heading", level=1)).to_have_text(
+        french_words["web.register.title"]
+    )
+    french.assert_clean()
+
+
 def test_the_page_fits_a_phone(open_visit: OpenVisit, server: RunningServer) -> None:
     visit = open_visit(server.base_url, viewport={"width": 360, "height": 740})
     page = visit.page

@@ -27,10 +27,10 @@ import pytest
 from tests.support import events, iam
 from tests.support.aws import (
     ACCOUNT,
-    Faults,
     REGION,
     STACK_ENV,
     TOKEN_RE,
+    Faults,
     StreamReader,
     aws_stack,
     load_template,
