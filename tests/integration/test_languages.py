@@ -150,3 +150,26 @@ def test_site_overrides_on_the_lambda_path(tmp_path: Path) -> None:
         [mail] = stack.mail()
         assert mail.subject == "Welcome to the Club, Ann"
         assert mail.text.startswith("Club link: https://")
+
+
+def test_a_bad_site_catalog_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    site = tmp_path / "site"
+    (site / "catalog").mkdir(parents=True)
+    (site / "catalog" / "de.json").write_text('{"mail.no_such_key": "x"}', encoding="utf-8")
+    from tests.support.server import free_port, regflow_command, server_env
+
+    port = str(free_port())
+    done = subprocess.run(
+        [*regflow_command(), "serve", "--port", port, "--data-dir", str(tmp_path / "d")],
+        env=server_env({"TEMPLATES_DIR": str(site)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "mail.no_such_key" in lines[0] and "de.json" in lines[0]
+    assert "Traceback" not in done.stderr

@@ -31,6 +31,7 @@ from regflow.intake import IntakeService
 from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
 from regflow.local.worker import OutboxWorker
 from regflow.ports import MailChannel
+from regflow.render.catalog import CatalogError
 from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, generate_secret
 
 log = logging.getLogger("regflow.server")
@@ -231,7 +232,8 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
         logs.configure(settings_env.get("LOG_LEVEL", "INFO").upper() or "INFO")
         embedded = EmbeddedApp(options, env)
         sock = bind_socket(options.host, options.port)
-    except (StartupError, ConfigError) as exc:
+    except (StartupError, ConfigError, CatalogError) as exc:
+        # CatalogError: TEMPLATES_DIR holds a bad catalog (the message names file and key)
         print(f"regflow: {exc}", file=sys.stderr)
         return 2
 
