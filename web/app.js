@@ -13,111 +13,31 @@
   var EMAIL_MAX = 254;
   var REQUEST_TIMEOUT_MS = 15000;
 
-  // --- words -----------------------------------------------------------------------------
-  //
-  // Every message comes from the catalog of the page's language, i18n/<lang>.json (the `web.*`
-  // keys of src/regflow/render/catalog/<lang>.json), fetched relative to this page like
-  // styles.css. <lang>: the `lang` query parameter if supported, else the first supported of the
-  // browser's languages, else English. Until (or unless) the catalog loads, the English the page
-  // itself carries is used: the texts marked data-i18n, and <template id="i18n-fallback">.
+  // --- words: web/i18n.js (loaded first) ----------------------------------------------
 
-  var SUPPORTED_LANGUAGES = ["en", "de", "fr", "es"];
-  var CATALOG_TIMEOUT_MS = 5000;
-  var messages = {};
-
-  function supported(tag) {
-    if (typeof tag !== "string") return null;
-    var primary = tag.trim().split(/[-_]/)[0].toLowerCase();
-    return SUPPORTED_LANGUAGES.indexOf(primary) === -1 ? null : primary;
-  }
-
-  function pickLanguage() {
-    var asked = supported(new URLSearchParams(window.location.search).get("lang"));
-    if (asked) return asked;
-    var preferred = navigator.languages && navigator.languages.length
-      ? navigator.languages
-      : [navigator.language];
-    for (var i = 0; i < preferred.length; i++) {
-      var found = supported(preferred[i]);
-      if (found) return found;
-    }
-    return "en";
-  }
-
-  function collect(root) {
-    var nodes = root.querySelectorAll("[data-i18n]");
-    for (var i = 0; i < nodes.length; i++) {
-      messages[nodes[i].getAttribute("data-i18n")] = nodes[i].textContent.trim().replace(/\s+/g, " ");
-    }
-  }
-
-  function collectFallback() {
-    collect(document);
-    var fallback = document.getElementById("i18n-fallback");
-    if (fallback && fallback.content) collect(fallback.content);
-  }
-
-  // The message `key`, its {placeholders} filled from `params`.
-  function msg(key, params) {
-    var text = Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : key;
-    return text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, function (whole, name) {
-      return params && Object.prototype.hasOwnProperty.call(params, name)
-        ? String(params[name])
-        : whole;
-    });
-  }
-
-  function translatePage() {
-    var nodes = document.querySelectorAll("[data-i18n]");
-    for (var i = 0; i < nodes.length; i++) {
-      var key = nodes[i].getAttribute("data-i18n");
-      if (Object.prototype.hasOwnProperty.call(messages, key)) nodes[i].textContent = messages[key];
-    }
-  }
-
-  // Resolves true once the catalog of `lang` is in use, false if the page stays in English.
-  function loadCatalog(lang) {
-    if (typeof window.fetch !== "function") return Promise.resolve(false);
-    var controller = typeof AbortController === "function" ? new AbortController() : null;
-    var timer = controller
-      ? window.setTimeout(function () {
-          controller.abort();
-        }, CATALOG_TIMEOUT_MS)
-      : null;
-    return fetch("i18n/" + lang + ".json", {
-      headers: { Accept: "application/json" },
-      credentials: "same-origin",
-      signal: controller ? controller.signal : undefined,
-    })
-      .then(function (response) {
-        return response.ok ? response.json() : null;
-      })
-      .then(function (catalog) {
-        if (!catalog || typeof catalog !== "object") return false;
-        Object.keys(catalog).forEach(function (key) {
-          if (key.indexOf("web.") === 0 && typeof catalog[key] === "string") {
-            messages[key] = catalog[key];
-          }
-        });
-        document.documentElement.lang = lang;
-        translatePage();
-        return true;
-      })
-      .catch(function () {
-        return false;
-      })
-      .then(function (loaded) {
-        if (timer) window.clearTimeout(timer);
-        return loaded;
-      });
-  }
+  var words = window.regflowWords;
+  var msg = words.msg;
 
   // --- the server's rules, mirrored (the server has the last word) ------------------------
 
   // Control characters (Cc) and the line/paragraph separators (Zl, Zp), as in validation.py.
-  var FORBIDDEN_NAME_CHARS = /[\p{Cc}\p{Zl}\p{Zp}]/u;
-  // A web address in a name would be mailed, as text, to whatever address was typed.
-  var LINKISH = /:\/\/|www\./i;
+  // Judged after NFKC, as the server does: control, invisible format (zero-width, bidi
+  // overrides), line/paragraph separator, private-use, surrogate and unassigned characters.
+  var FORBIDDEN_NAME_CHARS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cs}\p{Cn}]/u;
+  // RFC 2047 encoded words (=?charset?q?...?=): a mail client decodes them in a Subject.
+  var ENCODED_WORD = /=\?[\s\S]*\?=/;
+  // Dots that NFKC leaves alone but a reader takes for one.
+  var DOTS = /[\u3002\uff61\ufe52\u2e33]/g;
+  // A web address or a domain name in a name would be mailed, as text, to whatever address was
+  // typed (the server's _LINKISH, with \w spelled out: JavaScript's \w is ASCII only).
+  var LINKISH = new RegExp(
+    "[a-z][a-z0-9+.-]*\\s*:\\s*[/\\\\]{2}" +
+      "|(?<![\\p{L}\\p{N}_])(?:https?|ftp|mailto|javascript|data|file)\\s*:" +
+      "|(?<![\\p{L}\\p{N}_])www\\s*\\." +
+      "|(?<![\\p{L}\\p{N}_.-])[\\p{L}\\p{N}][\\p{L}\\p{N}_-]*[\\p{L}\\p{N}]\\." +
+      "(?:[\\p{L}\\p{N}_-]+\\.)*\\p{L}{2,}(?![\\p{L}\\p{N}_-])",
+    "iu"
+  );
   // Dot-atom local part, ASCII only (no quoted strings, no empty atoms), as the server.
   var LOCAL_PART = /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/;
   // One domain label: letters and digits of any script, inner hyphens, at most 63 characters.
@@ -128,11 +48,12 @@
   }
 
   function checkName(value) {
-    var name = value.trim();
+    var name = value.normalize("NFKC").trim();
     if (!name) return msg("web.name.missing");
     if (codePointLength(name) > NAME_MAX) return msg("web.name.too_long", { max: NAME_MAX });
     if (FORBIDDEN_NAME_CHARS.test(name)) return msg("web.name.bad_chars");
-    if (LINKISH.test(name)) return msg("web.name.link");
+    if (ENCODED_WORD.test(name)) return msg("web.name.bad_chars");
+    if (LINKISH.test(name.replace(DOTS, "."))) return msg("web.name.link");
     return null;
   }
 
@@ -157,9 +78,9 @@
 
   // --- page wiring --------------------------------------------------------------------------
 
-  collectFallback();
-  var language = pickLanguage();
-  var catalogLoaded = loadCatalog(language);
+  words.collectFallback();
+  var language = words.pickLanguage();
+  var catalogLoaded = words.loadCatalog(language);
 
   var form = document.getElementById("register-form");
   if (!form) return;

@@ -106,18 +106,26 @@ def test_every_web_key_is_used() -> None:
     assert not unused, unused
 
 
-@pytest.mark.parametrize("script", PAGES.values())
-def test_the_scripts_know_the_supported_languages_and_load_catalogs_relatively(
-    script: str,
-) -> None:
-    source = (WEB / script).read_text("utf-8")
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_loads_the_shared_words_script_first(page: str) -> None:
+    scripts = [a.get("src") for tag, a in _page(page).elements if tag == "script"]
+    assert scripts == ["i18n.js", PAGES[page]]
+
+
+def test_the_pages_never_build_markup() -> None:
+    for script in (*PAGES.values(), "i18n.js"):
+        source = (WEB / script).read_text("utf-8")
+        assert "innerHTML" not in source and "insertAdjacentHTML" not in source, script
+
+
+def test_the_words_script_knows_the_supported_languages_and_loads_catalogs_relatively() -> None:
+    source = (WEB / "i18n.js").read_text("utf-8")
     found = re.search(r"SUPPORTED_LANGUAGES = \[([^\]]*)\]", source)
     assert found is not None
     assert tuple(json.loads(f"[{found.group(1)}]")) == SUPPORTED_LANGUAGES
     assert 'fetch("i18n/" + lang + ".json"' in source  # relative to the page, like styles.css
     assert "document.documentElement.lang = lang" in source
     assert 'get("lang")' in source and "navigator.languages" in source
-    assert "innerHTML" not in source and "insertAdjacentHTML" not in source
 
 
 def test_the_form_sends_the_language() -> None:
