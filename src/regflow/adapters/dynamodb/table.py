@@ -175,26 +175,20 @@ class Table:
 
     def _scan(self, **params: Any) -> Iterator[list[Item]]:
         """A paginated, consistent Scan: one page (up to 1 MB read) at a time."""
-        start: Mapping[str, Any] | None = None
-        while True:
-            page_params = dict(params, ConsistentRead=True)
-            if start is not None:
-                page_params["ExclusiveStartKey"] = start
-            response = self._call(self._client.scan, **page_params)
-            yield list(response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return
+        return self._pages(self._client.scan, dict(params, ConsistentRead=True))
 
     def _query(self, **params: Any) -> Iterator[list[Item]]:
         """A paginated Query: one page at a time (`Limit` items read, then filtered). Not
         consistent: a global secondary index can only be read eventually consistently."""
+        return self._pages(self._client.query, params)
+
+    def _pages(self, operation: Any, params: Mapping[str, Any]) -> Iterator[list[Item]]:
         start: Mapping[str, Any] | None = None
         while True:
             page_params = dict(params)
             if start is not None:
                 page_params["ExclusiveStartKey"] = start
-            response = self._call(self._client.query, **page_params)
+            response = self._call(operation, **page_params)
             yield list(response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
