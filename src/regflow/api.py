@@ -219,8 +219,11 @@ def method_of(event: Event) -> str:
 # --- handlers ---------------------------------------------------------------------------
 
 
-def _guarded(event: Event, work: Callable[[], Response], say: Say) -> Response:
-    """Correlation id, and the last line of defence: nothing unexpected leaks to a client."""
+def _guarded(
+    event: Event, work: Callable[[], Response], say: Say, page: Problem | None = None
+) -> Response:
+    """Correlation id, and the last line of defence: nothing unexpected leaks to a client.
+    `page`: how to answer a browser that navigated here (a page, not JSON)."""
     ctx = event.get("requestContext")
     request_id = ctx.get("requestId") if isinstance(ctx, Mapping) else None
     token = correlation_id.set(request_id if isinstance(request_id, str) else None)
@@ -230,15 +233,24 @@ def _guarded(event: Event, work: Callable[[], Response], say: Say) -> Response:
         return error(exc.status, say(exc.key))
     except StoreUnavailable as exc:
         log.warning("store unavailable", extra={"retry_after": exc.retry_after})
-        return error(503, say("error.busy"), **{"Retry-After": str(exc.retry_after)})
+        retry = {"Retry-After": str(exc.retry_after)}
+        if page is not None:
+            return page(503, "busy", retry)
+        return error(503, say("error.busy"), **retry)
     except Exception:
         log.exception("unhandled error")
+        if page is not None:
+            try:
+                return page(500, "error", {})
+            except Exception:  # the page itself failed: the plain answer still goes out
+                log.exception("the error page failed")
         return error(500, say("error.internal"))
     finally:
         correlation_id.reset(token)
 
 
 Say = Callable[..., str]
+Problem = Callable[[int, str, dict[str, str]], Response]
 
 
 class HttpApi:
@@ -293,14 +305,18 @@ class HttpApi:
                     return redirect(303, with_query(page, status="error", field=exc.field))
                 return error(400, say(exc.key, **exc.params), exc.field)
             except ClientRateLimited as exc:
-                return error(
-                    429, say("error.rate_limited"), **{"Retry-After": str(exc.retry_after)}
-                )
+                retry = {"Retry-After": str(exc.retry_after)}
+                if html_client:
+                    return self._problem(language, page)(429, "rate_limited", retry)
+                return error(429, say("error.rate_limited"), **retry)
             if from_form:
                 return redirect(303, with_query(page, status="sent"))
             return json_response(202, {"message": say("api.accepted")})
 
-        return _guarded(event, work, lambda key, **p: say(key, **p))
+        browser = self._problem(self.language(event), self.edge.register_page_url)
+        return _guarded(
+            event, work, lambda key, **p: say(key, **p), browser if wants_html(event) else None
+        )
 
     def _landing(self, outcome: Outcome, lang: str | None) -> str:
         """The confirmed page's address for `outcome`, in the link's language."""
@@ -340,17 +356,32 @@ class HttpApi:
             outcome = self.intake.confirm(token)
             return redirect(302, self._landing(outcome, link_lang))
 
-        return _guarded(event, work, self._say(lang))
+        # a link in a mail, or the button's form: a browser navigated here
+        browser = self._problem(lang, self.edge.register_page_url)
+        return _guarded(event, work, self._say(lang), browser if wants_html(event) else None)
+
+    def _problem(self, lang: str, back: str) -> Problem:
+        """An HTML page for a browser that navigated to the API and cannot be answered the
+        normal way (429, 503, 500): what happened, in its language, and a way back."""
+
+        def page(status: int, kind: str, headers: dict[str, str]) -> Response:
+            html = self._render("problem", lang, kind=kind, back=back)
+            return _response(status, html, "text/html; charset=utf-8", **headers)
+
+        return page
+
+    def _render(self, name: str, lang: str, **context: object) -> str:
+        from regflow.render.templates import Renderer  # only here: the template engine
+
+        if self._renderer is None:
+            self._renderer = Renderer(self.catalog, self.edge.templates_dir)
+        return self._renderer.page(name, lang, **context)
 
     def confirm_page(self, token: str, lang: str, link_lang: str | None = None) -> str:
         """The page of CONFIRM_MODE=button: GET changes nothing; the button POSTs the token
         (to `confirm`, relative: the page is served by /confirm itself, so the POST stays on
         whatever origin the visitor came in through, which `form-action 'self'` requires)."""
-        from regflow.render.templates import Renderer  # only here: the template engine
-
-        if self._renderer is None:
-            self._renderer = Renderer(self.catalog, self.edge.templates_dir)
         action = "confirm" if link_lang is None else with_query("confirm", lang=link_lang)
-        return self._renderer.page(
+        return self._render(
             "confirm_button", lang, token=token, site=self.edge.site_name, action=action
         )

@@ -547,3 +547,54 @@ def test_viewer_address_is_ignored_without_an_origin_verify_secret() -> None:
     w = world(IP_LIMIT_PER_HOUR="1")
     assert _via_cloudfront(w, "a@example.com", "198.51.100.7:1", "anything") == 202
     assert _via_cloudfront(w, "b@example.com", "198.51.100.8:1", "anything") == 429
+
+
+# --- a browser that navigated to the API gets a page, never raw JSON ---------------------------
+
+
+def test_a_form_post_over_the_client_limit_gets_a_page_in_its_language() -> None:
+    w = world(IP_LIMIT_PER_HOUR="1")
+    first = {"name": "Jane", "email": "jane@example.com", "lang": "de"}
+    assert w.api.register(form_post("/register", first))["statusCode"] == 303
+    second = {"name": "Joe", "email": "joe@example.com", "lang": "de"}
+    response = w.api.register(form_post("/register", second))
+    assert response["statusCode"] == 429
+    assert int(response["headers"]["Retry-After"]) >= 1
+    assert response["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert_security_headers(response)
+    assert '<html lang="de">' in response["body"]
+    assert "Zu viele Anmeldungen" in response["body"]
+    assert f'href="{REGISTER_PAGE}"' in response["body"]
+    # a script posting JSON still gets JSON
+    third = w.api.register(json_post("/register", {"name": "Al", "email": "al@example.com"}))
+    assert third["statusCode"] == 429 and set(body_of(third)) == {"error"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "text"),
+    [
+        (StoreUnavailable(retry_after=3), 503, "We are busy right now"),
+        (KeyError("secret internal detail"), 500, "Something went wrong"),
+    ],
+)
+def test_a_link_clicked_while_the_store_fails_gets_a_page(
+    monkeypatch: pytest.MonkeyPatch, fault: Exception, status: int, text: str
+) -> None:
+    w = world()
+    w.intake.register("Jane", "jane@example.com")
+    token = token_for(w)
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise fault
+
+    monkeypatch.setattr(w.store, "confirm", down)
+    event = http_event(
+        "GET", "/confirm", query={"token": token}, headers={"accept": "text/html,*/*;q=0.8"}
+    )
+    response = w.api.confirm(event)
+    assert response["statusCode"] == status
+    assert response["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert text in response["body"]
+    assert "secret internal detail" not in response["body"] and "KeyError" not in response["body"]
+    assert ("Retry-After" in response["headers"]) is (status == 503)
+    assert_security_headers(response)

@@ -272,6 +272,7 @@ def test_the_mailbox_pages() -> None:
 def test_every_shipped_page_renders_in_every_language() -> None:
     contexts: dict[str, dict[str, object]] = {
         "confirm_button": {"token": "t", "site": "s"},
+        "problem": {"kind": "busy", "back": "/"},
         "mailbox_index": {"messages": [], "smtp": True},
         "mailbox_unavailable": {},
         "mailbox_message": {"sender": "a", "to": "b", "subject": "", "date": "d", "body": ""},
