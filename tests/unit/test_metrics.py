@@ -210,3 +210,11 @@ def test_the_metrics_module_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "boto" not in out.stdout and "botocore" not in out.stdout
+
+
+def test_the_aws_wiring_turns_them_on_from_the_templates_variables() -> None:
+    from regflow.aws import wiring
+
+    on = wiring.metrics_of(settings(METRICS="emf", METRICS_STACK="site-a"))
+    assert isinstance(on, EmfMetrics) and on.stack == "site-a"
+    assert wiring.metrics_of(settings()) is metrics.NO_METRICS
