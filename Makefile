@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 DEPLOY_VENV := .venv-deploy
 SAM := $(DEPLOY_VENV)/bin/sam
 STACK ?= regflow
-REGION ?= $(or $(AWS_REGION),us-east-1)
+# Empty: deploy/deploy.sh takes AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.
+REGION ?= $(AWS_REGION)
 
 .PHONY: run test test-fast lint lint-template format bench deploy-tools deploy destroy clean
 
@@ -48,7 +49,7 @@ lint: $(VENV)/.dev-installed
 
 # template.yaml through the SAM CLI's linter and cfn-lint, offline (CI runs this too).
 lint-template: $(VENV)/.dev-installed $(DEPLOY_VENV)/.installed
-	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION) $(SAM) validate --lint --template template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(or $(REGION),us-east-1) $(SAM) validate --lint --template template.yaml
 	$(BIN)/cfn-lint template.yaml
 
 format: $(VENV)/.dev-installed

@@ -27,7 +27,7 @@ FAKE_AWS_ENV = {
 
 # What the template gives the functions (fake values; no network is touched at init).
 HANDLER_ENV = {
-    "TABLE_NAME": "UserRegistrations",
+    "TABLE_NAME": "regflow-registrations",  # the template's name for stack "regflow"
     "SENDER_EMAIL": "no-reply@example.com",
     "OWNER_EMAIL": "owner@example.com",
     "API_BASE_URL": "https://regflow.example.com",

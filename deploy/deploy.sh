@@ -1,64 +1,31 @@
 #!/usr/bin/env bash
-# Build the Lambda bundle, deploy the stack, upload the pages, print the page URL.
+# Check, build the Lambda bundle, deploy the stack, upload the pages, print the page URL.
 #
 #   SENDER_EMAIL=no-reply@example.com OWNER_EMAIL=me@example.com deploy/deploy.sh
 #
-# Required: SENDER_EMAIL, OWNER_EMAIL (both SES-verified while the account is in the sandbox).
-# Optional: STACK (regflow), REGION (AWS_REGION, else us-east-1), TOKEN_TTL_HOURS, CONFIRM_MODE,
-#   CORS_ALLOW_ORIGINS, ADDRESS_MIN_INTERVAL_SECONDS, ADDRESS_LIMIT_PER_DAY, IP_LIMIT_PER_HOUR,
-#   BLOCKED_EMAIL_DOMAINS, LOG_RETENTION_DAYS, LOG_LEVEL, PRICE_CLASS, ALARM_TOPIC_ARN,
-#   DEFAULT_LANGUAGE, TEMPLATES_DIR (the site's own words: bundled, and used for the pages),
-#   PYTHON (.venv/bin/python), SAM (.venv-deploy/bin/sam, from `make deploy-tools`, else sam on
-#   PATH).
+# Required: SENDER_EMAIL (an SES-verified identity in the region, or ALLOW_UNVERIFIED_SENDER=1),
+#   OWNER_EMAIL (verified too while the account is in the SES sandbox).
+# Optional: STACK (regflow; several stacks per account and region are fine), REGION (else
+#   AWS_REGION, else AWS_DEFAULT_REGION, else your profile's region), ALARM_EMAIL,
+#   ALARM_TOPIC_ARN, TABLE_NAME, DOMAIN_NAME + CERTIFICATE_ARN (+ HOSTED_ZONE_ID), WEB_ACL_ARN,
+#   TOKEN_TTL_HOURS, CONFIRM_MODE, CORS_ALLOW_ORIGINS, ADDRESS_MIN_INTERVAL_SECONDS,
+#   ADDRESS_LIMIT_PER_DAY, IP_LIMIT_PER_HOUR, BLOCKED_EMAIL_DOMAINS, LOG_RETENTION_DAYS,
+#   LOG_LEVEL, API_RATE_LIMIT, API_BURST_LIMIT, PRICE_CLASS, DEFAULT_LANGUAGE, TEMPLATES_DIR
+#   (the site's own words: bundled, and used for the pages), PYTHON (.venv/bin/python), SAM
+#   (.venv-deploy/bin/sam, from `make deploy-tools`, else sam on PATH).
+# An optional variable set to the empty string resets its parameter (ALARM_EMAIL= make deploy);
+# one left unset keeps the stack's previous value. The checks: src/regflow/ops/deploy.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # shellcheck source=deploy/env.sh
 . deploy/env.sh
 
-: "${SENDER_EMAIL:?set SENDER_EMAIL to the SES-verified From address (see README.md, Deploy to AWS)}"
-: "${OWNER_EMAIL:?set OWNER_EMAIL to the address told about each confirmed registration}"
-
-params=("SenderEmail=${SENDER_EMAIL}" "OwnerEmail=${OWNER_EMAIL}")
-add_param() { # add_param ParameterName ENV_VAR: pass the variable only when it is set
-  local value=${!2:-}
-  if [ -n "$value" ]; then params+=("$1=$value"); fi
-}
-add_param TokenTtlHours TOKEN_TTL_HOURS
-add_param ConfirmMode CONFIRM_MODE
-add_param CorsAllowOrigins CORS_ALLOW_ORIGINS
-add_param AddressMinIntervalSeconds ADDRESS_MIN_INTERVAL_SECONDS
-add_param AddressLimitPerDay ADDRESS_LIMIT_PER_DAY
-add_param IpLimitPerHour IP_LIMIT_PER_HOUR
-add_param BlockedEmailDomains BLOCKED_EMAIL_DOMAINS
-add_param LogRetentionDays LOG_RETENTION_DAYS
-add_param LogLevel LOG_LEVEL
-add_param CloudFrontPriceClass PRICE_CLASS
-add_param AlarmTopicArn ALARM_TOPIC_ARN
-add_param DefaultLanguage DEFAULT_LANGUAGE
-
-echo "--- SES check (${REGION})"
-"$PYTHON" - "$REGION" "$SENDER_EMAIL" "$OWNER_EMAIL" <<'PY' || true
-import sys
-import boto3
-region, sender, owner = sys.argv[1:]
-ses = boto3.client("sesv2", region_name=region)
-def verified(address):
-    for identity in (address, address.rsplit("@", 1)[1]):
-        try:
-            if ses.get_email_identity(EmailIdentity=identity).get("VerifiedForSendingStatus"):
-                return True
-        except ses.exceptions.NotFoundException:
-            pass
-    return False
-if not verified(sender):
-    print(f"WARNING: {sender} (or its domain) is not a verified SES identity in {region}: "
-          "no mail can be sent until it is (README.md, Deploy to AWS, step 2)")
-if not ses.get_account().get("ProductionAccessEnabled"):
-    print("NOTE: this account is in the SES sandbox: mail reaches verified addresses only")
-    if not verified(owner):
-        print(f"WARNING: OWNER_EMAIL {owner} is not verified: owner notifications will fail")
-PY
+echo "--- checks (stack ${STACK})"
+plan_text=$("$PYTHON" -m regflow.ops.deploy plan "$STACK")
+mapfile -t plan <<<"$plan_text"
+REGION=${plan[0]}
+params=("${plan[@]:1}")
 
 echo "--- building the Lambda bundle (build/lambda)"
 "$PYTHON" deploy/build_bundle.py
@@ -72,6 +39,7 @@ echo "--- deploying stack ${STACK} to ${REGION}"
   --resolve-s3 \
   --no-confirm-changeset \
   --no-fail-on-empty-changeset \
+  --tags "regflow:stack=${STACK}" "regflow:app=regflow" \
   --parameter-overrides "${params[@]}"
 
 echo "--- uploading the pages"
@@ -88,4 +56,5 @@ for output in sorted(outputs, key=lambda o: o["OutputKey"]):
     print(f"{output['OutputKey']:24} {output['OutputValue']}")
 page = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "RegistrationPageUrl")
 print(f"\nOpen {page} (a new distribution can take a few minutes to answer everywhere)")
+print("Alarms notify the AlarmTopicArn above; with ALARM_EMAIL, confirm SNS's subscription mail.")
 PY

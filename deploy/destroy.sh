@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=deploy/env.sh
 . deploy/env.sh
+REGION=$("$PYTHON" -m regflow.ops.deploy region)
 
 echo "--- emptying the pages bucket of stack ${STACK} (${REGION})"
 if ! "$PYTHON" -m regflow.publish --stack "$STACK" --region "$REGION" --empty; then

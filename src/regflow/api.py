@@ -21,6 +21,7 @@ from regflow.config import ConfirmMode, HttpEdge
 from regflow.domain import ClientRateLimited, Outcome, StoreUnavailable, ValidationError
 from regflow.intake import IntakeService
 from regflow.logs import correlation_id
+from regflow.metrics import NO_METRICS, Metrics, outcome_metric, status_class
 from regflow.render import SUPPORTED_LANGUAGES, negotiate_language
 from regflow.render.catalog import Catalog
 
@@ -258,9 +259,12 @@ class HttpApi:
     the request's language (`lang` field or query parameter, else Accept-Language, else
     `DEFAULT_LANGUAGE`), from the message catalog (`regflow.render`)."""
 
-    def __init__(self, intake: IntakeService, edge: HttpEdge) -> None:
+    def __init__(
+        self, intake: IntakeService, edge: HttpEdge, metrics: Metrics = NO_METRICS
+    ) -> None:
         self.intake = intake
         self.edge = edge
+        self.metrics = metrics
         self._catalog: Catalog | None = None
         self._renderer: Renderer | None = None
 
@@ -284,9 +288,10 @@ class HttpApi:
     def register(self, event: Event) -> Response:
         """POST /register."""
         say = self._say(self.language(event))
+        outcome = "RegistrationRejected"
 
         def work() -> Response:
-            nonlocal say
+            nonlocal say, outcome
             fields, from_form = parse_fields(event)
             html_client = from_form and wants_html(event)
             page = self.edge.register_page_url
@@ -305,18 +310,26 @@ class HttpApi:
                     return redirect(303, with_query(page, status="error", field=exc.field))
                 return error(400, say(exc.key, **exc.params), exc.field)
             except ClientRateLimited as exc:
+                outcome = "RegistrationLimited"
                 retry = {"Retry-After": str(exc.retry_after)}
                 if html_client:
                     return self._problem(language, page)(429, "rate_limited", retry)
                 return error(429, say("error.rate_limited"), **retry)
+            outcome = "RegistrationAccepted"
             if from_form:
                 return redirect(303, with_query(page, status="sent"))
             return json_response(202, {"message": say("api.accepted")})
 
         browser = self._problem(self.language(event), self.edge.register_page_url)
-        return _guarded(
+        response = _guarded(
             event, work, lambda key, **p: say(key, **p), browser if wants_html(event) else None
         )
+        status = int(response["statusCode"])
+        values = {status_class(status): 1.0}
+        if status < 500:  # a 5xx is neither accepted nor refused: it counts as Http5xx only
+            values[outcome] = 1.0
+        self.metrics.emit(values, route="register")
+        return response
 
     def _landing(self, outcome: Outcome, lang: str | None) -> str:
         """The confirmed page's address for `outcome`, in the link's language."""
@@ -329,8 +342,10 @@ class HttpApi:
         requested = query_param(event, "lang")
         link_lang = requested if requested in SUPPORTED_LANGUAGES else None
         lang = link_lang or self.language(event)
+        outcome: Outcome | None = None
 
         def work() -> Response:
+            nonlocal outcome
             method = method_of(event)
             if method == "HEAD":
                 # HEAD never changes state (a link checker or prefetcher must not confirm),
@@ -350,6 +365,7 @@ class HttpApi:
             token = query_param(event, "token")
             if self.edge.confirm_mode is ConfirmMode.BUTTON:
                 if token is None or self.intake.check_token(token) is None:
+                    outcome = Outcome.INVALID
                     return redirect(302, self._landing(Outcome.INVALID, link_lang))
                 page = self.confirm_page(token, lang, link_lang)
                 return _response(200, page, "text/html; charset=utf-8")
@@ -358,7 +374,12 @@ class HttpApi:
 
         # a link in a mail, or the button's form: a browser navigated here
         browser = self._problem(lang, self.edge.register_page_url)
-        return _guarded(event, work, self._say(lang), browser if wants_html(event) else None)
+        response = _guarded(event, work, self._say(lang), browser if wants_html(event) else None)
+        values = {status_class(int(response["statusCode"])): 1.0}
+        if outcome is not None:
+            values[outcome_metric("Confirmation", outcome.value)] = 1.0
+        self.metrics.emit(values, route="confirm")
+        return response
 
     def _problem(self, lang: str, back: str) -> Problem:
         """An HTML page for a browser that navigated to the API and cannot be answered the

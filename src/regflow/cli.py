@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--region", default=None, help="AWS region (default: AWS_REGION etc.)")
     redrive.add_argument(
         "--function",
-        default="RegistrationMailSender",
-        help="the mail sender function whose settings are used (default RegistrationMailSender)",
+        default=None,
+        help="the mail sender function whose settings are used (default: the stack's "
+        "MailSenderFunction output)",
     )
     redrive.add_argument(
         "--settings-from-env",

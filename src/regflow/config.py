@@ -104,6 +104,10 @@ class AwsWiring:
 
     table_name: str = "UserRegistrations"
     token_secret_arn: str | None = None
+    # CloudWatch metrics as EMF lines on stdout (`regflow.metrics`): METRICS=emf (the template
+    # sets it), named by METRICS_STACK (the stack). Off unless asked for.
+    metrics: bool = False
+    metrics_stack: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +182,8 @@ class Settings:
             aws=AwsWiring(
                 table_name=reader.text("TABLE_NAME", "UserRegistrations"),
                 token_secret_arn=reader.optional("TOKEN_SECRET_ARN"),
+                metrics=reader.choice_of("METRICS", ("emf", "off"), "off") == "emf",
+                metrics_stack=reader.text("METRICS_STACK", ""),
             ),
             embedded=Embedded(smtp_url=reader.optional("SMTP_URL")),
             token_secret=secret.encode() if secret else None,

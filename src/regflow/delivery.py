@@ -31,6 +31,7 @@ from regflow.domain import (
     mask_email,
     utcnow,
 )
+from regflow.metrics import NO_METRICS, Metrics
 from regflow.ports import Clock, MailChannel, Outbox, RegistrationStore
 from regflow.tokens import TokenSigner
 
@@ -39,9 +40,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("regflow.delivery")
 
-# A quick retry waits in process only when this much time is left after its backoff (the
-# sender's own send may take a few seconds: SES and SMTP time out well inside it).
-RETRY_MARGIN_SECONDS = 10.0
+# A quick retry waits in process only when this much time is left after its backoff: the
+# retry's worst case (read the address lock, send, park), see regflow.aws.budget.
+RETRY_MARGIN_SECONDS = 25.0
+
+# The metric each result counts under (regflow.metrics; EMF on AWS).
+RESULT_METRICS = {
+    "sent": "MessagesSent",
+    "not-needed": "MessagesNotNeeded",
+    "retry": "MessagesRetried",
+    "parked": "MessagesParked",
+    "dropped": "MessagesDropped",
+}
 
 
 class Result(StrEnum):
@@ -66,6 +76,7 @@ class DeliveryService:
         policy: DeliveryPolicy = DEFAULT_POLICY,
         clock: Clock = utcnow,
         now: Callable[[], float] = time.time,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -75,6 +86,7 @@ class DeliveryService:
         self.policy = policy
         self.clock = clock
         self._now = now
+        self.metrics = metrics
         self._renderer: Renderer | None = None
 
     # --- rendering -----------------------------------------------------------------------
@@ -180,6 +192,20 @@ class DeliveryService:
         retries in process, sleeping their backoff while `time_left()` (seconds) allows,
         then PARK or DROP settled in the outbox. Returns SENT, NOT_NEEDED, PARKED or DROPPED;
         raises only when the outbox itself fails (the caller retries the record)."""
+        result = self._deliver_fresh(message, sleep=sleep, time_left=time_left)
+        self._count(message, result)
+        return result
+
+    def _count(self, message: Message, result: Result) -> None:
+        self.metrics.emit({RESULT_METRICS[result.value]: 1.0}, kind=message.kind.value)
+
+    def _deliver_fresh(
+        self,
+        message: Message,
+        *,
+        sleep: Callable[[float], None],
+        time_left: Callable[[], float] | None,
+    ) -> Result:
         attempts = 1
         while True:
             try:
@@ -194,6 +220,7 @@ class DeliveryService:
                 self._log_failure(message, exc, attempts, action)
                 error = exc.code or exc.failure.value
                 if action is Action.RETRY:
+                    self.metrics.emit({"MessagesRetried": 1.0}, kind=message.kind.value)
                     sleep(verdict.delay)
                     attempts += 1
                     continue
@@ -212,6 +239,11 @@ class DeliveryService:
 
     def deliver_claimed(self, claimed: ClaimedMessage) -> Result:
         """A message an outbox handed out: deliver it and settle it there by the policy."""
+        result = self._deliver_claimed(claimed)
+        self._count(claimed.message, result)
+        return result
+
+    def _deliver_claimed(self, claimed: ClaimedMessage) -> Result:
         outbox = self._outbox()
         message = claimed.message
         try:

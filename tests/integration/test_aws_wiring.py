@@ -237,7 +237,7 @@ def test_matcher_semantics() -> None:
 
 def test_the_table_is_built_from_the_template(stack: Stack) -> None:
     table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
-    assert table["TableName"] == "UserRegistrations"
+    assert table["TableName"] == "regflow-registrations"  # stack "regflow", no TableName
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["StreamSpecification"] == {

@@ -298,7 +298,7 @@ def test_requests_use_only_the_stacks_resources(observed: Observed) -> None:
     """No wildcard resource slipped into a request: each names this stack's table, stream,
     secret or SES identities."""
     prefixes = (
-        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/UserRegistrations",
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/regflow-registrations",
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:",
         f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/",
     )

@@ -304,16 +304,20 @@ def test_settings_from_the_mail_sender_function_and_the_queue_from_the_stack(
         "OWNER_EMAIL": "boss@regflow.example",
     }
     client("lambda").create_function(
-        FunctionName="RegistrationMailSender",
+        FunctionName="staging-mail-sender",
         Runtime="python3.13",
         Role=role["Role"]["Arn"],
         Handler="handler.lambda_handler",
         Code={"ZipFile": package.getvalue()},
         Environment={"Variables": function_env},
     )
-    outputs = [{"OutputKey": "DeadLetterQueueUrl", "OutputValue": queue}]
+    # names derive from the stack's name: redrive reads them from the stack's outputs
+    outputs = [
+        {"OutputKey": "DeadLetterQueueUrl", "OutputValue": queue},
+        {"OutputKey": "MailSenderFunction", "OutputValue": "staging-mail-sender"},
+    ]
     described = {
-        "Stacks": [{"StackName": "regflow", "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]
+        "Stacks": [{"StackName": "staging", "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]
     }
     session = session_with(
         "cloudformation.DescribeStacks",
@@ -321,7 +325,7 @@ def test_settings_from_the_mail_sender_function_and_the_queue_from_the_stack(
     )
 
     out = io.StringIO()
-    code = redrive.main(redrive.Options(stack="regflow", wait_seconds=0), out, session=session)
+    code = redrive.main(redrive.Options(stack="staging", wait_seconds=0), out, session=session)
 
     assert code == 0, out.getvalue()
     assert [m.to for m in stack.mail()][-1] == ["boss@regflow.example"]

@@ -148,7 +148,14 @@ def test_table_is_the_seeds_with_ttl_pitr_and_stream(resources: dict[str, Any]) 
     table = resources["UserRegistrations"]
     props = table["Properties"]
     assert table["Type"] == "AWS::DynamoDB::Table"
-    assert props["TableName"] == "UserRegistrations"
+    # derived from the stack's name unless the TableName parameter says otherwise
+    assert props["TableName"] == {
+        "Fn::If": [
+            "HasTableName",
+            {"Ref": "TableName"},
+            {"Fn::Sub": "${AWS::StackName}-registrations"},
+        ]
+    }
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
@@ -190,8 +197,12 @@ def test_functions_handlers_runtime_and_architecture(translated: dict[str, Any])
         assert python_version(props["Runtime"]) >= (3, 12)
         assert props["Architectures"] == ["arm64"]
         assert props["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
-    assert functions["RegistrationHandler"]["Properties"]["FunctionName"] == "RegistrationHandler"
-    assert functions["ConfirmationHandler"]["Properties"]["FunctionName"] == "ConfirmationHandler"
+    assert functions["RegistrationHandler"]["Properties"]["FunctionName"] == {
+        "Fn::Sub": "${AWS::StackName}-register"
+    }
+    assert functions["ConfirmationHandler"]["Properties"]["FunctionName"] == {
+        "Fn::Sub": "${AWS::StackName}-confirm"
+    }
 
 
 def test_handlers_exist_where_the_template_points(translated: dict[str, Any]) -> None:
@@ -244,6 +255,8 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         "LOG_LEVEL",
         "DEFAULT_LANGUAGE",
         "TEMPLATES_DIR",
+        "METRICS",
+        "METRICS_STACK",
     }
     for function in FUNCTIONS:
         env = env_of(translated, function)
@@ -255,10 +268,23 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         assert set(env) == common | secret | origin, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}
+        # links in mail on the own domain when there is one, else on CloudFront's
         assert env["SUCCESS_URL"] == {
-            "Fn::Sub": "https://${Distribution.DomainName}/confirmed.html"
+            "Fn::If": [
+                "HasDomain",
+                {"Fn::Sub": "https://${DomainName}/confirmed.html"},
+                {"Fn::Sub": "https://${Distribution.DomainName}/confirmed.html"},
+            ]
         }
-        assert env["API_BASE_URL"] == {"Fn::Sub": "https://${Distribution.DomainName}/"}
+        assert env["API_BASE_URL"] == {
+            "Fn::If": [
+                "HasDomain",
+                {"Fn::Sub": "https://${DomainName}/"},
+                {"Fn::Sub": "https://${Distribution.DomainName}/"},
+            ]
+        }
+        assert env["METRICS"] == "emf"
+        assert env["METRICS_STACK"] == {"Ref": "AWS::StackName"}
 
 
 def test_parameters_and_defaults(template: dict[str, Any]) -> None:
@@ -341,7 +367,12 @@ def test_filter_patterns_are_the_mail_senders(translated: dict[str, Any]) -> Non
 
 def test_alarms_watch_the_dead_letter_queue_and_every_function(resources: dict[str, Any]) -> None:
     alarms = of_type(resources, "AWS::CloudWatch::Alarm").values()
-    watched = {ref for alarm in alarms for ref in references(alarm["Properties"]["Dimensions"])}
+    watched = {
+        ref
+        for alarm in alarms
+        for ref in references(alarm["Properties"].get("Dimensions", []))
+        | references(alarm["Properties"].get("Metrics", []))
+    }
     assert {"MailDeadLetterQueue", *FUNCTIONS} <= watched
 
 
@@ -469,8 +500,13 @@ def test_outputs(template: dict[str, Any]) -> None:
         "DistributionId",
     } <= set(outputs)
     assert outputs["RegistrationPageUrl"]["Value"] == {
-        "Fn::Sub": "https://${Distribution.DomainName}/"
+        "Fn::If": [
+            "HasDomain",
+            {"Fn::Sub": "https://${DomainName}/"},
+            {"Fn::Sub": "https://${Distribution.DomainName}/"},
+        ]
     }
+    assert outputs["MailSenderFunction"]["Value"] == {"Ref": "MailSender"}
 
 
 def test_cloudfront_proves_its_requests_to_the_api(translated: dict[str, Any]) -> None:

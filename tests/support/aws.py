@@ -16,6 +16,7 @@ import copy
 import email
 import email.policy
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -128,16 +129,90 @@ def client(service: str) -> Any:
         return _test_clients[service]
 
 
-def table_properties(path: Path = TEMPLATE) -> dict[str, Any]:
-    props = load_template(path)["Resources"]["UserRegistrations"]["Properties"]
+TEST_STACK = "regflow"
+
+
+def resolve(
+    value: Any,
+    *,
+    stack: str = TEST_STACK,
+    params: Mapping[str, str] | None = None,
+    template: Mapping[str, Any] | None = None,
+) -> Any:
+    """`value` of template.yaml with the stack's name and parameters filled in: Ref of a
+    parameter or pseudo parameter, Fn::Sub over those, Fn::If over the template's conditions
+    (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition). Resource references stay as they are."""
+    tpl = template if template is not None else load_template()
+    given = dict(params or {})
+    pseudo = {
+        "AWS::StackName": stack,
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+    def ref(name: str) -> Any:
+        if name in pseudo:
+            return pseudo[name]
+        declared = tpl.get("Parameters", {}).get(name)
+        if declared is None:
+            return {"Ref": name}
+        return given.get(name, str(declared.get("Default", "")))
+
+    def condition(name: str) -> bool:
+        return bool(go(tpl["Conditions"][name]))
+
+    def go(v: Any) -> Any:
+        if isinstance(v, list):
+            return [go(x) for x in v]
+        if not isinstance(v, dict):
+            return v
+        if len(v) != 1:
+            return {k: go(x) for k, x in v.items()}
+        ((key, arg),) = v.items()
+        if key == "Ref":
+            return ref(arg)
+        if key in ("Condition", "Fn::Condition"):
+            return condition(arg)
+        if key == "Fn::Equals":
+            left, right = (go(x) for x in arg)
+            return left == right
+        if key == "Fn::Not":
+            return not go(arg[0])
+        if key == "Fn::And":
+            return all(go(x) for x in arg)
+        if key == "Fn::Or":
+            return any(go(x) for x in arg)
+        if key == "Fn::If":
+            return go(arg[1] if condition(arg[0]) else arg[2])
+        if key == "Fn::Join":
+            return arg[0].join(str(go(x)) for x in go(arg[1]))
+        if key == "Fn::Sub" and isinstance(arg, str):
+
+            def sub(match: re.Match[str]) -> str:
+                resolved = ref(match.group(1))
+                return resolved if isinstance(resolved, str) else match.group(0)
+
+            return re.sub(r"\$\{([A-Za-z0-9:]+)\}", sub, arg)
+        return {key: go(arg)}
+
+    return go(value)
+
+
+def table_properties(path: Path = TEMPLATE, *, stack: str = TEST_STACK) -> dict[str, Any]:
+    """The table's properties, its name resolved for `stack` (TableName parameter empty)."""
+    template = load_template(path)
+    props = template["Resources"]["UserRegistrations"]["Properties"]
     assert isinstance(props, dict)
+    props["TableName"] = resolve(props["TableName"], stack=stack, template=template)
     return props
 
 
 def create_table_from_template(client: Any, path: Path = TEMPLATE) -> str:
-    """Create the UserRegistrations table exactly as template.yaml declares it (key schema,
-    billing, global secondary indexes, stream) and enable TTL as its TimeToLiveSpecification
-    says. Returns its name."""
+    """Create the registrations table (named as for stack TEST_STACK) exactly as template.yaml
+    declares it (key schema, billing, global secondary indexes, stream) and enable TTL as its
+    TimeToLiveSpecification says. Returns its name."""
     props = table_properties(path)
     name = props["TableName"]
     kwargs: dict[str, Any] = {

@@ -49,7 +49,10 @@ def test_statistics_and_table() -> None:
 
 
 def _put(pk: str, condition: str | None = None) -> TransactWriteItemTypeDef:
-    op: PutTypeDef = {"TableName": "UserRegistrations", "Item": {"pk": {"S": pk}, "v": {"N": "1"}}}
+    op: PutTypeDef = {
+        "TableName": "regflow-registrations",
+        "Item": {"pk": {"S": pk}, "v": {"N": "1"}},
+    }
     if condition:
         op["ConditionExpression"] = condition
     return {"Put": op}

@@ -20,7 +20,8 @@ from regflow.ports import Outbox
 log = logging.getLogger("regflow.recovery")
 
 BATCH = 25
-MIN_REMAINING_MS = 15_000  # no new claim with less left than a slow send and its bookkeeping
+# No new message with less left than one message's worst case (regflow.aws.budget).
+MIN_REMAINING_MS = 45_000
 
 
 def recover(
@@ -30,20 +31,31 @@ def recover(
     remaining_ms: Callable[[], int] | None = None,
     now: Callable[[], float] = time.time,
 ) -> dict[str, int]:
-    """Deliver the due parked messages; counts by result."""
+    """Deliver the due parked messages; counts by result. Records `OldestParkedAgeSeconds`:
+    the age (since its first failure) of the oldest message claimed, 0 when none was due. A
+    parked message is claimed at least once per backoff cap (an hour), so the metric's hourly
+    maximum is the age of the oldest message still retried automatically."""
     counts = {result.value: 0 for result in Result}
-    while remaining_ms is None or remaining_ms() >= MIN_REMAINING_MS:
-        claims = outbox.claim_due(now(), BATCH)
-        if not claims:
-            break
-        for claimed in claims:
-            if remaining_ms is not None and remaining_ms() < MIN_REMAINING_MS:
-                # unclaimed by its lease running out: the next run takes it
-                log.warning("out of time; the rest waits for the next run")
-                return counts
-            counts[delivery.deliver_claimed(claimed).value] += 1
-        if counts[Result.SENT.value] + counts[Result.NOT_NEEDED.value] == 0:
-            break  # everything this round failed again (and is parked for later): stop
+    oldest = 0.0
+    try:
+        while remaining_ms is None or remaining_ms() >= MIN_REMAINING_MS:
+            started = now()
+            claims = outbox.claim_due(started, BATCH)
+            if not claims:
+                break
+            for claimed in claims:
+                if claimed.first_failed_at is not None:
+                    oldest = max(oldest, started - claimed.first_failed_at)
+            for claimed in claims:
+                if remaining_ms is not None and remaining_ms() < MIN_REMAINING_MS:
+                    # unclaimed by its lease running out: the next run takes it
+                    log.warning("out of time; the rest waits for the next run")
+                    return counts
+                counts[delivery.deliver_claimed(claimed).value] += 1
+            if counts[Result.SENT.value] + counts[Result.NOT_NEEDED.value] == 0:
+                break  # everything this round failed again (and is parked for later): stop
+    finally:
+        delivery.metrics.emit({"OldestParkedAgeSeconds": round(oldest, 1)}, unit="Seconds")
     if any(counts.values()):
         log.info("parked messages retried", extra=counts)
     return counts

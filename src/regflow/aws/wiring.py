@@ -33,6 +33,7 @@ from regflow.tokens import TokenSigner
 if TYPE_CHECKING:
     from regflow.api import HttpApi
     from regflow.delivery import DeliveryService
+    from regflow.metrics import Metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -72,10 +73,13 @@ class AwsClients:
     def _new_client(self, service: str) -> Any:
         from botocore.config import Config
 
-        # One attempt for SES: the delivery policy owns retries (the stream's, then parking),
-        # so botocore's would multiply them. DynamoDB and Secrets Manager keep a few quick
-        # ones (throttling clears in milliseconds there).
-        attempts = 1 if service == "sesv2" else 3
+        from regflow.aws import budget
+
+        # Timeouts and attempts from regflow.aws.budget (why they fit the functions' timeouts).
+        # One attempt for SES: the delivery policy owns retries (quick ones, then parking),
+        # so botocore's would multiply them. DynamoDB and Secrets Manager keep one quick
+        # retry (throttling clears in milliseconds there).
+        attempts = budget.ATTEMPTS.get(service, 2)
 
         if self._session is None:
             if self._session_factory is not None:
@@ -85,8 +89,8 @@ class AwsClients:
 
                 self._session = boto3.session.Session()
         config = Config(
-            connect_timeout=2,
-            read_timeout=5,
+            connect_timeout=budget.CONNECT_TIMEOUT,
+            read_timeout=budget.read_timeout(service),
             retries={"mode": "standard", "max_attempts": attempts},
         )
         return self._session.client(service, config=config)
@@ -134,6 +138,13 @@ def token_secret_source(settings: Settings, clients: AwsClients) -> bytes | Call
     return fetch
 
 
+def metrics_of(settings: Settings) -> Metrics:
+    """EMF metrics on stdout when METRICS=emf (the template sets it), else none."""
+    from regflow.metrics import from_settings
+
+    return from_settings(settings.aws.metrics, settings.aws.metrics_stack)
+
+
 def _no_secret() -> bytes:
     raise RuntimeError("the registration function never signs or verifies tokens")
 
@@ -147,7 +158,7 @@ def build_api(settings: Settings, clients: AwsClients, role: Role) -> HttpApi:
     store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
     secret = _no_secret if role is Role.REGISTER else token_secret_source(settings, clients)
     intake = IntakeService(store=store, rules=settings.rules, signer=TokenSigner(secret))
-    return HttpApi(intake, settings.http)
+    return HttpApi(intake, settings.http, metrics_of(settings))
 
 
 def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
@@ -164,6 +175,7 @@ def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
         settings=settings.mail,
         signer=TokenSigner(token_secret_source(settings, clients)),
         channels={Channel.EMAIL: SesMailer(clients.sesv2())},
+        metrics=metrics_of(settings),
     )
 
 

@@ -16,7 +16,7 @@ class Options:
     queue_url: str | None = None
     stack: str | None = None
     region: str | None = None
-    function: str = "RegistrationMailSender"
+    function: str | None = None  # default: the stack's MailSenderFunction output
     settings_from_env: bool = False
     dry_run: bool = False
     wait_seconds: int = 1
@@ -39,11 +39,13 @@ def main(options: Options, out: TextIO, *, session: Any = None) -> int:
 
         session = boto3.session.Session(region_name=options.region)
     try:
-        queue_url = options.queue_url or _stack_output(session, options.stack)
+        outputs = _stack_outputs(session, options.stack) if options.stack else {}
+        queue_url = options.queue_url or _output(outputs, options.stack, "DeadLetterQueueUrl")
         if options.settings_from_env:
             env: Mapping[str, str] = os.environ
         else:
-            env = _function_environment(session, options.function)
+            function = options.function or _output(outputs, options.stack, "MailSenderFunction")
+            env = _function_environment(session, function)
         settings = Settings.from_env(env)
         clients = aws.AwsClients(session_factory=lambda: session)
         from regflow.adapters.dynamodb import DynamoDBStore
@@ -82,14 +84,21 @@ def main(options: Options, out: TextIO, *, session: Any = None) -> int:
     return 0 if done else 1
 
 
-def _stack_output(session: Any, stack: str | None) -> str:
-    if not stack:
-        raise LookupError("give --queue-url or --stack")
+def _stack_outputs(session: Any, stack: str) -> dict[str, str]:
     described = session.client("cloudformation").describe_stacks(StackName=stack)
-    for output in described["Stacks"][0].get("Outputs", []):
-        if output.get("OutputKey") == "DeadLetterQueueUrl":
-            return str(output["OutputValue"])
-    raise LookupError(f"stack {stack} has no DeadLetterQueueUrl output")
+    outputs = described["Stacks"][0].get("Outputs", [])
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs if "OutputKey" in o}
+
+
+def _output(outputs: Mapping[str, str], stack: str | None, key: str) -> str:
+    """A stack output (names are derived from the stack's name, so they are read, not
+    guessed): the queue (DeadLetterQueueUrl), the mail sender (MailSenderFunction)."""
+    if not stack:
+        hint = "--queue-url" if key == "DeadLetterQueueUrl" else "--function"
+        raise LookupError(f"give {hint} or --stack")
+    if key not in outputs:
+        raise LookupError(f"stack {stack} has no {key} output (deploy it again)")
+    return outputs[key]
 
 
 def _function_environment(session: Any, function: str) -> dict[str, str]:

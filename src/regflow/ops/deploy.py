@@ -1,0 +1,302 @@
+"""`make deploy`'s decisions, before anything is built or deployed (deploy/deploy.sh runs
+`python -m regflow.ops.deploy plan`):
+
+- the region: REGION, else AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region,
+  else a clear error (never a silent us-east-1);
+- the stack: its name fits the derived physical names; a stack in ROLLBACK_COMPLETE (a first
+  deploy that failed, e.g. a new account CloudFront has not verified yet) or in the middle of
+  an operation is reported with the one command that fixes it;
+- the sender: SENDER_EMAIL (or its domain) must be a verified SES identity in the region, or
+  the deploy is refused with how to verify it (ALLOW_UNVERIFIED_SENDER=1 deploys anyway: mail
+  is parked until the identity is verified); the SES sandbox and an unverified owner address
+  are reported;
+- the parameters: each optional variable that is set is passed, an empty value resetting the
+  parameter to empty (`Param=""`); an unset one keeps the stack's previous value.
+
+`plan` prints the region on the first line and one `Key=Value` parameter override per line
+after it; problems go to stderr and exit 1. boto3 is injectable (`session_factory`) so that
+the tests drive it with botocore's Stubber.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+# (template parameter, environment variable), in the template's order.
+PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("SenderEmail", "SENDER_EMAIL"),
+    ("OwnerEmail", "OWNER_EMAIL"),
+    ("TokenTtlHours", "TOKEN_TTL_HOURS"),
+    ("ConfirmMode", "CONFIRM_MODE"),
+    ("CorsAllowOrigins", "CORS_ALLOW_ORIGINS"),
+    ("AddressMinIntervalSeconds", "ADDRESS_MIN_INTERVAL_SECONDS"),
+    ("AddressLimitPerDay", "ADDRESS_LIMIT_PER_DAY"),
+    ("IpLimitPerHour", "IP_LIMIT_PER_HOUR"),
+    ("BlockedEmailDomains", "BLOCKED_EMAIL_DOMAINS"),
+    ("LogRetentionDays", "LOG_RETENTION_DAYS"),
+    ("DefaultLanguage", "DEFAULT_LANGUAGE"),
+    ("LogLevel", "LOG_LEVEL"),
+    ("ApiThrottlingRateLimit", "API_RATE_LIMIT"),
+    ("ApiThrottlingBurstLimit", "API_BURST_LIMIT"),
+    ("CloudFrontPriceClass", "PRICE_CLASS"),
+    ("AlarmTopicArn", "ALARM_TOPIC_ARN"),
+    ("AlarmEmail", "ALARM_EMAIL"),
+    ("TableName", "TABLE_NAME"),
+    ("DomainName", "DOMAIN_NAME"),
+    ("CertificateArn", "CERTIFICATE_ARN"),
+    ("HostedZoneId", "HOSTED_ZONE_ID"),
+    ("WebAclArn", "WEB_ACL_ARN"),
+)
+# Function names are <stack>-<role> and Lambda allows 64 characters.
+STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
+ROLLBACK_COMPLETE = "ROLLBACK_COMPLETE"
+
+
+class DeployError(Exception):
+    """A reason not to deploy, worded for the person running `make deploy`."""
+
+
+@dataclass
+class Plan:
+    region: str
+    parameters: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+SessionFactory = Callable[[str | None], Any]
+
+
+def _boto3_session(region: str | None) -> Any:
+    import boto3.session
+
+    return boto3.session.Session(region_name=region)
+
+
+def resolve_region(env: Mapping[str, str], session_factory: SessionFactory = _boto3_session) -> str:
+    """REGION, AWS_REGION, AWS_DEFAULT_REGION, then the profile's region (AWS_PROFILE)."""
+    for name in ("REGION", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    region = session_factory(None).region_name
+    if region:
+        return str(region)
+    raise DeployError(
+        "no AWS region: set AWS_REGION (AWS_REGION=eu-west-1 make deploy ...) or give your "
+        "profile one (aws configure set region eu-west-1)"
+    )
+
+
+def parameter_overrides(env: Mapping[str, str]) -> list[str]:
+    """`Key=Value` for every variable that is set; `Key=""` (reset) for a set, empty one."""
+    out = []
+    for parameter, variable in PARAMETERS:
+        if variable not in env:
+            continue  # unset: the stack keeps its previous value
+        value = env[variable].strip()
+        out.append(f"{parameter}={value}" if value else f'{parameter}=""')
+    return out
+
+
+def check_inputs(env: Mapping[str, str], stack: str) -> None:
+    if not STACK_NAME.match(stack):
+        raise DeployError(
+            f"STACK={stack!r}: use a letter, then letters, digits and '-', at most 40 "
+            "characters (function names are <stack>-mail-sender etc.)"
+        )
+    for variable in ("SENDER_EMAIL", "OWNER_EMAIL"):
+        if not env.get(variable, "").strip():
+            raise DeployError(f"set {variable} (README.md, Deploy to AWS)")
+    domain = env.get("DOMAIN_NAME", "").strip()
+    certificate = env.get("CERTIFICATE_ARN", "").strip()
+    if domain and not certificate:
+        raise DeployError(
+            f"DOMAIN_NAME={domain} needs CERTIFICATE_ARN: an ACM certificate for it in "
+            "us-east-1 (CloudFront takes certificates from there only)"
+        )
+    if certificate and ":acm:us-east-1:" not in certificate:
+        raise DeployError("CERTIFICATE_ARN must be an ACM certificate in us-east-1")
+    if env.get("HOSTED_ZONE_ID", "").strip() and not domain:
+        raise DeployError("HOSTED_ZONE_ID is for DOMAIN_NAME's records: set DOMAIN_NAME too")
+
+
+def check_stack(cfn: Any, stack: str, region: str) -> dict[str, Any] | None:
+    """The stack as described (None: it does not exist yet); DeployError when it cannot be
+    deployed to as it is, with the command that fixes it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        described = cfn.describe_stacks(StackName=stack)
+    except ClientError as exc:
+        if "does not exist" in str(exc.response.get("Error", {}).get("Message", "")):
+            return None
+        raise
+    found: dict[str, Any] = described["Stacks"][0]
+    status = str(found["StackStatus"])
+    if status == ROLLBACK_COMPLETE:
+        reason = _first_failure(cfn, stack)
+        lines = [
+            f"stack {stack} in {region} is in ROLLBACK_COMPLETE: its first deploy failed and "
+            "was rolled back, and CloudFormation cannot update such a stack.",
+        ]
+        if reason:
+            lines.append(f"Why it failed: {reason}")
+            if "verif" in reason.lower() or "cloudfront" in reason.lower():
+                lines.append(
+                    "A new AWS account may need AWS to verify it before it can create a "
+                    "CloudFront distribution: open a support case (README.md, Deploy to AWS, "
+                    "'A new account')."
+                )
+        lines.append(f"Delete it, then deploy again:  make destroy STACK={stack} REGION={region}")
+        raise DeployError("\n".join(lines))
+    if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        raise DeployError(
+            f"stack {stack} in {region} is busy ({status}); wait for it:  aws cloudformation "
+            f"wait stack-update-complete --stack-name {stack} --region {region}  (or "
+            "stack-create-complete / stack-delete-complete), then deploy again"
+        )
+    if status == "UPDATE_ROLLBACK_FAILED":
+        raise DeployError(
+            f"stack {stack} in {region} is in UPDATE_ROLLBACK_FAILED; finish the rollback:  "
+            f"aws cloudformation continue-update-rollback --stack-name {stack} --region {region}"
+        )
+    if status == "DELETE_FAILED":
+        raise DeployError(
+            f"stack {stack} in {region} failed to delete; run  make destroy STACK={stack} "
+            f"REGION={region}  again"
+        )
+    return found
+
+
+def upgrade_overrides(found: Mapping[str, Any] | None, env: Mapping[str, str]) -> list[str]:
+    """A stack deployed before names were derived from the stack's name has no TableName
+    parameter and a table called UserRegistrations: keep that table (a new name would replace
+    it with an empty one) unless TABLE_NAME says otherwise."""
+    if found is None or "TABLE_NAME" in env:
+        return []
+    keys = {p.get("ParameterKey") for p in found.get("Parameters", [])}
+    if "TableName" in keys:
+        return []
+    return ["TableName=UserRegistrations"]
+
+
+def _first_failure(cfn: Any, stack: str) -> str | None:
+    try:
+        events = cfn.describe_stack_events(StackName=stack).get("StackEvents", [])
+    except Exception:
+        return None
+    failed = [e for e in events if str(e.get("ResourceStatus", "")).endswith("_FAILED")]
+    if not failed:
+        return None
+    first = failed[-1]  # events are newest first: the last failure listed came first
+    return f"{first.get('LogicalResourceId')}: {first.get('ResourceStatusReason', '')}".strip()
+
+
+def _verified(ses: Any, address: str) -> bool:
+    for identity in (address, address.rsplit("@", 1)[-1].lower()):
+        try:
+            if ses.get_email_identity(EmailIdentity=identity).get("VerifiedForSendingStatus"):
+                return True
+        except ses.exceptions.NotFoundException:
+            continue
+    return False
+
+
+def check_sender(
+    ses: Any, sender: str, owner: str, region: str, *, allow_unverified: bool
+) -> list[str]:
+    """Notes for the user; DeployError when the sender is not verified (unless allowed)."""
+    notes: list[str] = []
+    if not _verified(ses, sender):
+        how = (
+            f"SENDER_EMAIL {sender} (or its domain) is not a verified SES identity in "
+            f"{region}: no mail could be sent. Verify it:\n"
+            f"  aws sesv2 create-email-identity --email-identity {sender} --region {region}\n"
+            "and click the link SES mails to it (or verify the whole domain: README.md, Deploy "
+            "to AWS, step 2)."
+        )
+        if not allow_unverified:
+            raise DeployError(
+                how + "\nTo deploy anyway (mail waits, parked, until it is verified): "
+                "ALLOW_UNVERIFIED_SENDER=1 make deploy ..."
+            )
+        notes.append("WARNING (ALLOW_UNVERIFIED_SENDER=1): " + how)
+    if not ses.get_account().get("ProductionAccessEnabled"):
+        notes.append(
+            f"NOTE: this account is in the SES sandbox in {region}: mail reaches verified "
+            "addresses only (README.md, Deploy to AWS: request production access)"
+        )
+        if not _verified(ses, owner):
+            notes.append(f"WARNING: OWNER_EMAIL {owner} is not verified: owner notifications wait")
+    return notes
+
+
+def plan(
+    env: Mapping[str, str], stack: str, session_factory: SessionFactory = _boto3_session
+) -> Plan:
+    """Everything `make deploy` checks before it builds; DeployError on the first problem."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    check_inputs(env, stack)
+    region = resolve_region(env, session_factory)
+    session = session_factory(region)
+    allow = env.get("ALLOW_UNVERIFIED_SENDER", "").strip() in ("1", "true", "yes")
+    try:
+        found = check_stack(session.client("cloudformation"), stack, region)
+        notes = check_sender(
+            session.client("sesv2"),
+            env["SENDER_EMAIL"].strip(),
+            env["OWNER_EMAIL"].strip(),
+            region,
+            allow_unverified=allow,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(f"AWS call failed ({region}): {exc}") from exc
+    keep = upgrade_overrides(found, env)
+    if keep:
+        notes.append(
+            f"NOTE: stack {stack} predates derived names: its table keeps the name "
+            "UserRegistrations (TableName=UserRegistrations). Its functions, log groups and "
+            "dead-letter queue get new names: run `regflow redrive --stack ...` before if the "
+            "queue holds messages."
+        )
+    return Plan(region, parameter_overrides(env) + keep, notes)
+
+
+def main(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    session_factory: SessionFactory = _boto3_session,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """`plan STACK`: region, then parameter overrides, one a line. `region`: the region."""
+    import os
+
+    env = os.environ if env is None else env
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        if argv[:1] == ["region"]:
+            out.write(resolve_region(env, session_factory) + "\n")
+            return 0
+        if len(argv) == 2 and argv[0] == "plan":
+            result = plan(env, argv[1], session_factory)
+            for note in result.notes:
+                err.write(note + "\n")
+            out.write("\n".join([result.region, *result.parameters]) + "\n")
+            return 0
+    except DeployError as exc:
+        err.write(f"make deploy: {exc}\n")
+        return 1
+    err.write("usage: python -m regflow.ops.deploy plan STACK | region\n")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
