@@ -6,6 +6,7 @@ answered before the commit that holds its request. A power loss cannot be simula
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -329,3 +330,41 @@ def test_another_process_holding_the_lock_makes_it_unavailable(tmp_path: Path) -
     finally:
         other.close()
         s.close()
+
+
+def test_a_full_disk_midway_leaves_every_answer_true(store: SQLiteStore) -> None:
+    """A request that hits SQLITE_FULL inside a batch: whatever SQLite rolls back (the
+    statement or the whole transaction), every caller told OK is on disk and every caller
+    told `StoreUnavailable` is not."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def holder() -> None:
+        with store._write() as db:
+            pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+            db.execute(f"PRAGMA max_page_count = {pages + 8}")  # a nearly full disk
+            entered.set()
+            assert release.wait(10)
+
+    def write(key: str, size: int) -> str:
+        with store._write() as db:
+            db.execute(
+                "INSERT INTO send_logs (key, times, expires) VALUES (?, ?, 0)", (key, "x" * size)
+            )
+        return key
+
+    pool = ThreadPoolExecutor(1)
+    held = pool.submit(holder)
+    assert entered.wait(10)
+    plan = [("a", 10), ("big", 1_000_000), ("b", 10), ("c", 10)]
+    futures = submit_all([partial(write, k, n) for k, n in plan], release, store)
+    pool.shutdown(wait=True)
+    told_ok: set[str] = set()
+    for f in futures:
+        with contextlib.suppress(StoreUnavailable):
+            told_ok.add(f.result())
+    assert "big" not in told_ok
+    assert {"b", "c"} <= told_ok  # the requests after it are not poisoned (a fresh batch)
+    held.exception()  # the holder wrote nothing; either answer is true for it
+    on_disk = {k for (k,) in query(store.path, "SELECT key FROM send_logs")}
+    assert on_disk == told_ok

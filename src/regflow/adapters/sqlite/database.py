@@ -178,7 +178,11 @@ class Database:
                 self._pass_turn()
             raise _translate(exc) from exc
         except BaseException:
-            self._pass_turn()
+            if batch is not None:  # give the open batch up: its members must not wait forever
+                batch.broken = True
+                self._end_batch(batch)
+            else:
+                self._pass_turn()
             raise
         batch.size += 1
         try:
