@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from regflow.domain import ConfigError, Limit
@@ -115,6 +115,9 @@ class Embedded:
     """The embedded server's own settings (`regflow.local`)."""
 
     smtp_url: str | None = field(default=None, repr=False)
+    # "full": every 2xx is on disk (fsynced, group commit); "normal": the old setting, which a
+    # power loss can undo (the benchmark's baseline, an escape hatch)
+    sqlite_durability: Literal["full", "normal"] = "full"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +188,13 @@ class Settings:
                 metrics=reader.choice_of("METRICS", ("emf", "off"), "off") == "emf",
                 metrics_stack=reader.text("METRICS_STACK", ""),
             ),
-            embedded=Embedded(smtp_url=reader.optional("SMTP_URL")),
+            embedded=Embedded(
+                smtp_url=reader.optional("SMTP_URL"),
+                sqlite_durability=cast(
+                    Literal["full", "normal"],
+                    reader.choice_of("SQLITE_DURABILITY", ("full", "normal"), "full"),
+                ),
+            ),
             token_secret=secret.encode() if secret else None,
             log_level=reader.choice_text(
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"

@@ -190,3 +190,9 @@ def test_server_load_drives_the_embedded_server() -> None:
         assert level["register"]["statuses"] == {"202": level["register"]["completed"]}
         assert level["confirmed_after_confirm"] == level["confirm"]["completed"]
     assert section.data["peak_rss_mib"] > 10
+    durability = section.data["durability"]
+    for setting in ("normal", "full"):
+        for result in durability["runs"][setting]:
+            assert result["statuses"] == {"202": result["completed"]}
+    assert durability["ratio"] > 0
+    assert any(t.name.startswith("embedded durable") for t in section.targets)

@@ -184,7 +184,9 @@ class EmbeddedApp:
         mailer: MailChannel = SmtpMailer.from_url(smtp_url) if smtp_url else self.mailbox
         self.smtp_url = smtp_url
         try:
-            self.store = SQLiteStore(options.data_dir / DB_FILE)
+            self.store = SQLiteStore(
+                options.data_dir / DB_FILE, durability=self.settings.embedded.sqlite_durability
+            )
         except StoreUnavailable:
             raise StartupError(f"cannot open the database {options.data_dir / DB_FILE}") from None
         signer = TokenSigner(secret)

@@ -6,7 +6,9 @@ extras (`ports.WorkerOutbox`) and `ports.OperatorQueries` (reference: `adapters.
 passes the same contract suites as the other adapters. The modules, one job each:
 
 - `schema`: the DDL and the versioned migrations (`SCHEMA_VERSION`);
-- `database`: connections, the write lock and `BEGIN IMMEDIATE` transactions, error translation;
+- `database`: connections, durability (`synchronous = FULL`) and group commit: the concurrent
+  requests share one `BEGIN IMMEDIATE` transaction and one fsync, each in its own savepoint;
+  error translation;
 - `rows`: rows <-> domain values;
 - `store`: `RegistrationStore`;
 - `outbox`: `Outbox` and the worker's extras;
@@ -15,7 +17,7 @@ passes the same contract suites as the other adapters. The modules, one job each
 
 from __future__ import annotations
 
-from regflow.adapters.sqlite.database import BUSY_TIMEOUT_MS
+from regflow.adapters.sqlite.database import BUSY_TIMEOUT_MS, DURABILITIES, MAX_BATCH, Durability
 from regflow.adapters.sqlite.outbox import CLAIM_LEASE_SECONDS, SQLiteOutbox
 from regflow.adapters.sqlite.queries import SQLiteQueries
 from regflow.adapters.sqlite.schema import SCHEMA_VERSION
@@ -23,7 +25,16 @@ from regflow.adapters.sqlite.store import SQLiteRegistrations
 
 
 class SQLiteStore(SQLiteRegistrations, SQLiteOutbox, SQLiteQueries):
-    """Every port over one SQLite file: `SQLiteStore(path)`; `close()` when done."""
+    """Every port over one SQLite file: `SQLiteStore(path)` (`durability="normal"`: the old,
+    power-loss-unsafe setting); `close()` when done."""
 
 
-__all__ = ["BUSY_TIMEOUT_MS", "CLAIM_LEASE_SECONDS", "SCHEMA_VERSION", "SQLiteStore"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "CLAIM_LEASE_SECONDS",
+    "DURABILITIES",
+    "MAX_BATCH",
+    "SCHEMA_VERSION",
+    "Durability",
+    "SQLiteStore",
+]
