@@ -151,13 +151,16 @@ def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     if url is not None and url.kind == "postgresql":
         import psycopg
 
-        from regflow.adapters.postgres import migrate
+        from regflow.adapters.postgres import MigrationError, migrate
 
         try:
             with psycopg.connect(url.url, autocommit=True) as conn:
                 applied = migrate(conn)
         except psycopg.OperationalError:
             print(f"regflow: cannot reach {describe(url, args.data_dir)}", file=sys.stderr)
+            return 2
+        except MigrationError as exc:
+            print(f"regflow: {describe(url, args.data_dir)}: {exc}", file=sys.stderr)
             return 2
         done = ", ".join(str(v) for v in applied) or "none (up to date)"
         out.write(f"{describe(url, args.data_dir)}: migrations applied: {done}\n")

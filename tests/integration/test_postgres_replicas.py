@@ -148,7 +148,7 @@ def test_killing_a_replica_mid_burst_loses_nothing_acknowledged(
     tmp_path: Path, db_url: str, sink: SmtpSink
 ) -> None:
     servers = replicas(tmp_path, db_url, sink, IP_LIMIT_PER_HOUR="0")
-    victim, survivor = servers
+    victim = servers[0]
     acknowledged: list[str] = []
     lock = threading.Lock()
     kill_at, total = 50, 100
