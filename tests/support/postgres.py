@@ -40,7 +40,9 @@ def _as_postgres() -> list[str]:
 
 
 @contextlib.contextmanager
-def pg_server() -> Iterator[str]:
+def pg_server(*, durable: bool = False) -> Iterator[str]:
+    """The server's admin URL. The throwaway cluster skips fsync (tests do not pull the plug)
+    unless `durable` (the benchmark: commits as a production server makes them)."""
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         yield given
@@ -73,10 +75,9 @@ def pg_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    options = (
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(
         [
             *run,
