@@ -101,6 +101,15 @@ async def _round_robin(
     }
 
 
+def _drive(ports: list[int], requests: list[tuple[dict[str, Any], str]], connections: int) -> Any:
+    """`_round_robin` on an event loop of its own, in a thread of its own (the caller may
+    already run a loop: pytest plugins, a notebook)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(_round_robin(ports, requests, connections))).result()
+
+
 def _outbox_rows(url: str) -> int:
     import psycopg
 
@@ -141,7 +150,7 @@ def measure_replicas(admin_url: str, n: int, plan: dict[str, Any], work: Path) -
         warm = [
             ({"name": "Warm", "email": f"warm{i}@example.com"}, f"10.9.0.{i}") for i in range(20)
         ]
-        asyncio.run(_round_robin(ports, warm, conns))
+        _drive(ports, warm, conns)
         _wait_drained(url, 30)
         sent_before = len(sink.messages)
 
@@ -152,7 +161,7 @@ def measure_replicas(admin_url: str, n: int, plan: dict[str, Any], work: Path) -
             )
             for i in range(int(plan["unique"]))
         ]
-        load = asyncio.run(_round_robin(ports, unique, conns))
+        load = _drive(ports, unique, conns)
         drained = _wait_drained(url, 120)
         drain_s = drained - load["end"]
         mails = len(sink.messages) - sent_before
@@ -167,7 +176,7 @@ def measure_replicas(admin_url: str, n: int, plan: dict[str, Any], work: Path) -
             ({"name": "Busy", "email": f"busy{i}@example.com"}, "198.51.100.7")
             for i in range(int(plan["client_posts"]))
         ]
-        limits = asyncio.run(_round_robin(ports, same + busy, conns))
+        limits = _drive(ports, same + busy, conns)
         _wait_drained(url, 60)
         sent = Counter(m["To"].addresses[0].addr_spec for m in list(sink.messages))
         per_address = [sent[f"same{a}@example.com"] for a in range(int(plan["addresses"]))]
