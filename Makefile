@@ -11,7 +11,7 @@ STACK ?= regflow
 # Empty: deploy/deploy.sh takes AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.
 REGION ?= $(AWS_REGION)
 
-.PHONY: run test test-fast lint lint-template format bench deploy-tools deploy destroy clean
+.PHONY: run run-postgres test test-fast lint lint-template format bench deploy-tools deploy destroy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ deploy-tools: $(DEPLOY_VENV)/.installed
 
 run: $(VENV)/.local-installed
 	$(BIN)/regflow serve
+
+# Two replicas on one local PostgreSQL cluster (Debian's postgresql; README "Running on PostgreSQL").
+run-postgres: $(VENV)/.dev-installed
+	tools/run-postgres.sh
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
@@ -68,4 +72,4 @@ destroy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
 	STACK=$(STACK) REGION=$(REGION) SAM=$(SAM) deploy/destroy.sh
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) .regflow .aws-sam build test-artifacts .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(DEPLOY_VENV) .regflow .regflow-pg .aws-sam build test-artifacts .pytest_cache .mypy_cache

@@ -4,7 +4,7 @@
     python -m bench.run --only burst    # some sections (comma-separated keys)
     python -m bench.run --quick         # tiny inputs: checks that the scripts still run
 
-Sections: cold_start, server, request_path, burst, abuse. Targets that are not met are
+Sections: cold_start, server, request_path, burst, abuse, postgres. Targets that are not met are
 reported as such and do not fail the run; a section that crashes does (exit code 1), after the
 results of the others are written.
 """
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import abuse, burst, cold_start, request_path, server_load
+from bench import abuse, burst, cold_start, postgres, request_path, server_load
 from bench.common import ROOT, Section, machine, table
 
 SECTIONS: dict[str, Callable[[bool], Section]] = {
@@ -30,6 +30,7 @@ SECTIONS: dict[str, Callable[[bool], Section]] = {
     "request_path": request_path.run,
     "burst": burst.run,
     "abuse": abuse.run,
+    "postgres": postgres.run,
 }
 
 

@@ -76,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete", parents=[data], help="erase every record of an address")
     delete.add_argument("--email", required=True)
 
+    migrate = sub.add_parser(
+        "migrate", help="create or upgrade the database schema (serve does this at start-up)"
+    )
+    migrate.add_argument(
+        "--database-url",
+        default=env.get("DATABASE_URL") or None,
+        help="postgresql://... or sqlite:///path (env DATABASE_URL)",
+    )
+    migrate.add_argument(
+        "--data-dir", type=Path, default=Path(env.get("REGFLOW_DATA_DIR") or ".regflow")
+    )
+
+    migrate_data = sub.add_parser(
+        "migrate-data",
+        help="copy an embedded installation's SQLite state to PostgreSQL (resumable)",
+    )
+    migrate_data.add_argument("--from", dest="source", required=True, help="sqlite:///path")
+    migrate_data.add_argument("--to", dest="target", required=True, help="postgresql://...")
+
     redrive = sub.add_parser(
         "redrive",
         help="AWS: send the mail in the mail sender's dead-letter queue again",
@@ -112,13 +131,66 @@ class _OperatorStore(OperatorQueries, Outbox, Protocol):
     def close(self) -> None: ...
 
 
-def _open_store(data_dir: Path) -> _OperatorStore:
-    from regflow.adapters.sqlite import SQLiteStore
+def _database_url(raw: str | None) -> Any:
+    from regflow.config import parse_database_url
 
-    db = data_dir / "regflow.db"
-    if not db.is_file():
-        raise FileNotFoundError(f"no database at {db} (start `regflow serve` first)")
-    return SQLiteStore(db)
+    return parse_database_url(raw) if raw and raw.strip() else None
+
+
+def _open_store(data_dir: Path) -> _OperatorStore:
+    """The store `DATABASE_URL` names (default: the SQLite file in `data_dir`)."""
+    from regflow.local.stores import open_store
+
+    url = _database_url(os.environ.get("DATABASE_URL"))
+    return open_store(url, data_dir, migrate=False, must_exist=True)
+
+
+def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    from regflow.local.stores import describe, open_store
+
+    url = _database_url(args.database_url)
+    if url is not None and url.kind == "postgresql":
+        import psycopg
+
+        from regflow.adapters.postgres import MigrationError, migrate
+
+        try:
+            with psycopg.connect(url.url, autocommit=True) as conn:
+                applied = migrate(conn)
+        except psycopg.OperationalError:
+            print(f"regflow: cannot reach {describe(url, args.data_dir)}", file=sys.stderr)
+            return 2
+        except MigrationError as exc:
+            print(f"regflow: {describe(url, args.data_dir)}: {exc}", file=sys.stderr)
+            return 2
+        done = ", ".join(str(v) for v in applied) or "none (up to date)"
+        out.write(f"{describe(url, args.data_dir)}: migrations applied: {done}\n")
+        return 0
+    open_store(url, args.data_dir).close()  # SQLite migrates on open
+    out.write(f"{describe(url, args.data_dir)}: schema up to date\n")
+    return 0
+
+
+def _cmd_migrate_data(args: argparse.Namespace, out: TextIO) -> int:
+    from regflow.domain import ConfigError
+
+    source, target = _database_url(args.source), _database_url(args.target)
+    if source is None or source.kind != "sqlite" or source.path is None:
+        raise ConfigError("--from must be sqlite:///path")
+    if target is None or target.kind != "postgresql":
+        raise ConfigError("--to must be postgresql://...")
+    if not source.path.is_file():
+        raise FileNotFoundError(f"no database at {source.path}")
+    import psycopg
+
+    from regflow.adapters.postgres import transfer
+    from regflow.local.stores import describe
+
+    try:
+        return transfer.main(source.path, target.url, out)
+    except psycopg.OperationalError:
+        print(f"regflow: cannot reach {describe(target, Path())}", file=sys.stderr)
+        return 2
 
 
 def _row(r: Registration, full: bool) -> dict[str, Any]:
@@ -276,11 +348,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "stats": _cmd_stats,
         "retry-dead": _cmd_retry_dead,
         "delete": _cmd_delete,
+        "migrate": _cmd_migrate,
+        "migrate-data": _cmd_migrate_data,
     }
+    from regflow.domain import ConfigError, StoreUnavailable
+    from regflow.local.stores import StoreOpenError
+
     try:
         return commands[args.command](args, out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ConfigError, StoreOpenError) as exc:
         print(f"regflow: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable:
+        print("regflow: the database is unavailable; try again", file=sys.stderr)
         return 2
 
 

@@ -111,6 +111,40 @@ class AwsWiring:
 
 
 @dataclass(frozen=True, slots=True)
+class DatabaseUrl:
+    """Where the embedded runtime keeps its state (`DATABASE_URL`): `sqlite:///path` (a file;
+    relative paths are relative to the working directory) or `postgresql://...` (libpq's URL,
+    passed on as given). Its repr never shows the URL (it may hold a password)."""
+
+    kind: str  # "sqlite" or "postgresql"
+    url: str = field(repr=False)
+    path: Path | None = None  # the SQLite file
+
+
+def parse_database_url(raw: str, name: str = "DATABASE_URL") -> DatabaseUrl:
+    """`raw` checked; a bad value is a `ConfigError` naming `name` (never quoting the URL,
+    which may hold a password)."""
+    value = raw.strip()
+    scheme, sep, rest = value.partition("://")
+    scheme = scheme.lower()
+    if sep and scheme == "sqlite":
+        path = rest[1:] if rest.startswith("/") else rest
+        if not path:
+            raise ConfigError(f"{name} must name a file: sqlite:///relative/path or sqlite:////abs")
+        return DatabaseUrl("sqlite", value, Path(path))
+    if sep and scheme in ("postgresql", "postgres"):
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (validates the port)
+        except ValueError:
+            raise ConfigError(f"{name} is not a valid postgresql:// URL") from None
+        if not (parts.hostname or "host=" in parts.query):
+            raise ConfigError(f"{name} must name a host: postgresql://user:password@host/db")
+        return DatabaseUrl("postgresql", value)
+    raise ConfigError(f"{name} must start with sqlite:/// or postgresql://")
+
+
+@dataclass(frozen=True, slots=True)
 class Embedded:
     """The embedded server's own settings (`regflow.local`)."""
 
@@ -118,6 +152,7 @@ class Embedded:
     # "full": every 2xx is on disk (fsynced, group commit); "normal": the old setting, which a
     # power loss can undo (the benchmark's baseline, an escape hatch)
     sqlite_durability: Literal["full", "normal"] = "full"
+    database_url: DatabaseUrl | None = None  # None: SQLite in the data directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +229,7 @@ class Settings:
                     Literal["full", "normal"],
                     reader.choice_of("SQLITE_DURABILITY", ("full", "normal"), "full"),
                 ),
+                database_url=reader.database_url("DATABASE_URL"),
             ),
             token_secret=secret.encode() if secret else None,
             log_level=reader.choice_text(
@@ -269,6 +305,10 @@ class _Reader:
         if raw not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
         return raw
+
+    def database_url(self, name: str) -> DatabaseUrl | None:
+        raw = self.optional(name)
+        return None if raw is None else parse_database_url(raw, name)
 
     def directory(self, name: str) -> Path:
         path = Path(self.required(name))

@@ -12,7 +12,7 @@ import pytest
 from regflow.ports import RegistrationStore
 
 
-@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RegistrationStore]:
     if request.param == "memory":
         from regflow.adapters.memory import MemoryStore
@@ -23,6 +23,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registrati
 
         with sqlite_store(tmp_path) as s:
             yield s
+    elif request.param == "postgres":
+        from regflow.adapters.postgres import PostgresStore
+        from tests.support.postgres import truncate
+
+        url: str = request.getfixturevalue("pg_contract_url")
+        truncate(url)
+        pg = PostgresStore(url)
+        try:
+            yield pg
+        finally:
+            pg.close()
     else:
         from tests.support.aws import dynamodb_store
 

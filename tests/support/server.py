@@ -32,6 +32,7 @@ _SCRUBBED_PREFIXES = ("AWS_", "REGFLOW_")
 _SCRUBBED = frozenset(
     {
         "SMTP_URL",
+        "DATABASE_URL",
         "API_BASE_URL",
         "SUCCESS_URL",
         "REGISTER_PAGE_URL",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import abuse, burst, cold_start, loadgen, request_path, run, server_load
+from bench import abuse, burst, cold_start, loadgen, postgres, request_path, run, server_load
 
 
 def test_cold_start_samples_fresh_processes_and_judges_ratios() -> None:
@@ -196,3 +196,14 @@ def test_server_load_drives_the_embedded_server() -> None:
             assert result["statuses"] == {"202": result["completed"]}
     assert durability["ratio"] > 0
     assert any(t.name.startswith("embedded durable") for t in section.targets)
+
+
+@pytest.mark.slow
+def test_postgres_replicas_bench_runs_and_limits_are_exact() -> None:
+    section = postgres.run(quick=True)
+    for r in section.data["runs"]:
+        assert r["load"]["statuses"] == {"202": r["load"]["completed"]}
+        assert r["mails"] == r["load"]["completed"]
+        assert r["per_address_max"] == r["per_address_min"] == r["address_limit"]
+        assert r["busy_mails"] == r["busy_expected"]
+    assert [t.met for t in section.targets] == [True]

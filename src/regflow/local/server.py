@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 from regflow import logs
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.adapters.smtp import SmtpMailer
-from regflow.adapters.sqlite import SQLiteStore
 from regflow.api import HttpApi
 from regflow.config import EMBEDDED_DEFAULTS, Settings
 from regflow.delivery import DeliveryService
-from regflow.domain import Channel, ConfigError, StoreUnavailable
+from regflow.domain import Channel, ConfigError
 from regflow.intake import IntakeService
 from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
+from regflow.local.stores import DB_FILE, StoreOpenError, describe, open_store
 from regflow.local.worker import OutboxWorker
 from regflow.ports import MailChannel
 from regflow.render.catalog import CatalogError
@@ -37,7 +37,6 @@ from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, generate_secret
 log = logging.getLogger("regflow.server")
 
 SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
-DB_FILE = "regflow.db"
 MAILBOX_DIR = "mailbox"
 
 
@@ -183,12 +182,16 @@ class EmbeddedApp:
         self.mailbox = MailboxMailer(options.data_dir / MAILBOX_DIR)
         mailer: MailChannel = SmtpMailer.from_url(smtp_url) if smtp_url else self.mailbox
         self.smtp_url = smtp_url
+        database_url = self.settings.embedded.database_url
+        self.database = describe(database_url, options.data_dir)  # never the password
         try:
-            self.store = SQLiteStore(
-                options.data_dir / DB_FILE, durability=self.settings.embedded.sqlite_durability
+            self.store = open_store(
+                database_url,
+                options.data_dir,
+                sqlite_durability=self.settings.embedded.sqlite_durability,
             )
-        except StoreUnavailable:
-            raise StartupError(f"cannot open the database {options.data_dir / DB_FILE}") from None
+        except StoreOpenError as exc:
+            raise StartupError(str(exc)) from None
         signer = TokenSigner(secret)
         self.intake = IntakeService(store=self.store, rules=self.settings.rules, signer=signer)
         self.delivery = DeliveryService(
@@ -295,6 +298,7 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
         f"  sign up:   {base}/\n"
         f"{mail_line}\n"
         f"  data:      {options.data_dir.resolve()}\n"
+        f"  database:  {embedded.database}\n"
         "Press Ctrl+C to stop.",
         file=sys.stderr,
         flush=True,

@@ -1,0 +1,174 @@
+"""`RegistrationStore` over PostgreSQL: registrations, the confirmed lock, the limit state, and
+the message each state change owes, written in one transaction with the change.
+
+Exact across replicas: `create_pending` locks the limit rows it judges (`SELECT ... FOR UPDATE`
+after an `INSERT ... ON CONFLICT DO NOTHING` that makes sure they exist), so two posts for one
+client or one address, through any replicas, are judged one after the other on what the other
+wrote, never on the same stale read. `confirm` locks the registration row and takes the address's
+lock row with `INSERT ... ON CONFLICT DO NOTHING` (its primary key is "one confirmed
+registration per address"): the second of two simultaneous clicks waits, then sees CONFIRMED.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from regflow.adapters.postgres.database import Cursor, Database
+from regflow.adapters.postgres.outbox import owe
+from regflow.adapters.postgres.rows import (
+    REGISTRATION_COLUMNS,
+    registration_of,
+    registration_params,
+)
+from regflow.domain import (
+    ClientRateLimited,
+    CreateResult,
+    Limit,
+    LimitState,
+    MessageKind,
+    Outcome,
+    Registration,
+    SendLog,
+    Status,
+)
+
+
+class PostgresRegistrations(Database):
+    """`ports.RegistrationStore` (reference: `adapters.memory`)."""
+
+    def create_pending(
+        self,
+        registration: Registration,
+        *,
+        address_limit: Limit,
+        client_key: str | None,
+        client_limit: Limit,
+    ) -> CreateResult:
+        now = int(registration.timestamp.timestamp())
+
+        def run(cur: Cursor) -> CreateResult:
+            client: tuple[str, LimitState] | None = None
+            if client_key is not None and client_limit.enabled:
+                key = f"client:{client_key}"
+                state = _locked_counter(cur, key)
+                if state is not None and not state.allows(client_limit, now):
+                    raise ClientRateLimited(state.retry_after(client_limit, now))
+                new = (
+                    LimitState.first(now) if state is None else state.after_event(client_limit, now)
+                )
+                client = (key, new)
+            address: tuple[str, SendLog] | None = None
+            limited = False
+            if address_limit.enabled:
+                key = f"address:{registration.limit_key}"
+                log = _locked_send_log(cur, key)
+                limited = not log.allows(address_limit, now)
+                address = None if limited else (key, log.after_event(address_limit, now))
+            if client is not None:
+                # counted for a limited post too (no enumeration by counting)
+                key, new = client
+                cur.execute(
+                    "UPDATE limit_counters SET window_start = %s, count = %s, last_at = %s,"
+                    " expires = %s WHERE key = %s",
+                    (
+                        new.window_start,
+                        new.count,
+                        new.last_at,
+                        _limit_expires(new, client_limit),
+                        key,
+                    ),
+                )
+            if limited:
+                return CreateResult.ADDRESS_LIMITED
+            if address is not None:
+                key, log = address
+                cur.execute(
+                    "UPDATE send_logs SET times = %s, expires = %s WHERE key = %s",
+                    (list(log.times), log.expires(address_limit) or now, key),
+                )
+            cur.execute(
+                f"INSERT INTO registrations ({REGISTRATION_COLUMNS})"  # noqa: S608 (constant)
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)".encode(),
+                registration_params(registration),
+            )
+            owe(cur, MessageKind.VERIFICATION, registration.id, registration.timestamp)
+            return CreateResult.CREATED
+
+        return self._write(run)
+
+    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+        def run(cur: Cursor) -> Outcome:
+            row = cur.execute(
+                "SELECT addr_key, status, ttl FROM registrations WHERE id = %s FOR UPDATE",
+                (registration_id,),
+            ).fetchone()
+            if row is None or row["addr_key"] != addr_key:
+                return Outcome.INVALID
+            if Status(row["status"]) is Status.CONFIRMED:
+                return Outcome.ALREADY_CONFIRMED
+            ttl = row["ttl"]
+            if ttl is not None and ttl <= int(now.timestamp()):
+                return Outcome.EXPIRED
+            taken = cur.execute(
+                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (%s, %s)"
+                " ON CONFLICT (addr_key) DO NOTHING RETURNING addr_key",
+                (addr_key, registration_id),
+            ).fetchone()
+            if taken is None:  # another registration of this address holds the lock
+                return Outcome.ALREADY_CONFIRMED
+            cur.execute(
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s"
+                " WHERE id = %s",
+                (now, registration_id),
+            )
+            owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            return Outcome.CONFIRMED
+
+        return self._write(run)
+
+    def get(self, registration_id: str) -> Registration | None:
+        rows = self._read(
+            f"SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE id = %s",  # noqa: S608
+            (registration_id,),
+        )
+        return registration_of(rows[0]) if rows else None
+
+    def confirmed_registration_id(self, addr_key: str) -> str | None:
+        rows = self._read(
+            "SELECT registration_id FROM confirmed_addresses WHERE addr_key = %s", (addr_key,)
+        )
+        return str(rows[0]["registration_id"]) if rows else None
+
+
+def _limit_expires(state: LimitState, limit: Limit) -> int:
+    return max(
+        state.window_start + limit.window_seconds, state.last_at + limit.min_interval_seconds
+    )
+
+
+def _locked_counter(cur: Cursor, key: str) -> LimitState | None:
+    """The client's counter, row-locked until the transaction ends (created empty first, so
+    there is a row to lock; an empty one, count 0 at epoch 0, judges like no counter)."""
+    cur.execute(
+        "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
+        " VALUES (%s, 0, 0, 0, 0) ON CONFLICT (key) DO NOTHING",
+        (key,),
+    )
+    row = cur.execute(
+        "SELECT window_start, count, last_at FROM limit_counters WHERE key = %s FOR UPDATE",
+        (key,),
+    ).fetchone()
+    if row is None or row["count"] == 0:
+        return None
+    return LimitState(window_start=row["window_start"], count=row["count"], last_at=row["last_at"])
+
+
+def _locked_send_log(cur: Cursor, key: str) -> SendLog:
+    """The address's send log, row-locked until the transaction ends (created empty first)."""
+    cur.execute(
+        "INSERT INTO send_logs (key, times, expires) VALUES (%s, '{}', 0)"
+        " ON CONFLICT (key) DO NOTHING",
+        (key,),
+    )
+    row = cur.execute("SELECT times FROM send_logs WHERE key = %s FOR UPDATE", (key,)).fetchone()
+    return SendLog() if row is None else SendLog(tuple(int(t) for t in row["times"]))
