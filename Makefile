@@ -11,7 +11,7 @@ STACK ?= regflow
 # Empty: deploy/deploy.sh takes AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.
 REGION ?= $(AWS_REGION)
 
-.PHONY: run run-postgres test test-fast lint lint-template format bench deploy-tools deploy destroy clean
+.PHONY: run run-postgres test test-fast lint lint-template format bench deploy-tools deploy destroy clean delete-local-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,5 +71,16 @@ deploy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
 destroy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
 	STACK=$(STACK) REGION=$(REGION) SAM=$(SAM) deploy/destroy.sh
 
+# Build and test leftovers only: never the data (.regflow holds the database, the signing key
+# and the mailbox; .regflow-pg the local PostgreSQL cluster of `make run-postgres`).
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) .regflow .regflow-pg .aws-sam build test-artifacts .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam build test-artifacts .pytest_cache .mypy_cache
+
+# Deletes every registration, the signing key (every link sent so far stops working) and the
+# local mailbox. Asks first; `make delete-local-data CONFIRM=yes` does not ask.
+delete-local-data:
+	@if [ "$(CONFIRM)" != "yes" ]; then \
+	  printf 'This deletes .regflow and .regflow-pg: every registration, the signing key and the mailbox. Type yes: '; \
+	  read answer; [ "$$answer" = yes ] || { echo "nothing deleted"; exit 1; }; \
+	fi
+	rm -rf .regflow .regflow-pg

@@ -48,9 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", default=env.get("HOST") or "127.0.0.1", help="env HOST, default 127.0.0.1"
     )
-    serve.add_argument(
-        "--port", type=_port, default=env.get("PORT") or "8000", help="env PORT, default 8000"
-    )
+    serve.add_argument("--port", type=_port, default=None, help="env PORT, default 8000")
     serve.add_argument(
         "--web-dir",
         type=Path,
@@ -308,9 +306,16 @@ def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
         deleted = store.delete_address(address_key(address), mailbox_key(address))
     finally:
         store.close()
+    # the local mailbox keeps copies of what was sent: they name the address too
+    from regflow.adapters.mailbox import MailboxMailer
+    from regflow.local.server import MAILBOX_DIR
+
+    mails = MailboxMailer(args.data_dir / MAILBOX_DIR).erase(address)
     out.write(
         f"deleted {deleted} registration{'s' if deleted != 1 else ''} of "
-        f"{mask_email(args.email.strip())}\n"
+        f"{mask_email(args.email.strip())}"
+        + (f" and {mails} message{'s' if mails != 1 else ''} in the local mailbox" if mails else "")
+        + "\n"
     )
     return 0
 
@@ -321,10 +326,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command == "serve":
         from regflow.local.server import ServeOptions, serve
 
+        port = args.port
+        if port is None:  # from the environment: a bad value is named as the variable it is
+            try:
+                port = _port(os.environ.get("PORT") or "8000")
+            except argparse.ArgumentTypeError as exc:
+                print(f"regflow: PORT: {exc}", file=sys.stderr)
+                return 2
         return serve(
-            ServeOptions(
-                host=args.host, port=int(args.port), data_dir=args.data_dir, web_dir=args.web_dir
-            )
+            ServeOptions(host=args.host, port=port, data_dir=args.data_dir, web_dir=args.web_dir)
         )
     if args.command == "redrive":
         from regflow.ops import redrive

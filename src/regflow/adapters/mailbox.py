@@ -81,6 +81,27 @@ class MailboxMailer:
             )
         return found
 
+    def erase(self, address: str) -> int:
+        """Delete every message to or about `address` (the erasure of `regflow delete`): sent
+        to it, or naming it anywhere (an owner notification carries it). Returns how many."""
+        wanted = address.strip().lower()
+        erased = 0
+        for stored in self.messages():
+            try:
+                parsed = self._parse(stored.path)
+            except OSError:
+                continue
+            body = parsed.get_body(preferencelist=("plain",))
+            content = body.get_content() if body is not None else ""
+            named = " ".join(
+                [str(parsed.get(h, "")) for h in ("To", "Reply-To", "Cc")]
+                + [content if isinstance(content, str) else ""]
+            )
+            if wanted in named.lower():
+                stored.path.unlink(missing_ok=True)
+                erased += 1
+        return erased
+
     def message(self, message_id: str) -> EmailMessage | None:
         """One message by id, or None (ids are checked, so no path tricks)."""
         if not _ID_RE.fullmatch(message_id):

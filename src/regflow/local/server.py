@@ -234,7 +234,9 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
 
     try:
         settings_env = os.environ if env is None else env
-        logs.configure(settings_env.get("LOG_LEVEL", "INFO").upper() or "INFO")
+        level = (settings_env.get("LOG_LEVEL") or "INFO").strip().upper()
+        # a bad LOG_LEVEL is named by the settings check just below, not by a traceback here
+        logs.configure(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO")
         embedded = EmbeddedApp(options, env)
         sock = bind_socket(options.host, options.port)
     except (StartupError, ConfigError, CatalogError) as exc:
@@ -244,9 +246,15 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
 
     stop_signals: list[int] = []
 
+    server: uvicorn.Server | None = None
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         # uvicorn handles the graceful stop and re-raises the signal afterwards: land here.
+        # A signal before uvicorn took over its handlers (between the banner and the first
+        # loop tick) must still stop the server: uvicorn checks `should_exit` when it starts.
         stop_signals.append(signum)
+        if server is not None:
+            server.should_exit = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
@@ -282,6 +290,8 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
         date_header=True,
     )
     server = uvicorn.Server(config)
+    if stop_signals:  # asked to stop while starting up
+        server.should_exit = True
     base = f"http://{public_host(options.host)}:{options.port}"
     embedded.worker.start()
     if embedded.smtp_url:
@@ -292,6 +302,13 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
         mail_line = (
             f"  mailbox:   files in {embedded.mailbox.directory} (not served: this address is "
             "reachable from other machines, and the mailbox holds live verification links)"
+        )
+    links = embedded.settings.mail.api_base_url
+    if not is_loopback(options.host) and urlsplit(links).hostname in ("127.0.0.1", "::1"):
+        # listening for other machines, but the links in mail would point at this one
+        mail_line += (
+            f"\n  WARNING:   links in mail point at {links}, which only this machine can open:"
+            " set API_BASE_URL to the address visitors use (see the README, Configuration)"
         )
     print(
         f"regflow is serving on {base}\n"
