@@ -221,10 +221,13 @@ def method_of(event: Event) -> str:
 
 
 def _guarded(
-    event: Event, work: Callable[[], Response], say: Say, page: Problem | None = None
+    event: Event,
+    work: Callable[[], Response],
+    say: Say,
+    browser: Callable[[], Problem | None] = lambda: None,
 ) -> Response:
     """Correlation id, and the last line of defence: nothing unexpected leaks to a client.
-    `page`: how to answer a browser that navigated here (a page, not JSON)."""
+    `browser()`: how to answer a browser that navigated here (a page, not JSON), or None."""
     ctx = event.get("requestContext")
     request_id = ctx.get("requestId") if isinstance(ctx, Mapping) else None
     token = correlation_id.set(request_id if isinstance(request_id, str) else None)
@@ -235,11 +238,13 @@ def _guarded(
     except StoreUnavailable as exc:
         log.warning("store unavailable", extra={"retry_after": exc.retry_after})
         retry = {"Retry-After": str(exc.retry_after)}
+        page = browser()
         if page is not None:
             return page(503, "busy", retry)
         return error(503, say("error.busy"), **retry)
     except Exception:
         log.exception("unhandled error")
+        page = browser()
         if page is not None:
             try:
                 return page(500, "error", {})
@@ -289,14 +294,16 @@ class HttpApi:
         """POST /register."""
         say = self._say(self.language(event))
         outcome = "RegistrationRejected"
+        problem: Problem | None = None  # a plain form post from a browser: pages, not JSON
 
         def work() -> Response:
-            nonlocal say, outcome
+            nonlocal say, outcome, problem
             fields, from_form = parse_fields(event)
             html_client = from_form and wants_html(event)
             page = self.edge.register_page_url
             language = self.language(event, fields.get("lang"))
             say = self._say(language)
+            problem = self._problem(language, page) if html_client else None
             try:
                 self.intake.register(
                     fields.get("name"),
@@ -312,18 +319,15 @@ class HttpApi:
             except ClientRateLimited as exc:
                 outcome = "RegistrationLimited"
                 retry = {"Retry-After": str(exc.retry_after)}
-                if html_client:
-                    return self._problem(language, page)(429, "rate_limited", retry)
+                if problem is not None:
+                    return problem(429, "rate_limited", retry)
                 return error(429, say("error.rate_limited"), **retry)
             outcome = "RegistrationAccepted"
             if from_form:
                 return redirect(303, with_query(page, status="sent"))
             return json_response(202, {"message": say("api.accepted")})
 
-        browser = self._problem(self.language(event), self.edge.register_page_url)
-        response = _guarded(
-            event, work, lambda key, **p: say(key, **p), browser if wants_html(event) else None
-        )
+        response = _guarded(event, work, lambda key, **p: say(key, **p), lambda: problem)
         status = int(response["statusCode"])
         values = {status_class(status): 1.0}
         if status < 500:  # a 5xx is neither accepted nor refused: it counts as Http5xx only
@@ -373,8 +377,8 @@ class HttpApi:
             return redirect(302, self._landing(outcome, link_lang))
 
         # a link in a mail, or the button's form: a browser navigated here
-        browser = self._problem(lang, self.edge.register_page_url)
-        response = _guarded(event, work, self._say(lang), browser if wants_html(event) else None)
+        page = self._problem(lang, self.edge.register_page_url) if wants_html(event) else None
+        response = _guarded(event, work, self._say(lang), lambda: page)
         values = {status_class(int(response["statusCode"])): 1.0}
         if outcome is not None:
             values[outcome_metric("Confirmation", outcome.value)] = 1.0

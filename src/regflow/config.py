@@ -267,9 +267,14 @@ class _Reader:
 
     def url(self, name: str) -> str:
         value = self.required(name)
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{name} must be an absolute http(s) URL, got {value!r}")
+        problem = f"{name} must be an absolute http(s) URL like https://example.com/path"
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (parsing it raises for a bad port)
+        except ValueError:
+            raise ConfigError(problem) from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(problem)  # the value is not echoed: it may hold a password
         return value
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:

@@ -598,3 +598,26 @@ def test_a_link_clicked_while_the_store_fails_gets_a_page(
     assert "secret internal detail" not in response["body"] and "KeyError" not in response["body"]
     assert ("Retry-After" in response["headers"]) is (status == 503)
     assert_security_headers(response)
+
+
+def test_a_busy_store_answers_a_form_in_its_language_and_a_script_in_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = world()
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable(retry_after=2)
+
+    monkeypatch.setattr(w.store, "create_pending", down)
+    form = form_post(
+        "/register",
+        {"name": "Jane", "email": "jane@example.com", "lang": "de"},
+        headers={"accept-language": "en"},
+    )
+    page = w.api.register(form)
+    assert page["statusCode"] == 503 and '<html lang="de">' in page["body"]
+    script = json_post(
+        "/register", {"name": "Jane", "email": "jane@example.com"}, headers={"accept": "text/html"}
+    )
+    answer = w.api.register(script)
+    assert answer["statusCode"] == 503 and set(body_of(answer)) == {"error"}

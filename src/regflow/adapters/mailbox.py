@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.utils import getaddresses
 from pathlib import Path
 
 from regflow.domain import DeliveryError, Email, FailureClass
@@ -91,13 +92,14 @@ class MailboxMailer:
                 parsed = self._parse(stored.path)
             except OSError:
                 continue
+            headers = [str(parsed.get(h, "")) for h in ("To", "Reply-To", "Cc")]
+            addressed = {a.lower() for _, a in getaddresses(headers)}
             body = parsed.get_body(preferencelist=("plain",))
             content = body.get_content() if body is not None else ""
-            named = " ".join(
-                [str(parsed.get(h, "")) for h in ("To", "Reply-To", "Cc")]
-                + [content if isinstance(content, str) else ""]
-            )
-            if wanted in named.lower():
+            text = content.lower() if isinstance(content, str) else ""
+            # the address as a whole word of the text: `jo@x` must not match `ajo@x`
+            mentioned = re.search(rf"(?<![\w.+-]){re.escape(wanted)}(?![\w.-])", text)
+            if wanted in addressed or mentioned:
                 stored.path.unlink(missing_ok=True)
                 erased += 1
         return erased

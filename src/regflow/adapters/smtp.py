@@ -87,11 +87,12 @@ class SmtpMailer:
 
     def send(self, email: Email) -> None:
         message = to_mime(email)
+        client: smtplib.SMTP | None = None
         try:
-            with self._connect() as client:
-                if self.config.username is not None:
-                    client.login(self.config.username, self.config.password or "")
-                client.send_message(message)
+            client = self._connect()
+            if self.config.username is not None:
+                client.login(self.config.username, self.config.password or "")
+            client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             transient = all(400 <= c < 500 for c in codes)
@@ -119,6 +120,18 @@ class SmtpMailer:
                 failure=FailureClass.TRANSIENT,
                 code=type(exc).__name__,
             ) from exc
+        finally:
+            if client is not None:
+                _close(client)
+
+
+def _close(client: smtplib.SMTP) -> None:
+    """QUIT, after the message was accepted or refused: its answer changes nothing (a failed
+    QUIT must not make an accepted message look failed, and be sent again)."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
 
 
 def _classify(exc: smtplib.SMTPResponseException) -> FailureClass:

@@ -22,6 +22,7 @@ settled or rescheduled: the claim's condition (on the item itself) is what decid
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -214,6 +215,9 @@ class OutboxMixin(Table):
         e.set_value(keys.NEXT_ATTEMPT_AT, "at", n(at))
         _set_shard(e, pk)
         e.set_value(keys.LAST_ERROR, "error", s(error))
+        # the first failure starts the window of automatic retries, as in the other stores
+        failed = e.value("failedAt", n(time.time()))
+        e.set(keys.FIRST_FAILED_AT, e.if_not_exists(keys.FIRST_FAILED_AT, failed))
         e.remove(keys.CLAIMED_UNTIL, keys.CLAIM_ID)
         self._conditional(self._client.update_item, pk, e)
 

@@ -48,6 +48,14 @@ class PostgresOutbox(Database):
         (taken again if that connection was lost)."""
         with self._owner_lock:
             conn = self._owner_conn
+            if conn is not None and not (conn.closed or conn.broken):
+                # psycopg notices a dropped connection only when it is used: a server restart
+                # or an idle cut-off releases the lock, and the other replicas would take this
+                # one's claims while it still sends them. Ask, and take the lock again if so.
+                try:
+                    conn.execute("SELECT 1")
+                except psycopg.Error:
+                    conn.close()
             if conn is None or conn.closed or conn.broken:
                 try:
                     conn = psycopg.connect(self.url, autocommit=True)

@@ -190,10 +190,12 @@ def drain_parked(delivery: DeliveryService, outbox: Outbox, now: float) -> list[
     outbox.requeue_parked(now)
     lines: list[MailLine] = []
     while claims := outbox.claim_due(now, 25):
+        failed_again = False
         for claimed in claims:
             message = claimed.message
             reg = message.registration
             result = delivery.deliver_claimed(claimed)
+            failed_again = failed_again or result in (Result.RETRY, Result.PARKED)
             lines.append(
                 MailLine(
                     reg.id,
@@ -202,6 +204,6 @@ def drain_parked(delivery: DeliveryService, outbox: Outbox, now: float) -> list[
                     _RESULT_LINES.get(result, result.value),
                 )
             )
-        if any(line.result != "sent" for line in lines[-len(claims) :]):
+        if failed_again:
             break  # what failed was parked again (due later): don't spin on it now
     return lines
