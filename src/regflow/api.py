@@ -362,7 +362,9 @@ class HttpApi:
                     return error(415, self._say(lang)("error.confirm.form_only"))
                 try:
                     token = parse_form(body_bytes(event)).get("token")
-                except BadRequest:
+                except BadRequest as exc:
+                    if exc.status == 413:  # too large to read: as /register and the gateway
+                        raise
                     token = None
                 outcome = self.intake.confirm(token)
                 return redirect(303, self._landing(outcome, link_lang))

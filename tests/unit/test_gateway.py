@@ -24,7 +24,7 @@ from regflow.intake import IntakeService
 from regflow.local.app import GatewayConfig, create_app
 from regflow.local.events import build_event, source_ip
 from regflow.tokens import TokenSigner
-from tests.support.events import ACCEPTED
+from tests.support.events import ACCEPTED, http_event
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 
@@ -127,6 +127,7 @@ class GatewayClient(TestClient):
     """The test client, with what the tests look at behind the gateway."""
 
     delivery: DeliveryService
+    api: api.HttpApi
     store: MemoryStore
     wakes: list[int]
 
@@ -158,9 +159,10 @@ def client(tmp_path: Path) -> GatewayClient:
         channels={Channel.EMAIL: mailbox},
     )
     wakes: list[int] = []
+    http_api = api.HttpApi(intake, settings.http)
     app = create_app(
         GatewayConfig(
-            api=api.HttpApi(intake, settings.http),
+            api=http_api,
             web_dir=web,
             mailbox=mailbox,
             on_write=lambda: wakes.append(1),
@@ -168,6 +170,7 @@ def client(tmp_path: Path) -> GatewayClient:
     )
     test_client = GatewayClient(app, follow_redirects=False)
     test_client.delivery = delivery
+    test_client.api = http_api
     test_client.store = store
     test_client.wakes = wakes
     return test_client
@@ -246,3 +249,17 @@ def test_static_pages_and_no_escape_from_web_dir(client: GatewayClient) -> None:
     assert client.get("/styles.css").headers["content-type"].startswith("text/css")
     for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"):
         assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/register", "/confirm"])
+def test_a_body_over_the_limit_is_the_same_413_locally_and_on_lambda(
+    client: GatewayClient, path: str
+) -> None:
+    body = "token=" + "x" * (api.MAX_BODY_BYTES + 10)
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    local = client.post(path, content=body, headers=headers)
+    event = http_event("POST", path, body=body, headers=headers)
+    handler = client.api.register if path == "/register" else client.api.confirm
+    on_lambda = handler(event)
+    assert local.status_code == on_lambda["statusCode"] == 413
+    assert local.content == on_lambda["body"].encode()

@@ -144,7 +144,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         try:
             body = await read_body(request, api.MAX_BODY_BYTES)
         except TooLarge:
-            # byte for byte what `HttpApi.register` answers a body over the limit on Lambda
+            # byte for byte what `HttpApi` answers a body over the limit on Lambda
             too_large = api.error(413, catalog.text("error.body.too_large", language(request)))
             response = to_response(too_large, str(uuid.uuid4()))
             response.headers["Connection"] = "close"

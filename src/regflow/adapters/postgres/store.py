@@ -67,15 +67,19 @@ class PostgresRegistrations(Database):
             if client is not None:
                 # counted for a limited post too (no enumeration by counting)
                 key, new = client
+                # an upsert: a purge of the (expired) row between its insert-if-missing and
+                # the locked read must not leave this post uncounted
                 cur.execute(
-                    "UPDATE limit_counters SET window_start = %s, count = %s, last_at = %s,"
-                    " expires = %s WHERE key = %s",
+                    "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO UPDATE SET"
+                    " window_start = EXCLUDED.window_start, count = EXCLUDED.count,"
+                    " last_at = EXCLUDED.last_at, expires = EXCLUDED.expires",
                     (
+                        key,
                         new.window_start,
                         new.count,
                         new.last_at,
                         _limit_expires(new, client_limit),
-                        key,
                     ),
                 )
             if limited:
@@ -83,8 +87,10 @@ class PostgresRegistrations(Database):
             if address is not None:
                 key, log = address
                 cur.execute(
-                    "UPDATE send_logs SET times = %s, expires = %s WHERE key = %s",
-                    (list(log.times), log.expires(address_limit) or now, key),
+                    "INSERT INTO send_logs (key, times, expires) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (key) DO UPDATE SET times = EXCLUDED.times,"
+                    " expires = EXCLUDED.expires",
+                    (key, list(log.times), log.expires(address_limit) or now),
                 )
             cur.execute(
                 f"INSERT INTO registrations ({REGISTRATION_COLUMNS})"  # noqa: S608 (constant)
