@@ -58,6 +58,12 @@ def add_site_templates(out: Path, source: Path | None) -> None:
     at deploy time, not at the first mail)."""
     target = out / SITE_TEMPLATES
     target.mkdir(parents=True, exist_ok=True)
+    # the zip holds files only: without one, the folder (TEMPLATES_DIR of the functions) would
+    # be missing on Lambda and every function would refuse to start
+    (target / "README.txt").write_text(
+        "The site's own words and templates (TEMPLATES_DIR), bundled by deploy/build_bundle.py.\n",
+        encoding="utf-8",
+    )
     if source is None:
         return
     if not source.is_dir():

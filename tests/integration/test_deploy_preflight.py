@@ -283,6 +283,7 @@ def test_rollback_complete_is_detected_with_the_fix_and_the_cause() -> None:
         ("UPDATE_IN_PROGRESS", "aws cloudformation wait"),
         ("UPDATE_ROLLBACK_FAILED", "continue-update-rollback"),
         ("DELETE_FAILED", "make destroy STACK=regflow"),
+        ("ROLLBACK_FAILED", "make destroy STACK=regflow"),
     ],
 )
 def test_other_stuck_states_name_their_fix(status: str, fix: str) -> None:
@@ -359,3 +360,24 @@ def test_deploy_sh_stops_when_the_checks_fail(tmp_path: Path) -> None:
     assert code != 0
     assert "sam-arg" not in calls
     assert "build_bundle" not in calls
+
+
+def test_comma_lists_lose_their_spaces_and_inner_spaces_are_refused() -> None:
+    env = {"BLOCKED_EMAIL_DOMAINS": " a.com, b.com ,c.com "}
+    assert "BlockedEmailDomains=a.com,b.com,c.com" in deploy.parameter_overrides(env)
+    with pytest.raises(deploy.DeployError, match="BLOCKED_EMAIL_DOMAINS"):
+        deploy.parameter_overrides({"BLOCKED_EMAIL_DOMAINS": "a.com b.com"})
+
+
+def test_a_verified_parent_domain_covers_a_subdomain_sender() -> None:
+    class Ses:
+        class exceptions:
+            NotFoundException = LookupError
+
+        def get_email_identity(self, EmailIdentity: str) -> dict[str, bool]:
+            if EmailIdentity == "example.com":
+                return {"VerifiedForSendingStatus": True}
+            raise LookupError(EmailIdentity)
+
+    assert deploy._verified(Ses(), "no-reply@mail.example.com")
+    assert not deploy._verified(Ses(), "no-reply@mail.example.org")

@@ -78,3 +78,15 @@ aws.build_delivery(settings, aws.AwsClients())
     outside = {m for m in imported if m not in allowed and not m.startswith("_")}
     assert outside == set(), "the handlers import modules the Lambda bundle does not contain"
     assert "regflow" in imported
+
+
+def test_the_site_templates_folder_is_never_empty(tmp_path: Path) -> None:
+    """A zip holds files only: an empty `site-templates/` would be missing on Lambda, and
+    every function would refuse to start (TEMPLATES_DIR names it)."""
+
+    spec = importlib.util.spec_from_file_location("build_bundle", ROOT / "deploy/build_bundle.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.add_site_templates(tmp_path, None)
+    assert [p.name for p in (tmp_path / "site-templates").iterdir()] == ["README.txt"]

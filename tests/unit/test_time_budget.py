@@ -38,7 +38,7 @@ def test_the_clients_use_the_budgets_numbers() -> None:
     for service, config in made.items():
         assert config.connect_timeout == budget.CONNECT_TIMEOUT
         assert config.read_timeout == budget.read_timeout(service)
-        assert config.retries["max_attempts"] == budget.ATTEMPTS[service]
+        assert config.retries["total_max_attempts"] == budget.ATTEMPTS[service]
     assert budget.ATTEMPTS["sesv2"] == 1  # the delivery policy owns SES retries
 
 
@@ -77,3 +77,63 @@ def test_the_recovery_never_times_out_mid_message(resources: dict[str, Any]) -> 
     limit_ms = timeout_s(resources, "ParkedMessageRecovery") * 1000
     assert budget.worst_claimed_message() * 1000 <= recovery.MIN_REMAINING_MS
     assert limit_ms / 2 >= recovery.MIN_REMAINING_MS
+
+
+@pytest.mark.parametrize("service", ["sesv2", "dynamodb"])
+def test_botocore_makes_exactly_the_budgets_attempts(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`total_max_attempts` counts the first try (`max_attempts` would count retries and
+    make one more call than the budget, and send a mail twice)."""
+    import boto3
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import ClientError
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    clients = AwsClients(session_factory=lambda: boto3.session.Session(region_name="us-east-1"))
+    client = clients.sesv2() if service == "sesv2" else clients.dynamodb()
+    sent: list[int] = []
+
+    def fail(**_: Any) -> AWSResponse:
+        sent.append(1)
+        return AWSResponse(
+            "https://fault.invalid/",
+            500,
+            {"x-amzn-ErrorType": "InternalFailure", "Content-Type": "application/json"},
+            Raw(b'{"__type": "InternalFailure", "message": "injected"}'),
+        )
+
+    client.meta.events.register("before-send", fail)
+
+    def call() -> None:
+        if service == "sesv2":
+            client.send_email(  # type: ignore[union-attr]
+                FromEmailAddress="a@example.com",
+                Destination={"ToAddresses": ["b@example.com"]},
+                Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}},
+            )
+        else:
+            client.get_item(TableName="t", Key={"pk": {"S": "x"}})  # type: ignore[union-attr]
+
+    with pytest.raises(ClientError):
+        call()
+    assert len(sent) == budget.ATTEMPTS[service]
+
+
+class Raw:
+    """A raw HTTP body as botocore reads it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self._data
+
+    def read(self, *_: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data

@@ -91,7 +91,8 @@ class AwsClients:
         config = Config(
             connect_timeout=budget.CONNECT_TIMEOUT,
             read_timeout=budget.read_timeout(service),
-            retries={"mode": "standard", "max_attempts": attempts},
+            # total_max_attempts counts the first try (botocore's max_attempts counts retries)
+            retries={"mode": "standard", "total_max_attempts": attempts},
         )
         return self._session.client(service, config=config)
 

@@ -97,7 +97,12 @@ def parameter_overrides(env: Mapping[str, str]) -> list[str]:
     for parameter, variable in PARAMETERS:
         if variable not in env:
             continue  # unset: the stack keeps its previous value
-        value = env[variable].strip()
+        # no spaces: `sam deploy --parameter-overrides` ends a value at a space, so
+        # "a.com, b.com" would silently become "a.com,"
+        value = ",".join(part.strip() for part in env[variable].split(","))
+        value = value.strip(",").strip()
+        if any(ch.isspace() for ch in value):
+            raise DeployError(f"{variable} may not contain spaces: {value!r}")
         out.append(f"{parameter}={value}" if value else f'{parameter}=""')
     return out
 
@@ -159,6 +164,12 @@ def check_stack(cfn: Any, stack: str, region: str) -> dict[str, Any] | None:
             f"wait stack-update-complete --stack-name {stack} --region {region}  (or "
             "stack-create-complete / stack-delete-complete), then deploy again"
         )
+    if status == "ROLLBACK_FAILED":
+        raise DeployError(
+            f"stack {stack} in {region} is in ROLLBACK_FAILED: its first deploy failed and so "
+            "did the rollback. Delete it (what it holds is retained where deletion failed), "
+            f"then deploy again:  make destroy STACK={stack} REGION={region}"
+        )
     if status == "UPDATE_ROLLBACK_FAILED":
         raise DeployError(
             f"stack {stack} in {region} is in UPDATE_ROLLBACK_FAILED; finish the rollback:  "
@@ -197,7 +208,11 @@ def _first_failure(cfn: Any, stack: str) -> str | None:
 
 
 def _verified(ses: Any, address: str) -> bool:
-    for identity in (address, address.rsplit("@", 1)[-1].lower()):
+    """The address, its domain, or a parent domain is a verified identity (a verified
+    `example.com` covers `no-reply@mail.example.com`)."""
+    labels = address.rsplit("@", 1)[-1].lower().split(".")
+    domains = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    for identity in (address, *domains):
         try:
             if ses.get_email_identity(EmailIdentity=identity).get("VerifiedForSendingStatus"):
                 return True

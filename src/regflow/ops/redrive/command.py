@@ -106,4 +106,7 @@ def _function_environment(session: Any, function: str) -> dict[str, str]:
     secret; the secret itself is fetched only to sign links, never printed)."""
     config = session.client("lambda").get_function_configuration(FunctionName=function)
     variables = (config.get("Environment") or {}).get("Variables") or {}
-    return {str(k): str(v) for k, v in variables.items()}
+    # what only means something inside the function: its bundled site templates (a path of the
+    # Lambda file system) and EMF metrics (lines that would land in the operator's output)
+    local_only = {"TEMPLATES_DIR", "METRICS", "METRICS_STACK"}
+    return {str(k): str(v) for k, v in variables.items() if k not in local_only}
