@@ -86,7 +86,7 @@ def test_botocore_makes_exactly_the_budgets_attempts(
     """`total_max_attempts` counts the first try (`max_attempts` would count retries and
     make one more call than the budget, and send a mail twice)."""
     import boto3
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
     from botocore.exceptions import ClientError
 
     for name, value in {
@@ -104,11 +104,13 @@ def test_botocore_makes_exactly_the_budgets_attempts(
         return AWSResponse(
             "https://fault.invalid/",
             500,
-            {"x-amzn-ErrorType": "InternalFailure", "Content-Type": "application/json"},
+            HTTPHeaders.from_dict(
+                {"x-amzn-ErrorType": "InternalFailure", "Content-Type": "application/json"}
+            ),
             Raw(b'{"__type": "InternalFailure", "message": "injected"}'),
         )
 
-    client.meta.events.register("before-send", fail)
+    client.meta.events.register("before-send", fail)  # type: ignore[arg-type]
 
     def call() -> None:
         if service == "sesv2":
