@@ -201,3 +201,20 @@ def test_errors_carry_their_data() -> None:
     err = ValidationError("email", "error.email.too_long", max=254)
     assert (err.field, err.key, err.params) == ("email", "error.email.too_long", {"max": 254})
     assert ClientRateLimited(42).retry_after == 42
+
+
+def test_one_post_judged_by_the_client_and_the_inbox_limits() -> None:
+    from regflow.domain import Limit, LimitState, SendLog, count_client, count_send
+
+    client = Limit(max_count=2, window_seconds=3600)
+    first = count_client(None, client, 100)
+    assert first == LimitState.first(100)
+    second = count_client(first, client, 110)
+    assert second.count == 2
+    with pytest.raises(ClientRateLimited) as info:
+        count_client(second, client, 120)
+    assert info.value.retry_after == 100 + 3600 - 120
+    inbox = Limit(max_count=1, window_seconds=86400, min_interval_seconds=60)
+    sent = count_send(SendLog(), inbox, 100)
+    assert sent == SendLog((100,))
+    assert count_send(sent, inbox, 130) is None  # limited: the caller answers as ever

@@ -15,7 +15,6 @@ from datetime import datetime
 
 from regflow.domain import (
     ClaimedMessage,
-    ClientRateLimited,
     CreateResult,
     Limit,
     LimitState,
@@ -26,6 +25,8 @@ from regflow.domain import (
     Registration,
     SendLog,
     Status,
+    count_client,
+    count_send,
 )
 from regflow.ports import Stats
 
@@ -78,21 +79,14 @@ class MemoryStore:
                 key = f"client:{client_key}"
                 state = self.limits.get(key)
                 assert state is None or isinstance(state, LimitState)
-                if state is not None and not state.allows(client_limit, now):
-                    raise ClientRateLimited(state.retry_after(client_limit, now))
-                client = (
-                    key,
-                    LimitState.first(now)
-                    if state is None
-                    else state.after_event(client_limit, now),
-                )
+                client = (key, count_client(state, client_limit, now))
             address: tuple[str, SendLog] | None = None
             if address_limit.enabled:
                 key = f"address:{registration.limit_key}"
                 log = self.limits.get(key, SendLog())
                 assert isinstance(log, SendLog)
-                if log.allows(address_limit, now):
-                    address = (key, log.after_event(address_limit, now))
+                after = count_send(log, address_limit, now)
+                address = None if after is None else (key, after)
             if client is not None:
                 # counted for a limited post too: a limited post must spend the quota any
                 # other post spends, or counting posts would reveal it

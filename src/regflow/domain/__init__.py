@@ -6,7 +6,7 @@ Everything is importable from `regflow.domain`; the submodules are the rooms:
 change owes, on which channel), `policy` (retry / park / drop).
 """
 
-from regflow.domain.limits import Limit, LimitState, SendLog
+from regflow.domain.limits import Limit, LimitState, SendLog, count_client, count_send
 from regflow.domain.messages import (
     Channel,
     ClaimedMessage,
@@ -60,6 +60,8 @@ __all__ = [
     "ValidationError",
     "Verdict",
     "address_key",
+    "count_client",
+    "count_send",
     "mailbox_key",
     "mask_email",
     "utcnow",

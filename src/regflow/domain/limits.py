@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from regflow.domain.model import ClientRateLimited
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:
@@ -139,3 +141,23 @@ class SendLog:
         count = min(max(state.count, 1), keep + 1)
         times = (state.window_start, *([state.last_at] * (count - 1))) if count > 1 else ()
         return SendLog((times or (state.last_at,))[-keep:])
+
+
+# --- one post, judged: what every store that reads its limit state first (memory, SQLite,
+# PostgreSQL) does inside its one transaction --------------------------------------------------
+
+
+def count_client(state: LimitState | None, limit: Limit, now: int) -> LimitState:
+    """The client's counter after one more post. Raises `ClientRateLimited` when the limit
+    says no (the post is refused and nothing is counted)."""
+    if state is None:
+        return LimitState.first(now)
+    if not state.allows(limit, now):
+        raise ClientRateLimited(state.retry_after(limit, now))
+    return state.after_event(limit, now)
+
+
+def count_send(log: SendLog, limit: Limit, now: int) -> SendLog | None:
+    """The inbox's send log after one more verification mail, or None when the limit says
+    no (the post is answered like any other, and its client is still counted)."""
+    return log.after_event(limit, now) if log.allows(limit, now) else None

@@ -21,7 +21,6 @@ from regflow.adapters.postgres.rows import (
     registration_params,
 )
 from regflow.domain import (
-    ClientRateLimited,
     CreateResult,
     Limit,
     LimitState,
@@ -30,6 +29,8 @@ from regflow.domain import (
     Registration,
     SendLog,
     Status,
+    count_client,
+    count_send,
 )
 
 
@@ -50,20 +51,14 @@ class PostgresRegistrations(Database):
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
-                state = _locked_counter(cur, key)
-                if state is not None and not state.allows(client_limit, now):
-                    raise ClientRateLimited(state.retry_after(client_limit, now))
-                new = (
-                    LimitState.first(now) if state is None else state.after_event(client_limit, now)
-                )
-                client = (key, new)
+                client = (key, count_client(_locked_counter(cur, key), client_limit, now))
             address: tuple[str, SendLog] | None = None
             limited = False
             if address_limit.enabled:
                 key = f"address:{registration.limit_key}"
-                log = _locked_send_log(cur, key)
-                limited = not log.allows(address_limit, now)
-                address = None if limited else (key, log.after_event(address_limit, now))
+                after = count_send(_locked_send_log(cur, key), address_limit, now)
+                limited = after is None
+                address = None if after is None else (key, after)
             if client is not None:
                 # counted for a limited post too (no enumeration by counting)
                 key, new = client

@@ -11,7 +11,6 @@ from regflow.adapters.sqlite.database import Database
 from regflow.adapters.sqlite.outbox import owe
 from regflow.adapters.sqlite.rows import iso, registration_of
 from regflow.domain import (
-    ClientRateLimited,
     CreateResult,
     Limit,
     LimitState,
@@ -20,6 +19,8 @@ from regflow.domain import (
     Registration,
     SendLog,
     Status,
+    count_client,
+    count_send,
 )
 
 
@@ -39,20 +40,14 @@ class SQLiteRegistrations(Database):
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
-                state = _counter(db, key)
-                if state is not None and not state.allows(client_limit, now):
-                    raise ClientRateLimited(state.retry_after(client_limit, now))
-                new = (
-                    LimitState.first(now) if state is None else state.after_event(client_limit, now)
-                )
-                client = (key, new)
+                client = (key, count_client(_counter(db, key), client_limit, now))
             address: tuple[str, SendLog] | None = None
             limited = False
             if address_limit.enabled:
                 key = f"address:{registration.limit_key}"
-                log = _send_log(db, key)
-                limited = not log.allows(address_limit, now)
-                address = None if limited else (key, log.after_event(address_limit, now))
+                after = count_send(_send_log(db, key), address_limit, now)
+                limited = after is None
+                address = None if after is None else (key, after)
             if client is not None:
                 # counted for a limited post too, in the same transaction: a limited post
                 # spends the quota any other post spends (no enumeration by counting)
