@@ -164,9 +164,6 @@ class MailChannel(Protocol):
     def send(self, email: Email) -> None: ...
 
 
-Mailer = MailChannel
-
-
 class WorkerOutbox(Outbox, Protocol):
     """What the embedded worker needs beyond `Outbox` from a store it runs next to (SQLite,
     memory: `HOLDS_FRESH`, every owed message is an outbox row)."""

@@ -37,7 +37,7 @@ class StoredMessage:
 
 
 class MailboxMailer:
-    """`Mailer` into a directory, and the reader of that directory for `/_mailbox`."""
+    """`MailChannel` into a directory, and the reader of that directory for `/_mailbox`."""
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)

@@ -49,7 +49,7 @@ class SmtpConfig:
 
 
 class SmtpMailer:
-    """`Mailer` over SMTP: one connection per message (the outbox worker sends few)."""
+    """`MailChannel` over SMTP: one connection per message (the outbox worker sends few)."""
 
     def __init__(
         self,
