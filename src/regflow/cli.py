@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -56,14 +54,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="the static pages (env REGFLOW_WEB_DIR, default the repository's web/)",
     )
 
-    listing = sub.add_parser("list", parents=[data], help="list registrations (masked)")
+    # issue 12: the operator's commands also work on a deployed stack
+    stack = argparse.ArgumentParser(add_help=False)
+    stack.add_argument(
+        "--stack",
+        default=None,
+        help="work on this deployed AWS stack's table (your AWS credentials) instead of the "
+        "embedded database",
+    )
+    stack.add_argument(
+        "--region", default=None, help="the stack's AWS region (default: AWS_REGION etc.)"
+    )
+
+    listing = sub.add_parser("list", parents=[data, stack], help="list registrations (masked)")
     listing.add_argument("--full", action="store_true", help="show full addresses and names")
     listing.add_argument("--status", choices=[s.value for s in Status])
 
-    export = sub.add_parser("export", parents=[data], help="confirmed registrations to stdout")
-    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export = sub.add_parser(
+        "export", parents=[data, stack], help="registrations (default: confirmed) as a file"
+    )
+    export.add_argument("--format", choices=["csv", "json", "ndjson"], default="csv")
+    export.add_argument(
+        "--status",
+        type=str.upper,
+        choices=[s.value for s in Status],
+        default=Status.CONFIRMED.value,
+        help="default CONFIRMED",
+    )
+    export.add_argument(
+        "--since",
+        default=None,
+        metavar="TIMESTAMP",
+        help="only those confirmed (pending: registered) at or after this ISO-8601 time "
+        "(UTC unless it names an offset)",
+    )
+    export.add_argument(
+        "--output", type=Path, default=None, metavar="FILE", help="default: standard output"
+    )
 
-    sub.add_parser("stats", parents=[data], help="counts, outbox backlog and dead letters")
+    stats = sub.add_parser(
+        "stats", parents=[data, stack], help="counts, by day, confirmation rate, mail backlog"
+    )
+    stats.add_argument("--days", type=int, default=14, help="days shown by day (default 14)")
+    stats.add_argument(
+        "--chart",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="bars next to the days (auto: on a terminal)",
+    )
 
     sub.add_parser(
         "retry-dead",
@@ -71,8 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the dead letters again (mail the mail server refused for good)",
     )
 
-    delete = sub.add_parser("delete", parents=[data], help="erase every record of an address")
+    delete = sub.add_parser(
+        "delete", parents=[data, stack], help="erase every record of an address"
+    )
     delete.add_argument("--email", required=True)
+
+    resend = sub.add_parser(
+        "resend",
+        parents=[data, stack],
+        help="send a pending registration a fresh verification link (within the limits)",
+    )
+    resend.add_argument("--email", required=True)
 
     migrate = sub.add_parser(
         "migrate", help="create or upgrade the database schema (serve does this at start-up)"
@@ -203,8 +250,18 @@ def _row(r: Registration, full: bool) -> dict[str, Any]:
     }
 
 
+def _open(args: argparse.Namespace) -> Any:
+    """The store the command works on: a deployed stack's table (`--stack`) or the embedded
+    database (`DATABASE_URL`, default the SQLite file in `--data-dir`)."""
+    if getattr(args, "stack", None):
+        from regflow.ops.registrations import open_stack_store
+
+        return open_stack_store(args.stack, args.region)
+    return _open_store(args.data_dir)
+
+
 def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    store = _open_store(args.data_dir)
+    store = _open(args)
     count = 0
     try:
         status = Status(args.status) if args.status else None
@@ -220,53 +277,45 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-_FREE_TEXT = frozenset({"name", "email"})  # typed by visitors
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
-    store = _open_store(args.data_dir)
-    fields = ["id", "name", "email", "language", "timestamp", "confirmed_at"]
+    from regflow.ops import export
+
     try:
-        rows = (_row(r, True) for r in store.registrations(status=Status.CONFIRMED))
-        if args.format == "json":  # streamed: one registration in memory at a time
-            out.write("[")
-            for i, r in enumerate(rows):
-                out.write(("," if i else "") + "\n  ")
-                out.write(json.dumps({k: r[k] for k in fields}, ensure_ascii=False))
-            out.write("\n]\n")
-        else:
-            writer = csv.DictWriter(
-                out, fieldnames=fields, extrasaction="ignore", lineterminator="\n"
-            )
-            writer.writeheader()
-            for r in rows:
-                # keep spreadsheet formulas out of the free-text cells; ids (about 1 in 64
-                # starts with "-") and timestamps stay exact
-                writer.writerow(
-                    {
-                        k: (
-                            "'" + v
-                            if k in _FREE_TEXT and isinstance(v, str) and v[:1] in _FORMULA
-                            else v
-                        )
-                        for k, v in r.items()
-                    }
-                )
+        since = export.parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"regflow export: --since: {exc}", file=sys.stderr)
+        return 2
+    store = _open(args)
+    try:
+        rows = store.registrations_since(Status(args.status), since)
+        export.export(rows, fmt=args.format, out=out, output=args.output)
     finally:
         store.close()
     return 0
 
 
 def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
-    store = _open_store(args.data_dir)
+    from regflow.ops import stats as by_day
+
+    store = _open(args)
     try:
         stats = store.stats()
         parked = store.parked()
+        report = by_day.daily(
+            store.registrations(), today=time_now().date(), days=max(1, args.days)
+        )
     finally:
         store.close()
+    on_aws = bool(args.stack)
     for key, value in dataclasses.asdict(stats).items():
+        if key == "outbox_due" and on_aws:  # fresh mail waits in the table's stream
+            out.write(f"{key}: in the stream (MailSender's iterator age shows its delay)\n")
+            continue
         out.write(f"{key}: {value}\n")
+    owed = "in the stream" if on_aws else str(stats.outbox_due)
+    out.write(f"mail_backlog: {owed} owed, {stats.outbox_parked} parked\n")
+    chart = args.chart == "always" or (args.chart == "auto" and _isatty(out))
+    out.write(by_day.render(report, chart=chart))
     for p in parked:
         when = (
             "retried automatically"
@@ -294,7 +343,7 @@ def _cmd_retry_dead(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
-    store = _open_store(args.data_dir)
+    store = _open(args)
     try:
         # the same normalization as at registration (case, IDN, Unicode forms)
         from regflow.validation import EmailSyntaxError, normalize_email
@@ -310,7 +359,7 @@ def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
     from regflow.adapters.mailbox import MailboxMailer
     from regflow.local.server import MAILBOX_DIR
 
-    mails = MailboxMailer(args.data_dir / MAILBOX_DIR).erase(address)
+    mails = 0 if args.stack else MailboxMailer(args.data_dir / MAILBOX_DIR).erase(address)
     out.write(
         f"deleted {deleted} registration{'s' if deleted != 1 else ''} of "
         f"{mask_email(args.email.strip())}"
@@ -318,6 +367,54 @@ def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
         + "\n"
     )
     return 0
+
+
+def _normalized(email: str) -> str:
+    from regflow.validation import EmailSyntaxError, normalize_email
+
+    try:
+        return normalize_email(email.strip())
+    except EmailSyntaxError:
+        return email.strip()
+
+
+def _cmd_resend(args: argparse.Namespace, out: TextIO) -> int:
+    from regflow.ops.registrations import ResendResult, resend, rules_from, stack_rules
+
+    rules = stack_rules(args.stack, args.region) if args.stack else rules_from(os.environ)
+    address = _normalized(args.email)
+    store = _open(args)
+    try:
+        done = resend(store, rules, address)
+    finally:
+        store.close()
+    masked = mask_email(address)
+    answers = {
+        ResendResult.SENT: f"sent: a fresh verification link to {masked} (valid "
+        f"{rules.token_ttl_hours} hours; earlier links stay valid until they expire)",
+        ResendResult.LIMITED: f"limited: {masked} had as many links as the per-address limit "
+        f"allows (one a {rules.address_min_interval_seconds} s, "
+        f"{rules.address_limit_per_day} a day); nothing sent, try later",
+        ResendResult.CONFIRMED: f"confirmed: {masked} is confirmed already; nothing sent",
+        ResendResult.UNKNOWN: f"unknown: no pending registration of {masked}; nothing sent",
+    }
+    out.write(answers[done.result] + "\n")
+    if done.result is ResendResult.SENT and not args.stack:
+        out.write("a running `regflow serve` sends it now, or the next one on start\n")
+    return 0 if done.result is ResendResult.SENT else 1
+
+
+def time_now() -> Any:
+    from regflow.domain import utcnow
+
+    return utcnow()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -358,6 +455,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "stats": _cmd_stats,
         "retry-dead": _cmd_retry_dead,
         "delete": _cmd_delete,
+        "resend": _cmd_resend,
         "migrate": _cmd_migrate,
         "migrate-data": _cmd_migrate_data,
     }
@@ -371,6 +469,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     except StoreUnavailable:
         print("regflow: the database is unavailable; try again", file=sys.stderr)
+        return 2
+    except LookupError as exc:  # a stack without the output a command needs
+        print(f"regflow: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # AWS (--stack): no credentials, no such stack, access denied
+        from regflow.ops.registrations import aws_error
+
+        message = aws_error(exc)
+        if message is None:
+            raise
+        print(f"regflow: {message}", file=sys.stderr)
         return 2
 
 

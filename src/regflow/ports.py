@@ -185,3 +185,24 @@ class WorkerOutbox(Outbox, Protocol):
         the messages they owe, parked ones too) and limit state that no longer limits
         anything. Returns how many registrations were deleted."""
         ...
+
+
+class ExportQueries(Protocol):
+    """What `regflow export` and `regflow resend` ask of a store beyond `OperatorQueries`
+    (issue 12): the registrations of one status since a moment, read through an index, and
+    the registrations of one address."""
+
+    def registrations_since(
+        self, status: Status, since: datetime | None = None
+    ) -> Iterator[Registration]:
+        """The registrations of `status` whose time is at or after `since` (inclusive; None:
+        all), streamed. The time is `confirmed_at` for CONFIRMED ones and `timestamp` (the
+        registration) for PENDING ones. SQL stores and DynamoDB's CONFIRMED ones come oldest
+        first by that time (ties by id); DynamoDB's PENDING ones come a Scan page at a time,
+        each page oldest first."""
+        ...
+
+    def registrations_of(self, addr_key: str) -> list[Registration]:
+        """Every registration of an address (a handful at most: the per-address limit),
+        oldest first."""
+        ...

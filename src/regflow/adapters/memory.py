@@ -308,6 +308,24 @@ class MemoryStore:
                 outbox_parked=parked,
             )
 
+    # --- ExportQueries (issue 12) ------------------------------------------------------
+
+    def registrations_since(
+        self, status: Status, since: datetime | None = None
+    ) -> Iterator[Registration]:
+        def time_of(r: Registration) -> datetime:
+            return r.confirmed_at or r.timestamp if status is Status.CONFIRMED else r.timestamp
+
+        with self._lock:
+            regs = [r for r in self.by_id.values() if r.status is status]
+        regs = [r for r in regs if since is None or time_of(r) >= since]
+        return iter(sorted(regs, key=lambda r: (time_of(r), r.id)))
+
+    def registrations_of(self, addr_key: str) -> list[Registration]:
+        with self._lock:
+            regs = [r for r in self.by_id.values() if r.addr_key == addr_key]
+        return sorted(regs, key=lambda r: (r.timestamp, r.id))
+
     def delete_address(self, addr_key: str, limit_key: str | None = None) -> int:
         with self._lock:
             gone = {r.id for r in self.by_id.values() if r.addr_key == addr_key}

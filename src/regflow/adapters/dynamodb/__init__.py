@@ -13,6 +13,7 @@ Uses the low-level client only (`boto3.resource` costs cold-start time).
 
 from __future__ import annotations
 
+from regflow.adapters.dynamodb.export import ExportMixin
 from regflow.adapters.dynamodb.keys import registration_from_item, registration_item
 from regflow.adapters.dynamodb.outbox import OutboxMixin
 from regflow.adapters.dynamodb.queries import QueriesMixin
@@ -21,7 +22,7 @@ from regflow.adapters.dynamodb.stream import FILTER_PATTERNS, message_from_recor
 from regflow.adapters.dynamodb.table import THROTTLING_CODES
 
 
-class DynamoDBStore(StoreMixin, OutboxMixin, QueriesMixin):
+class DynamoDBStore(StoreMixin, OutboxMixin, QueriesMixin, ExportMixin):
     """`RegistrationStore`, `Outbox` and `OperatorQueries` on one DynamoDB table:
     `DynamoDBStore(client, table_name, *, max_attempts=3, sleep=time.sleep)`."""
 

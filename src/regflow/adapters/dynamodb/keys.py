@@ -277,3 +277,33 @@ def parked_from_item(item: Item) -> ParkedMessage:
         parked_at=parked_at_of(item),
         next_attempt_at=next_attempt_at_of(item),
     )
+
+
+# --- confirmed registrations by confirmation time (issue 12) -------------------------------
+#
+# The sparse global secondary index `ConfirmedRegistrations` (template.yaml): partition key
+# `confirmedShard`, sort key `confirmedAt` (ISO-8601 UTC with microseconds: sorts as it
+# happened), every attribute projected. Only a `REG#` item that the confirm transaction made
+# CONFIRMED carries `confirmedShard` (PENDING ones, locks, limits and parked messages do not),
+# so the index holds exactly the confirmed registrations, in confirmation order per shard:
+# `regflow export --since` Queries each shard from `since` on and merges them, never a Scan.
+# `confirmedShard` is `CONFIRMED#<n>`, `n` from the first byte of sha256(id) modulo
+# `CONFIRMED_SHARDS`: the index writes of a burst of confirmations spread over 16 partitions
+# (each takes about 1,000 writes a second) instead of one hot one that holds "now".
+
+CONFIRMED_SHARD = "confirmedShard"
+CONFIRMED_AT = "confirmedAt"
+CONFIRMED_INDEX = "ConfirmedRegistrations"
+CONFIRMED_SHARDS = 16  # divides 256: one byte of sha256 spreads evenly over the shards
+CONFIRMED_SHARD_PREFIX = "CONFIRMED#"
+
+
+def confirmed_shard(registration_id: str) -> str:
+    """The `ConfirmedRegistrations` partition of a confirmed registration (stable)."""
+    digest = hashlib.sha256(registration_id.encode()).digest()[0]
+    return f"{CONFIRMED_SHARD_PREFIX}{digest % CONFIRMED_SHARDS}"
+
+
+def confirmed_shards() -> list[str]:
+    """Every partition of `ConfirmedRegistrations`, in order."""
+    return [f"{CONFIRMED_SHARD_PREFIX}{i}" for i in range(CONFIRMED_SHARDS)]

@@ -257,6 +257,8 @@ class StoreMixin(Table):
         reg = Expression()
         reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
         reg.set_value("confirmedAt", "at", s(keys.iso(now)))
+        # joins the sparse ConfirmedRegistrations index (keys.py), in this same write
+        reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
         reg.remove("ttl")
         reg.condition(
             all_of(

@@ -17,13 +17,14 @@ passes the same contract suites as the other adapters. The modules, one job each
 from __future__ import annotations
 
 from regflow.adapters.postgres.database import redact
+from regflow.adapters.postgres.export import PostgresExport
 from regflow.adapters.postgres.outbox import CLAIM_LEASE_SECONDS, PostgresOutbox
 from regflow.adapters.postgres.queries import PostgresQueries
 from regflow.adapters.postgres.schema import SCHEMA_VERSION, MigrationError, migrate
 from regflow.adapters.postgres.store import PostgresRegistrations
 
 
-class PostgresStore(PostgresRegistrations, PostgresOutbox, PostgresQueries):
+class PostgresStore(PostgresRegistrations, PostgresOutbox, PostgresQueries, PostgresExport):
     """Every port over one PostgreSQL database: `PostgresStore(url)`; `close()` when done."""
 
     HOLDS_FRESH = True

@@ -18,13 +18,14 @@ passes the same contract suites as the other adapters. The modules, one job each
 from __future__ import annotations
 
 from regflow.adapters.sqlite.database import BUSY_TIMEOUT_MS, DURABILITIES, MAX_BATCH, Durability
+from regflow.adapters.sqlite.export import SQLiteExport
 from regflow.adapters.sqlite.outbox import CLAIM_LEASE_SECONDS, SQLiteOutbox
 from regflow.adapters.sqlite.queries import SQLiteQueries
 from regflow.adapters.sqlite.schema import SCHEMA_VERSION
 from regflow.adapters.sqlite.store import SQLiteRegistrations
 
 
-class SQLiteStore(SQLiteRegistrations, SQLiteOutbox, SQLiteQueries):
+class SQLiteStore(SQLiteRegistrations, SQLiteOutbox, SQLiteQueries, SQLiteExport):
     """Every port over one SQLite file: `SQLiteStore(path)` (`durability="normal"`: the old,
     power-loss-unsafe setting); `close()` when done."""
 

@@ -14,7 +14,8 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # fixed-window `address:` counters are converted. 3: registrations carry `language` and
 # `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
-SCHEMA_VERSION = 3
+# 4 (operator export): the partial index `registrations_confirmed` serves `export --since`.
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrations (
@@ -32,6 +33,8 @@ CREATE TABLE IF NOT EXISTS registrations (
 CREATE INDEX IF NOT EXISTS registrations_addr ON registrations (addr_key);
 CREATE INDEX IF NOT EXISTS registrations_ttl ON registrations (ttl) WHERE status = 'PENDING';
 CREATE INDEX IF NOT EXISTS registrations_time ON registrations (timestamp, id);
+CREATE INDEX IF NOT EXISTS registrations_confirmed ON registrations (confirmed_at, id)
+    WHERE status = 'CONFIRMED';
 CREATE TABLE IF NOT EXISTS confirmed_addresses (
     addr_key        TEXT PRIMARY KEY,
     registration_id TEXT NOT NULL UNIQUE REFERENCES registrations (id)
@@ -175,7 +178,16 @@ def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
             )
 
 
+def _v3_to_v4_operator_export(db: sqlite3.Connection, now: float) -> None:
+    """`regflow export --since` reads confirmed registrations by confirmation time."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS registrations_confirmed ON registrations (confirmed_at, id)"
+        " WHERE status = 'CONFIRMED'"
+    )
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
+    3: _v3_to_v4_operator_export,
 }

@@ -1,0 +1,159 @@
+"""The operator's commands on a deployed stack (`regflow list|export|stats|delete|resend
+--stack NAME`, issue 12): the stack's store, opened with the operator's own credentials, and
+`resend`, the same on both paths."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from regflow.config import EMBEDDED_DEFAULTS, Rules, Settings
+from regflow.domain import (
+    CreateResult,
+    Registration,
+    Status,
+    address_key,
+)
+
+if TYPE_CHECKING:
+    from regflow.adapters.dynamodb import DynamoDBStore
+    from regflow.ports import ExportQueries, RegistrationStore
+
+# the stack's parameters that set intake's rules, and the variables they become (template.yaml)
+RULE_PARAMETERS = {
+    "TokenTtlHours": "TOKEN_TTL_HOURS",
+    "AddressMinIntervalSeconds": "ADDRESS_MIN_INTERVAL_SECONDS",
+    "AddressLimitPerDay": "ADDRESS_LIMIT_PER_DAY",
+    "IpLimitPerHour": "IP_LIMIT_PER_HOUR",
+    "BlockedEmailDomains": "BLOCKED_EMAIL_DOMAINS",
+    "DefaultLanguage": "DEFAULT_LANGUAGE",
+}
+
+
+class StackStore:
+    """The DynamoDB store of a deployed stack, with the `close()` the commands expect."""
+
+    def __init__(self, store: DynamoDBStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def close(self) -> None:
+        return None
+
+
+def open_stack_store(stack: str, region: str | None) -> Any:
+    """The store of `stack` (its table from its outputs, `ops.stack.table_for_stack`)."""
+    import boto3
+    from botocore.config import Config
+
+    from regflow.adapters.dynamodb import DynamoDBStore
+    from regflow.ops.stack import table_for_stack
+
+    table = table_for_stack(stack, region)
+    client = boto3.client(
+        "dynamodb",
+        region_name=region,
+        config=Config(
+            # an operator's command reads a whole table page by page: more patience with
+            # throttling than a request handler has
+            retries={"mode": "standard", "total_max_attempts": 8}
+        ),
+    )
+    return StackStore(DynamoDBStore(client, table))
+
+
+def stack_rules(stack: str, region: str | None) -> Rules:
+    """Intake's rules as the stack's functions have them: from its parameters."""
+    import boto3
+
+    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    parameters = described["Stacks"][0].get("Parameters", [])
+    env = {
+        RULE_PARAMETERS[p["ParameterKey"]]: str(p.get("ParameterValue", ""))
+        for p in parameters
+        if p.get("ParameterKey") in RULE_PARAMETERS
+    }
+    return rules_from(env)
+
+
+def rules_from(env: Mapping[str, str]) -> Rules:
+    """Intake's rules from environment variables (those of `regflow serve`), checked as the
+    runtimes check them (a bad value is a `ConfigError` naming the variable)."""
+    defaults = {
+        **EMBEDDED_DEFAULTS,
+        "API_BASE_URL": "http://localhost/",
+        "SUCCESS_URL": "http://localhost/confirmed.html",
+    }
+    wanted = set(RULE_PARAMETERS.values())
+    return Settings.from_env({k: v for k, v in env.items() if k in wanted}, defaults=defaults).rules
+
+
+# --- resend ------------------------------------------------------------------------------
+
+
+class ResendResult(enum.StrEnum):
+    SENT = "sent"  # a fresh pending registration, its verification message owed
+    LIMITED = "limited"  # the per-address limit said no: nothing written
+    CONFIRMED = "confirmed"  # the address is confirmed already: nothing to verify
+    UNKNOWN = "unknown"  # no pending registration of the address
+
+
+@dataclass(frozen=True, slots=True)
+class Resent:
+    result: ResendResult
+    registration: Registration | None = None  # the fresh one when SENT
+
+
+def resend(store: Any, rules: Rules, address: str) -> Resent:
+    """Send the address's pending registration a fresh verification link: a new PENDING
+    registration with the latest pending one's name and language, through intake exactly as
+    a new post of the form (validated, within the per-address limits; no client limit: the
+    operator is not a visitor). `store` is a `RegistrationStore` and `ExportQueries`."""
+    from regflow.intake import IntakeService
+    from regflow.tokens import TokenSigner, new_registration_id
+
+    registrations: RegistrationStore = store
+    queries: ExportQueries = store
+    addr = address_key(address)
+    if registrations.confirmed_registration_id(addr) is not None:
+        return Resent(ResendResult.CONFIRMED)
+    pending = [r for r in queries.registrations_of(addr) if r.status is Status.PENDING]
+    if not pending:
+        return Resent(ResendResult.UNKNOWN)
+    latest = pending[-1]
+
+    def no_secret() -> bytes:  # registering signs nothing: the sender builds the link
+        raise RuntimeError("resend never signs a token")
+
+    ids: list[str] = []
+
+    def new_id() -> str:  # the fresh registration's id, to answer with it
+        ids.append(new_registration_id())
+        return ids[-1]
+
+    intake = IntakeService(
+        store=registrations, rules=rules, signer=TokenSigner(no_secret), new_id=new_id
+    )
+    result = intake.register(latest.name, latest.email, language=latest.language)
+    if result is CreateResult.CREATED:
+        return Resent(ResendResult.SENT, registrations.get(ids[-1]))
+    return Resent(ResendResult.LIMITED)
+
+
+def aws_error(exc: BaseException) -> str | None:
+    """What to tell the operator of an AWS error (None: not one): its code and message (no
+    credentials, no such stack, access denied naming the action)."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return None
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    if isinstance(exc, BotoCoreError):
+        return f"AWS: {exc}"
+    return None
