@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resend.add_argument("--email", required=True)
 
+    reindex = sub.add_parser(
+        "reindex",
+        help="AWS: put registrations confirmed before upgrading into the index "
+        "`export --since` reads (once, after the upgrade)",
+    )
+    reindex.add_argument("--stack", required=True, help="the deployed stack")
+    reindex.add_argument("--region", default=None, help="the stack's AWS region")
+
     migrate = sub.add_parser(
         "migrate", help="create or upgrade the database schema (serve does this at start-up)"
     )
@@ -404,6 +412,16 @@ def _cmd_resend(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if done.result is ResendResult.SENT else 1
 
 
+def _cmd_reindex(args: argparse.Namespace, out: TextIO) -> int:
+    store = _open(args)
+    added = store.index_confirmed()
+    out.write(
+        f"{added} confirmed registration{'s' if added != 1 else ''} added to the "
+        "ConfirmedRegistrations index\n"
+    )
+    return 0
+
+
 def time_now() -> Any:
     from regflow.domain import utcnow
 
@@ -456,6 +474,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "retry-dead": _cmd_retry_dead,
         "delete": _cmd_delete,
         "resend": _cmd_resend,
+        "reindex": _cmd_reindex,
         "migrate": _cmd_migrate,
         "migrate-data": _cmd_migrate_data,
     }

@@ -10,6 +10,7 @@ it makes is recorded as the IAM request AWS would authorize. Then:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from regflow.adapters.dynamodb import keys
 from regflow.cli import main
-from tests.integration.test_operator_stack import seed
+from regflow.domain import Status
+from tests.integration.test_operator_stack import NOW, seed
 from tests.support import iam
 from tests.support.aws import ACCOUNT, REGION
 from tests.support.opstack import OperatorStack, Recorded, operator_stack
@@ -33,6 +36,7 @@ RUNS = {
     "export --status PENDING": [["export", "--status", "PENDING"]],
     "stats": [["stats"]],
     "delete": [["delete", "--email", "p0@example.com"]],
+    "reindex": [["reindex"]],
     "resend": [
         ["resend", "--email", "p3@example.com"],  # sent
         ["resend", "--email", "p3@example.com"],  # limited
@@ -100,7 +104,11 @@ def requests_of(call: Recorded, stack: OperatorStack) -> list[iam.Request]:
 @pytest.fixture
 def recorded() -> Iterator[tuple[OperatorStack, dict[str, list[iam.Request]]]]:
     with operator_stack() as stack:
-        seed(stack, confirmed=2, pending=2)  # p0, p1 confirmed; p2, p3 pending
+        made = seed(stack, confirmed=2, pending=2)  # p0, p1 confirmed; p2, p3 pending
+        # and one confirmed before the index existed (no confirmedShard): for `reindex`
+        old = dataclasses.replace(made[2], id="old" + made[2].id[3:], email="p8@example.com")
+        old = dataclasses.replace(old, status=Status.CONFIRMED, ttl=None, confirmed_at=NOW)
+        stack.seeding_client().put_item(TableName=stack.table, Item=keys.registration_item(old))
         requests: dict[str, list[iam.Request]] = {}
         for command, variants in RUNS.items():
             for argv in variants:

@@ -19,10 +19,12 @@ import heapq
 from collections.abc import Iterator
 from datetime import datetime
 
+from botocore.exceptions import ClientError
+
 from regflow.adapters.dynamodb import keys
 from regflow.adapters.dynamodb.expressions import Expression, all_of
 from regflow.adapters.dynamodb.keys import s
-from regflow.adapters.dynamodb.table import Table
+from regflow.adapters.dynamodb.table import Table, is_check_failed
 from regflow.domain import Registration, Status
 
 QUERY_PAGE = 200  # items per index page: 16 shards x 200 items in memory at most
@@ -88,3 +90,41 @@ class ExportMixin(Table):
             for item in page
         ]
         return sorted(found, key=lambda r: (r.timestamp, r.id))
+
+    def index_confirmed(self) -> int:
+        """Puts the CONFIRMED registrations confirmed before the `ConfirmedRegistrations`
+        index existed into it (`regflow reindex --stack`, once after upgrading): a filtered
+        Scan for those without `confirmedShard`, and one conditional UpdateItem each (on an
+        item still CONFIRMED: an erasure meanwhile is not undone). Returns how many."""
+        e = Expression()
+        e.condition(
+            all_of(
+                e.begins_with(keys.PK, "reg", keys.REG_PREFIX),
+                e.compare("status", "=", "status", s(Status.CONFIRMED.value)),
+                e.not_exists(keys.CONFIRMED_SHARD),
+            )
+        )
+        added = 0
+        for page in self._scan(
+            ProjectionExpression=f"{e.name(keys.PK)}, {e.name('id')}",
+            **e.params("FilterExpression"),
+        ):
+            for item in page:
+                registration_id = str(item["id"]["S"])
+                update = Expression()
+                update.set_value(
+                    keys.CONFIRMED_SHARD, "shard", s(keys.confirmed_shard(registration_id))
+                )
+                update.condition(update.compare("status", "=", "status", s(Status.CONFIRMED.value)))
+                try:
+                    self._call(
+                        self._client.update_item,
+                        Key=keys.key(keys.pk_of(item)),
+                        **update.params(),
+                    )
+                except ClientError as exc:
+                    if not is_check_failed(exc):
+                        raise
+                    continue
+                added += 1
+        return added
