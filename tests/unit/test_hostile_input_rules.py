@@ -187,8 +187,10 @@ def test_export_keeps_ids_exact_and_guards_free_text(tmp_path: Path) -> None:
     out = io.StringIO()
     assert main(["export", "--data-dir", str(tmp_path)], out=out) == 0
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert [r["id"] for r in rows] == ids
-    assert rows[0]["name"] == "'-1+1"  # the free text is still guarded
+    # in confirmation order (all at one moment here: then by id)
+    assert [r["id"] for r in rows] == sorted(ids)
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[ids[0]]["name"] == "'-1+1"  # the free text is still guarded
 
 
 # --- the IAM sender condition ------------------------------------------------------------------
