@@ -309,9 +309,7 @@ def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     try:
         stats = store.stats()
         parked = store.parked()
-        report = by_day.daily(
-            store.registrations(), today=time_now().date(), days=max(1, args.days)
-        )
+        report = by_day.daily(store.registrations(), today=_now().date(), days=max(1, args.days))
     finally:
         store.close()
     on_aws = bool(args.stack)
@@ -422,7 +420,7 @@ def _cmd_reindex(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def time_now() -> Any:
+def _now() -> Any:
     from regflow.domain import utcnow
 
     return utcnow()

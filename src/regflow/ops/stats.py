@@ -69,11 +69,10 @@ def render(report: Daily, *, chart: bool) -> str:
     ]
     top = max((max(d.registered, d.confirmed) for d in report.days), default=0)
     for d in report.days:
-        line = f"{d.day.isoformat()}  {d.registered:>10}  {d.confirmed:>9}"
+        line = f"{d.day.isoformat():<12}  {d.registered:>10}  {d.confirmed:>9}"
         if chart and top:
-            line += (
-                "  " + _bar(d.registered, top, "#") + "\n" + " " * 35 + _bar(d.confirmed, top, "=")
-            )
+            indent = " " * (len(line) + 2)  # the confirmed bar under the registered one
+            line += f"  {_bar(d.registered, top, '#')}\n{indent}{_bar(d.confirmed, top, '=')}"
         lines.append(line.rstrip())
     return "\n".join(lines) + "\n"
 
