@@ -101,7 +101,7 @@ def requests_of(call: Recorded, stack: OperatorStack) -> list[iam.Request]:
     return iam.requests_for(iam.Call(call.command, call.service, call.operation, call.params), arns)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def recorded() -> Iterator[tuple[OperatorStack, dict[str, list[iam.Request]]]]:
     with operator_stack() as stack:
         made = seed(stack, confirmed=2, pending=2)  # p0, p1 confirmed; p2, p3 pending
