@@ -1,5 +1,6 @@
 """The `regflow` command: `serve` the embedded pipeline, and look after its database
-(`list`, `export`, `stats`, `delete`); on AWS, `redrive` the mail the sender gave up on."""
+(`list`, `export`, `stats`, `delete`, `resend`; the same on a deployed stack with `--stack`);
+on AWS, `redrive` the mail the sender gave up on."""
 
 from __future__ import annotations
 
@@ -294,9 +295,16 @@ def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
         print(f"regflow export: --since: {exc}", file=sys.stderr)
         return 2
     store = _open(args)
+    # progress on a terminal, unless the export itself is being written to that terminal
+    progress = export.Progress()
+    progress.on = progress.on and (args.output is not None or not _isatty(out))
     try:
         rows = store.registrations_since(Status(args.status), since)
-        export.export(rows, fmt=args.format, out=out, output=args.output)
+        export.export(rows, fmt=args.format, out=out, output=args.output, progress=progress)
+    except BrokenPipeError:  # `regflow export | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
     finally:
         store.close()
     return 0

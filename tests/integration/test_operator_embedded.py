@@ -220,3 +220,29 @@ def test_postgresql_serves_confirmed_since_from_the_partial_index(pg_admin_url: 
             )
         )
     assert "registrations_confirmed" in plan and "Sort" not in plan, plan
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_export_shows_progress_on_the_terminal_but_never_into_the_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    Embedded("sqlite", tmp_path, lambda: SQLiteStore(tmp_path / "regflow.db")).seed(
+        confirmed=2, pending=0
+    )
+    err = Terminal()
+    monkeypatch.setattr("sys.stderr", err)
+    screen = Terminal()  # the export itself goes to the terminal: no progress over it
+    assert main(["export", "--data-dir", str(tmp_path)], out=screen) == 0
+    assert err.getvalue() == "" and len(screen.getvalue().splitlines()) == 3
+    target = tmp_path / "x.csv"
+    assert main(["export", "--data-dir", str(tmp_path), "--output", str(target)], out=screen) == 0
+    assert err.getvalue().endswith("\rexported 2 registrations\n")
+    quiet = io.StringIO()  # stderr not a terminal (a pipe, cron, CI): nothing
+    monkeypatch.setattr("sys.stderr", quiet)
+    assert main(["export", "--data-dir", str(tmp_path), "--output", str(target)], out=screen) == 0
+    assert quiet.getvalue() == ""

@@ -25,8 +25,8 @@ class QueriesMixin(Table):
         A table whose registrations fit in one page (about 1 MB, a few thousand
         registrations) comes out wholly oldest first; a larger one comes out in pages, each
         oldest first, in the table's hash order. Sorting everything would hold the whole
-        table in memory; a large export in order will be served by an index on the
-        registration time instead (issue 12)."""
+        table in memory; `regflow export` reads the confirmed ones in order from the
+        `ConfirmedRegistrations` index instead (`export.py`)."""
         e = Expression()
         clauses = [e.begins_with(keys.PK, "reg", keys.REG_PREFIX)]
         if status is not None:
