@@ -411,6 +411,8 @@ def _cmd_resend(args: argparse.Namespace, out: TextIO) -> int:
         f"{rules.address_limit_per_day} a day); nothing sent, try later",
         ResendResult.CONFIRMED: f"confirmed: {masked} is confirmed already; nothing sent",
         ResendResult.UNKNOWN: f"unknown: no pending registration of {masked}; nothing sent",
+        ResendResult.REFUSED: f"refused: the rules no longer accept {masked} (a blocked "
+        "domain?); nothing sent",
     }
     out.write(answers[done.result] + "\n")
     if done.result is ResendResult.SENT and not args.stack:

@@ -163,6 +163,9 @@ def test_resend_sends_within_the_limits_and_says_why_not(
     code, out = embedded.run("resend", "--email", "p0@example.com")
     assert (code, out) == (1, "confirmed: p***@example.com is confirmed already; nothing sent\n")
     assert embedded.run("resend", "--email", "x@example.com")[1].startswith("unknown: no pending")
+    monkeypatch.setenv("BLOCKED_EMAIL_DOMAINS", "example.com")  # blocked since they registered
+    code, out = embedded.run("resend", "--email", "p1@example.com")
+    assert (code, out.split(":")[0]) == (1, "refused")
 
 
 def test_the_confirmed_since_query_uses_the_partial_index(tmp_path: Path) -> None:

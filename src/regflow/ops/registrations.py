@@ -7,19 +7,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from regflow.config import EMBEDDED_DEFAULTS, Rules, Settings
-from regflow.domain import (
-    CreateResult,
-    Registration,
-    Status,
-    address_key,
-)
+from regflow.domain import CreateResult, Status, ValidationError, address_key
+from regflow.ports import ExportQueries, RegistrationStore
 
 if TYPE_CHECKING:
     from regflow.adapters.dynamodb import DynamoDBStore
-    from regflow.ports import ExportQueries, RegistrationStore
 
 # the stack's parameters that set intake's rules, and the variables they become (template.yaml)
 RULE_PARAMETERS = {
@@ -32,26 +27,20 @@ RULE_PARAMETERS = {
 }
 
 
-class StackStore:
-    """The DynamoDB store of a deployed stack, with the `close()` the commands expect."""
-
-    def __init__(self, store: DynamoDBStore) -> None:
-        self.store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
-    def close(self) -> None:
-        return None
-
-
-def open_stack_store(stack: str, region: str | None) -> Any:
+def open_stack_store(stack: str, region: str | None) -> DynamoDBStore:
     """The store of `stack` (its table from its outputs, `ops.stack.table_for_stack`)."""
     import boto3
     from botocore.config import Config
 
     from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.ops.stack import table_for_stack
+
+    class StackStore(DynamoDBStore):
+        """A deployed stack's store, with the `close()` the commands call (nothing to close:
+        a boto3 client holds no connection of its own to give back)."""
+
+        def close(self) -> None:
+            return None
 
     table = table_for_stack(stack, region)
     client = boto3.client(
@@ -63,7 +52,7 @@ def open_stack_store(stack: str, region: str | None) -> Any:
             retries={"mode": "standard", "total_max_attempts": 8}
         ),
     )
-    return StackStore(DynamoDBStore(client, table))
+    return StackStore(client, table)
 
 
 def stack_rules(stack: str, region: str | None) -> Rules:
@@ -100,28 +89,31 @@ class ResendResult(enum.StrEnum):
     LIMITED = "limited"  # the per-address limit said no: nothing written
     CONFIRMED = "confirmed"  # the address is confirmed already: nothing to verify
     UNKNOWN = "unknown"  # no pending registration of the address
+    REFUSED = "refused"  # the rules no longer accept the address (a domain blocked since)
 
 
 @dataclass(frozen=True, slots=True)
 class Resent:
     result: ResendResult
-    registration: Registration | None = None  # the fresh one when SENT
+    registration_id: str | None = None  # the fresh registration when SENT
 
 
-def resend(store: Any, rules: Rules, address: str) -> Resent:
+class ResendStore(RegistrationStore, ExportQueries, Protocol):
+    """What `resend` uses of a store."""
+
+
+def resend(store: ResendStore, rules: Rules, address: str) -> Resent:
     """Send the address's pending registration a fresh verification link: a new PENDING
     registration with the latest pending one's name and language, through intake exactly as
     a new post of the form (validated, within the per-address limits; no client limit: the
-    operator is not a visitor). `store` is a `RegistrationStore` and `ExportQueries`."""
+    operator is not a visitor)."""
     from regflow.intake import IntakeService
     from regflow.tokens import TokenSigner, new_registration_id
 
-    registrations: RegistrationStore = store
-    queries: ExportQueries = store
     addr = address_key(address)
-    if registrations.confirmed_registration_id(addr) is not None:
+    if store.confirmed_registration_id(addr) is not None:
         return Resent(ResendResult.CONFIRMED)
-    pending = [r for r in queries.registrations_of(addr) if r.status is Status.PENDING]
+    pending = [r for r in store.registrations_of(addr) if r.status is Status.PENDING]
     if not pending:
         return Resent(ResendResult.UNKNOWN)
     latest = pending[-1]
@@ -135,12 +127,13 @@ def resend(store: Any, rules: Rules, address: str) -> Resent:
         ids.append(new_registration_id())
         return ids[-1]
 
-    intake = IntakeService(
-        store=registrations, rules=rules, signer=TokenSigner(no_secret), new_id=new_id
-    )
-    result = intake.register(latest.name, latest.email, language=latest.language)
+    intake = IntakeService(store=store, rules=rules, signer=TokenSigner(no_secret), new_id=new_id)
+    try:
+        result = intake.register(latest.name, latest.email, language=latest.language)
+    except ValidationError:
+        return Resent(ResendResult.REFUSED)
     if result is CreateResult.CREATED:
-        return Resent(ResendResult.SENT, registrations.get(ids[-1]))
+        return Resent(ResendResult.SENT, ids[-1])
     return Resent(ResendResult.LIMITED)
 
 
