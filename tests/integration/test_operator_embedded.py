@@ -249,3 +249,23 @@ def test_export_shows_progress_on_the_terminal_but_never_into_the_export(
     monkeypatch.setattr("sys.stderr", quiet)
     assert main(["export", "--data-dir", str(tmp_path), "--output", str(target)], out=screen) == 0
     assert quiet.getvalue() == ""
+
+
+def test_a_version_3_file_gets_the_index_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "regflow.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    try:
+        db.execute("DROP INDEX registrations_confirmed")  # as version 3 made it
+        db.execute("PRAGMA user_version = 3")
+        db.commit()
+    finally:
+        db.close()
+    SQLiteStore(path).close()  # migrates, as `regflow serve` and `regflow migrate` do
+    db = sqlite3.connect(path)
+    try:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "registrations_confirmed" in names
+        assert db.execute("PRAGMA user_version").fetchone()[0] >= 4
+    finally:
+        db.close()
