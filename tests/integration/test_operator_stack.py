@@ -205,3 +205,15 @@ def test_the_index_is_in_the_template_and_written_by_the_one_confirm_call() -> N
         store.create_pending(pending, address_limit=OFF, client_key=None, client_limit=OFF)
         raw = store._client.get_item(TableName=store._table, Key=keys.key(keys.reg_pk(pending.id)))
         assert keys.CONFIRMED_SHARD not in raw["Item"]  # sparse: pending ones stay out
+
+
+def test_throttled_index_writes_page_like_the_tables_own() -> None:
+    from tests.support.aws import load_template
+
+    alarm = load_template()["Resources"]["DynamoDBThrottlesAlarm"]["Properties"]
+    [query] = [m for m in alarm["Metrics"] if m["Id"] == "confirmedwrites"]
+    dimensions = {d["Name"]: d["Value"] for d in query["MetricStat"]["Metric"]["Dimensions"]}
+    assert dimensions["GlobalSecondaryIndexName"] == keys.CONFIRMED_INDEX
+    assert query["MetricStat"]["Metric"]["MetricName"] == "WriteThrottleEvents"
+    [total] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert "FILL(confirmedwrites, 0)" in total["Expression"]
