@@ -14,7 +14,9 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # fixed-window `address:` counters are converted. 3: registrations carry `language` and
 # `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
-SCHEMA_VERSION = 3
+# 4 (deliverability): registrations may be BOUNCED or COMPLAINED; the suppression list
+# (`suppressions`) and the soft-bounce counts (`soft_bounces`).
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrations (
@@ -22,7 +24,8 @@ CREATE TABLE IF NOT EXISTS registrations (
     addr_key         TEXT NOT NULL,
     name             TEXT NOT NULL,
     email            TEXT NOT NULL,
-    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED')),
+    status           TEXT NOT NULL
+                     CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED')),
     timestamp        TEXT NOT NULL,        -- ISO-8601 UTC, microseconds
     ttl              INTEGER,              -- epoch seconds; NULL once confirmed
     confirmed_at     TEXT,                 -- ISO-8601 UTC, microseconds
@@ -64,6 +67,17 @@ CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, 
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_message ON outbox (registration_id, kind);
+CREATE TABLE IF NOT EXISTS suppressions (    -- inboxes that get no mail (deliverability)
+    key          TEXT PRIMARY KEY,         -- mailbox_key
+    email        TEXT NOT NULL,            -- the address as reported
+    reason       TEXT NOT NULL,
+    diagnostic   TEXT NOT NULL,
+    since        TEXT NOT NULL             -- ISO-8601 UTC, microseconds
+);
+CREATE TABLE IF NOT EXISTS soft_bounces (    -- recent soft bounces per inbox
+    key          TEXT PRIMARY KEY,         -- mailbox_key
+    times        TEXT NOT NULL             -- JSON array of epoch seconds, oldest first
+);
 """
 
 
@@ -175,7 +189,46 @@ def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
             )
 
 
+def _v3_to_v4_deliverability(db: sqlite3.Connection, now: float) -> None:
+    """Deliverability: `registrations.status` may also be BOUNCED or COMPLAINED (SQLite cannot
+    change a CHECK in place: the table is rebuilt, rows and indexes kept; foreign keys are not
+    enforced, so `confirmed_addresses` keeps pointing at the rebuilt table by name); the
+    `suppressions` and `soft_bounces` tables."""
+    db.execute(
+        "CREATE TABLE registrations_v4 ("
+        " id TEXT PRIMARY KEY,"
+        " addr_key TEXT NOT NULL,"
+        " name TEXT NOT NULL,"
+        " email TEXT NOT NULL,"
+        " status TEXT NOT NULL"
+        " CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED')),"
+        " timestamp TEXT NOT NULL,"
+        " ttl INTEGER,"
+        " confirmed_at TEXT,"
+        " language TEXT NOT NULL DEFAULT 'en',"
+        " delivery_failure TEXT)"
+    )
+    db.execute(
+        "INSERT INTO registrations_v4 (id, addr_key, name, email, status, timestamp, ttl,"
+        " confirmed_at, language, delivery_failure) SELECT id, addr_key, name, email, status,"
+        " timestamp, ttl, confirmed_at, language, delivery_failure FROM registrations"
+    )
+    db.execute("DROP TABLE registrations")
+    db.execute("ALTER TABLE registrations_v4 RENAME TO registrations")
+    db.execute("CREATE INDEX registrations_addr ON registrations (addr_key)")
+    db.execute("CREATE INDEX registrations_ttl ON registrations (ttl) WHERE status = 'PENDING'")
+    db.execute("CREATE INDEX registrations_time ON registrations (timestamp, id)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS suppressions (key TEXT PRIMARY KEY, email TEXT NOT NULL,"
+        " reason TEXT NOT NULL, diagnostic TEXT NOT NULL, since TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS soft_bounces (key TEXT PRIMARY KEY, times TEXT NOT NULL)"
+    )
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
+    3: _v3_to_v4_deliverability,
 }
