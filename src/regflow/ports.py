@@ -220,3 +220,10 @@ class SuppressionList(Protocol):
         confirmable), with `diagnostic` as its `delivery_failure`. True when it changed;
         any other registration (confirmed, already marked, gone) is left alone."""
         ...
+
+
+class MailDomains(Protocol):
+    """Whether a domain can receive mail (`regflow.mail_domains`: MX, else A/AAAA; a null
+    MX cannot). None: could not tell now (a DNS time-out): the caller retries later."""
+
+    def receives_mail(self, domain: str) -> bool | None: ...
