@@ -46,7 +46,8 @@ class RecordingMetrics:
 def fixture(name: str, registration_id: str = "REGISTRATION_ID") -> dict[str, Any]:
     """A recorded SES event, its registration tag set to `registration_id`."""
     text = (FIXTURES / f"{name}.json").read_text(encoding="utf-8")
-    return json.loads(text.replace("REGISTRATION_ID", registration_id))
+    loaded: dict[str, Any] = json.loads(text.replace("REGISTRATION_ID", registration_id))
+    return loaded
 
 
 def registered(w: World, email: str = TO) -> str:
