@@ -27,6 +27,10 @@ class RefusesOne(SmtpSink):
         self.at_data = at_data
         self.refused: list[str] = []
 
+    def __enter__(self) -> RefusesOne:
+        super().__enter__()
+        return self
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
