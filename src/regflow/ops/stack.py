@@ -1,0 +1,43 @@
+"""A deployed stack's resources, from its CloudFormation outputs: what the operator's commands
+(`regflow suppression --stack NAME`, ...) act on. Your AWS credentials, the usual AWS_*
+variables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StackError(Exception):
+    """The stack cannot be read or lacks the output; the message says which."""
+
+
+def stack_outputs(stack: str, region: str | None, *, client: Any = None) -> dict[str, str]:
+    """The stack's outputs, `OutputKey -> OutputValue`."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if client is None:
+        import boto3.session
+
+        client = boto3.session.Session(region_name=region).client("cloudformation")
+    try:
+        described = client.describe_stacks(StackName=stack)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise StackError(
+            f"stack {stack}: {error.get('Code', '')} {error.get('Message', '')}"
+        ) from exc
+    except BotoCoreError as exc:
+        raise StackError(f"stack {stack}: {exc}") from exc
+    stacks = described.get("Stacks") or []
+    if not stacks:
+        raise StackError(f"stack {stack} not found")
+    outputs = stacks[0].get("Outputs") or []
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs if "OutputKey" in o}
+
+
+def table_for_stack(stack: str, region: str | None, *, client: Any = None) -> str:
+    """The registrations table of `stack` (its `TableName` output)."""
+    table = stack_outputs(stack, region, client=client).get("TableName")
+    if not table:
+        raise StackError(f"stack {stack} has no TableName output (is it a regflow stack?)")
+    return table
