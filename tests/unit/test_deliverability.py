@@ -389,3 +389,41 @@ def test_mx_time_out_on_the_stream_path_parks_after_the_quick_retries() -> None:
     assert w.delivery.deliver_fresh(message, sleep=slept.append) is Result.PARKED
     assert len(slept) == 2  # the policy's quick retries
     assert [p.last_error for p in w.store.parked()] == ["DnsUnavailable"]
+
+
+def test_ses_mailer_sends_through_the_configuration_set_with_the_tags() -> None:
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from regflow.adapters.ses import SesMailer
+    from regflow.domain import Email
+
+    client = boto3.client(
+        "sesv2", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    stub = Stubber(client)
+    stub.add_response(
+        "send_email",
+        {"MessageId": "m-1"},
+        {
+            "FromEmailAddress": "no-reply@example.org",
+            "Destination": {"ToAddresses": ["jane@example.com"]},
+            "Content": {"Raw": {"Data": ANY}},
+            "ConfigurationSetName": "site-mail",
+            "EmailTags": [
+                {"Name": TAG_KIND, "Value": "verification"},
+                {"Name": TAG_REGISTRATION, "Value": "abc_-1"},
+            ],
+        },
+    )
+    email = Email(
+        sender="no-reply@example.org",
+        to="jane@example.com",
+        subject="s",
+        text="t",
+        html="<p>t</p>",
+        tags=((TAG_KIND, "verification"), (TAG_REGISTRATION, "abc_-1")),
+    )
+    with stub:
+        SesMailer(client, configuration_set="site-mail").send(email)
+    stub.assert_no_pending_responses()
