@@ -95,3 +95,72 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             ]
         finally:
             app.close()
+
+
+def test_a_version_3_sqlite_file_is_migrated_for_deliverability(tmp_path: Path) -> None:
+    """Version 3 (before deliverability): its CHECK allowed PENDING and CONFIRMED only. The
+    migration rebuilds `registrations` (rows, indexes and the confirmed lock kept) and adds the
+    suppression tables."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    from regflow.adapters.sqlite import SQLiteStore
+    from regflow.adapters.sqlite.schema import SCHEMA, statements
+    from regflow.domain import Limit, Outcome, Registration
+
+    v3 = SCHEMA.split("CREATE TABLE IF NOT EXISTS suppressions")[0].replace(
+        "CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED'))",
+        "CHECK (status IN ('PENDING', 'CONFIRMED'))",
+    )
+    path = tmp_path / "regflow.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in statements(v3):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    t0 = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    off = Limit(max_count=0, window_seconds=3600)
+
+    def reg(email: str) -> Registration:
+        from regflow.domain import Status
+        from regflow.tokens import new_registration_id
+
+        ttl = int((t0 + timedelta(hours=24)).timestamp())
+        return Registration(new_registration_id(), "N", email, Status.PENDING, t0, ttl)
+
+    # a version 3 file with data, written by hand (the current code would migrate it)
+    a, b = reg("a@example.com"), reg("b@example.com")
+    db = sqlite3.connect(path, isolation_level=None)
+    for r, status in ((a, "CONFIRMED"), (b, "PENDING")):
+        db.execute(
+            "INSERT INTO registrations (id, addr_key, name, email, status, timestamp, ttl)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (r.id, r.addr_key, r.name, r.email, status, t0.isoformat(), r.ttl),
+        )
+    db.execute("INSERT INTO confirmed_addresses VALUES (?, ?)", (a.addr_key, a.id))
+    with pytest.raises(sqlite3.IntegrityError):  # what version 3 refused
+        db.execute("UPDATE registrations SET status = 'BOUNCED' WHERE id = ?", (b.id,))
+    db.close()
+
+    store = SQLiteStore(path)
+    try:
+        assert store.confirmed_registration_id(a.addr_key) == a.id
+        got = store.get(b.id)
+        assert got is not None and got.status is Status.PENDING
+        assert store.mark_undeliverable(b.id, Status.BOUNCED, "smtp; 550")
+        assert store.confirm(b.id, b.addr_key, t0) is Outcome.INVALID
+        assert store.suppressions() == []
+        c = reg("c@example.com")
+        store.create_pending(c, address_limit=off, client_key=None, client_limit=off)
+        assert store.get(c.id) == c
+    finally:
+        store.close()
+    indexes = sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'registrations'"
+        " AND name NOT LIKE 'sqlite_%'"
+    )
+    assert {row[0] for row in indexes} == {
+        "registrations_addr",
+        "registrations_ttl",
+        "registrations_time",
+    }

@@ -191,9 +191,9 @@ def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
 
 def _v3_to_v4_deliverability(db: sqlite3.Connection, now: float) -> None:
     """Deliverability: `registrations.status` may also be BOUNCED or COMPLAINED (SQLite cannot
-    change a CHECK in place: the table is rebuilt, rows and indexes kept; foreign keys are not
-    enforced, so `confirmed_addresses` keeps pointing at the rebuilt table by name); the
-    `suppressions` and `soft_bounces` tables."""
+    change a CHECK in place: the table is rebuilt, rows and indexes kept, and with it
+    `confirmed_addresses`, whose foreign key points at it); the `suppressions` and
+    `soft_bounces` tables."""
     db.execute(
         "CREATE TABLE registrations_v4 ("
         " id TEXT PRIMARY KEY,"
@@ -213,8 +213,21 @@ def _v3_to_v4_deliverability(db: sqlite3.Connection, now: float) -> None:
         " confirmed_at, language, delivery_failure) SELECT id, addr_key, name, email, status,"
         " timestamp, ttl, confirmed_at, language, delivery_failure FROM registrations"
     )
+    # confirmed_addresses references registrations (foreign keys are on): it is set aside,
+    # dropped first and recreated, so that no reference dangles at any point
+    db.execute("CREATE TEMP TABLE confirmed_v3 AS SELECT * FROM confirmed_addresses")
+    db.execute("DROP TABLE confirmed_addresses")
     db.execute("DROP TABLE registrations")
     db.execute("ALTER TABLE registrations_v4 RENAME TO registrations")
+    db.execute(
+        "CREATE TABLE confirmed_addresses (addr_key TEXT PRIMARY KEY,"
+        " registration_id TEXT NOT NULL UNIQUE REFERENCES registrations (id))"
+    )
+    db.execute(
+        "INSERT INTO confirmed_addresses (addr_key, registration_id)"
+        " SELECT addr_key, registration_id FROM confirmed_v3"
+    )
+    db.execute("DROP TABLE temp.confirmed_v3")
     db.execute("CREATE INDEX registrations_addr ON registrations (addr_key)")
     db.execute("CREATE INDEX registrations_ttl ON registrations (ttl) WHERE status = 'PENDING'")
     db.execute("CREATE INDEX registrations_time ON registrations (timestamp, id)")
