@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+import pytest
+
 from regflow.domain import (
     Outcome,
     Status,
@@ -105,3 +107,25 @@ def test_diagnostic_is_cut_to_200(store: RegistrationStore) -> None:
     s.mark_undeliverable(r.id, Status.BOUNCED, "x" * 500)
     got = store.get(r.id)
     assert got is not None and got.delivery_failure == "x" * 200
+
+
+def test_bounced_registrations_and_old_soft_bounces_are_purged(store: RegistrationStore) -> None:
+    """Embedded stores purge a BOUNCED registration like the PENDING one it was (on DynamoDB,
+    TTL removes it: its `ttl` stays); the inbox stays suppressed."""
+    purge = getattr(store, "purge_expired", None)
+    if purge is None:
+        pytest.skip("on AWS, TTL deletes expired items (ttl and SOFTBOUNCE# ttl are kept)")
+    s = cast(SuppressionList, store)
+    bounced, pending = reg("gone@example.com"), reg("live@example.com", hours=72)
+    for r in (bounced, pending):
+        store.create_pending(r, address_limit=NO_LIMIT, client_key=None, client_limit=NO_LIMIT)
+    s.mark_undeliverable(bounced.id, Status.BOUNCED, "smtp; 550")
+    s.suppress(entry("gone@example.com"))
+    key = mailbox_key("full@example.com")
+    s.count_soft_bounce(key, int(T0.timestamp()), DAY)
+    assert purge(T0 + timedelta(hours=25)) == 1
+    assert store.get(bounced.id) is None
+    assert store.get(pending.id) is not None
+    assert s.suppression(mailbox_key("gone@example.com")) is not None
+    # the soft bounce a day old no longer counts, and its row is gone
+    assert s.count_soft_bounce(key, int(T0.timestamp()) + 25 * 3600, DAY) == 1

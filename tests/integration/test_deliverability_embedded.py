@@ -163,4 +163,5 @@ def test_a_version_3_sqlite_file_is_migrated_for_deliverability(tmp_path: Path) 
         "registrations_addr",
         "registrations_ttl",
         "registrations_time",
+        "registrations_undeliverable",
     }

@@ -64,6 +64,7 @@ class MemoryStore:
         self._ids = itertools.count(1)
         self.suppressed: dict[str, Suppression] = {}  # mailbox_key -> entry
         self.soft_bounces: dict[str, list[int]] = {}  # mailbox_key -> epoch seconds
+        self._soft_bounce_expires: dict[str, int] = {}
 
     # --- RegistrationStore ------------------------------------------------------------
 
@@ -279,8 +280,11 @@ class MemoryStore:
             gone = {
                 r.id
                 for r in self.by_id.values()
-                if r.status is Status.PENDING and r.ttl is not None and r.ttl <= cutoff
-            }
+                if r.status is not Status.CONFIRMED and r.ttl is not None and r.ttl <= cutoff
+            }  # PENDING, and BOUNCED/COMPLAINED (deliverability) like the PENDING they were
+            for key in [k for k, e in self._soft_bounce_expires.items() if e <= epoch]:
+                del self._soft_bounce_expires[key]
+                self.soft_bounces.pop(key, None)
             self._forget(gone)
             for key in [k for k, expires in self._limit_expires.items() if expires <= epoch]:
                 del self._limit_expires[key]
@@ -339,6 +343,7 @@ class MemoryStore:
     def lift(self, key: str) -> bool:
         with self._lock:
             self.soft_bounces.pop(key, None)
+            self._soft_bounce_expires.pop(key, None)
             return self.suppressed.pop(key, None) is not None
 
     def suppressions(self) -> list[Suppression]:
@@ -350,6 +355,7 @@ class MemoryStore:
             times = [t for t in self.soft_bounces.get(key, []) if at - t < window_seconds]
             times.append(at)
             self.soft_bounces[key] = times
+            self._soft_bounce_expires[key] = max(times) + window_seconds
             return len(times)
 
     def mark_undeliverable(self, registration_id: str, status: Status, diagnostic: str) -> bool:

@@ -56,7 +56,8 @@ class PostgresSuppressions(Database):
     def count_soft_bounce(self, key: str, at: int, window_seconds: int) -> int:
         def run(cur: Cursor) -> int:
             cur.execute(
-                "INSERT INTO soft_bounces (key, times) VALUES (%s, '{}') ON CONFLICT DO NOTHING",
+                "INSERT INTO soft_bounces (key, times, expires) VALUES (%s, '{}', 0)"
+                " ON CONFLICT DO NOTHING",
                 (key,),
             )
             row = cur.execute(
@@ -64,7 +65,10 @@ class PostgresSuppressions(Database):
             ).fetchone()
             old = [int(t) for t in (row["times"] if row is not None else [])]
             times = [t for t in old if at - t < window_seconds] + [at]
-            cur.execute("UPDATE soft_bounces SET times = %s WHERE key = %s", (times, key))
+            cur.execute(
+                "UPDATE soft_bounces SET times = %s, expires = %s WHERE key = %s",
+                (times, max(times) + window_seconds, key),
+            )
             return len(times)
 
         return self._write(run)

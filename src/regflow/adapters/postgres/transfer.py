@@ -141,9 +141,9 @@ TABLES = (
     Table(
         "soft_bounces",
         "key",
-        ("key", "times"),
-        lambda r: (r["key"], [int(t) for t in json.loads(r["times"])]),
-        _upsert("soft_bounces", ("key", "times"), "key"),
+        ("key", "times", "expires"),
+        lambda r: (r["key"], [int(t) for t in json.loads(r["times"])], r["expires"]),
+        _upsert("soft_bounces", ("key", "times", "expires"), "key"),
     ),
 )
 

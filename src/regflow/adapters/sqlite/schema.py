@@ -76,8 +76,12 @@ CREATE TABLE IF NOT EXISTS suppressions (    -- inboxes that get no mail (delive
 );
 CREATE TABLE IF NOT EXISTS soft_bounces (    -- recent soft bounces per inbox
     key          TEXT PRIMARY KEY,         -- mailbox_key
-    times        TEXT NOT NULL             -- JSON array of epoch seconds, oldest first
+    times        TEXT NOT NULL,            -- JSON array of epoch seconds, oldest first
+    expires      INTEGER NOT NULL          -- epoch seconds after which none of them counts
 );
+CREATE INDEX IF NOT EXISTS soft_bounces_expires ON soft_bounces (expires);
+CREATE INDEX IF NOT EXISTS registrations_undeliverable ON registrations (ttl)
+    WHERE status IN ('BOUNCED', 'COMPLAINED');
 """
 
 
@@ -236,7 +240,13 @@ def _v3_to_v4_deliverability(db: sqlite3.Connection, now: float) -> None:
         " reason TEXT NOT NULL, diagnostic TEXT NOT NULL, since TEXT NOT NULL)"
     )
     db.execute(
-        "CREATE TABLE IF NOT EXISTS soft_bounces (key TEXT PRIMARY KEY, times TEXT NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS soft_bounces (key TEXT PRIMARY KEY, times TEXT NOT NULL,"
+        " expires INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS soft_bounces_expires ON soft_bounces (expires)")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS registrations_undeliverable ON registrations (ttl)"
+        " WHERE status IN ('BOUNCED', 'COMPLAINED')"
     )
 
 

@@ -51,9 +51,10 @@ class SQLiteSuppressions(Database):
             old = [] if row is None else [int(t) for t in json.loads(row[0])]
             times = [t for t in old if at - t < window_seconds] + [at]
             db.execute(
-                "INSERT INTO soft_bounces (key, times) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET times = excluded.times",
-                (key, json.dumps(times)),
+                "INSERT INTO soft_bounces (key, times, expires) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET times = excluded.times,"
+                " expires = excluded.expires",
+                (key, json.dumps(times), max(times) + window_seconds),
             )
             return len(times)
 

@@ -16,5 +16,10 @@ CREATE INDEX suppressions_since ON suppressions (since, key);
 
 CREATE TABLE soft_bounces (
     key          text PRIMARY KEY,           -- mailbox_key
-    times        bigint[] NOT NULL           -- epoch seconds, oldest first
+    times        bigint[] NOT NULL,          -- epoch seconds, oldest first
+    expires      bigint NOT NULL             -- epoch seconds after which none of them counts
 );
+CREATE INDEX soft_bounces_expires ON soft_bounces (expires);
+-- bounced/complained registrations are purged like the PENDING ones they were
+CREATE INDEX registrations_undeliverable ON registrations (ttl)
+    WHERE status IN ('BOUNCED', 'COMPLAINED');
