@@ -29,6 +29,8 @@ from regflow.domain import (
     Message,
     MessageKind,
     Registration,
+    Status,
+    SuppressionReason,
     mask_email,
     utcnow,
 )
@@ -349,8 +351,6 @@ class DeliveryService:
         if exc.code == SUPPRESSED:
             self.metrics.emit({"MessagesSuppressed": 1.0}, kind=message.kind.value)
             return
-        from regflow.domain import Status, SuppressionReason
-
         no_domain = exc.code == NO_MAIL_DOMAIN
         if no_domain:
             self.metrics.emit({"MessagesNoMailDomain": 1.0}, kind=message.kind.value)
