@@ -8,8 +8,11 @@ Each function gets only what its path needs:
   Secrets Manager client, no secret.
 - confirm: the same, and the token secret, fetched from Secrets Manager (`TOKEN_SECRET_ARN`)
   on the first token check, then kept for the life of the process.
-- mail sender: a `DeliveryService` with DynamoDB (reads, parked messages), SES v2 (sends) and
+- mail sender: a `DeliveryService` with DynamoDB (reads, parked messages, the suppression
+  list), SES v2 (sends, through the stack's configuration set), the MX check (`MX_CHECK`) and
   the secret (signs links).
+- SES events: a `FeedbackService` with DynamoDB (suppression list, soft-bounce counts, marking
+  registrations). No SES client, no secret.
 
 `TOKEN_SECRET` (the secret itself) replaces the Secrets Manager lookup; tests and the embedded
 mode use it. Tests build with `build_api` / `build_delivery` and their own clients; `reset()`
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from regflow.delivery import DeliveryService
     from regflow.feedback import FeedbackService
     from regflow.metrics import Metrics
+    from regflow.ports import MailDomains
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -185,7 +189,7 @@ def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
     )
 
 
-def mail_domains_of(settings: Settings) -> Any:
+def mail_domains_of(settings: Settings) -> MailDomains | None:
     """The MX check (`MX_CHECK=on`), or None."""
     if not settings.mail.mx_check:
         return None
