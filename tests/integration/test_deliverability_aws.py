@@ -97,3 +97,46 @@ def test_soft_bounces_suppress_at_the_limit_and_owner_bounce_is_a_metric() -> No
         lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
         assert any(line.get("OwnerAddressBounced") == 1 for line in lines)
         assert len(stack.items("SUPPRESS#")) == 1  # the owner is not on the list
+
+
+def test_ses_events_function_starts_on_lambda_and_the_mx_check_follows_the_setting() -> None:
+    """The SES events handler builds its service at init (a DynamoDB client only: no SES, no
+    secret; no AWS call is made: no network here); the mail
+    sender gets the MX check only with MX_CHECK=on, and never imports DNS code at start-up."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.aws import STACK_ENV
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TOKEN_"))}
+    env = {
+        **clean,
+        **STACK_ENV,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_LAMBDA_FUNCTION_NAME": "SesEventsHandler",
+        "TABLE_NAME": "t",
+    }
+    code = (
+        "import sys, regflow.handlers.ses_events as h\n"
+        "from regflow import aws\n"
+        "assert aws.Role.SES_EVENTS in aws.wiring._built\n"
+        "assert aws.clients().created == {'dynamodb'}, aws.clients().created\n"
+        "assert 'dns.resolver' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+    from regflow import aws
+    from regflow.config import Settings
+    from regflow.mail_domains import MailDomainCheck
+
+    for setting, expected in (("on", MailDomainCheck), ("off", type(None))):
+        settings = Settings.from_env(
+            {**STACK_ENV, "MX_CHECK": setting, "TOKEN_SECRET": "k" * 32, "TABLE_NAME": "t"}
+        )
+        assert isinstance(aws.wiring.mail_domains_of(settings), expected)
