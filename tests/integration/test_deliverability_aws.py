@@ -101,8 +101,8 @@ def test_soft_bounces_suppress_at_the_limit_and_owner_bounce_is_a_metric() -> No
 
 def test_ses_events_function_starts_on_lambda_and_the_mx_check_follows_the_setting() -> None:
     """The SES events handler builds its service at init (a DynamoDB client only: no SES, no
-    secret; no AWS call is made: no network here); the mail
-    sender gets the MX check only with MX_CHECK=on, and never imports DNS code at start-up."""
+    secret, no DNS code; no AWS call is made: no network here); the mail sender gets the MX
+    check only with MX_CHECK=on."""
     import os
     import subprocess
     import sys
