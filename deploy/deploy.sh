@@ -13,6 +13,9 @@
 #   LOG_LEVEL, API_RATE_LIMIT, API_BURST_LIMIT, PRICE_CLASS, DEFAULT_LANGUAGE, TEMPLATES_DIR
 #   (the site's own words: bundled, and used for the pages), PYTHON (.venv/bin/python), SAM
 #   (.venv-deploy/bin/sam, from `make deploy-tools`, else sam on PATH).
+# SENDER_DOMAIN=example.com (optional): the sending domain as an SES identity with Easy DKIM and
+#   the MAIL FROM subdomain MAIL_FROM_SUBDOMAIN (default mail), and the DNS records to publish
+#   (src/regflow/ops/sender_domain.py); SENDER_EMAIL defaults to no-reply@SENDER_DOMAIN.
 # An optional variable set to the empty string resets its parameter (ALARM_EMAIL= make deploy);
 # one left unset keeps the stack's previous value. The checks: src/regflow/ops/deploy.py.
 set -euo pipefail
@@ -20,6 +23,14 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=deploy/env.sh
 . deploy/env.sh
+
+if [ -n "${SENDER_DOMAIN:-}" ]; then
+  export SENDER_EMAIL="${SENDER_EMAIL:-no-reply@${SENDER_DOMAIN}}"
+  domain_region=$("$PYTHON" -m regflow.ops.deploy region)
+  echo "--- sending domain ${SENDER_DOMAIN} (SES identity, Easy DKIM, MAIL FROM)"
+  "$PYTHON" -m regflow.ops.sender_domain "$SENDER_DOMAIN" --region "$domain_region" \
+    --mail-from-subdomain "${MAIL_FROM_SUBDOMAIN:-mail}"
+fi
 
 echo "--- checks (stack ${STACK})"
 plan_text=$("$PYTHON" -m regflow.ops.deploy plan "$STACK")

@@ -1,6 +1,6 @@
 """The `regflow` command: `serve` the embedded pipeline, and look after its database
-(`list`, `export`, `stats`, `delete`, `resend`; the same on a deployed stack with `--stack`);
-on AWS, `redrive` the mail the sender gave up on."""
+(`list`, `export`, `stats`, `delete`, `resend`, `suppression`; the same on a deployed stack with
+`--stack`); on AWS, `redrive` the mail the sender gave up on."""
 
 from __future__ import annotations
 
@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate_data.add_argument("--from", dest="source", required=True, help="sqlite:///path")
     migrate_data.add_argument("--to", dest="target", required=True, help="postgresql://...")
+
+    from regflow.ops import suppression as suppression_command
+
+    suppression_command.add_parser(sub, data)
 
     redrive = sub.add_parser(
         "redrive",
@@ -475,6 +479,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             ),
             out,
         )
+    if args.command == "suppression":
+        from regflow.ops import suppression as suppression_command
+        from regflow.ops.stack import StackError
+
+        try:
+            return suppression_command.main(args, out)
+        except StackError as exc:
+            print(f"regflow: {exc}", file=sys.stderr)
+            return 2
+        except FileNotFoundError as exc:
+            print(f"regflow: {exc}", file=sys.stderr)
+            return 2
     commands = {
         "list": _cmd_list,
         "export": _cmd_export,

@@ -92,6 +92,9 @@ class MailSettings:
     default_language: str = "en"
     token_ttl_hours: int = 24
     templates_dir: Path | None = None
+    # MX_CHECK=on: before a verification mail, check that the address's domain can receive
+    # mail (regflow.mail_domains); the template turns it on, embedded it is off unless asked
+    mx_check: bool = False
 
     @property
     def confirm_url(self) -> str:
@@ -108,6 +111,9 @@ class AwsWiring:
     # sets it), named by METRICS_STACK (the stack). Off unless asked for.
     metrics: bool = False
     metrics_stack: str = ""
+    # SES_CONFIGURATION_SET: every send goes through it (the stack's; its events come back to
+    # the SES events function)
+    ses_configuration_set: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +222,14 @@ class Settings:
                 default_language=language,
                 token_ttl_hours=ttl_hours,
                 templates_dir=templates,
+                mx_check=reader.choice_of("MX_CHECK", ("on", "off"), "off") == "on",
             ),
             aws=AwsWiring(
                 table_name=reader.text("TABLE_NAME", "UserRegistrations"),
                 token_secret_arn=reader.optional("TOKEN_SECRET_ARN"),
                 metrics=reader.choice_of("METRICS", ("emf", "off"), "off") == "emf",
                 metrics_stack=reader.text("METRICS_STACK", ""),
+                ses_configuration_set=reader.optional("SES_CONFIGURATION_SET"),
             ),
             embedded=Embedded(
                 smtp_url=reader.optional("SMTP_URL"),

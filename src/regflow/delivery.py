@@ -8,6 +8,7 @@ from an `Outbox`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -28,11 +29,21 @@ from regflow.domain import (
     Message,
     MessageKind,
     Registration,
+    Status,
+    SuppressionReason,
     mask_email,
     utcnow,
 )
+from regflow.feedback import TAG_KIND, TAG_REGISTRATION, suppress_inbox
 from regflow.metrics import NO_METRICS, Metrics
-from regflow.ports import Clock, MailChannel, Outbox, RegistrationStore
+from regflow.ports import (
+    Clock,
+    MailChannel,
+    MailDomains,
+    Outbox,
+    RegistrationStore,
+    SuppressionList,
+)
 from regflow.tokens import TokenSigner
 
 if TYPE_CHECKING:
@@ -43,6 +54,13 @@ log = logging.getLogger("regflow.delivery")
 # A quick retry waits in process only when this much time is left after its backoff: the
 # retry's worst case (read the address lock, send, park), see regflow.aws.budget.
 RETRY_MARGIN_SECONDS = 25.0
+
+# Error codes of the sends the sender itself refuses (deliverability): the registrant's inbox
+# is on the suppression list; the address's domain cannot receive mail (no MX/A/AAAA, or a
+# null MX); the domain check could not be answered now (a DNS time-out: retried).
+SUPPRESSED = "Suppressed"
+NO_MAIL_DOMAIN = "NoMailDomain"
+DNS_UNAVAILABLE = "DnsUnavailable"
 
 # The metric each result counts under (regflow.metrics; EMF on AWS).
 RESULT_METRICS = {
@@ -77,8 +95,14 @@ class DeliveryService:
         clock: Clock = utcnow,
         now: Callable[[], float] = time.time,
         metrics: Metrics = NO_METRICS,
+        suppressions: SuppressionList | None = None,
+        mail_domains: MailDomains | None = None,
     ) -> None:
         self.store = store
+        # deliverability: no mail to a suppressed inbox; a refusal of the registrant's
+        # address suppresses it; a verification mail only to a domain that receives mail
+        self.suppressions = suppressions
+        self.mail_domains = mail_domains
         self.settings = settings
         self.signer = signer
         self.channels = dict(channels)
@@ -158,12 +182,40 @@ class DeliveryService:
     def send(self, message: Message) -> bool:
         """Render and send what `message` owes. True if something was sent. Raises
         `DeliveryError` (the caller applies the policy)."""
+        to_registrant = message.kind.to_registrant
+        if self._suppressed(message):
+            raise DeliveryError(
+                "the registrant's inbox is suppressed",
+                failure=FailureClass.RECIPIENT,
+                code=SUPPRESSED,
+            )
         email = self.render(message)
         if email is None:
             return False
+        if to_registrant and self.mail_domains is not None:
+            receives = self.mail_domains.receives_mail(email.to.rpartition("@")[2])
+            if receives is None:
+                raise DeliveryError(
+                    "the domain check timed out",
+                    failure=FailureClass.TRANSIENT,
+                    code=DNS_UNAVAILABLE,
+                )
+            if not receives:
+                raise DeliveryError(
+                    "the domain cannot receive mail",
+                    failure=FailureClass.RECIPIENT,
+                    code=NO_MAIL_DOMAIN,
+                )
         channel = self.channels.get(message.channel)
         if channel is None:
             raise RuntimeError(f"this sender has no {message.channel.value} channel")
+        email = dataclasses.replace(
+            email,
+            tags=(
+                (TAG_KIND, message.kind.value),
+                (TAG_REGISTRATION, message.registration.id),
+            ),
+        )
         channel.send(email)
         log.info(
             "message sent",
@@ -175,6 +227,11 @@ class DeliveryService:
             },
         )
         return True
+
+    def _suppressed(self, message: Message) -> bool:
+        if self.suppressions is None or not message.kind.to_registrant:
+            return False
+        return self.suppressions.suppression(message.registration.limit_key) is not None
 
     def _outbox(self) -> Outbox:
         if self.outbox is None:
@@ -226,6 +283,7 @@ class DeliveryService:
                     continue
                 if action is Action.DROP:
                     self._outbox().drop(message, error=error)
+                    self.refused(message, exc)
                     return Result.DROPPED
                 now = self._now()
                 self._outbox().park(
@@ -266,6 +324,7 @@ class DeliveryService:
             error = exc.code or exc.failure.value
             if verdict.action is Action.DROP:
                 outbox.drop(message, error=error, claimed=claimed)
+                self.refused(message, exc)
                 return Result.DROPPED
             if verdict.action is Action.RETRY:
                 outbox.fail(claimed, at=now + verdict.delay, error=error)
@@ -282,10 +341,37 @@ class DeliveryService:
         outbox.complete(claimed)
         return Result.SENT if sent else Result.NOT_NEEDED
 
+    def refused(self, message: Message, exc: DeliveryError) -> None:
+        """A message to the registrant was refused for good (DROP): a suppressed inbox is
+        only counted; any other final refusal of the address (an SMTP 5xx, SES refusing the
+        recipient, a domain without mail servers) is a hard bounce: the inbox is suppressed
+        and the registration marked BOUNCED, never confirmable."""
+        if self.suppressions is None or not message.kind.to_registrant:
+            return
+        if exc.code == SUPPRESSED:
+            self.metrics.emit({"MessagesSuppressed": 1.0}, kind=message.kind.value)
+            return
+        no_domain = exc.code == NO_MAIL_DOMAIN
+        if no_domain:
+            self.metrics.emit({"MessagesNoMailDomain": 1.0}, kind=message.kind.value)
+        reg = message.registration
+        diagnostic = exc.code or exc.failure.value
+        suppress_inbox(
+            self.suppressions,
+            email=reg.email,
+            reason=SuppressionReason.NO_MAIL_DOMAIN if no_domain else SuppressionReason.REFUSED,
+            diagnostic=diagnostic,
+            at=self.clock(),
+            metrics=self.metrics,
+        )
+        self.suppressions.mark_undeliverable(reg.id, Status.BOUNCED, diagnostic)
+
     def _log_failure(
         self, message: Message, exc: DeliveryError, attempts: int, action: Action
     ) -> None:
         level = logging.WARNING if action is Action.RETRY else logging.ERROR
+        if exc.code == SUPPRESSED:
+            level = logging.INFO  # the list doing its job
         log.log(
             level,
             "message not delivered: %s",

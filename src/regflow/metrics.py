@@ -13,6 +13,11 @@ network on the request path, nothing imported beyond `json`. The metrics (namesp
 | MessagesSent / MessagesRetried / MessagesParked / MessagesDropped | `delivery` | each message |
 | RecordsFailed | `aws.mail_sender` | a batch stopped at a record it could not handle |
 | OldestParkedAgeSeconds (Seconds) | `aws.recovery` | each run that claimed parked messages |
+| MailDelivered / MailBounced / MailSoftBounced / MailComplained | `feedback` | each report |
+| MailRejected | `feedback` | SES refused to send a message (a virus, say) |
+| AddressesSuppressed | `feedback` | an inbox put on the suppression list |
+| OwnerAddressBounced | `feedback` | the owner's address bounced or complained (alarmed) |
+| MessagesSuppressed / MessagesNoMailDomain | `delivery` | a send skipped (suppressed; no MX) |
 
 Off by default (`NO_METRICS`): the embedded runtime prints no EMF; the template turns it on
 with `METRICS=emf` and names the stack in `METRICS_STACK`.
@@ -49,6 +54,16 @@ METRIC_NAMES = frozenset(
         "MessagesDropped",
         "RecordsFailed",
         "OldestParkedAgeSeconds",
+        # deliverability (regflow.feedback, regflow.delivery)
+        "MailDelivered",
+        "MailBounced",
+        "MailSoftBounced",
+        "MailComplained",
+        "MailRejected",
+        "AddressesSuppressed",
+        "OwnerAddressBounced",
+        "MessagesSuppressed",
+        "MessagesNoMailDomain",
     }
 )
 

@@ -17,6 +17,7 @@ from regflow.domain import (
     ParkedMessage,
     Registration,
     Status,
+    Suppression,
 )
 
 Clock = Callable[[], datetime]
@@ -206,3 +207,44 @@ class ExportQueries(Protocol):
         """Every registration of an address (a handful at most: the per-address limit),
         oldest first."""
         ...
+
+
+class SuppressionList(Protocol):
+    """The inboxes that get no mail (`regflow.domain.suppression`), the soft-bounce counts,
+    and the marking of a registration whose mail bounced or was reported as spam. Keyed by
+    `mailbox_key`. Every adapter passes `tests/contract/test_suppression_contract.py`."""
+
+    def suppression(self, key: str) -> Suppression | None:
+        """The entry of the inbox `key`, if it is suppressed."""
+        ...
+
+    def suppress(self, entry: Suppression) -> bool:
+        """Put the inbox on the list; an entry already there is kept as it is (its first
+        reason and time). True when the inbox was not suppressed before."""
+        ...
+
+    def lift(self, key: str) -> bool:
+        """Take the inbox off the list (and forget its soft bounces). True when it was on."""
+        ...
+
+    def suppressions(self) -> list[Suppression]:
+        """Every entry, oldest first."""
+        ...
+
+    def count_soft_bounce(self, key: str, at: int, window_seconds: int) -> int:
+        """Record one soft bounce of the inbox at `at` (epoch seconds); how many lie in
+        `(at - window_seconds, at]`, this one included."""
+        ...
+
+    def mark_undeliverable(self, registration_id: str, status: Status, diagnostic: str) -> bool:
+        """A PENDING registration becomes `status` (BOUNCED or COMPLAINED, never
+        confirmable), with `diagnostic` as its `delivery_failure`. True when it changed;
+        any other registration (confirmed, already marked, gone) is left alone."""
+        ...
+
+
+class MailDomains(Protocol):
+    """Whether a domain can receive mail (`regflow.mail_domains`: MX, else A/AAAA; a null
+    MX cannot). None: could not tell now (a DNS time-out): the caller retries later."""
+
+    def receives_mail(self, domain: str) -> bool | None: ...

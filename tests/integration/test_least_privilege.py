@@ -16,9 +16,11 @@ authorize (TransactWriteItems split into its per-item actions). Then:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -38,8 +40,18 @@ from tests.support.aws import (
     sent_mail,
 )
 
-FUNCTIONS = ("RegistrationHandler", "ConfirmationHandler", "MailSender", "ParkedMessageRecovery")
+FUNCTIONS = (
+    "RegistrationHandler",
+    "ConfirmationHandler",
+    "MailSender",
+    "ParkedMessageRecovery",
+    "SesEventsHandler",
+)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses_events"
+FIXTURE_TO = "jane.doe+news@example.com"
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-MailDeadLetterQueue-TEST"
+SES_EVENTS_DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-ses-events-dead-letters"
+CONFIGURATION_SET = "regflow-mail"  # the template's name for StackName "regflow"
 
 
 def log_group_arn(template: Mapping[str, Any], function: str) -> str:
@@ -70,6 +82,13 @@ def service_performed(
             iam.Request("sqs:SendMessage", DLQ_ARN),
             "the mapping's OnFailure destination: Lambda sends the description of a batch "
             "that exhausted its retries to the dead-letter queue, with the function's role",
+        ),
+    ]
+    out["SesEventsHandler"] += [
+        (
+            iam.Request("sqs:SendMessage", SES_EVENTS_DLQ_ARN),
+            "the function's dead-letter queue: Lambda sends an SES event it could not apply "
+            "after two retries there, with the function's role",
         ),
     ]
     return out
@@ -121,7 +140,11 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         recorder.hook(client)
         return client
 
-    env = {"CONFIRM_MODE": mode, "ADDRESS_MIN_INTERVAL_SECONDS": "0"}
+    env = {
+        "CONFIRM_MODE": mode,
+        "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        "SES_CONFIGURATION_SET": CONFIGURATION_SET,
+    }
     with (
         pytest.MonkeyPatch.context() as patch,
         aws_stack(**env) as stack,
@@ -179,6 +202,31 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         assert stack.parked() == []
         assert len(sent_mail()) == 4
 
+        # deliverability: SES reports a hard bounce and a soft bounce of erin's mail to the
+        # SES events function (SNS); erin's next post sends nothing (the mail sender reads the
+        # suppression list)
+        erin = f"erin-{mode}@example.com"
+        with recorder.acting_as("RegistrationHandler"):
+            post = events.json_post(
+                "/register", {"name": "Erin", "email": erin}, source_ip="198.51.100.9"
+            )
+            assert stack.register(post)["statusCode"] == 202
+        pump(reader, recorder)
+        assert len(sent_mail()) == 5
+        (erin_id,) = [i["id"]["S"] for i in stack.items("REG#") if i["email"]["S"] == erin]
+        from regflow.handlers import ses_events
+
+        for name in ("sns_bounce_transient", "sns_bounce_permanent"):
+            text = (FIXTURES / f"{name}.json").read_text(encoding="utf-8")
+            event = json.loads(text.replace("REGISTRATION_ID", erin_id).replace(FIXTURE_TO, erin))
+            with recorder.acting_as("SesEventsHandler"):
+                assert ses_events.lambda_handler(event, None)["events"] == 1
+        assert stack.item(erin_id)["status"]["S"] == "BOUNCED"  # type: ignore[index]
+        with recorder.acting_as("RegistrationHandler"):
+            assert stack.register(post)["statusCode"] == 202
+        pump(reader, recorder)
+        assert len(sent_mail()) == 5
+
         table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
         return {
             "table_name": stack.table_name,
@@ -200,6 +248,8 @@ def refs_for(template: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, A
         "UserRegistrations.StreamArn": ctx["stream_arn"],
         "TokenSecret": ctx["secret_arn"],
         "MailDeadLetterQueue.Arn": DLQ_ARN,
+        "SesEventsDeadLetterQueue.Arn": SES_EVENTS_DLQ_ARN,
+        "SesConfigurationSet": CONFIGURATION_SET,
         "SenderEmail": STACK_ENV["SENDER_EMAIL"],
         "OwnerEmail": STACK_ENV["OWNER_EMAIL"],
     }
@@ -242,6 +292,10 @@ def test_the_flow_exercised_every_function(observed: Observed) -> None:
     assert ("ConfirmationHandler", "secrets-manager", "GetSecretValue") in ops
     assert ("MailSender", "sesv2", "SendEmail") in ops
     assert ("MailSender", "dynamodb-streams", "GetRecords") in ops
+    sends = [c for c in observed.calls if c.operation == "SendEmail"]
+    assert sends and all(c.params["ConfigurationSetName"] == CONFIGURATION_SET for c in sends)
+    assert ("SesEventsHandler", "dynamodb", "PutItem") in ops  # suppressed
+    assert ("SesEventsHandler", "dynamodb", "UpdateItem") in ops  # counted, marked
     # RegistrationHandler never touches the secret or SES (cold start, least privilege).
     assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
 
@@ -301,6 +355,7 @@ def test_requests_use_only_the_stacks_resources(observed: Observed) -> None:
         f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/regflow-registrations",
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:",
         f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/",
+        f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{CONFIGURATION_SET}",
     )
     for flow in observed.flows:
         for function, requests in flow.requests.items():

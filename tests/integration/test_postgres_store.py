@@ -227,6 +227,20 @@ def _sqlite_installation(path: Path, n: int) -> list[Registration]:
         at=None,
         now=T0.timestamp() + 100,
     )
+    # deliverability: a suppressed inbox, a soft bounce, a bounced registration
+    from regflow.domain import Status, Suppression, SuppressionReason, mailbox_key
+
+    store.suppress(
+        Suppression(
+            mailbox_key("m2@example.com"),
+            "m2@example.com",
+            SuppressionReason.BOUNCE,
+            "smtp; 550",
+            T0,
+        )
+    )
+    store.count_soft_bounce(mailbox_key("m5@example.com"), int(T0.timestamp()), 86400)
+    store.mark_undeliverable(made[2].id, Status.BOUNCED, "smtp; 550")
     store.close()
     return made
 
@@ -250,6 +264,11 @@ def test_migrate_data_copies_everything_and_resumes(
         assert list(pg.registrations()) == list(lite.registrations())
         assert pg.stats() == lite.stats()
         assert pg.parked() == lite.parked()
+        assert pg.suppressions() == lite.suppressions() != []
+        from regflow.domain import mailbox_key
+
+        soft = mailbox_key("m5@example.com")
+        assert pg.count_soft_bounce(soft, int(T0.timestamp()) + 60, 86400) == 2
         assert pg.confirmed_registration_id(made[0].addr_key) == made[0].id
         # the limits carried over: the same address is still limited, a new one is not
         later = T0 + timedelta(seconds=30)

@@ -26,6 +26,7 @@ FUNCTIONS = {
     "ConfirmationHandler": "regflow.handlers.confirm.lambda_handler",
     "MailSender": "regflow.handlers.mail_sender.lambda_handler",
     "ParkedMessageRecovery": "regflow.handlers.recovery.lambda_handler",
+    "SesEventsHandler": "regflow.handlers.ses_events.lambda_handler",
 }
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -254,6 +255,8 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         "BLOCKED_EMAIL_DOMAINS",
         "LOG_LEVEL",
         "DEFAULT_LANGUAGE",
+        "SES_CONFIGURATION_SET",
+        "MX_CHECK",
         "TEMPLATES_DIR",
         "METRICS",
         "METRICS_STACK",
@@ -263,7 +266,8 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         assert set(env) <= read, f"{function} sets variables Settings never reads"
         # only the functions that sign or verify tokens may read the token secret; only the
         # register path trusts CloudFront's viewer address (behind X-Origin-Verify)
-        secret = {"TOKEN_SECRET_ARN"} if function != "RegistrationHandler" else set()
+        signs = function not in ("RegistrationHandler", "SesEventsHandler")
+        secret = {"TOKEN_SECRET_ARN"} if signs else set()
         origin = {"ORIGIN_VERIFY_SECRET"} if function == "RegistrationHandler" else set()
         assert set(env) == common | secret | origin, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}

@@ -57,6 +57,9 @@ class Arns:
             return name
         return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"
 
+    def ses_configuration_set(self, name: str) -> str:
+        return f"arn:aws:ses:{self.region}:{self.account}:configuration-set/{name}"
+
     def ses_identity(self, identity: str) -> str:
         return f"arn:aws:ses:{self.region}:{self.account}:identity/{identity}"
 
@@ -124,10 +127,13 @@ def requests_for(call: Call, arns: Arns) -> list[Request]:
             actions.append("ses:SendRawEmail")
         identities = [sender, sender.rsplit("@", 1)[1], *recipients]
         context = {"ses:FromAddress": (sender,), "ses:Recipients": tuple(recipients)}
+        resources = [arns.ses_identity(identity) for identity in identities]
+        if params.get("ConfigurationSetName"):  # authorized on the configuration set too
+            resources.append(arns.ses_configuration_set(params["ConfigurationSetName"]))
         return [
-            Request(action, arns.ses_identity(identity), context, operation=op)
+            Request(action, resource, context, operation=op)
             for action in actions
-            for identity in identities
+            for resource in resources
         ]
     if call.service == "sqs" and op == "SendMessage":
         return [Request("sqs:SendMessage", params["QueueUrl"], operation=op)]

@@ -25,6 +25,7 @@ from regflow.domain import (
     Registration,
     SendLog,
     Status,
+    Suppression,
     count_client,
     count_send,
 )
@@ -61,6 +62,9 @@ class MemoryStore:
         self._limit_expires: dict[str, int] = {}  # key -> epoch seconds it stops limiting
         self._rows: dict[int, _Row] = {}  # insertion order is id order: oldest first
         self._ids = itertools.count(1)
+        self.suppressed: dict[str, Suppression] = {}  # mailbox_key -> entry
+        self.soft_bounces: dict[str, list[int]] = {}  # mailbox_key -> epoch seconds
+        self._soft_bounce_expires: dict[str, int] = {}
 
     # --- RegistrationStore ------------------------------------------------------------
 
@@ -113,6 +117,8 @@ class MemoryStore:
                 return Outcome.INVALID
             if reg.status is Status.CONFIRMED:
                 return Outcome.ALREADY_CONFIRMED
+            if reg.status is not Status.PENDING:  # bounced, complained: never confirmable
+                return Outcome.INVALID
             if reg.expired(now):
                 return Outcome.EXPIRED
             if addr_key in self.confirmed_by_address:
@@ -274,8 +280,11 @@ class MemoryStore:
             gone = {
                 r.id
                 for r in self.by_id.values()
-                if r.status is Status.PENDING and r.ttl is not None and r.ttl <= cutoff
-            }
+                if r.status is not Status.CONFIRMED and r.ttl is not None and r.ttl <= cutoff
+            }  # PENDING, and BOUNCED/COMPLAINED (deliverability) like the PENDING they were
+            for key in [k for k, e in self._soft_bounce_expires.items() if e <= epoch]:
+                del self._soft_bounce_expires[key]
+                self.soft_bounces.pop(key, None)
             self._forget(gone)
             for key in [k for k, expires in self._limit_expires.items() if expires <= epoch]:
                 del self._limit_expires[key]
@@ -303,7 +312,7 @@ class MemoryStore:
             parked = sum(r.parked for r in self._rows.values())
             return Stats(
                 pending=pending,
-                confirmed=len(self.by_id) - pending,
+                confirmed=sum(r.status is Status.CONFIRMED for r in self.by_id.values()),
                 outbox_due=len(self._rows) - parked,
                 outbox_parked=parked,
             )
@@ -335,3 +344,44 @@ class MemoryStore:
                 self.limits.pop(f"address:{limit_key}", None)
                 self._limit_expires.pop(f"address:{limit_key}", None)
             return len(gone)
+
+    # --- SuppressionList --------------------------------------------------------------
+
+    def suppression(self, key: str) -> Suppression | None:
+        with self._lock:
+            return self.suppressed.get(key)
+
+    def suppress(self, entry: Suppression) -> bool:
+        with self._lock:
+            if entry.key in self.suppressed:
+                return False
+            self.suppressed[entry.key] = entry
+            return True
+
+    def lift(self, key: str) -> bool:
+        with self._lock:
+            self.soft_bounces.pop(key, None)
+            self._soft_bounce_expires.pop(key, None)
+            return self.suppressed.pop(key, None) is not None
+
+    def suppressions(self) -> list[Suppression]:
+        with self._lock:
+            return sorted(self.suppressed.values(), key=lambda e: (e.since, e.key))
+
+    def count_soft_bounce(self, key: str, at: int, window_seconds: int) -> int:
+        with self._lock:
+            times = [t for t in self.soft_bounces.get(key, []) if at - t < window_seconds]
+            times.append(at)
+            self.soft_bounces[key] = times
+            self._soft_bounce_expires[key] = max(times) + window_seconds
+            return len(times)
+
+    def mark_undeliverable(self, registration_id: str, status: Status, diagnostic: str) -> bool:
+        with self._lock:
+            reg = self.by_id.get(registration_id)
+            if reg is None or reg.status is not Status.PENDING:
+                return False
+            self.by_id[registration_id] = dataclasses.replace(
+                reg, status=status, delivery_failure=diagnostic[:200]
+            )
+            return True

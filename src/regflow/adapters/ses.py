@@ -63,7 +63,11 @@ class SesMailer:
             "Content": {"Raw": {"Data": raw}},
         }
         if self._configuration_set:
+            # the stack's configuration set: bounce, complaint, delivery and reject events to
+            # the SES events function, SES's suppression of bounces and complaints
             kwargs["ConfigurationSetName"] = self._configuration_set
+        if email.tags:  # reported back with each event (regflow.feedback)
+            kwargs["EmailTags"] = [{"Name": k, "Value": v} for k, v in email.tags]
         try:
             self._client.send_email(**kwargs)
         except ClientError as exc:

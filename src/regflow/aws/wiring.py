@@ -8,8 +8,11 @@ Each function gets only what its path needs:
   Secrets Manager client, no secret.
 - confirm: the same, and the token secret, fetched from Secrets Manager (`TOKEN_SECRET_ARN`)
   on the first token check, then kept for the life of the process.
-- mail sender: a `DeliveryService` with DynamoDB (reads, parked messages), SES v2 (sends) and
+- mail sender: a `DeliveryService` with DynamoDB (reads, parked messages, the suppression
+  list), SES v2 (sends, through the stack's configuration set), the MX check (`MX_CHECK`) and
   the secret (signs links).
+- SES events: a `FeedbackService` with DynamoDB (suppression list, soft-bounce counts, marking
+  registrations). No SES client, no secret.
 
 `TOKEN_SECRET` (the secret itself) replaces the Secrets Manager lookup; tests and the embedded
 mode use it. Tests build with `build_api` / `build_delivery` and their own clients; `reset()`
@@ -33,7 +36,9 @@ from regflow.tokens import TokenSigner
 if TYPE_CHECKING:
     from regflow.api import HttpApi
     from regflow.delivery import DeliveryService
+    from regflow.feedback import FeedbackService
     from regflow.metrics import Metrics
+    from regflow.ports import MailDomains
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -48,6 +53,7 @@ class Role(StrEnum):
     CONFIRM = "confirm"
     MAIL_SENDER = "mail-sender"
     RECOVERY = "recovery"
+    SES_EVENTS = "ses-events"
 
 
 class AwsClients:
@@ -170,12 +176,37 @@ def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
     from regflow.domain import Channel
 
     store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    mailer = SesMailer(clients.sesv2(), configuration_set=settings.aws.ses_configuration_set)
     return DeliveryService(
         store=store,
         outbox=store,
         settings=settings.mail,
         signer=TokenSigner(token_secret_source(settings, clients)),
-        channels={Channel.EMAIL: SesMailer(clients.sesv2())},
+        channels={Channel.EMAIL: mailer},
+        metrics=metrics_of(settings),
+        suppressions=store,
+        mail_domains=mail_domains_of(settings),
+    )
+
+
+def mail_domains_of(settings: Settings) -> MailDomains | None:
+    """The MX check (`MX_CHECK=on`), or None."""
+    if not settings.mail.mx_check:
+        return None
+    from regflow.adapters.dns import DnsPythonResolver
+    from regflow.mail_domains import MailDomainCheck
+
+    return MailDomainCheck(DnsPythonResolver())
+
+
+def build_feedback(settings: Settings, clients: AwsClients) -> FeedbackService:
+    """The SES events function's service: SES's reports applied to the table."""
+    from regflow.adapters.dynamodb import DynamoDBStore
+    from regflow.feedback import FeedbackService
+
+    return FeedbackService(
+        store=DynamoDBStore(clients.dynamodb(), settings.aws.table_name),
+        owner_email=settings.mail.owner_email,
         metrics=metrics_of(settings),
     )
 
@@ -232,6 +263,12 @@ def delivery_for(role: Role) -> DeliveryService:
     return service
 
 
+def feedback() -> FeedbackService:
+    """This process's feedback service (the SES events function), built on first use."""
+    service: FeedbackService = _once(Role.SES_EVENTS, build_feedback)
+    return service
+
+
 def init_on_lambda(role: Role) -> None:
     """Build `role`'s objects now when running on Lambda (module import is the init phase),
     so a missing or bad setting fails the function's start-up with one log line naming it,
@@ -239,6 +276,8 @@ def init_on_lambda(role: Role) -> None:
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         if role in (Role.MAIL_SENDER, Role.RECOVERY):
             delivery_for(role)
+        elif role is Role.SES_EVENTS:
+            feedback()
         else:
             http_api(role)
 

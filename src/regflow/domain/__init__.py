@@ -33,9 +33,19 @@ from regflow.domain.model import (
     utcnow,
 )
 from regflow.domain.policy import DEFAULT_POLICY, Action, DeliveryPolicy, Verdict
+from regflow.domain.suppression import (
+    SOFT_BOUNCE_LIMIT,
+    SOFT_BOUNCE_WINDOW_SECONDS,
+    MailEvent,
+    MailEventType,
+    Suppression,
+    SuppressionReason,
+)
 
 __all__ = [
     "DEFAULT_POLICY",
+    "SOFT_BOUNCE_LIMIT",
+    "SOFT_BOUNCE_WINDOW_SECONDS",
     "Action",
     "Channel",
     "ClaimedMessage",
@@ -48,6 +58,8 @@ __all__ = [
     "FailureClass",
     "Limit",
     "LimitState",
+    "MailEvent",
+    "MailEventType",
     "Message",
     "MessageKind",
     "Outcome",
@@ -57,6 +69,8 @@ __all__ = [
     "SendLog",
     "Status",
     "StoreUnavailable",
+    "Suppression",
+    "SuppressionReason",
     "ValidationError",
     "Verdict",
     "address_key",

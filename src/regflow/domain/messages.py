@@ -86,3 +86,6 @@ class Email:
     text: str
     html: str
     reply_to: str | None = None
+    # (name, value) tags the mail service reports back with bounces and complaints
+    # (SES EmailTags): which message kind, which registration
+    tags: tuple[tuple[str, str], ...] = ()

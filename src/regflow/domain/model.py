@@ -14,6 +14,10 @@ from enum import StrEnum
 class Status(StrEnum):
     PENDING = "PENDING"
     CONFIRMED = "CONFIRMED"
+    # the verification mail bounced for good / was reported as spam (`regflow.feedback`):
+    # never confirmable; `delivery_failure` holds the mail service's diagnostic
+    BOUNCED = "BOUNCED"
+    COMPLAINED = "COMPLAINED"
 
 
 class Outcome(StrEnum):

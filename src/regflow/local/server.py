@@ -30,7 +30,7 @@ from regflow.intake import IntakeService
 from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
 from regflow.local.stores import DB_FILE, StoreOpenError, describe, open_store
 from regflow.local.worker import OutboxWorker
-from regflow.ports import MailChannel
+from regflow.ports import MailChannel, MailDomains
 from regflow.render.catalog import CatalogError
 from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, generate_secret
 
@@ -200,6 +200,10 @@ class EmbeddedApp:
             settings=self.settings.mail,
             signer=signer,
             channels={Channel.EMAIL: mailer},
+            # deliverability: no mail to a suppressed inbox; an SMTP 5xx for the recipient
+            # suppresses it; MX_CHECK=on checks the domain first
+            suppressions=self.store,
+            mail_domains=_mail_domains(self.settings),
         )
         self.worker = OutboxWorker(self.store, self.delivery, poll_interval=poll)
         self.web_dir = locate_web_dir(options.web_dir)
@@ -335,3 +339,13 @@ def _redact(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
+
+
+def _mail_domains(settings: Settings) -> MailDomains | None:
+    """The MX check when `MX_CHECK=on` (regflow.mail_domains), else None."""
+    if not settings.mail.mx_check:
+        return None
+    from regflow.adapters.dns import DnsPythonResolver
+    from regflow.mail_domains import MailDomainCheck
+
+    return MailDomainCheck(DnsPythonResolver())

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from regflow.config import DatabaseUrl
-from regflow.ports import OperatorQueries, RegistrationStore, WorkerOutbox
+from regflow.ports import OperatorQueries, RegistrationStore, SuppressionList, WorkerOutbox
 
 DB_FILE = "regflow.db"
 
 
-class EmbeddedStore(RegistrationStore, WorkerOutbox, OperatorQueries, Protocol):
+class EmbeddedStore(RegistrationStore, WorkerOutbox, OperatorQueries, SuppressionList, Protocol):
     """Every port the embedded runtime uses, and `close()`."""
 
     def close(self) -> None: ...

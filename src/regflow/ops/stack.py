@@ -1,16 +1,43 @@
-"""Where a deployed stack keeps its registrations: read from its CloudFormation outputs."""
+"""A deployed stack's resources, from its CloudFormation outputs: what the operator's commands
+(`regflow suppression --stack NAME`, ...) act on. Your AWS credentials, the usual AWS_*
+variables."""
 
 from __future__ import annotations
 
+from typing import Any
 
-def table_for_stack(stack: str, region: str | None) -> str:
-    """The name of `stack`'s registrations table (its `TableName` output), read with the
-    operator's own credentials (boto3's default chain). Raises `LookupError` when the stack
-    has no such output, botocore's `ClientError` when the stack does not exist."""
-    import boto3
 
-    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
-    for output in described["Stacks"][0].get("Outputs", []):
-        if output.get("OutputKey") == "TableName" and output.get("OutputValue"):
-            return str(output["OutputValue"])
-    raise LookupError(f"stack {stack} has no TableName output (deploy it again)")
+class StackError(LookupError):
+    """The stack cannot be read or lacks the output; the message says which."""
+
+
+def stack_outputs(stack: str, region: str | None, *, client: Any = None) -> dict[str, str]:
+    """The stack's outputs, `OutputKey -> OutputValue`."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if client is None:
+        import boto3.session
+
+        client = boto3.session.Session(region_name=region).client("cloudformation")
+    try:
+        described = client.describe_stacks(StackName=stack)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise StackError(
+            f"stack {stack}: {error.get('Code', '')} {error.get('Message', '')}"
+        ) from exc
+    except BotoCoreError as exc:
+        raise StackError(f"stack {stack}: {exc}") from exc
+    stacks = described.get("Stacks") or []
+    if not stacks:
+        raise StackError(f"stack {stack} not found")
+    outputs = stacks[0].get("Outputs") or []
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs if "OutputKey" in o}
+
+
+def table_for_stack(stack: str, region: str | None, *, client: Any = None) -> str:
+    """The registrations table of `stack` (its `TableName` output)."""
+    table = stack_outputs(stack, region, client=client).get("TableName")
+    if not table:
+        raise StackError(f"stack {stack} has no TableName output (is it a regflow stack?)")
+    return table

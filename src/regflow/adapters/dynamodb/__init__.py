@@ -6,6 +6,7 @@
 - `store`: `RegistrationStore` (one `TransactWriteItems` per request),
 - `outbox`: `Outbox` (parked messages; fresh ones travel on the stream),
 - `queries`: `OperatorQueries`,
+- `suppression`: `SuppressionList` (deliverability),
 - `stream`: what the table's stream says is owed (`message_from_record`, `FILTER_PATTERNS`).
 
 Uses the low-level client only (`boto3.resource` costs cold-start time).
@@ -19,10 +20,11 @@ from regflow.adapters.dynamodb.outbox import OutboxMixin
 from regflow.adapters.dynamodb.queries import QueriesMixin
 from regflow.adapters.dynamodb.store import StoreMixin
 from regflow.adapters.dynamodb.stream import FILTER_PATTERNS, message_from_record
+from regflow.adapters.dynamodb.suppression import SuppressionMixin
 from regflow.adapters.dynamodb.table import THROTTLING_CODES
 
 
-class DynamoDBStore(StoreMixin, OutboxMixin, QueriesMixin, ExportMixin):
+class DynamoDBStore(StoreMixin, OutboxMixin, QueriesMixin, ExportMixin, SuppressionMixin):
     """`RegistrationStore`, `Outbox` and `OperatorQueries` on one DynamoDB table:
     `DynamoDBStore(client, table_name, *, max_attempts=3, sleep=time.sleep)`."""
 

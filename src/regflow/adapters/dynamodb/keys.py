@@ -58,6 +58,11 @@ ADDR_PREFIX = "ADDR#"
 CLIENT_LIMIT_PREFIX = "LIMIT#IP#"
 ADDRESS_LIMIT_PREFIX = "LIMIT#ADDR#"
 OUTBOX_PREFIX = "OUTBOX#"
+# deliverability (`suppression.py`): `SUPPRESS#<mailboxKey>` a suppressed inbox (`email`,
+# `reason`, `diagnostic`, `since`; permanent); `SOFTBOUNCE#<mailboxKey>` its recent soft
+# bounces (`sends`: epoch seconds, oldest first; `ttl`: the newest + the window)
+SUPPRESS_PREFIX = "SUPPRESS#"
+SOFT_BOUNCE_PREFIX = "SOFTBOUNCE#"
 DEFAULT_LANGUAGE = "en"
 
 

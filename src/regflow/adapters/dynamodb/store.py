@@ -283,6 +283,8 @@ class StoreMixin(Table):
                     return Outcome.INVALID
                 if keys.status_of(old) == Status.CONFIRMED.value:
                     return Outcome.ALREADY_CONFIRMED
+                if keys.status_of(old) != Status.PENDING.value:  # bounced, complained
+                    return Outcome.INVALID
                 return Outcome.EXPIRED
             return Outcome.ALREADY_CONFIRMED  # the address is locked to another registration
         return Outcome.CONFIRMED

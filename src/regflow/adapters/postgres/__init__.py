@@ -11,6 +11,7 @@ passes the same contract suites as the other adapters. The modules, one job each
 - `store`: `RegistrationStore` (limits exact across replicas: row locks);
 - `outbox`: `Outbox` and the worker's extras (`FOR UPDATE SKIP LOCKED` claims with leases);
 - `queries`: `OperatorQueries` and `purge_expired`;
+- `suppression`: `SuppressionList` (deliverability);
 - `transfer`: `regflow migrate-data` (SQLite -> PostgreSQL).
 """
 
@@ -22,9 +23,12 @@ from regflow.adapters.postgres.outbox import CLAIM_LEASE_SECONDS, PostgresOutbox
 from regflow.adapters.postgres.queries import PostgresQueries
 from regflow.adapters.postgres.schema import SCHEMA_VERSION, MigrationError, migrate
 from regflow.adapters.postgres.store import PostgresRegistrations
+from regflow.adapters.postgres.suppression import PostgresSuppressions
 
 
-class PostgresStore(PostgresRegistrations, PostgresOutbox, PostgresQueries, PostgresExport):
+class PostgresStore(
+    PostgresRegistrations, PostgresOutbox, PostgresQueries, PostgresExport, PostgresSuppressions
+):
     """Every port over one PostgreSQL database: `PostgresStore(url)`; `close()` when done."""
 
     HOLDS_FRESH = True

@@ -86,6 +86,13 @@ class PostgresQueries(Database):
             ).rowcount
             cur.execute("DELETE FROM limit_counters WHERE expires <= %s", (epoch,))
             cur.execute("DELETE FROM send_logs WHERE expires <= %s", (epoch,))
+            # deliverability: bounced/complained registrations go like the PENDING ones they
+            # were (their inbox stays suppressed); soft-bounce counts that no longer count
+            deleted += cur.execute(
+                "DELETE FROM registrations WHERE status IN ('BOUNCED', 'COMPLAINED') AND ttl <= %s",
+                (cutoff,),
+            ).rowcount
+            cur.execute("DELETE FROM soft_bounces WHERE expires <= %s", (epoch,))
             return deleted
 
         return self._write(run)

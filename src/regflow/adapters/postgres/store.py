@@ -107,6 +107,8 @@ class PostgresRegistrations(Database):
                 return Outcome.INVALID
             if Status(row["status"]) is Status.CONFIRMED:
                 return Outcome.ALREADY_CONFIRMED
+            if Status(row["status"]) is not Status.PENDING:  # bounced, complained
+                return Outcome.INVALID
             ttl = row["ttl"]
             if ttl is not None and ttl <= int(now.timestamp()):
                 return Outcome.EXPIRED

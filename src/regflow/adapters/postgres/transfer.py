@@ -130,6 +130,21 @@ TABLES = (
         _upsert("send_logs", ("key", "times", "expires"), "key"),
     ),
     Table("outbox", "id", _OUT, _outbox, _upsert("outbox", _OUT, "id")),
+    # deliverability: the suppression list and the soft-bounce counts
+    Table(
+        "suppressions",
+        "key",
+        ("key", "email", "reason", "diagnostic", "since"),
+        lambda r: (r["key"], r["email"], r["reason"], r["diagnostic"], _dt(r["since"])),
+        _upsert("suppressions", ("key", "email", "reason", "diagnostic", "since"), "key"),
+    ),
+    Table(
+        "soft_bounces",
+        "key",
+        ("key", "times", "expires"),
+        lambda r: (r["key"], [int(t) for t in json.loads(r["times"])], r["expires"]),
+        _upsert("soft_bounces", ("key", "times", "expires"), "key"),
+    ),
 )
 
 

@@ -12,7 +12,8 @@ passes the same contract suites as the other adapters. The modules, one job each
 - `rows`: rows <-> domain values;
 - `store`: `RegistrationStore`;
 - `outbox`: `Outbox` and the worker's extras;
-- `queries`: `OperatorQueries` and `purge_expired`.
+- `queries`: `OperatorQueries` and `purge_expired`;
+- `suppression`: `SuppressionList` (deliverability).
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from regflow.adapters.sqlite.outbox import CLAIM_LEASE_SECONDS, SQLiteOutbox
 from regflow.adapters.sqlite.queries import SQLiteQueries
 from regflow.adapters.sqlite.schema import SCHEMA_VERSION
 from regflow.adapters.sqlite.store import SQLiteRegistrations
+from regflow.adapters.sqlite.suppression import SQLiteSuppressions
 
 
-class SQLiteStore(SQLiteRegistrations, SQLiteOutbox, SQLiteQueries, SQLiteExport):
+class SQLiteStore(
+    SQLiteRegistrations, SQLiteOutbox, SQLiteQueries, SQLiteExport, SQLiteSuppressions
+):
     """Every port over one SQLite file: `SQLiteStore(path)` (`durability="normal"`: the old,
     power-loss-unsafe setting); `close()` when done."""
 

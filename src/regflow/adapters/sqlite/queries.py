@@ -66,9 +66,9 @@ class SQLiteQueries(Database):
 
     def purge_expired(self, now: datetime, *, grace_seconds: int = 0) -> int:
         """Delete PENDING registrations whose ttl passed more than `grace_seconds` ago (and
-        every message they owe, parked ones too), and limit state that no longer limits
-        anything. Returns registrations deleted. (Until a registration is purged, its link
-        answers `expired` rather than `invalid`.)"""
+        every message they owe, parked ones too), BOUNCED and COMPLAINED ones likewise, and
+        limit state that no longer limits anything. Returns registrations deleted. (Until a
+        registration is purged, its link answers `expired` rather than `invalid`.)"""
         epoch = int(now.timestamp())
         cutoff = epoch - grace_seconds
         with self._write() as db:
@@ -84,4 +84,11 @@ class SQLiteQueries(Database):
             ).rowcount
             db.execute("DELETE FROM limit_counters WHERE expires <= ?", (epoch,))
             db.execute("DELETE FROM send_logs WHERE expires <= ?", (epoch,))
+            # deliverability: bounced/complained registrations go like the PENDING ones they
+            # were (their inbox stays suppressed); soft-bounce counts that no longer count
+            deleted += db.execute(
+                "DELETE FROM registrations WHERE status IN ('BOUNCED', 'COMPLAINED') AND ttl <= ?",
+                (cutoff,),
+            ).rowcount
+            db.execute("DELETE FROM soft_bounces WHERE expires <= ?", (epoch,))
             return deleted

@@ -14,8 +14,10 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # fixed-window `address:` counters are converted. 3: registrations carry `language` and
 # `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
-# 4 (operator export): the partial index `registrations_confirmed` serves `export --since`.
-SCHEMA_VERSION = 4
+# 4 (deliverability): registrations may be BOUNCED or COMPLAINED; the suppression list
+# (`suppressions`) and the soft-bounce counts (`soft_bounces`).
+# 5 (operator export): the partial index `registrations_confirmed` serves `export --since`.
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrations (
@@ -23,7 +25,8 @@ CREATE TABLE IF NOT EXISTS registrations (
     addr_key         TEXT NOT NULL,
     name             TEXT NOT NULL,
     email            TEXT NOT NULL,
-    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED')),
+    status           TEXT NOT NULL
+                     CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED')),
     timestamp        TEXT NOT NULL,        -- ISO-8601 UTC, microseconds
     ttl              INTEGER,              -- epoch seconds; NULL once confirmed
     confirmed_at     TEXT,                 -- ISO-8601 UTC, microseconds
@@ -67,6 +70,21 @@ CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, 
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_message ON outbox (registration_id, kind);
+CREATE TABLE IF NOT EXISTS suppressions (    -- inboxes that get no mail (deliverability)
+    key          TEXT PRIMARY KEY,         -- mailbox_key
+    email        TEXT NOT NULL,            -- the address as reported
+    reason       TEXT NOT NULL,
+    diagnostic   TEXT NOT NULL,
+    since        TEXT NOT NULL             -- ISO-8601 UTC, microseconds
+);
+CREATE TABLE IF NOT EXISTS soft_bounces (    -- recent soft bounces per inbox
+    key          TEXT PRIMARY KEY,         -- mailbox_key
+    times        TEXT NOT NULL,            -- JSON array of epoch seconds, oldest first
+    expires      INTEGER NOT NULL          -- epoch seconds after which none of them counts
+);
+CREATE INDEX IF NOT EXISTS soft_bounces_expires ON soft_bounces (expires);
+CREATE INDEX IF NOT EXISTS registrations_undeliverable ON registrations (ttl)
+    WHERE status IN ('BOUNCED', 'COMPLAINED');
 """
 
 
@@ -178,7 +196,64 @@ def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
             )
 
 
-def _v3_to_v4_operator_export(db: sqlite3.Connection, now: float) -> None:
+def _v3_to_v4_deliverability(db: sqlite3.Connection, now: float) -> None:
+    """Deliverability: `registrations.status` may also be BOUNCED or COMPLAINED (SQLite cannot
+    change a CHECK in place: the table is rebuilt, rows and indexes kept, and with it
+    `confirmed_addresses`, whose foreign key points at it); the `suppressions` and
+    `soft_bounces` tables."""
+    db.execute(
+        "CREATE TABLE registrations_v4 ("
+        " id TEXT PRIMARY KEY,"
+        " addr_key TEXT NOT NULL,"
+        " name TEXT NOT NULL,"
+        " email TEXT NOT NULL,"
+        " status TEXT NOT NULL"
+        " CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED')),"
+        " timestamp TEXT NOT NULL,"
+        " ttl INTEGER,"
+        " confirmed_at TEXT,"
+        " language TEXT NOT NULL DEFAULT 'en',"
+        " delivery_failure TEXT)"
+    )
+    db.execute(
+        "INSERT INTO registrations_v4 (id, addr_key, name, email, status, timestamp, ttl,"
+        " confirmed_at, language, delivery_failure) SELECT id, addr_key, name, email, status,"
+        " timestamp, ttl, confirmed_at, language, delivery_failure FROM registrations"
+    )
+    # confirmed_addresses references registrations (foreign keys are on): it is set aside,
+    # dropped first and recreated, so that no reference dangles at any point
+    db.execute("CREATE TEMP TABLE confirmed_v3 AS SELECT * FROM confirmed_addresses")
+    db.execute("DROP TABLE confirmed_addresses")
+    db.execute("DROP TABLE registrations")
+    db.execute("ALTER TABLE registrations_v4 RENAME TO registrations")
+    db.execute(
+        "CREATE TABLE confirmed_addresses (addr_key TEXT PRIMARY KEY,"
+        " registration_id TEXT NOT NULL UNIQUE REFERENCES registrations (id))"
+    )
+    db.execute(
+        "INSERT INTO confirmed_addresses (addr_key, registration_id)"
+        " SELECT addr_key, registration_id FROM confirmed_v3"
+    )
+    db.execute("DROP TABLE temp.confirmed_v3")
+    db.execute("CREATE INDEX registrations_addr ON registrations (addr_key)")
+    db.execute("CREATE INDEX registrations_ttl ON registrations (ttl) WHERE status = 'PENDING'")
+    db.execute("CREATE INDEX registrations_time ON registrations (timestamp, id)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS suppressions (key TEXT PRIMARY KEY, email TEXT NOT NULL,"
+        " reason TEXT NOT NULL, diagnostic TEXT NOT NULL, since TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS soft_bounces (key TEXT PRIMARY KEY, times TEXT NOT NULL,"
+        " expires INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS soft_bounces_expires ON soft_bounces (expires)")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS registrations_undeliverable ON registrations (ttl)"
+        " WHERE status IN ('BOUNCED', 'COMPLAINED')"
+    )
+
+
+def _v4_to_v5_operator_export(db: sqlite3.Connection, now: float) -> None:
     """`regflow export --since` reads confirmed registrations by confirmation time."""
     db.execute(
         "CREATE INDEX IF NOT EXISTS registrations_confirmed ON registrations (confirmed_at, id)"
@@ -189,5 +264,6 @@ def _v3_to_v4_operator_export(db: sqlite3.Connection, now: float) -> None:
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
-    3: _v3_to_v4_operator_export,
+    3: _v3_to_v4_deliverability,
+    4: _v4_to_v5_operator_export,
 }

@@ -101,6 +101,8 @@ class SQLiteRegistrations(Database):
             status, ttl = Status(row[1]), row[2]
             if status is Status.CONFIRMED:
                 return Outcome.ALREADY_CONFIRMED
+            if status is not Status.PENDING:  # bounced, complained: never confirmable
+                return Outcome.INVALID
             if ttl is not None and ttl <= int(now.timestamp()):
                 return Outcome.EXPIRED
             taken = db.execute(
