@@ -16,9 +16,10 @@ def stack_outputs(stack: str, region: str | None, *, client: Any = None) -> dict
     from botocore.exceptions import BotoCoreError, ClientError
 
     if client is None:
-        import boto3.session
+        import boto3
 
-        client = boto3.session.Session(region_name=region).client("cloudformation")
+        # boto3's default session: the operator's own credential chain
+        client = boto3.client("cloudformation", region_name=region)
     try:
         described = client.describe_stacks(StackName=stack)
     except ClientError as exc:
