@@ -308,7 +308,7 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
         # listening for other machines, but the links in mail would point at this one
         mail_line += (
             f"\n  WARNING:   links in mail point at {links}, which only this machine can open:"
-            " set API_BASE_URL to the address visitors use (see the README, Configuration)"
+            " set API_BASE_URL to the address visitors use (see docs/production.md)"
         )
     print(
         f"regflow is serving on {base}\n"
