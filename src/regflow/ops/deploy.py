@@ -30,6 +30,7 @@ from typing import Any, TextIO
 PARAMETERS: tuple[tuple[str, str], ...] = (
     ("SenderEmail", "SENDER_EMAIL"),
     ("OwnerEmail", "OWNER_EMAIL"),
+    ("SiteName", "SITE_NAME"),
     ("TokenTtlHours", "TOKEN_TTL_HOURS"),
     ("ConfirmMode", "CONFIRM_MODE"),
     ("CorsAllowOrigins", "CORS_ALLOW_ORIGINS"),
@@ -51,6 +52,18 @@ PARAMETERS: tuple[tuple[str, str], ...] = (
     ("HostedZoneId", "HOSTED_ZONE_ID"),
     ("WebAclArn", "WEB_ACL_ARN"),
 )
+# Free text (a site's name has spaces): passed quoted, `Key="Example Club"`, which
+# `sam deploy --parameter-overrides` reads as one value (backslash escapes `"` and `\`).
+FREE_TEXT = frozenset({"SITE_NAME"})
+
+
+def _quoted(parameter: str, value: str) -> str:
+    if any(ch in value for ch in "\r\n\t"):
+        raise DeployError(f"{parameter} may not contain line breaks or tabs")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{parameter}="{escaped}"'
+
+
 # Function names are <stack>-<role> and Lambda allows 64 characters.
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
 ROLLBACK_COMPLETE = "ROLLBACK_COMPLETE"
@@ -97,6 +110,9 @@ def parameter_overrides(env: Mapping[str, str]) -> list[str]:
     for parameter, variable in PARAMETERS:
         if variable not in env:
             continue  # unset: the stack keeps its previous value
+        if variable in FREE_TEXT:
+            out.append(_quoted(parameter, env[variable].strip()))
+            continue
         # no spaces: `sam deploy --parameter-overrides` ends a value at a space, so
         # "a.com, b.com" would silently become "a.com,"
         value = ",".join(part.strip() for part in env[variable].split(","))
