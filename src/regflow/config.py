@@ -1,7 +1,8 @@
 """Settings, read once from the environment into a frozen object.
 
-Every variable is documented in docs/configuration.md (checked by tests/docs), and `template.yaml` sets the same
-names. A missing or bad value raises `ConfigError` naming the variable.
+Every variable is documented in docs/configuration.md (checked by tests/docs), and
+`template.yaml` sets the same names. A missing or bad value raises `ConfigError` naming the
+variable.
 
 Settings are grouped by layer (`Rules` for intake, `HttpEdge` for the HTTP adapter,
 `MailSettings` for delivery, `AwsWiring` and `Embedded` for the two runtimes); the runtimes
