@@ -243,3 +243,53 @@ def test_no_internal_words_in_makefile_comments() -> None:
     ]
     words = [c for c in comments if re.search(r"\bseed\b|\bissue (\d+|N)\b", c, flags=re.I)]
     assert not words, f"Makefile comments use internal words: {words}"
+
+
+# --- what gets created --------------------------------------------------------------------------
+
+# template resource service -> the words its row in "What gets created" starts with
+SERVICE_ROWS = {
+    "DynamoDB": "DynamoDB table",
+    "Serverless": "Lambda functions",
+    "Lambda": "HTTP API",  # the API's invoke permissions
+    "Scheduler": "EventBridge Scheduler",
+    "Logs": "CloudWatch Logs",
+    "ApiGatewayV2": "HTTP API",
+    "S3": "S3 bucket",
+    "CloudFront": "CloudFront",
+    "SecretsManager": "Secrets Manager",
+    "SQS": "SQS",
+    "CloudWatch": "CloudWatch",
+    "SNS": "SNS",
+    "Route53": "Route 53",
+    "IAM": "IAM",
+}
+
+
+def test_what_gets_created_lists_every_kind_of_resource() -> None:
+    rows = [row[0] for row in table_rows(section(page("aws.md"), "## What gets created"))]
+    resources = load_template()["Resources"]
+    problems = []
+    for name, resource in resources.items():
+        service = resource["Type"].split("::")[1]
+        label = SERVICE_ROWS.get(service)
+        if label is None:
+            problems.append(f"{name} ({resource['Type']}): no row for its service")
+        elif not any(row.startswith(label) for row in rows):
+            problems.append(f"{name}: no row starting {label!r}")
+    secrets = [n for n, r in resources.items() if r["Type"] == "AWS::SecretsManager::Secret"]
+    if len([row for row in rows if row.startswith("Secrets Manager")]) != len(secrets):
+        problems.append(f"one Secrets Manager row per secret: {secrets}")
+    logs = [
+        r["Properties"]["LogGroupName"]["Fn::Sub"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    ]
+    text = section(page("aws.md"), "## What gets created")
+    for group in logs:
+        shown = group.replace("${AWS::StackName}", "<stack>")
+        if shown not in text and shown.rsplit("-", 1)[-1] not in text:
+            problems.append(f"log group {shown} is not named")
+    if "versioned" not in text.lower():
+        problems.append("the pages bucket is versioned: say so")
+    assert not problems, "docs/aws.md, What gets created: " + "; ".join(problems)
