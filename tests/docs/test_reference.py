@@ -293,3 +293,23 @@ def test_what_gets_created_lists_every_kind_of_resource() -> None:
     if "versioned" not in text.lower():
         problems.append("the pages bucket is versioned: say so")
     assert not problems, "docs/aws.md, What gets created: " + "; ".join(problems)
+
+
+def test_no_internal_words_where_an_owner_reads_them() -> None:
+    """The stack's parameter descriptions (the CloudFormation console shows them), the OpenAPI
+    document and the CLI's help."""
+    texts = {
+        f"template.yaml {name}": str(p.get("Description", ""))
+        for name, p in load_template()["Parameters"].items()
+    }
+    texts["openapi.yaml"] = (SRC / "openapi.yaml").read_text(encoding="utf-8")
+    parser = cli.build_parser()
+    texts["regflow --help"] = parser.format_help()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    texts.update({f"regflow {n} --help": c.format_help() for n, c in sub.choices.items()})
+    found = [
+        where
+        for where, text in texts.items()
+        if re.search(r"\bseed\b|\bseed's\b|\bissue (\d+|N)\b", text, flags=re.I)
+    ]
+    assert not found, f"internal words in {found}"
