@@ -118,11 +118,20 @@ def commands(block: Block) -> Iterator[str]:
         pending = ""
 
 
-def env_vars_read() -> dict[str, set[str]]:
-    """Every environment variable the settings code reads, by file: string constants passed as
-    the first argument to a `_Reader` method, `env.get(...)`, `os.environ.get(...)` or
-    `environ[...]`, and the keys of `EMBEDDED_DEFAULTS`."""
-    files = ["config.py", "cli.py", "local/server.py", "aws/wiring.py"]
+# Deploy tooling: what it reads are deploy variables (docs/aws.md), checked on their own.
+DEPLOY_TOOLING = ("ops/", "publish.py")
+
+
+def env_vars_read(*, deploy: bool = False) -> dict[str, set[str]]:
+    """Every environment variable the code reads, by file (relative to src/regflow): string
+    constants passed as the first argument to a `_Reader` method, `.get(...)`, `.optional(...)`
+    or `.required(...)`, or used as a subscript (`environ["X"]`). Every module but the deploy
+    tooling; with `deploy`, only the deploy tooling."""
+    files = sorted(
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if str(path.relative_to(SRC)).startswith(DEPLOY_TOOLING) == deploy
+    )
     found: dict[str, set[str]] = {}
     for name in files:
         tree = ast.parse((SRC / name).read_text(encoding="utf-8"))
@@ -147,5 +156,6 @@ def env_vars_read() -> dict[str, set[str]]:
                 value = node.slice.value
                 if isinstance(value, str) and re.fullmatch(r"[A-Z][A-Z0-9_]+", value):
                     names.add(value)
-        found[name] = names
+        if names:
+            found[name] = names
     return found

@@ -122,6 +122,17 @@ def test_every_deploy_variable_is_documented_with_its_parameter() -> None:
     assert not problems, "docs/aws.md, Deploy variables: " + "; ".join(sorted(problems))
 
 
+def test_every_variable_the_deploy_tooling_reads_is_a_deploy_variable() -> None:
+    table = deploy_table()
+    missing = {
+        f"{name} (read in src/regflow/{file})"
+        for file, names in env_vars_read(deploy=True).items()
+        for name in names
+        if name not in table
+    }
+    assert not missing, f"add to docs/aws.md, Deploy variables: {sorted(missing)}"
+
+
 def test_deploy_defaults_are_the_templates() -> None:
     parameters = load_template()["Parameters"]
     table = deploy_table()
