@@ -89,7 +89,12 @@ def openapi_markdown(doc: dict[str, Any]) -> str:
     if schemas:
         out += ["## Schemas", ""]
     for name, schema in schemas.items():
-        out += [f"### {name}", "", "| field | type | required | meaning |", "| --- | --- | --- | --- |"]
+        out += [
+            f"### {name}",
+            "",
+            "| field | type | required | meaning |",
+            "| --- | --- | --- | --- |",
+        ]
         required = set(schema.get("required", []))
         for field, prop in schema.get("properties", {}).items():
             kind = prop.get("type", "")
