@@ -123,3 +123,46 @@ def test_the_template_gives_every_function_the_site_name() -> None:
         if resource["Type"] == "AWS::Serverless::Function":
             own = resource["Properties"].get("Environment", {}).get("Variables", {})
             assert "SITE_NAME" not in own, f"{name} overrides SITE_NAME"
+
+
+SAM_PYTHON = Path(__file__).resolve().parents[2] / ".venv-deploy" / "bin" / "python"
+
+
+def test_sam_reads_the_quoted_site_name_as_one_value() -> None:
+    """What `make deploy` passes (regflow.ops.deploy) through the SAM CLI's own parser of
+    --parameter-overrides: a name with spaces and quotes arrives whole, and an empty value
+    resets the parameter. The SAM CLI lives in .venv-deploy (`make deploy-tools`; CI installs
+    it with `make lint-template` before `make test`)."""
+    import os
+    import subprocess
+
+    from regflow.ops import deploy
+
+    if not SAM_PYTHON.exists():
+        if os.environ.get("CI"):
+            pytest.fail("no SAM CLI: CI installs it with `make lint-template` before `make test`")
+        pytest.skip("no SAM CLI: `make deploy-tools` installs it into .venv-deploy")
+    overrides = deploy.parameter_overrides(
+        {
+            "SITE_NAME": 'Example "Chess" Club',
+            "ALARM_EMAIL": "",
+            "BLOCKED_EMAIL_DOMAINS": "a.b, c.d",
+        }
+    )
+    script = (
+        "import json, sys\n"
+        "from samcli.cli.types import CfnParameterOverridesType\n"
+        "print(json.dumps(CfnParameterOverridesType().convert(tuple(sys.argv[1:]), None, None)))\n"
+    )
+    done = subprocess.run(
+        [str(SAM_PYTHON), "-c", script, *overrides],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout) == {
+        "SiteName": 'Example "Chess" Club',
+        "AlarmEmail": "",
+        "BlockedEmailDomains": "a.b,c.d",
+    }
