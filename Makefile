@@ -11,7 +11,7 @@ STACK ?= regflow
 # Empty: deploy/deploy.sh takes AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.
 REGION ?= $(AWS_REGION)
 
-.PHONY: run run-postgres test test-fast lint lint-template format bench deploy-tools deploy destroy clean delete-local-data
+.PHONY: run run-postgres test test-fast lint lint-template format bench docs docs-build deploy-tools deploy destroy clean delete-local-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,8 @@ deploy-tools: $(DEPLOY_VENV)/.installed
 run: $(VENV)/.local-installed
 	$(BIN)/regflow serve
 
-# Two replicas on one local PostgreSQL cluster (Debian's postgresql; README "Running on PostgreSQL").
+# Two replicas on one local PostgreSQL cluster (Debian's postgresql; docs/getting-started.md,
+# "Running on PostgreSQL").
 run-postgres: $(VENV)/.dev-installed
 	tools/run-postgres.sh
 
@@ -50,6 +51,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 # template.yaml through the SAM CLI's linter and cfn-lint, offline (CI runs this too).
 lint-template: $(VENV)/.dev-installed $(DEPLOY_VENV)/.installed
@@ -60,11 +62,21 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-# The benchmark suite (issue 5): results in bench/results/latest.md and .json (< 10 min).
+# The benchmark suite: results in bench/results/latest.md and .json (< 10 min); the docs'
+# Performance page shows latest.md.
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.run
 
-# AWS: `make deploy SENDER_EMAIL=... OWNER_EMAIL=...` (see README, "Deploy to AWS").
+# The documentation site (MkDocs, Material theme): `make docs` serves it on
+# http://127.0.0.1:8001/ and rebuilds on every change; `make docs-build` builds it into
+# build/site and fails on any warning (a broken link or anchor), as CI does in `make lint`.
+docs: $(VENV)/.dev-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
+docs-build: $(VENV)/.dev-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
+# AWS: `make deploy SENDER_EMAIL=... OWNER_EMAIL=...` (see docs/aws.md, "Deploy").
 deploy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
 	STACK=$(STACK) REGION=$(REGION) SAM=$(SAM) deploy/deploy.sh
 

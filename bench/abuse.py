@@ -322,7 +322,8 @@ def section(data: dict[str, Any]) -> Section:
         f"\n\nDefault limits: one verification email per address per "
         f"{lim['address_min_interval_s']} s and {lim['address_limit_per_day']} per 24 h, "
         f"{lim['ip_limit_per_hour']} registrations per IP per hour (then 429). The naive "
-        "handler is the seed's logic (one `PutItem` and one `SendEmail` per post), measured "
+        "handler is the simplest possible one (one `PutItem` and one `SendEmail` per post, no "
+        "limits), measured "
         "under the same moto. Item writes count registrations and limit counters alike; a "
         "rate-limited post writes nothing."
     )

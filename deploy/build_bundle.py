@@ -13,8 +13,9 @@ deploys and cold starts for no gain. Every call regflow makes (DynamoDB, SES v2,
 Manager) is years older than the runtime's boto3. `--with-boto3` bundles it to pin the version.
 
 The site's own words and templates (`--templates-dir`, default `TEMPLATES_DIR`: a folder with
-`catalog/<lang>.json` and `templates/...`, see the README) are copied to `site-templates/` in
-the bundle, where the functions' `TEMPLATES_DIR` points; without one that folder is empty.
+`catalog/<lang>.json` and `templates/...`, see docs/getting-started.md) are copied to
+`site-templates/` in the bundle, where the functions' `TEMPLATES_DIR` points; without one that
+folder is empty.
 """
 
 from __future__ import annotations

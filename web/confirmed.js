@@ -59,7 +59,7 @@
     title.textContent = msg(outcome.title);
     message.textContent = msg(outcome.message);
     if (back) back.textContent = msg(outcome.link);
-    document.title = msg(outcome.title);
+    words.setTitle(msg(outcome.title)); // with the site's name, once it is known
   }
 
   words.collectFallback();

@@ -66,6 +66,13 @@
     }
   }
 
+  // The site's name (SITE_NAME, served with the words as web.site_name) ends the title.
+  var siteName = "";
+
+  function setTitle(text) {
+    document.title = siteName ? text + " - " + siteName : text;
+  }
+
   // Resolves true once the catalog of `lang` is in use (the page translated), false if the
   // page stays in English.
   function loadCatalog(lang) {
@@ -93,6 +100,11 @@
         });
         document.documentElement.lang = lang;
         translatePage();
+        var site = catalog["web.site_name"];
+        if (typeof site === "string" && site.trim()) {
+          siteName = site.trim();
+          setTitle(document.title);
+        }
         return true;
       })
       .catch(function () {
@@ -109,5 +121,6 @@
     collectFallback: collectFallback,
     msg: msg,
     loadCatalog: loadCatalog,
+    setTitle: setTitle,
   };
 })();

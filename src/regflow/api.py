@@ -401,7 +401,9 @@ class HttpApi:
         from regflow.render.templates import Renderer  # only here: the template engine
 
         if self._renderer is None:
-            self._renderer = Renderer(self.catalog, self.edge.templates_dir)
+            self._renderer = Renderer(
+                self.catalog, self.edge.templates_dir, site=self.edge.site_name
+            )
         return self._renderer.page(name, lang, **context)
 
     def confirm_page(self, token: str, lang: str, link_lang: str | None = None) -> str:

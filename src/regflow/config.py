@@ -1,7 +1,8 @@
 """Settings, read once from the environment into a frozen object.
 
-Every variable is documented in the README ("Configuration"), and `template.yaml` sets the same
-names. A missing or bad value raises `ConfigError` naming the variable.
+Every variable is documented in docs/configuration.md (checked by tests/docs), and
+`template.yaml` sets the same names. A missing or bad value raises `ConfigError` naming the
+variable.
 
 Settings are grouped by layer (`Rules` for intake, `HttpEdge` for the HTTP adapter,
 `MailSettings` for delivery, `AwsWiring` and `Embedded` for the two runtimes); the runtimes
@@ -184,7 +185,7 @@ class Settings:
         secret = reader.optional("TOKEN_SECRET")
         if secret is not None and len(secret.encode()) < 32:
             raise ConfigError("TOKEN_SECRET must be at least 32 characters")
-        # the order of the README's table: the first missing or bad variable is named
+        # the order of the docs' table: the first missing or bad variable is named
         sender = reader.email("SENDER_EMAIL")
         owner = reader.email("OWNER_EMAIL")
         api_base = reader.url("API_BASE_URL").rstrip("/")

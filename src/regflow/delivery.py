@@ -124,7 +124,9 @@ class DeliveryService:
             from regflow.render.templates import Renderer
 
             s = self.settings
-            self._renderer = Renderer(Catalog(s.templates_dir, s.default_language), s.templates_dir)
+            self._renderer = Renderer(
+                Catalog(s.templates_dir, s.default_language), s.templates_dir, site=s.site_name
+            )
         return self._renderer
 
     def recipient(self, message: Message) -> str:

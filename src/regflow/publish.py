@@ -65,6 +65,7 @@ class StackSite:
     bucket: str
     distribution_id: str | None
     page_url: str | None
+    site_name: str = "regflow"  # the stack's SiteName parameter (SITE_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,19 +108,24 @@ def stack_site(cloudformation: Any, stack_name: str) -> StackSite:
     bucket = outputs.get("SiteBucket")
     if not bucket:
         raise PublishError(f"stack {stack_name!r} has no SiteBucket output")
+    parameters = {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])
+    }
     return StackSite(
         bucket=bucket,
         distribution_id=outputs.get("DistributionId"),
         page_url=outputs.get("RegistrationPageUrl"),
+        site_name=(parameters.get("SiteName") or "").strip() or "regflow",
     )
 
 
-def catalog_files(catalog: Catalog) -> dict[str, bytes]:
+def catalog_files(catalog: Catalog, site: str | None = None) -> dict[str, bytes]:
     """Object key -> body of the page scripts' words: `i18n/<lang>.json` for every language,
-    from the message catalog (with the owner's overrides, if the catalog has them)."""
+    from the message catalog (with the owner's overrides, if the catalog has them), and the
+    site's name when given."""
     return {
         f"i18n/{lang}.json": json.dumps(
-            catalog.web_messages(lang), ensure_ascii=False, sort_keys=True
+            catalog.web_messages(lang, site=site), ensure_ascii=False, sort_keys=True
         ).encode("utf-8")
         for lang in SUPPORTED_LANGUAGES
     }
@@ -132,11 +138,12 @@ def upload(
     *,
     prune: bool = True,
     catalog: Catalog | None = None,
+    site: str | None = None,
 ) -> PublishResult:
-    """Upload every file of `source` and the catalog's `i18n/<lang>.json`; with `prune`,
-    delete objects that are neither."""
+    """Upload every file of `source` and the catalog's `i18n/<lang>.json` (with the site's
+    name, when given); with `prune`, delete objects that are neither."""
     files = site_files(source)
-    words = catalog_files(catalog or Catalog())
+    words = catalog_files(catalog or Catalog(), site)
     # Check every extension before the first upload: all or nothing.
     headers = {key: (content_type(path), cache_control(path)) for key, path in files.items()}
     for key, path in files.items():
@@ -219,7 +226,7 @@ def publish(
 ) -> PublishResult:
     """Upload `source` to the stack's bucket; invalidate its distribution when `cloudfront`."""
     site = stack_site(cloudformation, stack_name)
-    result = upload(s3, site.bucket, source, prune=prune, catalog=catalog)
+    result = upload(s3, site.bucket, source, prune=prune, catalog=catalog, site=site.site_name)
     invalidation = None
     if cloudfront is not None and site.distribution_id:
         invalidation = invalidate(cloudfront, site.distribution_id)

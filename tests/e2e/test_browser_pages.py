@@ -102,7 +102,7 @@ def test_each_outcome_has_its_message(open_visit: OpenVisit, server: RunningServ
         expect(page.get_by_role("heading", level=1)).to_have_text(title)
         expect(page.locator("#outcome-message")).to_contain_text(message, ignore_case=True)
         expect(page.get_by_role("link", name=link)).to_have_attribute("href", "/")
-        expect(page).to_have_title(title)
+        expect(page).to_have_title(f"{title} - regflow")  # SITE_NAME's default ends it
     # Anything else gets the default text, and markup in the URL stays text.
     page.goto("/confirmed.html?status=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
     expect(page.get_by_role("heading", level=1)).to_have_text("Email confirmation")

@@ -381,3 +381,13 @@ def test_a_verified_parent_domain_covers_a_subdomain_sender() -> None:
 
     assert deploy._verified(Ses(), "no-reply@mail.example.com")
     assert not deploy._verified(Ses(), "no-reply@mail.example.org")
+
+
+def test_the_site_name_keeps_its_spaces_as_one_quoted_value() -> None:
+    # SAM's --parameter-overrides ends an unquoted value at a space; a quoted one is one value
+    assert deploy.parameter_overrides({"SITE_NAME": ' Example "Chess" Club '}) == [
+        'SiteName="Example \\"Chess\\" Club"'
+    ]
+    assert deploy.parameter_overrides({"SITE_NAME": ""}) == ['SiteName=""']  # reset: "regflow"
+    with pytest.raises(deploy.DeployError, match="SiteName"):
+        deploy.parameter_overrides({"SITE_NAME": "Two\nLines"})

@@ -89,11 +89,12 @@ def test_the_page_scripts_words_come_from_the_catalog(s3: Any, site: Path, tmp_p
     (overrides / "catalog" / "de.json").write_text(
         json.dumps({"web.register.title": "Mitglied werden"}), encoding="utf-8"
     )
-    publish.upload(s3, BUCKET, site, catalog=Catalog(overrides))
+    publish.upload(s3, BUCKET, site, catalog=Catalog(overrides), site="Example Club")
     stored = objects(s3)
     german = json.loads(stored["i18n/de.json"]["Body"].read())
     assert german["web.register.title"] == "Mitglied werden"
-    assert german == Catalog(overrides).web_messages("de")
+    assert german == Catalog(overrides).web_messages("de", site="Example Club")
+    assert german["web.site_name"] == "Example Club"  # SITE_NAME: the pages' titles end with it
     assert set(german) == set(json.loads(stored["i18n/en.json"]["Body"].read()))
     assert all(key.startswith("web.") for key in german)
     assert stored["i18n/de.json"]["ContentType"] == "application/json"

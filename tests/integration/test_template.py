@@ -260,6 +260,7 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         "TEMPLATES_DIR",
         "METRICS",
         "METRICS_STACK",
+        "SITE_NAME",
     }
     for function in FUNCTIONS:
         env = env_of(translated, function)
@@ -271,6 +272,7 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         origin = {"ORIGIN_VERIFY_SECRET"} if function == "RegistrationHandler" else set()
         assert set(env) == common | secret | origin, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
+        assert env["SITE_NAME"] == {"Ref": "SiteName"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}
         # links in mail on the own domain when there is one, else on CloudFront's
         assert env["SUCCESS_URL"] == {

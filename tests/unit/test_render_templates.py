@@ -106,6 +106,7 @@ def test_the_english_mails_say_what_they_said_before() -> None:
         "A new registration was confirmed.\n\n"
         "Name: Jane Doe\nEmail: jane@example.com\n"
         "Registered: 2026-11-29 16:00 UTC\nConfirmed: 2026-11-29 16:05 UTC\n"
+        "Site: regflow\n"  # SITE_NAME: an owner of several sites sees which one
     )
 
 

@@ -124,7 +124,7 @@ class SecurityHeaders:
 def create_app(config: GatewayConfig) -> ASGIApp:
     http_api = config.api
     catalog = http_api.catalog
-    renderer = Renderer(catalog, http_api.edge.templates_dir)
+    renderer = Renderer(catalog, http_api.edge.templates_dir, site=http_api.edge.site_name)
     smtp_mode = config.mailbox is None
 
     def language(request: Request) -> str:
@@ -198,7 +198,8 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         lang = str(request.path_params["lang"])
         if lang not in SUPPORTED_LANGUAGES:
             return json_error(request, 404, "error.not_found")
-        return JSONResponse(catalog.web_messages(lang), headers={"Cache-Control": "no-cache"})
+        words = catalog.web_messages(lang, site=http_api.edge.site_name)
+        return JSONResponse(words, headers={"Cache-Control": "no-cache"})
 
     async def openapi(request: Request) -> Response:
         path = config.openapi_path

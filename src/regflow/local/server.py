@@ -109,7 +109,10 @@ def prepare_data_dir(data_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise StartupError(f"cannot write to the data directory {data_dir}: {reason}") from None
+        raise StartupError(
+            f"cannot write to the data directory {data_dir} (REGFLOW_DATA_DIR or --data-dir): "
+            f"{reason}"
+        ) from None
 
 
 def load_secret(data_dir: Path) -> bytes:
@@ -162,7 +165,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
             raise StartupError(
                 f"no permission to listen on {host}:{port}; try a port above 1024"
             ) from None
-        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        # an address this machine does not have: named as the setting it came from
+        raise StartupError(
+            f"cannot listen on {host}:{port} (HOST or --host): {exc.strerror}"
+        ) from None
     sock.set_inheritable(True)
     return sock
 
@@ -174,6 +180,11 @@ class EmbeddedApp:
         self, options: ServeOptions, env: Mapping[str, str] | None = None, *, poll: float = 0.5
     ) -> None:
         env = os.environ if env is None else env
+        if options.web_dir is not None and not Path(options.web_dir).is_dir():
+            raise StartupError(
+                "REGFLOW_WEB_DIR (or --web-dir) must name an existing directory, got "
+                f"{str(options.web_dir)!r}"
+            )
         self.options = options
         self.settings = embedded_settings(options.host, options.port, env)
         prepare_data_dir(options.data_dir)
@@ -312,7 +323,7 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
         # listening for other machines, but the links in mail would point at this one
         mail_line += (
             f"\n  WARNING:   links in mail point at {links}, which only this machine can open:"
-            " set API_BASE_URL to the address visitors use (see the README, Configuration)"
+            " set API_BASE_URL to the address visitors use (see docs/production.md)"
         )
     print(
         f"regflow is serving on {base}\n"

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 PARAMETERS: tuple[tuple[str, str], ...] = (
     ("SenderEmail", "SENDER_EMAIL"),
     ("OwnerEmail", "OWNER_EMAIL"),
+    ("SiteName", "SITE_NAME"),
     ("TokenTtlHours", "TOKEN_TTL_HOURS"),
     ("ConfirmMode", "CONFIRM_MODE"),
     ("CorsAllowOrigins", "CORS_ALLOW_ORIGINS"),
@@ -51,6 +52,18 @@ PARAMETERS: tuple[tuple[str, str], ...] = (
     ("HostedZoneId", "HOSTED_ZONE_ID"),
     ("WebAclArn", "WEB_ACL_ARN"),
 )
+# Free text (a site's name has spaces): passed quoted, `Key="Example Club"`, which
+# `sam deploy --parameter-overrides` reads as one value (backslash escapes `"` and `\`).
+FREE_TEXT = frozenset({"SITE_NAME"})
+
+
+def _quoted(parameter: str, value: str) -> str:
+    if any(ch in value for ch in "\r\n\t"):
+        raise DeployError(f"{parameter} may not contain line breaks or tabs")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{parameter}="{escaped}"'
+
+
 # Function names are <stack>-<role> and Lambda allows 64 characters.
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
 ROLLBACK_COMPLETE = "ROLLBACK_COMPLETE"
@@ -97,6 +110,9 @@ def parameter_overrides(env: Mapping[str, str]) -> list[str]:
     for parameter, variable in PARAMETERS:
         if variable not in env:
             continue  # unset: the stack keeps its previous value
+        if variable in FREE_TEXT:
+            out.append(_quoted(parameter, env[variable].strip()))
+            continue
         # no spaces: `sam deploy --parameter-overrides` ends a value at a space, so
         # "a.com, b.com" would silently become "a.com,"
         value = ",".join(part.strip() for part in env[variable].split(","))
@@ -115,7 +131,7 @@ def check_inputs(env: Mapping[str, str], stack: str) -> None:
         )
     for variable in ("SENDER_EMAIL", "OWNER_EMAIL"):
         if not env.get(variable, "").strip():
-            raise DeployError(f"set {variable} (README.md, Deploy to AWS)")
+            raise DeployError(f"set {variable} (docs/aws.md)")
     domain = env.get("DOMAIN_NAME", "").strip()
     certificate = env.get("CERTIFICATE_ARN", "").strip()
     if domain and not certificate:
@@ -153,8 +169,8 @@ def check_stack(cfn: Any, stack: str, region: str) -> dict[str, Any] | None:
             if "verif" in reason.lower() or "cloudfront" in reason.lower():
                 lines.append(
                     "A new AWS account may need AWS to verify it before it can create a "
-                    "CloudFront distribution: open a support case (README.md, Deploy to AWS, "
-                    "'A new account')."
+                    "CloudFront distribution: open a support case (docs/aws.md, "
+                    "'2. Prerequisites')."
                 )
         lines.append(f"Delete it, then deploy again:  make destroy STACK={stack} REGION={region}")
         raise DeployError("\n".join(lines))
@@ -231,8 +247,8 @@ def check_sender(
             f"SENDER_EMAIL {sender} (or its domain) is not a verified SES identity in "
             f"{region}: no mail could be sent. Verify it:\n"
             f"  aws sesv2 create-email-identity --email-identity {sender} --region {region}\n"
-            "and click the link SES mails to it (or verify the whole domain: README.md, Deploy "
-            "to AWS, step 2)."
+            "and click the link SES mails to it (or verify the whole domain: docs/aws.md, "
+            "'3. SES')."
         )
         if not allow_unverified:
             raise DeployError(
@@ -243,7 +259,7 @@ def check_sender(
     if not ses.get_account().get("ProductionAccessEnabled"):
         notes.append(
             f"NOTE: this account is in the SES sandbox in {region}: mail reaches verified "
-            "addresses only (README.md, Deploy to AWS: request production access)"
+            "addresses only (docs/aws.md: request production access)"
         )
         if not _verified(ses, owner):
             notes.append(f"WARNING: OWNER_EMAIL {owner} is not verified: owner notifications wait")

@@ -39,6 +39,10 @@ WEB_PREFIX = "web."
 _FORMATTER = string.Formatter()
 
 
+# The site's name (SITE_NAME) in the page scripts' words: a setting, not a catalog message.
+SITE_NAME_KEY = "web.site_name"
+
+
 class CatalogError(ValueError):
     """A catalog file (shipped or an owner's override) is unusable; the message says where."""
 
@@ -181,13 +185,16 @@ class Catalog:
             time=moment.strftime("%H:%M"),
         )
 
-    def web_messages(self, lang: str) -> dict[str, str]:
-        """The subset the page scripts use (keys under 'web.'), for serving as /i18n/<lang>.json."""
+    def web_messages(self, lang: str, *, site: str | None = None) -> dict[str, str]:
+        """The subset the page scripts use (keys under 'web.'), for serving as /i18n/<lang>.json;
+        with `site` (SITE_NAME) also `web.site_name`, which the pages add to their title."""
         merged: dict[str, str] = {}
         for candidate in (FALLBACK_LANGUAGE, self.default_language, self.language(lang)):
             merged.update(
                 (k, v) for k, v in self._messages(candidate).items() if k.startswith(WEB_PREFIX)
             )
+        if site is not None:
+            merged[SITE_NAME_KEY] = site
         return merged
 
     def keys(self) -> frozenset[str]:

@@ -93,8 +93,12 @@ class Renderer:
     """Renders mails and pages in any supported language from the shipped templates, or an
     owner's replacements of them."""
 
-    def __init__(self, catalog: Catalog, override_dir: Path | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, override_dir: Path | None = None, *, site: str = "regflow"
+    ) -> None:
         self.catalog = catalog
+        # SITE_NAME: every template sees it as `site` (a caller may still pass its own)
+        self.site = site
         loaders: list[BaseLoader] = []
         if override_dir is not None:
             loaders.append(FileSystemLoader(str(override_dir / "templates")))
@@ -138,7 +142,7 @@ class Renderer:
         for name in context:
             if name in _HELPERS:
                 raise TypeError(f"{name!r} is set by the renderer; pass another name")
-        return {**context, **self._helpers(lang)}
+        return {"site": self.site, **context, **self._helpers(lang)}
 
     def _template(self, env: Environment, kind: str, name: str) -> Template:
         if _NAME_RE.fullmatch(name) is None:

@@ -1,0 +1,187 @@
+"""The OpenAPI document (src/regflow/openapi.yaml, which the HTTP API page is rendered from)
+against real answers: for every status it documents, a request that gets that status from the
+local gateway (the same `regflow.api` the Lambda handlers call), and the answer checked against
+the document: the status is listed, every required header is there and matches its schema,
+and a JSON body matches the documented schema. A documented status without a request here, or
+a request here whose status is not documented, fails and names it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from starlette.testclient import TestClient
+
+from regflow.domain import StoreUnavailable
+from regflow.local.app import GatewayConfig, create_app
+from tests.docs.support import SRC
+from tests.unit.fakes import World, world
+
+DOC: dict[str, Any] = yaml.safe_load((SRC / "openapi.yaml").read_text(encoding="utf-8"))
+HTML = {"accept": "text/html,application/xhtml+xml"}
+
+
+def resolve(node: Any) -> Any:
+    """`node` with every `$ref` replaced by what it points at."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = DOC
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            return resolve(target)
+        return {k: resolve(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve(v) for v in node]
+    return node
+
+
+def documented() -> set[tuple[str, str, str]]:
+    return {
+        (method.upper(), path, status)
+        for path, item in DOC["paths"].items()
+        for method, op in item.items()
+        for status in op["responses"]
+    }
+
+
+Case = Callable[[World, TestClient], Any]
+
+
+def _register(w: World, c: TestClient) -> Any:
+    return c.post("/register", json={"name": "Jane", "email": "jane@example.com"})
+
+
+def _token(w: World, c: TestClient) -> str:
+    assert _register(w, c).status_code == 202
+    reg = next(iter(w.store.by_id.values()))
+    return w.signer.issue(reg.id, reg.addr_key)
+
+
+def _busy(w: World, method: str) -> None:
+    def down(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable(retry_after=3)
+
+    setattr(w.store, method, down)
+
+
+def _limited(w: World, c: TestClient, **headers: str) -> Any:
+    for i in range(2):
+        answer = c.post(
+            "/register", json={"name": "Jane", "email": f"j{i}@example.com"}, headers=headers
+        )
+    return answer
+
+
+CASES: dict[tuple[str, str, str], list[tuple[dict[str, str], Case]]] = {
+    ("POST", "/register", "202"): [({}, _register)],
+    ("POST", "/register", "303"): [
+        ({}, lambda w, c: c.post("/register", data={"name": "Jane", "email": "j@example.com"}))
+    ],
+    ("POST", "/register", "400"): [
+        ({}, lambda w, c: c.post("/register", json={"name": "Jane", "email": "nope"}))
+    ],
+    ("POST", "/register", "413"): [
+        ({}, lambda w, c: c.post("/register", json={"name": "J" * 20000, "email": "j@x.org"}))
+    ],
+    ("POST", "/register", "415"): [
+        ({}, lambda w, c: c.post("/register", content=b"x", headers={"content-type": "text/plain"}))
+    ],
+    ("POST", "/register", "429"): [
+        ({"IP_LIMIT_PER_HOUR": "1"}, _limited),
+        ({"IP_LIMIT_PER_HOUR": "1"}, lambda w, c: _form_limited(w, c)),
+    ],
+    ("POST", "/register", "503"): [
+        ({}, lambda w, c: _busy_register(w, c)),
+        ({}, lambda w, c: _busy_register(w, c, **HTML)),
+    ],
+    ("GET", "/confirm", "302"): [
+        ({}, lambda w, c: c.get("/confirm", params={"token": _token(w, c)}, follow_redirects=False))
+    ],
+    ("GET", "/confirm", "200"): [
+        ({"CONFIRM_MODE": "button"}, lambda w, c: c.get("/confirm", params={"token": _token(w, c)}))
+    ],
+    ("GET", "/confirm", "503"): [
+        ({}, lambda w, c: _busy_click(w, c)),
+        ({}, lambda w, c: _busy_click(w, c, **HTML)),
+    ],
+    ("HEAD", "/confirm", "405"): [({}, lambda w, c: c.head("/confirm", params={"token": "x"}))],
+    ("POST", "/confirm", "303"): [
+        ({}, lambda w, c: c.post("/confirm", data={"token": _token(w, c)}, follow_redirects=False))
+    ],
+    ("POST", "/confirm", "415"): [({}, lambda w, c: c.post("/confirm", json={"token": "x"}))],
+    ("POST", "/confirm", "503"): [({}, lambda w, c: _busy_button(w, c))],
+}
+
+
+def _busy_register(w: World, c: TestClient, **headers: str) -> Any:
+    _busy(w, "create_pending")
+    if headers:  # a browser's plain form post
+        return c.post("/register", data={"name": "J", "email": "j@x.org"}, headers=headers)
+    return _register(w, c)
+
+
+def _busy_click(w: World, c: TestClient, **headers: str) -> Any:
+    token = _token(w, c)
+    _busy(w, "confirm")
+    return c.get("/confirm", params={"token": token}, headers=headers)
+
+
+def _busy_button(w: World, c: TestClient) -> Any:
+    token = _token(w, c)
+    _busy(w, "confirm")
+    return c.post("/confirm", data={"token": token})
+
+
+def _form_limited(w: World, c: TestClient) -> Any:
+    for i in range(2):
+        answer = c.post(
+            "/register", data={"name": "Jane", "email": f"j{i}@example.com"}, headers=HTML
+        )
+    return answer
+
+
+def test_every_documented_status_has_a_request_and_every_request_is_documented() -> None:
+    missing = sorted(documented() - set(CASES))
+    extra = sorted(set(CASES) - documented())
+    assert not missing, f"documented in openapi.yaml, no request in this test: {missing}"
+    assert not extra, f"answered by the server, not documented in openapi.yaml: {extra}"
+
+
+def _cases() -> Iterator[Any]:
+    for key, variants in CASES.items():
+        for n, (env, case) in enumerate(variants):
+            yield pytest.param(key, env, case, id=f"{key[0]} {key[1]} {key[2]} #{n}")
+
+
+@pytest.mark.parametrize(("key", "env", "case"), list(_cases()))
+def test_the_answer_matches_the_document(
+    key: tuple[str, str, str], env: dict[str, str], case: Case
+) -> None:
+    method, path, status = key
+    w = world(**env)
+    with TestClient(
+        create_app(GatewayConfig(api=w.api)), follow_redirects=False, raise_server_exceptions=True
+    ) as client:
+        answer = case(w, client)
+    assert str(answer.status_code) == status, f"{method} {path}: {answer.status_code} {answer.text}"
+    response = resolve(DOC["paths"][path][method.lower()]["responses"][status])
+    for name, header in response.get("headers", {}).items():
+        value = answer.headers.get(name)
+        if header.get("required"):
+            assert value is not None, f"{method} {path} {status}: no {name} header"
+        if value is not None:
+            jsonschema.validate(value, header["schema"])
+    content = response.get("content", {})
+    kind = answer.headers.get("content-type", "").split(";")[0].strip()
+    if content:
+        assert kind in content, f"{method} {path} {status}: {kind} is not a documented body"
+        if kind == "application/json":
+            jsonschema.validate(json.loads(answer.content), content[kind]["schema"])
+    elif method != "HEAD":
+        assert status.startswith("3") or not answer.content or kind == "application/json", (
+            f"{method} {path} {status}: a body the document does not describe ({kind})"
+        )
