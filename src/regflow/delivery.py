@@ -28,11 +28,12 @@ from regflow.domain import (
     Message,
     MessageKind,
     Registration,
+    event_of,
     mask_email,
     utcnow,
 )
 from regflow.metrics import NO_METRICS, Metrics
-from regflow.ports import Clock, MailChannel, Outbox, RegistrationStore
+from regflow.ports import Clock, EventChannel, MailChannel, Outbox, RegistrationStore
 from regflow.tokens import TokenSigner
 
 if TYPE_CHECKING:
@@ -77,8 +78,10 @@ class DeliveryService:
         clock: Clock = utcnow,
         now: Callable[[], float] = time.time,
         metrics: Metrics = NO_METRICS,
+        events: Mapping[Channel, EventChannel] | None = None,
     ) -> None:
         self.store = store
+        self.events = dict(events or {})  # webhooks, EventBridge (regflow.domain.events)
         self.settings = settings
         self.signer = signer
         self.channels = dict(channels)
@@ -104,6 +107,8 @@ class DeliveryService:
         return self._renderer
 
     def recipient(self, message: Message) -> str:
+        if message.kind.is_event:
+            return message.target
         if message.kind is MessageKind.OWNER_NOTIFICATION:
             return self.settings.owner_email
         return message.registration.email
@@ -119,6 +124,8 @@ class DeliveryService:
         """The email a message owes, or None when it no longer owes one."""
         from regflow import emails
 
+        if message.kind.is_event:
+            return None  # not an email (`publish`)
         reg = message.registration
         s = self.settings
         if message.kind is MessageKind.OWNER_NOTIFICATION:
@@ -158,6 +165,8 @@ class DeliveryService:
     def send(self, message: Message) -> bool:
         """Render and send what `message` owes. True if something was sent. Raises
         `DeliveryError` (the caller applies the policy)."""
+        if message.kind.is_event:
+            return self.publish(message)
         email = self.render(message)
         if email is None:
             return False
@@ -175,6 +184,31 @@ class DeliveryService:
             },
         )
         return True
+
+    @property
+    def event_targets(self) -> tuple[str, ...]:
+        """Every target this sender publishes events to (what a confirmation owes)."""
+        return tuple(target for channel in self.events.values() for target in channel.targets)
+
+    def publish(self, message: Message) -> bool:
+        """Publish the event `message` owes to its one target. True if it went out; False
+        when its target is not configured any more. Raises `DeliveryError`."""
+        channel = self.events.get(message.channel)
+        if channel is None:
+            raise RuntimeError(f"this sender has no {message.channel.value} channel")
+        event = event_of(message, now=self.clock())
+        sent = channel.publish(event)
+        if sent:
+            log.info(
+                "event published",
+                extra={
+                    "kind": message.kind.value,
+                    "channel": message.channel.value,
+                    "target": message.target,
+                    "registration_id": message.registration.id,
+                },
+            )
+        return sent
 
     def _outbox(self) -> Outbox:
         if self.outbox is None:

@@ -11,6 +11,7 @@ from regflow.domain import (
     ClaimedMessage,
     CreateResult,
     Email,
+    Event,
     Limit,
     Message,
     Outcome,
@@ -162,6 +163,19 @@ class MailChannel(Protocol):
     `DeliveryError` with a `FailureClass`."""
 
     def send(self, email: Email) -> None: ...
+
+
+class EventChannel(Protocol):
+    """Publishes one event to one target (a webhook, an EventBridge bus). Raises
+    `DeliveryError` with a `FailureClass`; returns False when the event's target is not
+    configured any more (the owner removed the webhook: the message is no longer owed)."""
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The targets this channel serves (`regflow.domain.events`)."""
+        ...
+
+    def publish(self, event: Event) -> bool: ...
 
 
 class WorkerOutbox(Outbox, Protocol):

@@ -179,6 +179,26 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         assert stack.parked() == []
         assert len(sent_mail()) == 4
 
+        # events (issue 12): each confirmation publishes to EventBridge from the mail sender;
+        # EventBridge refusing (access denied) parks the event, the recovery publishes it
+        from regflow.domain import MessageKind
+
+        Faults(stack.clients.events(), "PutEvents").fail("AccessDeniedException")
+        erin = {"name": "Erin", "email": f"erin-{mode}@example.com"}
+        with recorder.acting_as("RegistrationHandler"):
+            post = events.json_post("/register", erin, source_ip="198.51.100.99")
+            assert stack.register(post)["statusCode"] == 202
+        pump(reader, recorder)
+        with recorder.acting_as("ConfirmationHandler"):
+            erin_token = last_token()
+            form = events.form_post("/confirm", {"token": erin_token})
+            assert stack.confirm(form)["headers"]["Location"].endswith("status=confirmed")
+        pump(reader, recorder)  # the owner's mail goes out, the event is parked
+        assert [p.message.kind for p in stack.parked()] == [MessageKind.REGISTRATION_CONFIRMED]
+        with recorder.acting_as("ParkedMessageRecovery"):
+            assert stack.recover(later_by=3600)["sent"] == 1
+        assert stack.parked() == []
+
         table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
         return {
             "table_name": stack.table_name,
@@ -202,6 +222,7 @@ def refs_for(template: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, A
         "MailDeadLetterQueue.Arn": DLQ_ARN,
         "SenderEmail": STACK_ENV["SENDER_EMAIL"],
         "OwnerEmail": STACK_ENV["OWNER_EMAIL"],
+        "EventBusName": STACK_ENV["EVENT_BUS_NAME"],
     }
     for function in FUNCTIONS:
         group = template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
@@ -242,6 +263,8 @@ def test_the_flow_exercised_every_function(observed: Observed) -> None:
     assert ("ConfirmationHandler", "secrets-manager", "GetSecretValue") in ops
     assert ("MailSender", "sesv2", "SendEmail") in ops
     assert ("MailSender", "dynamodb-streams", "GetRecords") in ops
+    assert ("MailSender", "eventbridge", "PutEvents") in ops
+    assert ("ParkedMessageRecovery", "eventbridge", "PutEvents") in ops
     # RegistrationHandler never touches the secret or SES (cold start, least privilege).
     assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
 
@@ -301,6 +324,7 @@ def test_requests_use_only_the_stacks_resources(observed: Observed) -> None:
         f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/regflow-registrations",
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:",
         f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/",
+        f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
     )
     for flow in observed.flows:
         for function, requests in flow.requests.items():
@@ -330,6 +354,14 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     assert not iam.is_allowed(mail, spoofed)
     secret = next(r for r in flow.requests["ConfirmationHandler"] if r.action.startswith("secrets"))
     assert not iam.is_allowed(reg, secret)  # the registration function cannot read the key
+    put = next(r for r in flow.requests["MailSender"] if r.action == "events:PutEvents")
+    assert put.context["events:source"] == ("regflow.regflow",)
+    assert iam.is_allowed(mail, put)
+    assert not iam.is_allowed(reg, put)  # only the senders publish
+    forged = iam.Request(put.action, put.resource, {"events:source": ("aws.s3",)})
+    assert not iam.is_allowed(mail, forged)  # only this stack's source
+    other_bus = iam.Request(put.action, put.resource.replace("/default", "/other"), put.context)
+    assert not iam.is_allowed(mail, other_bus)
 
 
 def test_unknown_calls_are_not_silently_allowed() -> None:

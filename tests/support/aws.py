@@ -438,6 +438,9 @@ STACK_ENV = {
     "REGISTER_PAGE_URL": f"{SITE}/",
     "TOKEN_TTL_HOURS": "24",
     "LOG_LEVEL": "INFO",
+    # as template.yaml sets them for the senders (docs/events.md)
+    "EVENT_BUS_NAME": "default",
+    "EVENT_SOURCE": "regflow.regflow",
 }
 TOKEN_RE = r"/confirm\?token=([A-Za-z0-9_-]{64})"
 

@@ -57,6 +57,9 @@ class Arns:
             return name
         return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"
 
+    def event_bus(self, name: str) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:event-bus/{name}"
+
     def ses_identity(self, identity: str) -> str:
         return f"arn:aws:ses:{self.region}:{self.account}:identity/{identity}"
 
@@ -129,6 +132,18 @@ def requests_for(call: Call, arns: Arns) -> list[Request]:
             for action in actions
             for identity in identities
         ]
+    if call.service == "eventbridge" and op == "PutEvents":
+        # authorized per entry, on its bus, with the entry's source as events:source
+        out = []
+        for entry in params["Entries"]:
+            bus = entry.get("EventBusName") or "default"
+            resource = bus if bus.startswith("arn:") else arns.event_bus(bus)
+            context = {
+                "events:source": (entry["Source"],),
+                "events:detail-type": (entry["DetailType"],),
+            }
+            out.append(Request("events:PutEvents", resource, context, operation=op))
+        return out
     if call.service == "sqs" and op == "SendMessage":
         return [Request("sqs:SendMessage", params["QueueUrl"], operation=op)]
     raise NotImplementedError(f"no IAM mapping for {call.service}.{op}: add one")

@@ -53,6 +53,9 @@ class MemoryStore:
     HOLDS_FRESH = True  # every owed message is an outbox row
 
     def __init__(self) -> None:
+        # where each confirmation's event goes (`regflow.domain.events`: one owed message per
+        # target, written with the confirmation); the runtime sets it from its settings
+        self.event_targets: tuple[str, ...] = ()
         self._lock = threading.Lock()
         self.by_id: dict[str, Registration] = {}
         self.confirmed_by_address: dict[str, str] = {}
@@ -123,6 +126,8 @@ class MemoryStore:
             self.by_id[registration_id] = confirmed
             self.confirmed_by_address[addr_key] = registration_id
             self._owe(Message(MessageKind.OWNER_NOTIFICATION, confirmed))
+            for target in self.event_targets:
+                self._owe(Message(MessageKind.REGISTRATION_CONFIRMED, confirmed, target))
             return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:

@@ -37,7 +37,9 @@ READ_TIMEOUT = 3.0  # DynamoDB and Secrets Manager answer in milliseconds when h
 SES_READ_TIMEOUT = 5.0  # SendEmail with a raw MIME body
 FIRST_RETRY_BACKOFF = 1.0  # botocore standard mode: rand(0, 1) x 2^0 before attempt 2
 
-ATTEMPTS = {"dynamodb": 2, "secretsmanager": 2, "sesv2": 1}
+# EventBridge PutEvents: one attempt, like SES (the delivery policy owns event retries);
+# one PutEvents is well inside a fresh message's worst case (1 s + 3 s < a send's 6 s).
+ATTEMPTS = {"dynamodb": 2, "secretsmanager": 2, "sesv2": 1, "events": 1}
 
 
 def read_timeout(service: str) -> float:

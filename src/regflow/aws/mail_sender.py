@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from regflow.adapters.dynamodb import message_from_record
+from regflow.adapters.dynamodb import messages_from_record
 from regflow.delivery import DeliveryService
 
 log = logging.getLogger("regflow.mail_sender")
@@ -64,10 +64,10 @@ def process(
             log.warning("out of time; the rest of the batch is retried", extra={"seq": sequence})
             return failed
         try:
-            message = message_from_record(record)
-            if message is None:
-                continue
-            delivery.deliver_fresh(message, sleep=wait, time_left=seconds_left)
+            # a confirmation owes the owner's mail and one event per target (EventBridge,
+            # each webhook), each settled on its own by the policy
+            for message in messages_from_record(record, delivery.event_targets):
+                delivery.deliver_fresh(message, sleep=wait, time_left=seconds_left)
         except Exception:
             # Never let one record fail the whole batch: that would resend the records before it.
             log.exception("record not processed; retried from this record", extra={"seq": sequence})

@@ -33,10 +33,13 @@ from regflow.tokens import TokenSigner
 if TYPE_CHECKING:
     from regflow.api import HttpApi
     from regflow.delivery import DeliveryService
+    from regflow.domain import Channel, Event
     from regflow.metrics import Metrics
+    from regflow.ports import EventChannel
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
     from mypy_boto3_sesv2.client import SESV2Client
 
@@ -109,6 +112,10 @@ class AwsClients:
         client: SESV2Client = self._client("sesv2")
         return client
 
+    def events(self) -> EventBridgeClient:
+        client: EventBridgeClient = self._client("events")
+        return client
+
     def secretsmanager(self) -> SecretsManagerClient:
         client: SecretsManagerClient = self._client("secretsmanager")
         return client
@@ -177,7 +184,47 @@ def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
         signer=TokenSigner(token_secret_source(settings, clients)),
         channels={Channel.EMAIL: SesMailer(clients.sesv2())},
         metrics=metrics_of(settings),
+        events=event_channels(settings, clients),
     )
+
+
+def event_channels(settings: Settings, clients: AwsClients | None) -> dict[Channel, EventChannel]:
+    """The event channels a sender publishes through (docs/events.md): EventBridge when
+    EVENT_BUS_NAME is set (and AWS clients are given), webhooks when WEBHOOK_URL is. The
+    EventBridge client is created on the first event, not here."""
+    from regflow.domain import Channel
+
+    channels: dict[Channel, EventChannel] = {}
+    bus = settings.aws.event_bus_name
+    if bus is not None and clients is not None:
+        channels[Channel.EVENTBRIDGE] = _LazyEventBridge(clients, bus, settings.aws.event_source)
+    webhooks = settings.events
+    if webhooks.webhook_urls and webhooks.webhook_secret is not None:
+        from regflow.adapters.webhook import WebhookChannel
+
+        channels[Channel.WEBHOOK] = WebhookChannel(webhooks.webhook_urls, webhooks.webhook_secret)
+    return channels
+
+
+class _LazyEventBridge:
+    """`EventChannel` to EventBridge whose client (and boto3's events model) loads on first use."""
+
+    def __init__(self, clients: AwsClients, bus: str, source: str) -> None:
+        self._clients = clients
+        self._bus = bus
+        self._source = source
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        from regflow.domain import EVENTBRIDGE_TARGET
+
+        return (EVENTBRIDGE_TARGET,)
+
+    def publish(self, event: Event) -> bool:
+        from regflow.adapters.eventbridge import EventBridgeChannel
+
+        channel = EventBridgeChannel(self._clients.events(), bus=self._bus, source=self._source)
+        return channel.publish(event)
 
 
 # --- one of each per process --------------------------------------------------------------

@@ -81,3 +81,12 @@ def open_store(
         raise StoreOpenError(f"cannot reach the database {describe(url, data_dir)}") from None
     except MigrationError as exc:
         raise StoreOpenError(f"{describe(url, data_dir)}: {exc}") from None
+
+
+def set_event_targets(store: EmbeddedStore, targets: tuple[str, ...]) -> None:
+    """Make each confirmation owe one event message per target (`regflow.domain.events`), in
+    the confirmation's transaction. SQLite and memory only so far: PostgreSQL's outbox has no
+    target column yet, so webhooks with PostgreSQL are a start-up error, never silently off."""
+    if not hasattr(store, "event_targets"):
+        raise StoreOpenError("WEBHOOK_URL is not supported with a PostgreSQL DATABASE_URL yet")
+    store.event_targets = targets

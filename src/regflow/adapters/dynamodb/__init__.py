@@ -17,7 +17,11 @@ from regflow.adapters.dynamodb.keys import registration_from_item, registration_
 from regflow.adapters.dynamodb.outbox import OutboxMixin
 from regflow.adapters.dynamodb.queries import QueriesMixin
 from regflow.adapters.dynamodb.store import StoreMixin
-from regflow.adapters.dynamodb.stream import FILTER_PATTERNS, message_from_record
+from regflow.adapters.dynamodb.stream import (
+    FILTER_PATTERNS,
+    message_from_record,
+    messages_from_record,
+)
 from regflow.adapters.dynamodb.table import THROTTLING_CODES
 
 
@@ -31,6 +35,7 @@ __all__ = [
     "THROTTLING_CODES",
     "DynamoDBStore",
     "message_from_record",
+    "messages_from_record",
     "registration_from_item",
     "registration_item",
 ]

@@ -13,7 +13,8 @@ One table, partition key `pk` (template.yaml):
   `lastAt`, `ttl`.
 - `LIMIT#ADDR#<mailboxKey>`: the per-inbox limit, a sliding log: `sends` (the epoch seconds of
   the most recent sends, oldest first), `lastAt`, `ttl` (newest send + span).
-- `OUTBOX#<kind>#<registration id>`: a parked message (one per `Message.key`): `kind`,
+- `OUTBOX#<kind>#<registration id>`, for an event `OUTBOX#<kind>#<target>#<registration id>`:
+  a parked message (one per `Message.key`): `kind`, `target` (events only),
   `channel`, `regId`, `addrKey` (so that erasing an address finds it), `registration` (a map:
   the registration's attributes as on its `REG#` item, the snapshot the message is sent
   from), `attempts`, `lastError`, `parkedAt`, `firstFailedAt`, `nextAttemptAt` (absent: only
@@ -77,7 +78,9 @@ def address_limit_pk(limit_key: str) -> str:
     return f"{ADDRESS_LIMIT_PREFIX}{limit_key}"
 
 
-def outbox_pk(kind: MessageKind, registration_id: str) -> str:
+def outbox_pk(kind: MessageKind, registration_id: str, target: str = "") -> str:
+    if target:  # an event: one parked item per target (regflow.domain.events)
+        return f"{OUTBOX_PREFIX}{kind.value}#{target}#{registration_id}"
     return f"{OUTBOX_PREFIX}{kind.value}#{registration_id}"
 
 
@@ -230,17 +233,23 @@ def parked_shards() -> list[str]:
 def message_attributes(message: Message) -> dict[str, Any]:
     """What a parked message item holds of the message itself: everything needed to send it."""
     registration = message.registration
-    return {
+    attributes = {
         "kind": s(message.kind.value),
         "channel": s(message.channel.value),
         "regId": s(registration.id),
         "addrKey": s(registration.addr_key),
         REGISTRATION: {"M": registration_attributes(registration)},
     }
+    if message.target:
+        attributes["target"] = s(message.target)
+    return attributes
 
 
 def message_from_item(item: Item) -> Message:
-    return Message(MessageKind(item["kind"]["S"]), registration_from_item(item[REGISTRATION]["M"]))
+    target = str((item.get("target") or {}).get("S", ""))
+    return Message(
+        MessageKind(item["kind"]["S"]), registration_from_item(item[REGISTRATION]["M"]), target
+    )
 
 
 def is_outbox(item: Item) -> bool:

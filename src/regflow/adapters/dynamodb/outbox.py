@@ -40,7 +40,7 @@ DUE_TIES = 100  # candidates read per shard beyond `limit` when they are due at 
 
 
 def _message_pk(message: Message) -> str:
-    return keys.outbox_pk(message.kind, message.registration.id)
+    return keys.outbox_pk(message.kind, message.registration.id, message.target)
 
 
 def _oldest_first(item: keys.Item) -> tuple[float, str]:

@@ -1,7 +1,9 @@
 """What the table's stream says is owed: on AWS the stream is the outbox of fresh messages.
 
 - INSERT of a `REG#` item owes its verification message.
-- MODIFY of a `REG#` item from PENDING to CONFIRMED owes the owner notification.
+- MODIFY of a `REG#` item from PENDING to CONFIRMED owes the owner notification, and one
+  `REGISTRATION_CONFIRMED` event message per configured event target (`messages_from_record`:
+  EventBridge, each webhook), each delivered and parked on its own.
 - Anything else (limit counters, address locks, parked messages, a recorded delivery failure,
   TTL deletions) owes nothing; the event source mapping filters those out with
   `FILTER_PATTERNS` before the mail sender is even invoked.
@@ -9,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from regflow.adapters.dynamodb import keys
@@ -49,3 +51,18 @@ def message_from_record(record: Mapping[str, Any]) -> Message | None:
     ):
         return Message(MessageKind.OWNER_NOTIFICATION, keys.registration_from_item(new))
     return None
+
+
+def messages_from_record(record: Mapping[str, Any], event_targets: Iterable[str]) -> list[Message]:
+    """Every message a stream record owes: `message_from_record`'s, and for a confirmation one
+    event message per target in `event_targets` (in that order, after the owner's mail)."""
+    message = message_from_record(record)
+    if message is None:
+        return []
+    owed = [message]
+    if message.kind is MessageKind.OWNER_NOTIFICATION:
+        owed += [
+            Message(MessageKind.REGISTRATION_CONFIRMED, message.registration, target)
+            for target in event_targets
+        ]
+    return owed

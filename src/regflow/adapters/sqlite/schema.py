@@ -14,7 +14,8 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # fixed-window `address:` counters are converted. 3: registrations carry `language` and
 # `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
-SCHEMA_VERSION = 3
+# 4 (events): the outbox names each event message's `target` (a webhook, EventBridge).
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrations (
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, 
     last_error      TEXT,                  -- an error code, never message text
     parked          INTEGER NOT NULL DEFAULT 0,
     parked_at       REAL,                  -- epoch seconds it was first parked
-    first_failed_at REAL                   -- epoch seconds of its first failed attempt
+    first_failed_at REAL,                  -- epoch seconds of its first failed attempt
+    target          TEXT NOT NULL DEFAULT ''  -- an event's target (regflow.domain.events)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_message ON outbox (registration_id, kind);
@@ -175,7 +177,13 @@ def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
             )
 
 
+def _v3_to_v4_events(db: sqlite3.Connection, now: float) -> None:
+    """Outbox rows name an event's target (webhook, EventBridge); mail rows have none."""
+    db.execute("ALTER TABLE outbox ADD COLUMN target TEXT NOT NULL DEFAULT ''")
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
+    3: _v3_to_v4_events,
 }

@@ -27,6 +27,10 @@ from regflow.domain import (
 class SQLiteRegistrations(Database):
     """`ports.RegistrationStore` (reference: `adapters.memory`)."""
 
+    # where each confirmation's event goes (`regflow.domain.events`: one owed message per
+    # target, in the confirmation's transaction); the runtime sets it from its settings
+    event_targets: tuple[str, ...] = ()
+
     def create_pending(
         self,
         registration: Registration,
@@ -118,6 +122,8 @@ class SQLiteRegistrations(Database):
                 (addr_key, registration_id),
             )
             owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            for target in self.event_targets:
+                owe(db, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
             return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:
