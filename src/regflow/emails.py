@@ -115,6 +115,10 @@ def already_registered(
     return to_email(rendered, sender=sender, to=registration.email)
 
 
+# The one-line hint in the owner's mail: where the whole list is (`regflow export`).
+EXPORT_COMMAND = "regflow export --format csv > registrations.csv"
+
+
 def owner_notification(
     registration: Registration,
     *,
@@ -129,8 +133,10 @@ def owner_notification(
         renderer.catalog.default_language,
         name=registration.name,
         email=registration.email,
+        language=registration.language,
         registered_at=registration.timestamp,
         confirmed_at=registration.confirmed_at or registration.timestamp,
+        export_command=EXPORT_COMMAND,
     )
     return to_email(rendered, sender=sender, to=owner, reply_to=registration.email)
 

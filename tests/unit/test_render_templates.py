@@ -38,8 +38,10 @@ def _mail_context(name: str = "Jane Doe") -> dict[str, dict[str, object]]:
         "owner_notification": {
             "name": name,
             "email": "jane@example.com",
+            "language": "de",
             "registered_at": NOW,
             "confirmed_at": NOW + timedelta(minutes=5),
+            "export_command": "regflow export",
         },
     }
 
@@ -106,6 +108,8 @@ def test_the_english_mails_say_what_they_said_before() -> None:
         "A new registration was confirmed.\n\n"
         "Name: Jane Doe\nEmail: jane@example.com\n"
         "Registered: 2026-11-29 16:00 UTC\nConfirmed: 2026-11-29 16:05 UTC\n"
+        "Language: de\n\n"  # issue 12: the language and the export hint
+        "All confirmed registrations: regflow export\n"
     )
 
 
