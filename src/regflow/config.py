@@ -97,6 +97,11 @@ class MailSettings:
     def confirm_url(self) -> str:
         return self.api_base_url.rstrip("/") + "/confirm"
 
+    @property
+    def erase_url(self) -> str:
+        """The self-service erasure route (docs/erasure.md)."""
+        return self.api_base_url.rstrip("/") + "/erase"
+
 
 @dataclass(frozen=True, slots=True)
 class EventSettings:

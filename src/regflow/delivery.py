@@ -91,6 +91,7 @@ class DeliveryService:
         self._now = now
         self.metrics = metrics
         self._renderer: Renderer | None = None
+        self._erasure_signer: TokenSigner | None = None
 
     # --- rendering -----------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ class DeliveryService:
     def recipient(self, message: Message) -> str:
         if message.kind.is_event:
             return message.target
-        if message.kind is MessageKind.OWNER_NOTIFICATION:
+        if message.kind in (MessageKind.OWNER_NOTIFICATION, MessageKind.ERASURE_NOTICE):
             return self.settings.owner_email
         return message.registration.email
 
@@ -118,6 +119,16 @@ class DeliveryService:
         link = f"{self.settings.confirm_url}?token={token}"
         if registration.language != self.settings.default_language:
             link += f"&lang={registration.language}"
+        return link
+
+    def erase_link(self, registration_id: str, addr_key: str, lang: str) -> str:
+        """The signed self-service erasure link every mail to a registrant carries."""
+        if self._erasure_signer is None:
+            self._erasure_signer = self.signer.for_erasure()
+        token = self._erasure_signer.issue(registration_id, addr_key)
+        link = f"{self.settings.erase_url}?token={token}"
+        if lang != self.settings.default_language:
+            link += f"&lang={lang}"
         return link
 
     def render(self, message: Message) -> Email | None:
@@ -132,6 +143,14 @@ class DeliveryService:
             return emails.owner_notification(
                 reg, sender=s.sender_email, owner=s.owner_email, renderer=self.renderer
             )
+        if message.kind is MessageKind.ERASURE_NOTICE:
+            return emails.erasure_notice(
+                reg,
+                erased_at=self.clock(),
+                sender=s.sender_email,
+                owner=s.owner_email,
+                renderer=self.renderer,
+            )
         confirmed_id = self.store.confirmed_registration_id(reg.addr_key)
         if confirmed_id == reg.id:
             return None  # confirmed already (a retried stream record): the link is not needed
@@ -142,6 +161,8 @@ class DeliveryService:
                 site=s.site_name,
                 lang=reg.language,
                 renderer=self.renderer,
+                # bound to the confirmed registration: it outlives this pending one
+                erase_link=self.erase_link(confirmed_id, reg.addr_key, reg.language),
             )
         if reg.ttl is None or reg.expired(self.clock()):
             log.warning(
@@ -158,6 +179,7 @@ class DeliveryService:
             site=s.site_name,
             lang=reg.language,
             renderer=self.renderer,
+            erase_link=self.erase_link(reg.id, reg.addr_key, reg.language),
         )
 
     # --- sending -------------------------------------------------------------------------

@@ -86,6 +86,7 @@ def verification(
     site: str,
     lang: str | None = None,
     renderer: Renderer | None = None,
+    erase_link: str | None = None,
 ) -> Email:
     renderer = renderer or default_renderer()
     rendered = renderer.mail(
@@ -96,6 +97,7 @@ def verification(
         expires_at=expires_at,
         hours=hours,
         site=site,
+        erase_link=erase_link,
     )
     return to_email(rendered, sender=sender, to=registration.email)
 
@@ -107,10 +109,15 @@ def already_registered(
     site: str,
     lang: str | None = None,
     renderer: Renderer | None = None,
+    erase_link: str | None = None,
 ) -> Email:
     renderer = renderer or default_renderer()
     rendered = renderer.mail(
-        "already_registered", _language(renderer, lang), name=registration.name, site=site
+        "already_registered",
+        _language(renderer, lang),
+        name=registration.name,
+        site=site,
+        erase_link=erase_link,
     )
     return to_email(rendered, sender=sender, to=registration.email)
 
@@ -139,6 +146,28 @@ def owner_notification(
         export_command=EXPORT_COMMAND,
     )
     return to_email(rendered, sender=sender, to=owner, reply_to=registration.email)
+
+
+def erasure_notice(
+    registration: Registration,
+    *,
+    erased_at: datetime,
+    sender: str,
+    owner: str,
+    renderer: Renderer | None = None,
+) -> Email:
+    """To the owner, in the site's default language: which registration was erased (id and
+    address, so the owner can erase it downstream too: docs/erasure.md)."""
+    renderer = renderer or default_renderer()
+    rendered = renderer.mail(
+        "erasure_notice",
+        renderer.catalog.default_language,
+        id=registration.id,
+        name=registration.name,
+        email=registration.email,
+        erased_at=erased_at,
+    )
+    return to_email(rendered, sender=sender, to=owner)
 
 
 def to_mime(message: Email, *, now: datetime | None = None) -> Message:

@@ -158,6 +158,21 @@ class OperatorQueries(Protocol):
         ...
 
 
+class ErasureStore(Protocol):
+    """Self-service erasure (docs/erasure.md). SQLite, memory and DynamoDB implement it."""
+
+    def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
+        """In one atomic step, when a registration with this id and address exists: erase
+        every record of the address exactly as `OperatorQueries.delete_address(addr_key)`
+        does (its registrations, its confirmed lock, the messages owed to or about it), and
+        owe the owner's `ERASURE_NOTICE` and one `REGISTRATION_ERASED` event per event target,
+        each carrying the registration as it was (`MessageKind.outlives_registration`).
+        The per-inbox send log stays until it expires: it is keyed by a hash, names no
+        address in clear, and keeps the mail limits honest across an erase and re-register.
+        Returns the erased registration; None when there was nothing to erase."""
+        ...
+
+
 class MailChannel(Protocol):
     """Hands one rendered email to a mail service (SES, SMTP, the local mailbox). Raises
     `DeliveryError` with a `FailureClass`."""

@@ -35,6 +35,12 @@ def _mail_context(name: str = "Jane Doe") -> dict[str, dict[str, object]]:
             "site": "Example Club",
         },
         "already_registered": {"name": name, "site": "Example Club"},
+        "erasure_notice": {  # issue 12: to the owner, after a self-service erasure
+            "id": "reg-1",
+            "name": name,
+            "email": "jane@example.com",
+            "erased_at": NOW,
+        },
         "owner_notification": {
             "name": name,
             "email": "jane@example.com",
@@ -276,6 +282,7 @@ def test_the_mailbox_pages() -> None:
 def test_every_shipped_page_renders_in_every_language() -> None:
     contexts: dict[str, dict[str, object]] = {
         "confirm_button": {"token": "t", "site": "s"},
+        "erase": {"state": "ask", "token": "t", "site": "s", "action": "erase"},
         "problem": {"kind": "busy", "back": "/"},
         "mailbox_index": {"messages": [], "smtp": True},
         "mailbox_unavailable": {},

@@ -167,7 +167,8 @@ class MemoryStore:
                     continue
                 if row.claimed_at is not None and row.claimed_at > now - lease_seconds:
                     continue
-                if row.message.registration.id not in self.by_id:
+                gone = row.message.registration.id not in self.by_id
+                if gone and not row.message.kind.outlives_registration:
                     del self._rows[row.id]  # purged or erased since: nothing is owed any more
                     continue
                 row.claimed_at = now
@@ -205,7 +206,8 @@ class MemoryStore:
         with self._lock:
             row = self._row_of(message, claimed)
             if row is None:
-                if message.registration.id not in self.by_id:
+                gone = message.registration.id not in self.by_id
+                if gone and not message.kind.outlives_registration:
                     return  # erased meanwhile: nothing is owed any more
                 row = _Row(next(self._ids), message)
                 self._rows[row.id] = row
@@ -239,7 +241,10 @@ class MemoryStore:
                     next_attempt_at=r.next_attempt_at,
                 )
                 for r in self._rows.values()
-                if r.parked and r.message.registration.id in self.by_id
+                if r.parked
+                and (
+                    r.message.registration.id in self.by_id or r.message.kind.outlives_registration
+                )
             ]
 
     def requeue_parked(self, now: float) -> int:
@@ -289,7 +294,10 @@ class MemoryStore:
 
     def _forget(self, registration_ids: set[str]) -> None:
         for row in [
-            r for r in self._rows.values() if r.message.registration.id in registration_ids
+            r
+            for r in self._rows.values()
+            if r.message.registration.id in registration_ids
+            and not r.message.kind.outlives_registration
         ]:
             del self._rows[row.id]
         for registration_id in registration_ids:
@@ -322,3 +330,17 @@ class MemoryStore:
                 self.limits.pop(f"address:{limit_key}", None)
                 self._limit_expires.pop(f"address:{limit_key}", None)
             return len(gone)
+
+    # --- ErasureStore -------------------------------------------------------------------
+
+    def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
+        with self._lock:
+            reg = self.by_id.get(registration_id)
+            if reg is None or reg.addr_key != addr_key:
+                return None
+            self._forget({r.id for r in self.by_id.values() if r.addr_key == addr_key})
+            self.confirmed_by_address.pop(addr_key, None)
+            self._owe(Message(MessageKind.ERASURE_NOTICE, reg))
+            for target in self.event_targets:
+                self._owe(Message(MessageKind.REGISTRATION_ERASED, reg, target))
+            return reg

@@ -32,6 +32,8 @@ class MessageKind(StrEnum):
     # webhook never makes another target receive its event again.
     REGISTRATION_CONFIRMED = "registration-confirmed"
     REGISTRATION_ERASED = "registration-erased"
+    # to the owner: a registrant erased their registration (docs/erasure.md)
+    ERASURE_NOTICE = "erasure-notice"
 
     @property
     def channel(self) -> Channel:
@@ -41,6 +43,13 @@ class MessageKind(StrEnum):
     def is_event(self) -> bool:
         """Published to the owner's systems (webhooks, EventBridge), not mailed."""
         return self in (MessageKind.REGISTRATION_CONFIRMED, MessageKind.REGISTRATION_ERASED)
+
+    @property
+    def outlives_registration(self) -> bool:
+        """Owed because the registration is gone (an erasure): the message carries its own
+        snapshot (id, address, language) and is delivered although the registration is not
+        there any more; every other message whose registration is gone is no longer owed."""
+        return self in (MessageKind.REGISTRATION_ERASED, MessageKind.ERASURE_NOTICE)
 
     @property
     def to_registrant(self) -> bool:

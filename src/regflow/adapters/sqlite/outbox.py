@@ -13,7 +13,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from regflow.adapters.sqlite.database import Database
-from regflow.adapters.sqlite.rows import iso, registration_of
+from regflow.adapters.sqlite.rows import iso, registration_of, registration_of_snapshot
 from regflow.domain import ClaimedMessage, Message, MessageKind, ParkedMessage
 from regflow.domain.messages import channel_of
 
@@ -29,13 +29,15 @@ def owe(
     registration_id: str,
     at: datetime,
     target: str = "",
+    snapshot: str | None = None,
 ) -> None:
-    """Owe a message, due at once, in the caller's transaction (the state change that owes it)."""
+    """Owe a message, due at once, in the caller's transaction (the state change that owes it).
+    `snapshot`: the registration it is sent from, for a message that outlives it (erasure)."""
     channel = channel_of(kind, target)
     db.execute(
-        "INSERT INTO outbox (kind, channel, registration_id, created, next_attempt_at, target)"
-        " VALUES (?, ?, ?, ?, 0, ?)",
-        (kind.value, channel.value, registration_id, iso(at), target),
+        "INSERT INTO outbox (kind, channel, registration_id, created, next_attempt_at, target,"
+        " snapshot) VALUES (?, ?, ?, ?, 0, ?, ?)",
+        (kind.value, channel.value, registration_id, iso(at), target, snapshot),
     )
 
 
@@ -54,11 +56,20 @@ class SQLiteOutbox(Database):
                 "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1"
                 " WHERE id IN (SELECT id FROM outbox WHERE next_attempt_at <= ?"
                 " AND (claimed_at IS NULL OR claimed_at <= ?) ORDER BY id LIMIT ?)"
-                " RETURNING id, kind, registration_id, attempts, first_failed_at, target",
+                " RETURNING id, kind, registration_id, attempts, first_failed_at, target, snapshot",
                 (now, now, now - lease_seconds, limit),
             ).fetchall()
             claimed: list[ClaimedMessage] = []
-            for row_id, kind, registration_id, attempts, first_failed_at, target in sorted(rows):
+            for row_id, kind, registration_id, attempts, failed_at, target, snapshot in sorted(
+                rows
+            ):
+                if snapshot is not None:  # an erasure message: its registration is gone
+                    message = Message(
+                        MessageKind(kind), registration_of_snapshot(snapshot), target or ""
+                    )
+                    failed = None if failed_at is None else float(failed_at)
+                    claimed.append(ClaimedMessage(message, attempts, str(row_id), failed))
+                    continue
                 cur = db.execute("SELECT * FROM registrations WHERE id = ?", (registration_id,))
                 cur.row_factory = sqlite3.Row
                 reg = cur.fetchone()
@@ -66,7 +77,7 @@ class SQLiteOutbox(Database):
                     db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
                     continue
                 message = Message(MessageKind(kind), registration_of(reg), target or "")
-                failed = None if first_failed_at is None else float(first_failed_at)
+                failed = None if failed_at is None else float(failed_at)
                 claimed.append(ClaimedMessage(message, attempts, str(row_id), failed))
             return claimed
 
@@ -141,15 +152,19 @@ class SQLiteOutbox(Database):
     def parked(self) -> list[ParkedMessage]:
         rows = self._read(
             "SELECT o.kind AS o_kind, o.target AS o_target, o.attempts AS o_attempts,"
-            " o.last_error AS o_last_error,"
+            " o.last_error AS o_last_error, o.snapshot AS o_snapshot,"
             " o.parked_at AS o_parked_at, o.next_attempt_at AS o_next_attempt_at, r.*"
-            " FROM outbox o JOIN registrations r ON r.id = o.registration_id"
-            " WHERE o.parked = 1 ORDER BY o.id"
+            " FROM outbox o LEFT JOIN registrations r ON r.id = o.registration_id"
+            " WHERE o.parked = 1 AND (r.id IS NOT NULL OR o.snapshot IS NOT NULL) ORDER BY o.id"
         )
         return [
             ParkedMessage(
                 message=Message(
-                    MessageKind(row["o_kind"]), registration_of(row), row["o_target"] or ""
+                    MessageKind(row["o_kind"]),
+                    registration_of_snapshot(row["o_snapshot"])
+                    if row["o_snapshot"] is not None
+                    else registration_of(row),
+                    row["o_target"] or "",
                 ),
                 attempts=row["o_attempts"],
                 last_error=row["o_last_error"] or "",

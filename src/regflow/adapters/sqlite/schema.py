@@ -14,7 +14,8 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # fixed-window `address:` counters are converted. 3: registrations carry `language` and
 # `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
-# 4 (events): the outbox names each event message's `target` (a webhook, EventBridge).
+# 4 (events): the outbox names each event message's `target` (a webhook, EventBridge) and
+# keeps the `snapshot` of an erased registration its erasure messages are sent from.
 SCHEMA_VERSION = 4
 
 SCHEMA = """
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, 
     parked          INTEGER NOT NULL DEFAULT 0,
     parked_at       REAL,                  -- epoch seconds it was first parked
     first_failed_at REAL,                  -- epoch seconds of its first failed attempt
-    target          TEXT NOT NULL DEFAULT ''  -- an event's target (regflow.domain.events)
+    target          TEXT NOT NULL DEFAULT '', -- an event's target (regflow.domain.events)
+    snapshot        TEXT                   -- JSON: the erased registration (erasure messages)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_message ON outbox (registration_id, kind);
@@ -178,8 +180,10 @@ def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
 
 
 def _v3_to_v4_events(db: sqlite3.Connection, now: float) -> None:
-    """Outbox rows name an event's target (webhook, EventBridge); mail rows have none."""
+    """Outbox rows name an event's target (webhook, EventBridge; mail rows have none) and
+    carry the snapshot of an erased registration (erasure messages only)."""
     db.execute("ALTER TABLE outbox ADD COLUMN target TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE outbox ADD COLUMN snapshot TEXT")
 
 
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from regflow.adapters.sqlite.database import Database
 from regflow.adapters.sqlite.outbox import owe
-from regflow.adapters.sqlite.rows import iso, registration_of
+from regflow.adapters.sqlite.rows import iso, registration_of, snapshot_of
 from regflow.domain import (
     CreateResult,
     Limit,
@@ -125,6 +125,34 @@ class SQLiteRegistrations(Database):
             for target in self.event_targets:
                 owe(db, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
             return Outcome.CONFIRMED
+
+    # --- ErasureStore (docs/erasure.md) ---------------------------------------------------
+
+    def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
+        """One transaction: what `delete_address(addr_key)` deletes, and the erasure's
+        messages (owner notice, one event per target), which carry a snapshot."""
+        with self._write() as db:
+            cur = db.execute(
+                "SELECT * FROM registrations WHERE id = ? AND addr_key = ?",
+                (registration_id, addr_key),
+            )
+            cur.row_factory = sqlite3.Row
+            row = cur.fetchone()
+            if row is None:
+                return None
+            reg = registration_of(row)
+            db.execute(
+                "DELETE FROM outbox WHERE registration_id IN"
+                " (SELECT id FROM registrations WHERE addr_key = ?)",
+                (addr_key,),
+            )
+            db.execute("DELETE FROM confirmed_addresses WHERE addr_key = ?", (addr_key,))
+            db.execute("DELETE FROM registrations WHERE addr_key = ?", (addr_key,))
+            snapshot = snapshot_of(reg)
+            owe(db, MessageKind.ERASURE_NOTICE, reg.id, now, snapshot=snapshot)
+            for target in self.event_targets:
+                owe(db, MessageKind.REGISTRATION_ERASED, reg.id, now, target, snapshot)
+            return reg
 
     def get(self, registration_id: str) -> Registration | None:
         rows = self._read("SELECT * FROM registrations WHERE id = ?", (registration_id,))
