@@ -485,6 +485,11 @@ class Stack:
 
         return confirm.lambda_handler(event, None)
 
+    def erase(self, event: dict[str, Any]) -> dict[str, Any]:
+        from regflow.handlers import erase
+
+        return erase.lambda_handler(event, None)
+
     def pump(self, *, batch_size: int = 10) -> list[dict[str, Any]]:
         """Feed the new stream records (after the filter, like the event source mapping) to
         the mail sender in batches; a partial batch response keeps that record and the rest

@@ -31,6 +31,7 @@ from typing import Any
 
 from regflow.adapters.dynamodb import messages_from_record
 from regflow.delivery import DeliveryService
+from regflow.domain import MessageKind
 
 log = logging.getLogger("regflow.mail_sender")
 
@@ -66,8 +67,15 @@ def process(
         try:
             # a confirmation owes the owner's mail and one event per target (EventBridge,
             # each webhook), each settled on its own by the policy
-            for message in messages_from_record(record, delivery.event_targets):
+            owed = messages_from_record(record, delivery.event_targets)
+            for message in owed:
                 delivery.deliver_fresh(message, sleep=wait, time_left=seconds_left)
+            if owed and owed[0].kind is MessageKind.ERASURE_NOTICE:
+                # all delivered or parked (each parked one keeps its own copy): the erasure
+                # record, the last item naming the address, goes (docs/erasure.md)
+                forget = getattr(delivery.outbox, "forget_erasure", None)
+                if forget is not None:
+                    forget(owed[0].registration.id)
         except Exception:
             # Never let one record fail the whole batch: that would resend the records before it.
             log.exception("record not processed; retried from this record", extra={"seq": sequence})

@@ -49,6 +49,7 @@ log = logging.getLogger("regflow.aws")
 class Role(StrEnum):
     REGISTER = "register"
     CONFIRM = "confirm"
+    ERASE = "erase"  # GET|POST /erase (docs/erasure.md)
     MAIL_SENDER = "mail-sender"
     RECOVERY = "recovery"
 

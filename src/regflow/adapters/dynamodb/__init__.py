@@ -6,6 +6,7 @@
 - `store`: `RegistrationStore` (one `TransactWriteItems` per request),
 - `outbox`: `Outbox` (parked messages; fresh ones travel on the stream),
 - `queries`: `OperatorQueries`,
+- `erasure`: `ErasureStore` (self-service erasure, docs/erasure.md),
 - `stream`: what the table's stream says is owed (`message_from_record`, `FILTER_PATTERNS`).
 
 Uses the low-level client only (`boto3.resource` costs cold-start time).
@@ -13,6 +14,7 @@ Uses the low-level client only (`boto3.resource` costs cold-start time).
 
 from __future__ import annotations
 
+from regflow.adapters.dynamodb.erasure import ErasureMixin
 from regflow.adapters.dynamodb.keys import registration_from_item, registration_item
 from regflow.adapters.dynamodb.outbox import OutboxMixin
 from regflow.adapters.dynamodb.queries import QueriesMixin
@@ -25,7 +27,7 @@ from regflow.adapters.dynamodb.stream import (
 from regflow.adapters.dynamodb.table import THROTTLING_CODES
 
 
-class DynamoDBStore(StoreMixin, OutboxMixin, QueriesMixin):
+class DynamoDBStore(StoreMixin, OutboxMixin, QueriesMixin, ErasureMixin):
     """`RegistrationStore`, `Outbox` and `OperatorQueries` on one DynamoDB table:
     `DynamoDBStore(client, table_name, *, max_attempts=3, sleep=time.sleep)`."""
 

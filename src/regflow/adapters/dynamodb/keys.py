@@ -23,6 +23,14 @@ One table, partition key `pk` (template.yaml):
   It has no top-level `status` and no `ttl`: the stream filter never takes it for a
   registration, and TTL never removes it.
 
+- `ERASED#<registration id>`: a self-service erasure (docs/erasure.md): `regId`, `addrKey`,
+  `registration` (the snapshot its notice and events are sent from), `erasedAt`, `ttl`. Its
+  INSERT on the stream owes the owner's erasure notice and the Registration Erased events; the
+  mail sender deletes it once those are delivered or parked.
+
+The `AddressItems` index (template.yaml, keys only) finds every item that carries `addrKey`
+(registrations, parked messages, erasure records), so an erasure finds them without a Scan.
+
 One global secondary index, `ParkedMessages` (template.yaml): partition key `parkedShard`,
 sort key `nextAttemptAt`, every attribute projected. Only `OUTBOX#` items carry `parkedShard`
 and only those retried automatically carry `nextAttemptAt`, so the index holds exactly the
@@ -59,6 +67,8 @@ ADDR_PREFIX = "ADDR#"
 CLIENT_LIMIT_PREFIX = "LIMIT#IP#"
 ADDRESS_LIMIT_PREFIX = "LIMIT#ADDR#"
 OUTBOX_PREFIX = "OUTBOX#"
+ERASED_PREFIX = "ERASED#"  # a self-service erasure's record (erasure.py)
+ADDRESS_INDEX = "AddressItems"  # every item carrying `addrKey` (template.yaml)
 DEFAULT_LANGUAGE = "en"
 
 
@@ -82,6 +92,10 @@ def outbox_pk(kind: MessageKind, registration_id: str, target: str = "") -> str:
     if target:  # an event: one parked item per target (regflow.domain.events)
         return f"{OUTBOX_PREFIX}{kind.value}#{target}#{registration_id}"
     return f"{OUTBOX_PREFIX}{kind.value}#{registration_id}"
+
+
+def erased_pk(registration_id: str) -> str:
+    return f"{ERASED_PREFIX}{registration_id}"
 
 
 def key(pk: str) -> dict[str, Any]:

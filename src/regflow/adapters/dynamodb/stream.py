@@ -4,6 +4,8 @@
 - MODIFY of a `REG#` item from PENDING to CONFIRMED owes the owner notification, and one
   `REGISTRATION_CONFIRMED` event message per configured event target (`messages_from_record`:
   EventBridge, each webhook), each delivered and parked on its own.
+- INSERT of an `ERASED#` item (a self-service erasure) owes the owner's erasure notice and
+  one `REGISTRATION_ERASED` event per target.
 - Anything else (limit counters, address locks, parked messages, a recorded delivery failure,
   TTL deletions) owes nothing; the event source mapping filters those out with
   `FILTER_PATTERNS` before the mail sender is even invoked.
@@ -28,6 +30,10 @@ FILTER_PATTERNS: tuple[Mapping[str, Any], ...] = (
             "NewImage": {"status": {"S": [Status.CONFIRMED.value]}},
         },
     },
+    {
+        "eventName": ["INSERT"],
+        "dynamodb": {"Keys": {"pk": {"S": [{"prefix": keys.ERASED_PREFIX}]}}},
+    },
 )
 
 
@@ -35,10 +41,15 @@ def message_from_record(record: Mapping[str, Any]) -> Message | None:
     """The message a stream record (as Lambda delivers it) owes, or None."""
     dyn = record.get("dynamodb") or {}
     pk = ((dyn.get("Keys") or {}).get(keys.PK) or {}).get("S", "")
-    if not isinstance(pk, str) or not pk.startswith(keys.REG_PREFIX):
-        return None
     name = record.get("eventName")
     new = dyn.get("NewImage")
+    if isinstance(pk, str) and pk.startswith(keys.ERASED_PREFIX):
+        if name == "INSERT" and new:  # a self-service erasure (erasure.py)
+            snapshot = keys.registration_from_item(new[keys.REGISTRATION]["M"])
+            return Message(MessageKind.ERASURE_NOTICE, snapshot)
+        return None
+    if not isinstance(pk, str) or not pk.startswith(keys.REG_PREFIX):
+        return None
     if name == "INSERT" and new:
         return Message(MessageKind.VERIFICATION, keys.registration_from_item(new))
     old = dyn.get("OldImage")
@@ -60,9 +71,10 @@ def messages_from_record(record: Mapping[str, Any], event_targets: Iterable[str]
     if message is None:
         return []
     owed = [message]
-    if message.kind is MessageKind.OWNER_NOTIFICATION:
-        owed += [
-            Message(MessageKind.REGISTRATION_CONFIRMED, message.registration, target)
-            for target in event_targets
-        ]
+    event = {
+        MessageKind.OWNER_NOTIFICATION: MessageKind.REGISTRATION_CONFIRMED,
+        MessageKind.ERASURE_NOTICE: MessageKind.REGISTRATION_ERASED,
+    }.get(message.kind)
+    if event is not None:
+        owed += [Message(event, message.registration, target) for target in event_targets]
     return owed
