@@ -38,7 +38,13 @@ from tests.support.aws import (
     sent_mail,
 )
 
-FUNCTIONS = ("RegistrationHandler", "ConfirmationHandler", "MailSender", "ParkedMessageRecovery")
+FUNCTIONS = (
+    "RegistrationHandler",
+    "ConfirmationHandler",
+    "MailSender",
+    "ParkedMessageRecovery",
+    "ErasureHandler",
+)
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-MailDeadLetterQueue-TEST"
 
 
@@ -199,6 +205,35 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
             assert stack.recover(later_by=3600)["sent"] == 1
         assert stack.parked() == []
 
+        # erasure (issue 12): frank's mail is refused (parked: an OUTBOX# item naming his
+        # address); he erases with the link; registers again and erases again before the
+        # mail sender ran, so the first erasure's record is among his items; then the sender
+        # delivers both notices and forgets both records
+        from regflow.tokens import TokenSigner
+        from tests.support.aws import client
+
+        secret = client("secretsmanager").get_secret_value(SecretId=stack.secret_arn)
+        eraser = TokenSigner(secret["SecretString"].encode()).for_erasure()
+        frank = {"name": "Frank", "email": f"frank-{mode}@example.com"}
+        for attempt in (1, 2):
+            if attempt == 1:
+                ses.fail("AccountSuspendedException")
+            with recorder.acting_as("RegistrationHandler"):
+                post = events.json_post("/register", frank, source_ip=f"198.51.100.{60 + attempt}")
+                assert stack.register(post)["statusCode"] == 202
+            if attempt == 1:
+                pump(reader, recorder)
+                assert len(stack.parked()) == 1
+            [reg] = [i for i in stack.items("REG#") if i["email"]["S"] == frank["email"]]
+            token = eraser.issue(reg["id"]["S"], reg["addrKey"]["S"])
+            with recorder.acting_as("ErasureHandler"):
+                page = stack.erase(events.http_event("GET", "/erase", query={"token": token}))
+                assert page["statusCode"] == 200
+                answer = stack.erase(events.form_post("/erase", {"token": token}))
+                assert answer["statusCode"] == 303
+        pump(reader, recorder)
+        assert stack.items("ERASED#") == [] and stack.parked() == []
+
         table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
         return {
             "table_name": stack.table_name,
@@ -265,6 +300,8 @@ def test_the_flow_exercised_every_function(observed: Observed) -> None:
     assert ("MailSender", "dynamodb-streams", "GetRecords") in ops
     assert ("MailSender", "eventbridge", "PutEvents") in ops
     assert ("ParkedMessageRecovery", "eventbridge", "PutEvents") in ops
+    assert ("ErasureHandler", "dynamodb", "TransactWriteItems") in ops
+    assert ("ErasureHandler", "dynamodb", "Query") in ops
     # RegistrationHandler never touches the secret or SES (cold start, least privilege).
     assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
 
@@ -362,6 +399,18 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     assert not iam.is_allowed(mail, forged)  # only this stack's source
     other_bus = iam.Request(put.action, put.resource.replace("/default", "/other"), put.context)
     assert not iam.is_allowed(mail, other_bus)
+    # only the erasure function deletes registrations; it cannot write or read anything else
+    erase = flow.statements["ErasureHandler"]
+    delete_reg = iam.Request("dynamodb:DeleteItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
+    assert iam.is_allowed(erase, delete_reg)
+    assert not iam.is_allowed(reg, delete_reg) and not iam.is_allowed(mail, delete_reg)
+    conf = flow.statements["ConfirmationHandler"]
+    assert not iam.is_allowed(conf, delete_reg)
+    limit = iam.Request("dynamodb:DeleteItem", table, {"dynamodb:LeadingKeys": ("LIMIT#x",)})
+    assert not iam.is_allowed(erase, limit)  # the send log stays (a hash, until its ttl)
+    put_reg = iam.Request("dynamodb:PutItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
+    assert not iam.is_allowed(erase, put_reg)
+    assert not iam.is_allowed(erase, iam.Request("dynamodb:Scan", table))
 
 
 def test_unknown_calls_are_not_silently_allowed() -> None:

@@ -26,6 +26,7 @@ FUNCTIONS = {
     "ConfirmationHandler": "regflow.handlers.confirm.lambda_handler",
     "MailSender": "regflow.handlers.mail_sender.lambda_handler",
     "ParkedMessageRecovery": "regflow.handlers.recovery.lambda_handler",
+    "ErasureHandler": "regflow.handlers.erase.lambda_handler",  # issue 12: /erase
 }
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -167,7 +168,7 @@ def test_parked_messages_index_is_sparse_sharded_and_whole(resources: dict[str, 
     from regflow.adapters.dynamodb import keys
 
     props = resources["UserRegistrations"]["Properties"]
-    [index] = props["GlobalSecondaryIndexes"]
+    [index] = [i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] != "AddressItems"]
     assert index["IndexName"] == keys.PARKED_INDEX == "ParkedMessages"
     assert index["KeySchema"] == [
         {"AttributeName": keys.PARKED_SHARD, "KeyType": "HASH"},
@@ -176,7 +177,7 @@ def test_parked_messages_index_is_sparse_sharded_and_whole(resources: dict[str, 
     assert index["Projection"] == {"ProjectionType": "ALL"}  # a claim needs the whole message
     assert "ProvisionedThroughput" not in index  # on demand, as the table
     types = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
-    assert types == {"pk": "S", "parkedShard": "S", "nextAttemptAt": "N"}
+    assert types == {"pk": "S", "parkedShard": "S", "nextAttemptAt": "N", "addrKey": "S"}
 
 
 # --- functions -------------------------------------------------------------------------------
@@ -338,7 +339,12 @@ def test_only_the_token_readers_may_read_the_secret(template: dict[str, Any]) ->
     readers = {
         name for name in res if name.endswith("Role") and "TokenSecret" in references(res[name])
     }
-    assert readers == {"ConfirmationHandlerRole", "MailSenderRole", "ParkedMessageRecoveryRole"}
+    assert readers == {
+        "ConfirmationHandlerRole",
+        "ErasureHandlerRole",  # erasure links are signed with it (another purpose)
+        "MailSenderRole",
+        "ParkedMessageRecoveryRole",
+    }
     generated = res["TokenSecret"]["Properties"]["GenerateSecretString"]
     assert generated["PasswordLength"] >= 64
 
@@ -400,10 +406,12 @@ def test_routes_and_their_functions(resources: dict[str, Any]) -> None:
         "POST /register": "RegistrationHandler",
         "GET /confirm": "ConfirmationHandler",
         "POST /confirm": "ConfirmationHandler",
+        "GET /erase": "ErasureHandler",
+        "POST /erase": "ErasureHandler",
     }
     permissions = of_type(resources, "AWS::Lambda::Permission").values()
     invokable = {p["Properties"]["FunctionName"]["Ref"] for p in permissions}
-    assert invokable == {"RegistrationHandler", "ConfirmationHandler"}
+    assert invokable == {"RegistrationHandler", "ConfirmationHandler", "ErasureHandler"}
 
 
 def test_cors_from_the_parameter_and_stage_throttling(resources: dict[str, Any]) -> None:
@@ -471,7 +479,7 @@ def test_distribution_routes_pages_and_api(resources: dict[str, Any]) -> None:
     default = config["DefaultCacheBehavior"]
     assert default["TargetOriginId"] == "pages"
     behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    assert set(behaviours) == {"/register", "/confirm"}
+    assert set(behaviours) == {"/register", "/confirm", "/erase"}
     for behaviour in [default, *behaviours.values()]:
         assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeadersPolicy"}
@@ -527,3 +535,14 @@ def test_cloudfront_proves_its_requests_to_the_api(translated: dict[str, Any]) -
     assert headers[api.ORIGIN_VERIFY_HEADER] == expected
     assert env_of(translated, "RegistrationHandler")["ORIGIN_VERIFY_SECRET"] == expected
     assert resources["OriginVerifySecret"]["Type"] == "AWS::SecretsManager::Secret"
+
+
+def test_the_address_index_serves_erasure_without_a_scan(resources: dict[str, Any]) -> None:
+    """Issue 12: every item naming an address, by its hashed key, keys only."""
+    from regflow.adapters.dynamodb import keys
+
+    props = resources["UserRegistrations"]["Properties"]
+    [index] = [i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] == keys.ADDRESS_INDEX]
+    assert index["KeySchema"] == [{"AttributeName": "addrKey", "KeyType": "HASH"}]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert {"AttributeName": "addrKey", "AttributeType": "S"} in props["AttributeDefinitions"]
