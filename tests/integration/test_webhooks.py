@@ -191,3 +191,30 @@ def test_bad_event_settings_are_one_line_startup_errors(env: dict[str, str], err
     message = str(caught.value)
     assert error in message and "\n" not in message
     assert "b.test" not in message  # URLs are never echoed (they may hold a credential)
+
+
+def test_the_documented_verification_example_verifies_regflows_signatures() -> None:
+    """docs/events.md's ten-line example, run as written, against a real signature."""
+    import time
+    from pathlib import Path
+
+    from regflow.domain import Registration, Status
+
+    doc = (Path(__file__).parents[2] / "docs" / "events.md").read_text()
+    code = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert code is not None
+    lines = [line for line in code.group(1).splitlines() if line.strip()]
+    assert len(lines) <= 10
+    namespace: dict[str, object] = {}
+    exec(code.group(1), namespace)  # our own documentation
+    check = namespace["verify"]
+    assert callable(check)
+    reg = Registration("id1", "N", "n@example.com", Status.CONFIRMED, START, None, START)
+    body = body_of(
+        event_of(Message(MessageKind.REGISTRATION_CONFIRMED, reg, "webhook:x"), now=START)
+    )
+    header = signature_header(HOOK_SECRET.encode(), int(time.time()), body)
+    assert check(HOOK_SECRET.encode(), header, body) is True
+    assert check(HOOK_SECRET.encode(), header, body.replace(b"N", b"M")) is False
+    stale = signature_header(HOOK_SECRET.encode(), int(time.time()) - 600, body)
+    assert check(HOOK_SECRET.encode(), stale, body) is False
