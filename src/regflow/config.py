@@ -92,6 +92,8 @@ class MailSettings:
     default_language: str = "en"
     token_ttl_hours: int = 24
     templates_dir: Path | None = None
+    # OWNER_DIGEST: "off" (a mail per confirmation) or "daily" (one digest a day instead)
+    owner_digest: str = "off"
 
     @property
     def confirm_url(self) -> str:
@@ -236,6 +238,7 @@ class Settings:
                 default_language=language,
                 token_ttl_hours=ttl_hours,
                 templates_dir=templates,
+                owner_digest=reader.choice_of("OWNER_DIGEST", ("off", "daily"), "off"),
             ),
             aws=AwsWiring(
                 table_name=reader.text("TABLE_NAME", "UserRegistrations"),

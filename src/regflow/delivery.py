@@ -110,7 +110,11 @@ class DeliveryService:
     def recipient(self, message: Message) -> str:
         if message.kind.is_event:
             return message.target
-        if message.kind in (MessageKind.OWNER_NOTIFICATION, MessageKind.ERASURE_NOTICE):
+        if message.kind in (
+            MessageKind.OWNER_NOTIFICATION,
+            MessageKind.ERASURE_NOTICE,
+            MessageKind.OWNER_DIGEST,
+        ):
             return self.settings.owner_email
         return message.registration.email
 
@@ -139,7 +143,11 @@ class DeliveryService:
             return None  # not an email (`publish`)
         reg = message.registration
         s = self.settings
+        if message.kind is MessageKind.OWNER_DIGEST:
+            return self._digest(message)
         if message.kind is MessageKind.OWNER_NOTIFICATION:
+            if s.owner_digest == "daily":
+                return None  # the day's digest tells the owner (OWNER_DIGEST=daily)
             return emails.owner_notification(
                 reg, sender=s.sender_email, owner=s.owner_email, renderer=self.renderer
             )
@@ -180,6 +188,32 @@ class DeliveryService:
             lang=reg.language,
             renderer=self.renderer,
             erase_link=self.erase_link(reg.id, reg.addr_key, reg.language),
+        )
+
+    def _digest(self, message: Message) -> Email:
+        """The owner's digest of one UTC day: the confirmations in its window, read from the
+        store (`OperatorQueries.registrations`, streamed; on DynamoDB a paginated Scan, once a
+        day, off the request path)."""
+        from regflow import emails
+        from regflow.domain import Status
+        from regflow.domain.digest import window_of
+        from regflow.ports import OperatorQueries
+
+        since, until = window_of(message)
+        queries: OperatorQueries = self.store  # type: ignore[assignment]
+        confirmed = [
+            r
+            for r in queries.registrations(status=Status.CONFIRMED)
+            if r.confirmed_at is not None and since <= r.confirmed_at < until
+        ]
+        confirmed.sort(key=lambda r: (r.confirmed_at or r.timestamp, r.id))
+        s = self.settings
+        return emails.owner_digest(
+            since.date().isoformat(),
+            confirmed,
+            sender=s.sender_email,
+            owner=s.owner_email,
+            renderer=self.renderer,
         )
 
     # --- sending -------------------------------------------------------------------------

@@ -170,6 +170,27 @@ def erasure_notice(
     return to_email(rendered, sender=sender, to=owner)
 
 
+def owner_digest(
+    day: str,
+    registrations: list[Registration],
+    *,
+    sender: str,
+    owner: str,
+    renderer: Renderer | None = None,
+) -> Email:
+    """OWNER_DIGEST=daily: the registrations confirmed on `day` (UTC), in the site's default
+    language."""
+    renderer = renderer or default_renderer()
+    rendered = renderer.mail(
+        "owner_digest",
+        renderer.catalog.default_language,
+        day=day,
+        registrations=registrations,
+        export_command=EXPORT_COMMAND,
+    )
+    return to_email(rendered, sender=sender, to=owner)
+
+
 def to_mime(message: Email, *, now: datetime | None = None) -> Message:
     """A multipart/alternative (text + HTML) message with Date and Message-ID.
 

@@ -44,6 +44,7 @@ FUNCTIONS = (
     "MailSender",
     "ParkedMessageRecovery",
     "ErasureHandler",
+    "OwnerDigestHandler",
 )
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-MailDeadLetterQueue-TEST"
 
@@ -234,6 +235,21 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         pump(reader, recorder)
         assert stack.items("ERASED#") == [] and stack.parked() == []
 
+        # the owner's daily digest (issue 12): SES refuses it once (parked by the digest
+        # function), the scheduled recovery sends it (rendering it reads the confirmations)
+        from regflow.aws import digest, wiring
+
+        patch.setenv("OWNER_DIGEST", "daily")
+        aws.reset()
+        Faults(aws.clients().sesv2(), "SendEmail").fail("AccountSuspendedException")
+        with recorder.acting_as("OwnerDigestHandler"):
+            sent = digest.send_digest(wiring.delivery_for(wiring.Role.DIGEST), sleep=lambda _: None)
+        assert sent["result"] == "parked"
+        with recorder.acting_as("ParkedMessageRecovery"):
+            assert stack.recover(later_by=3600)["sent"] == 1
+        assert sent_mail()[-1].subject.startswith("Registrations confirmed on ")
+        assert stack.parked() == []
+
         table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
         return {
             "table_name": stack.table_name,
@@ -302,6 +318,8 @@ def test_the_flow_exercised_every_function(observed: Observed) -> None:
     assert ("ParkedMessageRecovery", "eventbridge", "PutEvents") in ops
     assert ("ErasureHandler", "dynamodb", "TransactWriteItems") in ops
     assert ("ErasureHandler", "dynamodb", "Query") in ops
+    assert ("OwnerDigestHandler", "dynamodb", "Scan") in ops
+    assert ("ParkedMessageRecovery", "dynamodb", "Scan") in ops
     # RegistrationHandler never touches the secret or SES (cold start, least privilege).
     assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
 
@@ -411,12 +429,16 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     put_reg = iam.Request("dynamodb:PutItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
     assert not iam.is_allowed(erase, put_reg)
     assert not iam.is_allowed(erase, iam.Request("dynamodb:Scan", table))
+    assert not iam.is_allowed(mail, iam.Request("dynamodb:Scan", table))  # only digests read all
+    assert iam.is_allowed(
+        flow.statements["OwnerDigestHandler"], iam.Request("dynamodb:Scan", table)
+    )
 
 
 def test_unknown_calls_are_not_silently_allowed() -> None:
     arns = iam.Arns(REGION, ACCOUNT)
     with pytest.raises(NotImplementedError):
-        iam.requests_for(iam.Call("X", "dynamodb", "Scan", {"TableName": "t"}), arns)
+        iam.requests_for(iam.Call("X", "dynamodb", "BatchWriteItem", {"TableName": "t"}), arns)
     with pytest.raises(NotImplementedError):
         iam.statement_allows(
             iam.Statement("s", ("a:B",), ("*",), {"IpAddress": {"aws:SourceIp": ("1.2.3.4",)}}),

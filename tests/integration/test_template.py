@@ -27,6 +27,7 @@ FUNCTIONS = {
     "MailSender": "regflow.handlers.mail_sender.lambda_handler",
     "ParkedMessageRecovery": "regflow.handlers.recovery.lambda_handler",
     "ErasureHandler": "regflow.handlers.erase.lambda_handler",  # issue 12: /erase
+    "OwnerDigestHandler": "regflow.handlers.owner_digest.lambda_handler",  # issue 12: OWNER_DIGEST
 }
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -264,7 +265,11 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         assert set(env) <= read, f"{function} sets variables Settings never reads"
         # only the functions that sign or verify tokens may read the token secret; only the
         # register path trusts CloudFront's viewer address (behind X-Origin-Verify)
-        secret = {"TOKEN_SECRET_ARN"} if function != "RegistrationHandler" else set()
+        secret = (
+            {"TOKEN_SECRET_ARN"}
+            if function not in ("RegistrationHandler", "OwnerDigestHandler")
+            else set()
+        )
         origin = {"ORIGIN_VERIFY_SECRET"} if function == "RegistrationHandler" else set()
         # only the senders publish events (EventBridge, webhooks: docs/events.md)
         senders = ("MailSender", "ParkedMessageRecovery")
@@ -273,7 +278,8 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
             if function in senders
             else set()
         )
-        assert set(env) == common | secret | origin | events, function
+        digest = {"OWNER_DIGEST"} if function in (*senders, "OwnerDigestHandler") else set()
+        assert set(env) == common | secret | origin | events | digest, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}
         # links in mail on the own domain when there is one, else on CloudFront's
@@ -317,7 +323,10 @@ def test_no_managed_policies_no_wildcard_actions(translated: dict[str, Any]) -> 
     res = translated["Resources"]
     roles = of_type(res, "AWS::IAM::Role")
     # each function's role, and the scheduler's (it may invoke the recovery function only)
-    expected = {f"{f}Role" for f in FUNCTIONS} | {"ParkedMessageRecoverySchedulerRole"}
+    expected = {f"{f}Role" for f in FUNCTIONS} | {
+        "ParkedMessageRecoverySchedulerRole",
+        "OwnerDigestSchedulerRole",
+    }
     assert set(roles) == expected, "SAM added a role of its own"
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name

@@ -102,6 +102,8 @@ def requests_for(call: Call, arns: Arns) -> list[Request]:
         return [
             Request(f"dynamodb:{op}", arns.table(params["TableName"]), _leading_key(params), op)
         ]
+    if call.service == "dynamodb" and op == "Scan":
+        return [Request("dynamodb:Scan", arns.table(params["TableName"]), operation=op)]
     if call.service == "dynamodb" and op == "Query":
         # on the index when it names one (a Query of the table itself has its own resource)
         resource = arns.table(params["TableName"])

@@ -56,6 +56,7 @@ class MemoryStore:
         # where each confirmation's event goes (`regflow.domain.events`: one owed message per
         # target, written with the confirmation); the runtime sets it from its settings
         self.event_targets: tuple[str, ...] = ()
+        self.digests: set[str] = set()  # the days whose owner digest was owed
         self._lock = threading.Lock()
         self.by_id: dict[str, Registration] = {}
         self.confirmed_by_address: dict[str, str] = {}
@@ -344,3 +345,14 @@ class MemoryStore:
             for target in self.event_targets:
                 self._owe(Message(MessageKind.REGISTRATION_ERASED, reg, target))
             return reg
+
+    # --- the owner's daily digest (OWNER_DIGEST=daily) ----------------------------------
+
+    def owe_digest(self, message: Message) -> bool:
+        """Owe the digest of one day, once ever: False when that day's was owed already."""
+        with self._lock:
+            if message.registration.id in self.digests:
+                return False
+            self.digests.add(message.registration.id)
+            self._owe(message)
+            return True

@@ -50,6 +50,7 @@ class Role(StrEnum):
     REGISTER = "register"
     CONFIRM = "confirm"
     ERASE = "erase"  # GET|POST /erase (docs/erasure.md)
+    DIGEST = "owner-digest"  # OWNER_DIGEST=daily, on a schedule
     MAIL_SENDER = "mail-sender"
     RECOVERY = "recovery"
 
@@ -189,6 +190,25 @@ def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
     )
 
 
+def build_digest_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
+    """The owner digest function's delivery service: the table (read confirmations, park),
+    SES; no token secret (a digest carries no link) and no events."""
+    from regflow.adapters.dynamodb import DynamoDBStore
+    from regflow.adapters.ses import SesMailer
+    from regflow.delivery import DeliveryService
+    from regflow.domain import Channel
+
+    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    return DeliveryService(
+        store=store,
+        outbox=store,
+        settings=settings.mail,
+        signer=TokenSigner(_no_secret),
+        channels={Channel.EMAIL: SesMailer(clients.sesv2())},
+        metrics=metrics_of(settings),
+    )
+
+
 def event_channels(settings: Settings, clients: AwsClients | None) -> dict[Channel, EventChannel]:
     """The event channels a sender publishes through (docs/events.md): EventBridge when
     EVENT_BUS_NAME is set (and AWS clients are given), webhooks when WEBHOOK_URL is. The
@@ -275,8 +295,9 @@ def delivery() -> DeliveryService:
 
 
 def delivery_for(role: Role) -> DeliveryService:
-    """The delivery service of a sending function (mail sender, recovery)."""
-    service: DeliveryService = _once(role, build_delivery)
+    """The delivery service of a sending function (mail sender, recovery, owner digest)."""
+    build = build_digest_delivery if role is Role.DIGEST else build_delivery
+    service: DeliveryService = _once(role, build)
     return service
 
 
@@ -285,7 +306,7 @@ def init_on_lambda(role: Role) -> None:
     so a missing or bad setting fails the function's start-up with one log line naming it,
     instead of failing each request. Elsewhere (tests, tools) they stay lazy."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        if role in (Role.MAIL_SENDER, Role.RECOVERY):
+        if role in (Role.MAIL_SENDER, Role.RECOVERY, Role.DIGEST):
             delivery_for(role)
         else:
             http_api(role)

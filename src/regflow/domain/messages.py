@@ -34,6 +34,9 @@ class MessageKind(StrEnum):
     REGISTRATION_ERASED = "registration-erased"
     # to the owner: a registrant erased their registration (docs/erasure.md)
     ERASURE_NOTICE = "erasure-notice"
+    # to the owner, once a day instead of OWNER_NOTIFICATION with OWNER_DIGEST=daily: the
+    # confirmations of one UTC day (`regflow.domain.digest`)
+    OWNER_DIGEST = "owner-digest"
 
     @property
     def channel(self) -> Channel:
@@ -49,7 +52,11 @@ class MessageKind(StrEnum):
         """Owed because the registration is gone (an erasure): the message carries its own
         snapshot (id, address, language) and is delivered although the registration is not
         there any more; every other message whose registration is gone is no longer owed."""
-        return self in (MessageKind.REGISTRATION_ERASED, MessageKind.ERASURE_NOTICE)
+        return self in (
+            MessageKind.REGISTRATION_ERASED,
+            MessageKind.ERASURE_NOTICE,
+            MessageKind.OWNER_DIGEST,  # about a day, not about one registration
+        )
 
     @property
     def to_registrant(self) -> bool:

@@ -225,7 +225,12 @@ class EmbeddedApp:
             except StoreOpenError as exc:
                 self.store.close()
                 raise StartupError(str(exc)) from None
-        self.worker = OutboxWorker(self.store, self.delivery, poll_interval=poll)
+        self.worker = OutboxWorker(
+            self.store,
+            self.delivery,
+            poll_interval=poll,
+            digest=self.settings.mail.owner_digest == "daily",
+        )
         self.web_dir = locate_web_dir(options.web_dir)
         self.mailbox_served = not smtp_url and is_loopback(options.host)
         # DNS rebinding: the mailbox answers only to this machine's own names for the server

@@ -15,7 +15,8 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
 # 4 (events): the outbox names each event message's `target` (a webhook, EventBridge) and
-# keeps the `snapshot` of an erased registration its erasure messages are sent from.
+# keeps the `snapshot` of an erased registration its erasure messages are sent from;
+# `digests` remembers the days whose owner digest was owed (OWNER_DIGEST=daily).
 SCHEMA_VERSION = 4
 
 SCHEMA = """
@@ -65,6 +66,9 @@ CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, 
     first_failed_at REAL,                  -- epoch seconds of its first failed attempt
     target          TEXT NOT NULL DEFAULT '', -- an event's target (regflow.domain.events)
     snapshot        TEXT                   -- JSON: the erased registration (erasure messages)
+);
+CREATE TABLE IF NOT EXISTS digests (        -- OWNER_DIGEST=daily: the days whose digest was owed
+    day TEXT PRIMARY KEY                   -- "digest-YYYY-MM-DD"
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_message ON outbox (registration_id, kind);
@@ -184,6 +188,7 @@ def _v3_to_v4_events(db: sqlite3.Connection, now: float) -> None:
     carry the snapshot of an erased registration (erasure messages only)."""
     db.execute("ALTER TABLE outbox ADD COLUMN target TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE outbox ADD COLUMN snapshot TEXT")
+    db.execute("CREATE TABLE IF NOT EXISTS digests (day TEXT PRIMARY KEY)")
 
 
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {

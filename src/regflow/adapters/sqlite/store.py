@@ -14,6 +14,7 @@ from regflow.domain import (
     CreateResult,
     Limit,
     LimitState,
+    Message,
     MessageKind,
     Outcome,
     Registration,
@@ -153,6 +154,24 @@ class SQLiteRegistrations(Database):
             for target in self.event_targets:
                 owe(db, MessageKind.REGISTRATION_ERASED, reg.id, now, target, snapshot)
             return reg
+
+    def owe_digest(self, message: Message) -> bool:
+        """OWNER_DIGEST=daily: owe the digest of one day, once ever (the day is remembered in
+        the same transaction). False when that day's digest was owed already."""
+        with self._write() as db:
+            day = message.registration.id
+            if db.execute("SELECT 1 FROM digests WHERE day = ?", (day,)).fetchone():
+                return False
+            db.execute("INSERT INTO digests (day) VALUES (?)", (day,))
+            owe(
+                db,
+                message.kind,
+                day,
+                message.registration.timestamp,
+                "",
+                snapshot_of(message.registration),
+            )
+            return True
 
     def get(self, registration_id: str) -> Registration | None:
         rows = self._read("SELECT * FROM registrations WHERE id = ?", (registration_id,))
