@@ -35,6 +35,15 @@ def _mail_context(name: str = "Jane Doe") -> dict[str, dict[str, object]]:
             "site": "Example Club",
         },
         "already_registered": {"name": name, "site": "Example Club"},
+        "owner_digest": {  # issue 12: OWNER_DIGEST=daily
+            "day": "2026-11-29",
+            "registrations": [
+                SimpleNamespace(
+                    name=name, email="jane@example.com", language="de", confirmed_at=NOW
+                )
+            ],
+            "export_command": "regflow export",
+        },
         "erasure_notice": {  # issue 12: to the owner, after a self-service erasure
             "id": "reg-1",
             "name": name,
