@@ -84,9 +84,9 @@ def open_store(
 
 
 def set_event_targets(store: EmbeddedStore, targets: tuple[str, ...]) -> None:
-    """Make each confirmation owe one event message per target (`regflow.domain.events`), in
-    the confirmation's transaction. SQLite and memory only so far: PostgreSQL's outbox has no
-    target column yet, so webhooks with PostgreSQL are a start-up error, never silently off."""
+    """Make each confirmation (and erasure) owe one event message per target
+    (`regflow.domain.events`), in its own transaction. Every embedded store supports it; a
+    store that did not would be a start-up error, never silently without events."""
     if not hasattr(store, "event_targets"):
-        raise StoreOpenError("WEBHOOK_URL is not supported with a PostgreSQL DATABASE_URL yet")
+        raise StoreOpenError("this store cannot publish events (WEBHOOK_URL)")
     store.event_targets = targets

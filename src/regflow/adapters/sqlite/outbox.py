@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from regflow.adapters.snapshot import registration_of_snapshot
 from regflow.adapters.sqlite.database import Database
-from regflow.adapters.sqlite.rows import iso, registration_of, registration_of_snapshot
+from regflow.adapters.sqlite.rows import iso, registration_of
 from regflow.domain import ClaimedMessage, Message, MessageKind, ParkedMessage
 from regflow.domain.messages import channel_of
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime
 
@@ -32,37 +31,4 @@ def registration_of(row: sqlite3.Row) -> Registration:
         confirmed_at=_from_iso(row["confirmed_at"]),
         language=row["language"],
         delivery_failure=row["delivery_failure"],
-    )
-
-
-def snapshot_of(registration: Registration) -> str:
-    """The JSON an erasure message keeps of the registration it is about (`outbox.snapshot`)."""
-    return json.dumps(
-        {
-            "id": registration.id,
-            "name": registration.name,
-            "email": registration.email,
-            "status": registration.status.value,
-            "timestamp": iso(registration.timestamp),
-            "confirmed_at": None
-            if registration.confirmed_at is None
-            else iso(registration.confirmed_at),
-            "language": registration.language,
-        }
-    )
-
-
-def registration_of_snapshot(text: str) -> Registration:
-    data = json.loads(text)
-    timestamp = _from_iso(data["timestamp"])
-    assert timestamp is not None
-    return Registration(
-        id=data["id"],
-        name=data["name"],
-        email=data["email"],
-        status=Status(data["status"]),
-        timestamp=timestamp,
-        ttl=None,
-        confirmed_at=_from_iso(data["confirmed_at"]),
-        language=data["language"],
     )

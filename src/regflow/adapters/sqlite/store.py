@@ -7,9 +7,10 @@ import json
 import sqlite3
 from datetime import datetime
 
+from regflow.adapters.snapshot import snapshot_of
 from regflow.adapters.sqlite.database import Database
 from regflow.adapters.sqlite.outbox import owe
-from regflow.adapters.sqlite.rows import iso, registration_of, snapshot_of
+from regflow.adapters.sqlite.rows import iso, registration_of
 from regflow.domain import (
     CreateResult,
     Limit,
