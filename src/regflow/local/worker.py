@@ -96,7 +96,7 @@ class OutboxWorker:
             return False
         owe = getattr(self.outbox, "owe_digest", None)
         if owe is None:
-            raise RuntimeError("OWNER_DIGEST=daily needs the SQLite store")
+            raise RuntimeError("this store cannot owe the owner digest (OWNER_DIGEST=daily)")
         owed = bool(owe(digest_message(day)))
         self._digest_day = day
         if owed:
