@@ -130,3 +130,31 @@ def test_one_failing_webhook_is_parked_alone_on_aws(stack: Stack) -> None:
         assert healthy.accepted_once() and broken.accepted_once()
         assert set(broken.accepted) == set(healthy.accepted)  # the same idempotency id
         assert len(healthy.attempts) == 1  # never sent again
+
+
+def test_out_of_time_the_rest_of_a_records_messages_wait_parked(stack: Stack) -> None:
+    """A confirmation owes the owner's mail and an event: with no time left after the first,
+    the event is parked (due now) for the recovery instead of risking a time-out that would
+    send the mail twice."""
+    from regflow.adapters.dynamodb import FILTER_PATTERNS
+    from regflow.aws import mail_sender, wiring
+    from tests.support.aws import matches_any
+
+    queue = rule_to_queue()
+    register_and_confirm(stack, "Jane", "jane@example.com")
+    [record] = [r for r in stack.stream.records() if matches_any(FILTER_PATTERNS, r)]
+    records = [record]  # the confirmation
+    budget = iter([10**6])  # plenty for the record and its first message, then none
+    response = mail_sender.process(
+        records, wiring.delivery(), remaining_ms=lambda: next(budget, 1000)
+    )
+    assert response == {"batchItemFailures": []}
+    assert stack.mail()[-1].to == ["owner@regflow.example"]
+    [parked] = stack.parked()
+    assert (parked.message.kind, parked.last_error) == (
+        MessageKind.REGISTRATION_CONFIRMED,
+        "Deferred",
+    )
+    assert received(queue) == []
+    assert stack.recover()["sent"] == 1
+    assert len(received(queue)) == 1
