@@ -406,6 +406,57 @@ class HttpApi:
             )
         return self._renderer.page(name, lang, **context)
 
+    def erase(self, event: Event) -> Response:
+        """GET /erase?token=... shows a page with a button and changes nothing (a mail
+        scanner that follows the link erases nothing); POST /erase (the button) erases and
+        lands on GET /erase?status=erased, the erased page (docs/erasure.md)."""
+        requested = query_param(event, "lang")
+        link_lang = requested if requested in SUPPORTED_LANGUAGES else None
+        lang = link_lang or self.language(event)
+        outcome = "invalid"
+
+        def page(status: int, state: str, **context: object) -> Response:
+            html = self._render("erase", lang, state=state, site=self.edge.site_name, **context)
+            return _response(status, html, "text/html; charset=utf-8")
+
+        def work() -> Response:
+            nonlocal outcome
+            method = method_of(event)
+            if method == "HEAD":  # never a change, and GET's answer depends on none
+                return error(405, self._say(lang)("error.method_not_allowed"), Allow="GET, POST")
+            if method == "POST":
+                kind = media_type(headers_of(event))
+                if kind != "application/x-www-form-urlencoded" and (kind or event.get("body")):
+                    return error(415, self._say(lang)("error.confirm.form_only"))
+                try:
+                    token = parse_form(body_bytes(event)).get("token")
+                except BadRequest as exc:
+                    if exc.status == 413:
+                        raise
+                    token = None
+                erased = self.intake.erase(token)
+                if erased is None:
+                    return page(400, "invalid")
+                outcome = "erased" if erased else "nothing-left"
+                done = "erase" if link_lang is None else with_query("erase", lang=link_lang)
+                return redirect(303, with_query(done, status="erased"))
+            if query_param(event, "status") == "erased":
+                outcome = "page"
+                return page(200, "done")
+            token = query_param(event, "token")
+            if token is None or self.intake.check_erase_token(token) is None:
+                return page(400, "invalid")
+            outcome = "asked"
+            action = "erase" if link_lang is None else with_query("erase", lang=link_lang)
+            return page(200, "ask", token=token.strip(), action=action)
+
+        problem = self._problem(lang, self.edge.register_page_url)
+        response = _guarded(event, work, self._say(lang), lambda: problem)
+        values = {status_class(int(response["statusCode"])): 1.0}
+        values[outcome_metric("Erasure", outcome)] = 1.0
+        self.metrics.emit(values, route="erase")
+        return response
+
     def confirm_page(self, token: str, lang: str, link_lang: str | None = None) -> str:
         """The page of CONFIRM_MODE=button: GET changes nothing; the button POSTs the token
         (to `confirm`, relative: the page is served by /confirm itself, so the POST stays on

@@ -96,10 +96,27 @@ class MailSettings:
     # MX_CHECK=on: before a verification mail, check that the address's domain can receive
     # mail (regflow.mail_domains); the template turns it on, embedded it is off unless asked
     mx_check: bool = False
+    # OWNER_DIGEST: "off" (a mail per confirmation) or "daily" (one digest a day instead)
+    owner_digest: str = "off"
 
     @property
     def confirm_url(self) -> str:
         return self.api_base_url.rstrip("/") + "/confirm"
+
+    @property
+    def erase_url(self) -> str:
+        """The self-service erasure route (docs/erasure.md)."""
+        return self.api_base_url.rstrip("/") + "/erase"
+
+
+@dataclass(frozen=True, slots=True)
+class EventSettings:
+    """Where confirmations and erasures are published, on both runtimes (`regflow.domain.events`,
+    docs/events.md): the owner's webhooks (`WEBHOOK_URL`, several separated by whitespace or
+    commas; each POST signed with `WEBHOOK_SECRET`)."""
+
+    webhook_urls: tuple[str, ...] = field(default=(), repr=False)  # may hold credentials
+    webhook_secret: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +132,10 @@ class AwsWiring:
     # SES_CONFIGURATION_SET: every send goes through it (the stack's; its events come back to
     # the SES events function)
     ses_configuration_set: str | None = None
+    # EventBridge (docs/events.md): the bus events go to (EVENT_BUS_NAME, the template sets it;
+    # unset: no EventBridge events) and their `source` (EVENT_SOURCE, `regflow.<stack>`).
+    event_bus_name: str | None = None
+    event_source: str = "regflow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +194,7 @@ class Settings:
     embedded: Embedded
     token_secret: bytes | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    events: EventSettings = EventSettings()
 
     @classmethod
     def from_env(
@@ -224,6 +246,7 @@ class Settings:
                 token_ttl_hours=ttl_hours,
                 templates_dir=templates,
                 mx_check=reader.choice_of("MX_CHECK", ("on", "off"), "off") == "on",
+                owner_digest=reader.choice_of("OWNER_DIGEST", ("off", "daily"), "off"),
             ),
             aws=AwsWiring(
                 table_name=reader.text("TABLE_NAME", "UserRegistrations"),
@@ -231,6 +254,8 @@ class Settings:
                 metrics=reader.choice_of("METRICS", ("emf", "off"), "off") == "emf",
                 metrics_stack=reader.text("METRICS_STACK", ""),
                 ses_configuration_set=reader.optional("SES_CONFIGURATION_SET"),
+                event_bus_name=reader.event_bus("EVENT_BUS_NAME"),
+                event_source=reader.event_source("EVENT_SOURCE"),
             ),
             embedded=Embedded(
                 smtp_url=reader.optional("SMTP_URL"),
@@ -244,6 +269,7 @@ class Settings:
             log_level=reader.choice_text(
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
             ),
+            events=reader.event_settings(),
         )
 
 
@@ -324,6 +350,44 @@ class _Reader:
         raw = self.optional(name)
         return None if raw is None else parse_database_url(raw, name)
 
+    def event_settings(self) -> EventSettings:
+        """WEBHOOK_URL (several: whitespace or commas between them) and WEBHOOK_SECRET."""
+        raw = self.optional("WEBHOOK_URL") or ""
+        urls: list[str] = []
+        for number, part in enumerate(re.split(r"[\s,]+", raw.strip()), start=1):
+            if not part:
+                continue
+            try:
+                parts = urlsplit(part)
+                parts.port  # noqa: B018 (parsing it raises for a bad port)
+            except ValueError:
+                parts = None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                # the value is not echoed: it may hold a credential
+                raise ConfigError(f"WEBHOOK_URL entry {number} is not an absolute http(s) URL")
+            if part not in urls:
+                urls.append(part)
+        secret = self.optional("WEBHOOK_SECRET")
+        if urls and secret is None:
+            raise ConfigError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        if secret is not None and len(secret.encode()) < 32:
+            raise ConfigError("WEBHOOK_SECRET must be at least 32 characters")
+        return EventSettings(
+            webhook_urls=tuple(urls), webhook_secret=secret.encode() if secret else None
+        )
+
+    def event_bus(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is not None and not _EVENT_BUS_RE.fullmatch(value):
+            raise ConfigError(f"{name} must be an EventBridge bus name or ARN, got {value!r}")
+        return value
+
+    def event_source(self, name: str) -> str:
+        value = self.text(name, "regflow")
+        if not _EVENT_SOURCE_RE.fullmatch(value) or value.startswith("aws."):
+            raise ConfigError(f"{name} must be like regflow.my-stack (not aws.*), got {value!r}")
+        return value
+
     def directory(self, name: str) -> Path:
         path = Path(self.required(name))
         if not path.is_dir():
@@ -347,6 +411,10 @@ class _Reader:
         return tuple(nets)
 
 
+_EVENT_BUS_RE = re.compile(
+    r"(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[/.\-_A-Za-z0-9]{1,256}"
+)
+_EVENT_SOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-/]{0,255}")
 _LOCAL_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 

@@ -31,6 +31,7 @@ from regflow.domain import (
     Registration,
     Status,
     SuppressionReason,
+    event_of,
     mask_email,
     utcnow,
 )
@@ -38,6 +39,7 @@ from regflow.feedback import TAG_KIND, TAG_REGISTRATION, suppress_inbox
 from regflow.metrics import NO_METRICS, Metrics
 from regflow.ports import (
     Clock,
+    EventChannel,
     MailChannel,
     MailDomains,
     Outbox,
@@ -97,8 +99,10 @@ class DeliveryService:
         metrics: Metrics = NO_METRICS,
         suppressions: SuppressionList | None = None,
         mail_domains: MailDomains | None = None,
+        events: Mapping[Channel, EventChannel] | None = None,
     ) -> None:
         self.store = store
+        self.events = dict(events or {})  # webhooks, EventBridge (regflow.domain.events)
         # deliverability: no mail to a suppressed inbox; a refusal of the registrant's
         # address suppresses it; a verification mail only to a domain that receives mail
         self.suppressions = suppressions
@@ -112,6 +116,7 @@ class DeliveryService:
         self._now = now
         self.metrics = metrics
         self._renderer: Renderer | None = None
+        self._erasure_signer: TokenSigner | None = None
 
     # --- rendering -----------------------------------------------------------------------
 
@@ -130,7 +135,13 @@ class DeliveryService:
         return self._renderer
 
     def recipient(self, message: Message) -> str:
-        if message.kind is MessageKind.OWNER_NOTIFICATION:
+        if message.kind.is_event:
+            return message.target
+        if message.kind in (
+            MessageKind.OWNER_NOTIFICATION,
+            MessageKind.ERASURE_NOTICE,
+            MessageKind.OWNER_DIGEST,
+        ):
             return self.settings.owner_email
         return message.registration.email
 
@@ -141,15 +152,39 @@ class DeliveryService:
             link += f"&lang={registration.language}"
         return link
 
+    def erase_link(self, registration_id: str, addr_key: str, lang: str) -> str:
+        """The signed self-service erasure link every mail to a registrant carries."""
+        if self._erasure_signer is None:
+            self._erasure_signer = self.signer.for_erasure()
+        token = self._erasure_signer.issue(registration_id, addr_key)
+        link = f"{self.settings.erase_url}?token={token}"
+        if lang != self.settings.default_language:
+            link += f"&lang={lang}"
+        return link
+
     def render(self, message: Message) -> Email | None:
         """The email a message owes, or None when it no longer owes one."""
         from regflow import emails
 
+        if message.kind.is_event:
+            return None  # not an email (`publish`)
         reg = message.registration
         s = self.settings
+        if message.kind is MessageKind.OWNER_DIGEST:
+            return self._digest(message)
         if message.kind is MessageKind.OWNER_NOTIFICATION:
+            if s.owner_digest == "daily":
+                return None  # the day's digest tells the owner (OWNER_DIGEST=daily)
             return emails.owner_notification(
                 reg, sender=s.sender_email, owner=s.owner_email, renderer=self.renderer
+            )
+        if message.kind is MessageKind.ERASURE_NOTICE:
+            return emails.erasure_notice(
+                reg,
+                erased_at=self.clock(),
+                sender=s.sender_email,
+                owner=s.owner_email,
+                renderer=self.renderer,
             )
         confirmed_id = self.store.confirmed_registration_id(reg.addr_key)
         if confirmed_id == reg.id:
@@ -161,6 +196,8 @@ class DeliveryService:
                 site=s.site_name,
                 lang=reg.language,
                 renderer=self.renderer,
+                # bound to the confirmed registration: it outlives this pending one
+                erase_link=self.erase_link(confirmed_id, reg.addr_key, reg.language),
             )
         if reg.ttl is None or reg.expired(self.clock()):
             log.warning(
@@ -177,6 +214,33 @@ class DeliveryService:
             site=s.site_name,
             lang=reg.language,
             renderer=self.renderer,
+            erase_link=self.erase_link(reg.id, reg.addr_key, reg.language),
+        )
+
+    def _digest(self, message: Message) -> Email:
+        """The owner's digest of one UTC day: the confirmations in its window, read from the
+        store (`OperatorQueries.registrations`, streamed; on DynamoDB a paginated Scan, once a
+        day, off the request path)."""
+        from regflow import emails
+        from regflow.domain import Status
+        from regflow.domain.digest import window_of
+        from regflow.ports import OperatorQueries
+
+        since, until = window_of(message)
+        queries: OperatorQueries = self.store  # type: ignore[assignment]
+        confirmed = [
+            r
+            for r in queries.registrations(status=Status.CONFIRMED)
+            if r.confirmed_at is not None and since <= r.confirmed_at < until
+        ]
+        confirmed.sort(key=lambda r: (r.confirmed_at or r.timestamp, r.id))
+        s = self.settings
+        return emails.owner_digest(
+            since.date().isoformat(),
+            confirmed,
+            sender=s.sender_email,
+            owner=s.owner_email,
+            renderer=self.renderer,
         )
 
     # --- sending -------------------------------------------------------------------------
@@ -191,6 +255,8 @@ class DeliveryService:
                 failure=FailureClass.RECIPIENT,
                 code=SUPPRESSED,
             )
+        if message.kind.is_event:
+            return self.publish(message)
         email = self.render(message)
         if email is None:
             return False
@@ -234,6 +300,31 @@ class DeliveryService:
         if self.suppressions is None or not message.kind.to_registrant:
             return False
         return self.suppressions.suppression(message.registration.limit_key) is not None
+
+    @property
+    def event_targets(self) -> tuple[str, ...]:
+        """Every target this sender publishes events to (what a confirmation owes)."""
+        return tuple(target for channel in self.events.values() for target in channel.targets)
+
+    def publish(self, message: Message) -> bool:
+        """Publish the event `message` owes to its one target. True if it went out; False
+        when its target is not configured any more. Raises `DeliveryError`."""
+        channel = self.events.get(message.channel)
+        if channel is None:
+            raise RuntimeError(f"this sender has no {message.channel.value} channel")
+        event = event_of(message, now=self.clock())
+        sent = channel.publish(event)
+        if sent:
+            log.info(
+                "event published",
+                extra={
+                    "kind": message.kind.value,
+                    "channel": message.channel.value,
+                    "target": message.target,
+                    "registration_id": message.registration.id,
+                },
+            )
+        return sent
 
     def _outbox(self) -> Outbox:
         if self.outbox is None:

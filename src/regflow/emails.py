@@ -86,6 +86,7 @@ def verification(
     site: str,
     lang: str | None = None,
     renderer: Renderer | None = None,
+    erase_link: str | None = None,
 ) -> Email:
     renderer = renderer or default_renderer()
     rendered = renderer.mail(
@@ -96,6 +97,7 @@ def verification(
         expires_at=expires_at,
         hours=hours,
         site=site,
+        erase_link=erase_link,
     )
     return to_email(rendered, sender=sender, to=registration.email)
 
@@ -107,12 +109,21 @@ def already_registered(
     site: str,
     lang: str | None = None,
     renderer: Renderer | None = None,
+    erase_link: str | None = None,
 ) -> Email:
     renderer = renderer or default_renderer()
     rendered = renderer.mail(
-        "already_registered", _language(renderer, lang), name=registration.name, site=site
+        "already_registered",
+        _language(renderer, lang),
+        name=registration.name,
+        site=site,
+        erase_link=erase_link,
     )
     return to_email(rendered, sender=sender, to=registration.email)
+
+
+# The one-line hint in the owner's mail: where the whole list is (`regflow export`).
+EXPORT_COMMAND = "regflow export --format csv > registrations.csv"
 
 
 def owner_notification(
@@ -129,10 +140,55 @@ def owner_notification(
         renderer.catalog.default_language,
         name=registration.name,
         email=registration.email,
+        language=registration.language,
         registered_at=registration.timestamp,
         confirmed_at=registration.confirmed_at or registration.timestamp,
+        export_command=EXPORT_COMMAND,
     )
     return to_email(rendered, sender=sender, to=owner, reply_to=registration.email)
+
+
+def erasure_notice(
+    registration: Registration,
+    *,
+    erased_at: datetime,
+    sender: str,
+    owner: str,
+    renderer: Renderer | None = None,
+) -> Email:
+    """To the owner, in the site's default language: which registration was erased (id and
+    address, so the owner can erase it downstream too: docs/erasure.md)."""
+    renderer = renderer or default_renderer()
+    rendered = renderer.mail(
+        "erasure_notice",
+        renderer.catalog.default_language,
+        id=registration.id,
+        name=registration.name,
+        email=registration.email,
+        erased_at=erased_at,
+    )
+    return to_email(rendered, sender=sender, to=owner)
+
+
+def owner_digest(
+    day: str,
+    registrations: list[Registration],
+    *,
+    sender: str,
+    owner: str,
+    renderer: Renderer | None = None,
+) -> Email:
+    """OWNER_DIGEST=daily: the registrations confirmed on `day` (UTC), in the site's default
+    language."""
+    renderer = renderer or default_renderer()
+    rendered = renderer.mail(
+        "owner_digest",
+        renderer.catalog.default_language,
+        day=day,
+        registrations=registrations,
+        export_command=EXPORT_COMMAND,
+    )
+    return to_email(rendered, sender=sender, to=owner)
 
 
 def to_mime(message: Email, *, now: datetime | None = None) -> Message:

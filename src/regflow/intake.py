@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from regflow.config import LANGUAGES, Rules
 from regflow.domain import CreateResult, Outcome, Registration, Status, mask_email, utcnow
-from regflow.ports import Clock, IdFactory, RegistrationStore
+from regflow.ports import Clock, ErasureStore, IdFactory, RegistrationStore
 from regflow.tokens import TokenSigner, new_registration_id
 from regflow.validation import clean_email, clean_name
 
@@ -31,6 +31,7 @@ class IntakeService:
         self.signer = signer
         self.clock = clock
         self._new_id = new_id
+        self._erasure_signer: TokenSigner | None = None
 
     # --- step 1: register ---------------------------------------------------------------
 
@@ -94,3 +95,29 @@ class IntakeService:
             outcome = self.store.confirm(registration_id, addr_key, self.clock())
         log.info("confirmation %s", outcome.value)
         return outcome
+
+    # --- self-service erasure (docs/erasure.md) -----------------------------------------
+
+    def check_erase_token(self, token: object) -> tuple[str, str] | None:
+        """`(registration_id, addr_key)` if the erasure token is genuine; touches no store."""
+        if not isinstance(token, str):
+            return None
+        if self._erasure_signer is None:
+            self._erasure_signer = self.signer.for_erasure()
+        return self._erasure_signer.verify(token.strip())
+
+    def erase(self, token: object) -> bool | None:
+        """Erase the address the token names (one atomic store step, which also owes the
+        owner's notice and the Registration Erased events). None: the token is not genuine;
+        False: nothing left to erase (erased already); True: erased."""
+        parsed = self.check_erase_token(token)
+        if parsed is None:
+            log.info("erasure invalid")
+            return None
+        eraser = getattr(self.store, "erase", None)
+        if eraser is None:
+            raise RuntimeError("this store cannot erase registrations")
+        store: ErasureStore = self.store  # type: ignore[assignment]
+        erased = store.erase(parsed[0], parsed[1], self.clock())
+        log.info("erasure %s", "erased" if erased else "nothing-left")
+        return erased is not None

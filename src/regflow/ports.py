@@ -11,6 +11,7 @@ from regflow.domain import (
     ClaimedMessage,
     CreateResult,
     Email,
+    Event,
     Limit,
     Message,
     Outcome,
@@ -158,11 +159,39 @@ class OperatorQueries(Protocol):
         ...
 
 
+class ErasureStore(Protocol):
+    """Self-service erasure (docs/erasure.md). SQLite, memory and DynamoDB implement it."""
+
+    def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
+        """In one atomic step, when a registration with this id and address exists: erase
+        every record of the address exactly as `OperatorQueries.delete_address(addr_key)`
+        does (its registrations, its confirmed lock, the messages owed to or about it), and
+        owe the owner's `ERASURE_NOTICE` and one `REGISTRATION_ERASED` event per event target,
+        each carrying the registration as it was (`MessageKind.outlives_registration`).
+        The per-inbox send log stays until it expires: it is keyed by a hash, names no
+        address in clear, and keeps the mail limits honest across an erase and re-register.
+        Returns the erased registration; None when there was nothing to erase."""
+        ...
+
+
 class MailChannel(Protocol):
     """Hands one rendered email to a mail service (SES, SMTP, the local mailbox). Raises
     `DeliveryError` with a `FailureClass`."""
 
     def send(self, email: Email) -> None: ...
+
+
+class EventChannel(Protocol):
+    """Publishes one event to one target (a webhook, an EventBridge bus). Raises
+    `DeliveryError` with a `FailureClass`; returns False when the event's target is not
+    configured any more (the owner removed the webhook: the message is no longer owed)."""
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The targets this channel serves (`regflow.domain.events`)."""
+        ...
+
+    def publish(self, event: Event) -> bool: ...
 
 
 class WorkerOutbox(Outbox, Protocol):

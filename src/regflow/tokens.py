@@ -40,9 +40,18 @@ class TokenSigner:
     """Issues and verifies tokens. The secret is fetched on first use only, so code paths
     that never sign or verify (registration) never pay for fetching it."""
 
+    context = _CONTEXT  # what the MAC is for: a token of one purpose never passes for another
+
     def __init__(self, secret: bytes | Callable[[], bytes]) -> None:
         self._secret_source = secret
         self._secret: bytes | None = None
+
+    def for_erasure(self) -> TokenSigner:
+        """The signer of erasure links (docs/erasure.md): the same secret, another purpose, so
+        a confirmation token never erases and an erasure token never confirms."""
+        signer = ErasureSigner(self._secret_source)
+        signer._secret = self._secret
+        return signer
 
     def _key(self) -> bytes:
         if self._secret is None:
@@ -54,7 +63,7 @@ class TokenSigner:
         return self._secret
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key(), _CONTEXT + payload, hashlib.sha256).digest()[:_MAC_BYTES]
+        return hmac.new(self._key(), self.context + payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
     def issue(self, registration_id: str, addr_key: str) -> str:
         payload = _unb64(registration_id) + bytes.fromhex(addr_key)
@@ -74,6 +83,14 @@ class TokenSigner:
         if not hmac.compare_digest(mac, self._mac(payload)):
             return None
         return _b64(payload[:_ID_BYTES]), payload[_ID_BYTES:].hex()
+
+
+class ErasureSigner(TokenSigner):
+    """Erasure links: bound to one registration and its address, like confirmation tokens,
+    under their own purpose. They do not expire: an erasure link works for as long as there
+    is a registration of that id and address to erase (docs/erasure.md)."""
+
+    context = b"regflow/erase/v1\x00"
 
 
 def generate_secret() -> bytes:

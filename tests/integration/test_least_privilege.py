@@ -46,6 +46,8 @@ FUNCTIONS = (
     "MailSender",
     "ParkedMessageRecovery",
     "SesEventsHandler",
+    "ErasureHandler",
+    "OwnerDigestHandler",
 )
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses_events"
 FIXTURE_TO = "jane.doe+news@example.com"
@@ -227,6 +229,70 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         pump(reader, recorder)
         assert len(sent_mail()) == 5
 
+        # events (issue 12): each confirmation publishes to EventBridge from the mail sender;
+        # EventBridge refusing (access denied) parks the event, the recovery publishes it
+        from regflow.domain import MessageKind
+
+        Faults(stack.clients.events(), "PutEvents").fail("AccessDeniedException")
+        gina = {"name": "Gina", "email": f"gina-{mode}@example.com"}
+        with recorder.acting_as("RegistrationHandler"):
+            post = events.json_post("/register", gina, source_ip="198.51.100.99")
+            assert stack.register(post)["statusCode"] == 202
+        pump(reader, recorder)
+        with recorder.acting_as("ConfirmationHandler"):
+            gina_token = last_token()
+            form = events.form_post("/confirm", {"token": gina_token})
+            assert stack.confirm(form)["headers"]["Location"].endswith("status=confirmed")
+        pump(reader, recorder)  # the owner's mail goes out, the event is parked
+        assert [p.message.kind for p in stack.parked()] == [MessageKind.REGISTRATION_CONFIRMED]
+        with recorder.acting_as("ParkedMessageRecovery"):
+            assert stack.recover(later_by=3600)["sent"] == 1
+        assert stack.parked() == []
+
+        # erasure (issue 12): frank's mail is refused (parked: an OUTBOX# item naming his
+        # address); he erases with the link; registers again and erases again before the
+        # mail sender ran, so the first erasure's record is among his items; then the sender
+        # delivers both notices and forgets both records
+        from regflow.tokens import TokenSigner
+        from tests.support.aws import client
+
+        secret = client("secretsmanager").get_secret_value(SecretId=stack.secret_arn)
+        eraser = TokenSigner(secret["SecretString"].encode()).for_erasure()
+        frank = {"name": "Frank", "email": f"frank-{mode}@example.com"}
+        for attempt in (1, 2):
+            if attempt == 1:
+                ses.fail("AccountSuspendedException")
+            with recorder.acting_as("RegistrationHandler"):
+                post = events.json_post("/register", frank, source_ip=f"198.51.100.{60 + attempt}")
+                assert stack.register(post)["statusCode"] == 202
+            if attempt == 1:
+                pump(reader, recorder)
+                assert len(stack.parked()) == 1
+            [reg] = [i for i in stack.items("REG#") if i["email"]["S"] == frank["email"]]
+            token = eraser.issue(reg["id"]["S"], reg["addrKey"]["S"])
+            with recorder.acting_as("ErasureHandler"):
+                page = stack.erase(events.http_event("GET", "/erase", query={"token": token}))
+                assert page["statusCode"] == 200
+                answer = stack.erase(events.form_post("/erase", {"token": token}))
+                assert answer["statusCode"] == 303
+        pump(reader, recorder)
+        assert stack.items("ERASED#") == [] and stack.parked() == []
+
+        # the owner's daily digest (issue 12): SES refuses it once (parked by the digest
+        # function), the scheduled recovery sends it (rendering it reads the confirmations)
+        from regflow.aws import digest, wiring
+
+        patch.setenv("OWNER_DIGEST", "daily")
+        aws.reset()
+        Faults(aws.clients().sesv2(), "SendEmail").fail("AccountSuspendedException")
+        with recorder.acting_as("OwnerDigestHandler"):
+            sent = digest.send_digest(wiring.delivery_for(wiring.Role.DIGEST), sleep=lambda _: None)
+        assert sent["result"] == "parked"
+        with recorder.acting_as("ParkedMessageRecovery"):
+            assert stack.recover(later_by=3600)["sent"] == 1
+        assert sent_mail()[-1].subject.startswith("Registrations confirmed on ")
+        assert stack.parked() == []
+
         table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
         return {
             "table_name": stack.table_name,
@@ -252,6 +318,7 @@ def refs_for(template: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, A
         "SesConfigurationSet": CONFIGURATION_SET,
         "SenderEmail": STACK_ENV["SENDER_EMAIL"],
         "OwnerEmail": STACK_ENV["OWNER_EMAIL"],
+        "EventBusName": STACK_ENV["EVENT_BUS_NAME"],
     }
     for function in FUNCTIONS:
         group = template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
@@ -296,6 +363,12 @@ def test_the_flow_exercised_every_function(observed: Observed) -> None:
     assert sends and all(c.params["ConfigurationSetName"] == CONFIGURATION_SET for c in sends)
     assert ("SesEventsHandler", "dynamodb", "PutItem") in ops  # suppressed
     assert ("SesEventsHandler", "dynamodb", "UpdateItem") in ops  # counted, marked
+    assert ("MailSender", "eventbridge", "PutEvents") in ops
+    assert ("ParkedMessageRecovery", "eventbridge", "PutEvents") in ops
+    assert ("ErasureHandler", "dynamodb", "TransactWriteItems") in ops
+    assert ("ErasureHandler", "dynamodb", "Query") in ops
+    assert ("OwnerDigestHandler", "dynamodb", "Scan") in ops
+    assert ("ParkedMessageRecovery", "dynamodb", "Scan") in ops
     # RegistrationHandler never touches the secret or SES (cold start, least privilege).
     assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
 
@@ -356,6 +429,7 @@ def test_requests_use_only_the_stacks_resources(observed: Observed) -> None:
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:",
         f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/",
         f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{CONFIGURATION_SET}",
+        f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
     )
     for flow in observed.flows:
         for function, requests in flow.requests.items():
@@ -385,12 +459,36 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     assert not iam.is_allowed(mail, spoofed)
     secret = next(r for r in flow.requests["ConfirmationHandler"] if r.action.startswith("secrets"))
     assert not iam.is_allowed(reg, secret)  # the registration function cannot read the key
+    put = next(r for r in flow.requests["MailSender"] if r.action == "events:PutEvents")
+    assert put.context["events:source"] == ("regflow.regflow",)
+    assert iam.is_allowed(mail, put)
+    assert not iam.is_allowed(reg, put)  # only the senders publish
+    forged = iam.Request(put.action, put.resource, {"events:source": ("aws.s3",)})
+    assert not iam.is_allowed(mail, forged)  # only this stack's source
+    other_bus = iam.Request(put.action, put.resource.replace("/default", "/other"), put.context)
+    assert not iam.is_allowed(mail, other_bus)
+    # only the erasure function deletes registrations; it cannot write or read anything else
+    erase = flow.statements["ErasureHandler"]
+    delete_reg = iam.Request("dynamodb:DeleteItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
+    assert iam.is_allowed(erase, delete_reg)
+    assert not iam.is_allowed(reg, delete_reg) and not iam.is_allowed(mail, delete_reg)
+    conf = flow.statements["ConfirmationHandler"]
+    assert not iam.is_allowed(conf, delete_reg)
+    limit = iam.Request("dynamodb:DeleteItem", table, {"dynamodb:LeadingKeys": ("LIMIT#x",)})
+    assert not iam.is_allowed(erase, limit)  # the send log stays (a hash, until its ttl)
+    put_reg = iam.Request("dynamodb:PutItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
+    assert not iam.is_allowed(erase, put_reg)
+    assert not iam.is_allowed(erase, iam.Request("dynamodb:Scan", table))
+    assert not iam.is_allowed(mail, iam.Request("dynamodb:Scan", table))  # only digests read all
+    assert iam.is_allowed(
+        flow.statements["OwnerDigestHandler"], iam.Request("dynamodb:Scan", table)
+    )
 
 
 def test_unknown_calls_are_not_silently_allowed() -> None:
     arns = iam.Arns(REGION, ACCOUNT)
     with pytest.raises(NotImplementedError):
-        iam.requests_for(iam.Call("X", "dynamodb", "Scan", {"TableName": "t"}), arns)
+        iam.requests_for(iam.Call("X", "dynamodb", "BatchWriteItem", {"TableName": "t"}), arns)
     with pytest.raises(NotImplementedError):
         iam.statement_allows(
             iam.Statement("s", ("a:B",), ("*",), {"IpAddress": {"aws:SourceIp": ("1.2.3.4",)}}),

@@ -27,6 +27,8 @@ FUNCTIONS = {
     "MailSender": "regflow.handlers.mail_sender.lambda_handler",
     "ParkedMessageRecovery": "regflow.handlers.recovery.lambda_handler",
     "SesEventsHandler": "regflow.handlers.ses_events.lambda_handler",
+    "ErasureHandler": "regflow.handlers.erase.lambda_handler",  # issue 12: /erase
+    "OwnerDigestHandler": "regflow.handlers.owner_digest.lambda_handler",  # issue 12: OWNER_DIGEST
 }
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -267,10 +269,21 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         assert set(env) <= read, f"{function} sets variables Settings never reads"
         # only the functions that sign or verify tokens may read the token secret; only the
         # register path trusts CloudFront's viewer address (behind X-Origin-Verify)
-        signs = function not in ("RegistrationHandler", "SesEventsHandler")
-        secret = {"TOKEN_SECRET_ARN"} if signs else set()
+        secret = (
+            {"TOKEN_SECRET_ARN"}
+            if function not in ("RegistrationHandler", "SesEventsHandler", "OwnerDigestHandler")
+            else set()
+        )
         origin = {"ORIGIN_VERIFY_SECRET"} if function == "RegistrationHandler" else set()
-        assert set(env) == common | secret | origin, function
+        # only the senders publish events (EventBridge, webhooks: docs/events.md)
+        senders = ("MailSender", "ParkedMessageRecovery")
+        events = (
+            {"EVENT_BUS_NAME", "EVENT_SOURCE", "WEBHOOK_URL", "WEBHOOK_SECRET"}
+            if function in senders
+            else set()
+        )
+        digest = {"OWNER_DIGEST"} if function in (*senders, "OwnerDigestHandler") else set()
+        assert set(env) == common | secret | origin | events | digest, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
         assert env["SITE_NAME"] == {"Ref": "SiteName"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}
@@ -315,7 +328,10 @@ def test_no_managed_policies_no_wildcard_actions(translated: dict[str, Any]) -> 
     res = translated["Resources"]
     roles = of_type(res, "AWS::IAM::Role")
     # each function's role, and the scheduler's (it may invoke the recovery function only)
-    expected = {f"{f}Role" for f in FUNCTIONS} | {"ParkedMessageRecoverySchedulerRole"}
+    expected = {f"{f}Role" for f in FUNCTIONS} | {
+        "ParkedMessageRecoverySchedulerRole",
+        "OwnerDigestSchedulerRole",
+    }
     assert set(roles) == expected, "SAM added a role of its own"
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
@@ -337,7 +353,12 @@ def test_only_the_token_readers_may_read_the_secret(template: dict[str, Any]) ->
     readers = {
         name for name in res if name.endswith("Role") and "TokenSecret" in references(res[name])
     }
-    assert readers == {"ConfirmationHandlerRole", "MailSenderRole", "ParkedMessageRecoveryRole"}
+    assert readers == {
+        "ConfirmationHandlerRole",
+        "ErasureHandlerRole",  # erasure links are signed with it (another purpose)
+        "MailSenderRole",
+        "ParkedMessageRecoveryRole",
+    }
     generated = res["TokenSecret"]["Properties"]["GenerateSecretString"]
     assert generated["PasswordLength"] >= 64
 
@@ -399,10 +420,12 @@ def test_routes_and_their_functions(resources: dict[str, Any]) -> None:
         "POST /register": "RegistrationHandler",
         "GET /confirm": "ConfirmationHandler",
         "POST /confirm": "ConfirmationHandler",
+        "GET /erase": "ErasureHandler",
+        "POST /erase": "ErasureHandler",
     }
     permissions = of_type(resources, "AWS::Lambda::Permission").values()
     invokable = {p["Properties"]["FunctionName"]["Ref"] for p in permissions}
-    assert invokable == {"RegistrationHandler", "ConfirmationHandler"}
+    assert invokable == {"RegistrationHandler", "ConfirmationHandler", "ErasureHandler"}
 
 
 def test_cors_from_the_parameter_and_stage_throttling(resources: dict[str, Any]) -> None:
@@ -470,7 +493,7 @@ def test_distribution_routes_pages_and_api(resources: dict[str, Any]) -> None:
     default = config["DefaultCacheBehavior"]
     assert default["TargetOriginId"] == "pages"
     behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    assert set(behaviours) == {"/register", "/confirm"}
+    assert set(behaviours) == {"/register", "/confirm", "/erase"}
     for behaviour in [default, *behaviours.values()]:
         assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeadersPolicy"}
@@ -526,3 +549,14 @@ def test_cloudfront_proves_its_requests_to_the_api(translated: dict[str, Any]) -
     assert headers[api.ORIGIN_VERIFY_HEADER] == expected
     assert env_of(translated, "RegistrationHandler")["ORIGIN_VERIFY_SECRET"] == expected
     assert resources["OriginVerifySecret"]["Type"] == "AWS::SecretsManager::Secret"
+
+
+def test_the_address_index_serves_erasure_without_a_scan(resources: dict[str, Any]) -> None:
+    """Issue 12: every item naming an address, by its hashed key, keys only."""
+    from regflow.adapters.dynamodb import keys
+
+    props = resources["UserRegistrations"]["Properties"]
+    [index] = [i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] == keys.ADDRESS_INDEX]
+    assert index["KeySchema"] == [{"AttributeName": "addrKey", "KeyType": "HASH"}]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert {"AttributeName": "addrKey", "AttributeType": "S"} in props["AttributeDefinitions"]

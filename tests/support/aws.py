@@ -438,6 +438,9 @@ STACK_ENV = {
     "REGISTER_PAGE_URL": f"{SITE}/",
     "TOKEN_TTL_HOURS": "24",
     "LOG_LEVEL": "INFO",
+    # as template.yaml sets them for the senders (docs/events.md)
+    "EVENT_BUS_NAME": "default",
+    "EVENT_SOURCE": "regflow.regflow",
 }
 TOKEN_RE = r"/confirm\?token=([A-Za-z0-9_-]{64})"
 
@@ -481,6 +484,11 @@ class Stack:
         from regflow.handlers import confirm
 
         return confirm.lambda_handler(event, None)
+
+    def erase(self, event: dict[str, Any]) -> dict[str, Any]:
+        from regflow.handlers import erase
+
+        return erase.lambda_handler(event, None)
 
     def pump(self, *, batch_size: int = 10) -> list[dict[str, Any]]:
         """Feed the new stream records (after the filter, like the event source mapping) to

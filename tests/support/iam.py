@@ -60,6 +60,9 @@ class Arns:
     def ses_configuration_set(self, name: str) -> str:
         return f"arn:aws:ses:{self.region}:{self.account}:configuration-set/{name}"
 
+    def event_bus(self, name: str) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:event-bus/{name}"
+
     def ses_identity(self, identity: str) -> str:
         return f"arn:aws:ses:{self.region}:{self.account}:identity/{identity}"
 
@@ -102,6 +105,8 @@ def requests_for(call: Call, arns: Arns) -> list[Request]:
         return [
             Request(f"dynamodb:{op}", arns.table(params["TableName"]), _leading_key(params), op)
         ]
+    if call.service == "dynamodb" and op == "Scan":
+        return [Request("dynamodb:Scan", arns.table(params["TableName"]), operation=op)]
     if call.service == "dynamodb" and op == "Query":
         # on the index when it names one (a Query of the table itself has its own resource)
         resource = arns.table(params["TableName"])
@@ -135,6 +140,18 @@ def requests_for(call: Call, arns: Arns) -> list[Request]:
             for action in actions
             for resource in resources
         ]
+    if call.service == "eventbridge" and op == "PutEvents":
+        # authorized per entry, on its bus, with the entry's source as events:source
+        out = []
+        for entry in params["Entries"]:
+            bus = entry.get("EventBusName") or "default"
+            resource = bus if bus.startswith("arn:") else arns.event_bus(bus)
+            context = {
+                "events:source": (entry["Source"],),
+                "events:detail-type": (entry["DetailType"],),
+            }
+            out.append(Request("events:PutEvents", resource, context, operation=op))
+        return out
     if call.service == "sqs" and op == "SendMessage":
         return [Request("sqs:SendMessage", params["QueueUrl"], operation=op)]
     raise NotImplementedError(f"no IAM mapping for {call.service}.{op}: add one")

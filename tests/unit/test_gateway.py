@@ -202,7 +202,8 @@ def test_register_and_confirm_through_the_handlers(client: GatewayClient) -> Non
     message = client.get(href)
     assert message.status_code == 200
     assert "<script" not in message.text and "style=" not in message.text
-    [link] = re.findall(r'class="mail-link" href="([^"]+)"', message.text)
+    links = re.findall(r'class="mail-link" href="([^"]+)"', message.text)
+    [link] = [href for href in links if "/confirm?" in href]  # the other: the erasure link
     confirmed = client.get(link)
     assert confirmed.status_code == 302
     assert confirmed.headers["location"] == "http://testserver/confirmed.html?status=confirmed"

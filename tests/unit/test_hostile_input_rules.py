@@ -219,7 +219,7 @@ def test_ses_sender_condition_matches_what_the_code_sends() -> None:
         for s in p["PolicyDocument"]["Statement"]
         if s.get("Sid") == "SendMail"
     ]
-    assert len(raws) == 2  # the mail sender's and the parked-message recovery's
+    assert len(raws) == 3  # the mail sender's, the parked-message recovery's, the owner digest's
     for raw in raws:
         _allows_the_sender(raw, typed, settings.mail.sender_email)
 

@@ -35,11 +35,28 @@ def _mail_context(name: str = "Jane Doe") -> dict[str, dict[str, object]]:
             "site": "Example Club",
         },
         "already_registered": {"name": name, "site": "Example Club"},
+        "owner_digest": {  # issue 12: OWNER_DIGEST=daily
+            "day": "2026-11-29",
+            "registrations": [
+                SimpleNamespace(
+                    name=name, email="jane@example.com", language="de", confirmed_at=NOW
+                )
+            ],
+            "export_command": "regflow export",
+        },
+        "erasure_notice": {  # issue 12: to the owner, after a self-service erasure
+            "id": "reg-1",
+            "name": name,
+            "email": "jane@example.com",
+            "erased_at": NOW,
+        },
         "owner_notification": {
             "name": name,
             "email": "jane@example.com",
+            "language": "de",
             "registered_at": NOW,
             "confirmed_at": NOW + timedelta(minutes=5),
+            "export_command": "regflow export",
         },
     }
 
@@ -107,6 +124,8 @@ def test_the_english_mails_say_what_they_said_before() -> None:
         "Name: Jane Doe\nEmail: jane@example.com\n"
         "Registered: 2026-11-29 16:00 UTC\nConfirmed: 2026-11-29 16:05 UTC\n"
         "Site: regflow\n"  # SITE_NAME: an owner of several sites sees which one
+        "Language: de\n\n"  # issue 12: the language and the export hint
+        "All confirmed registrations: regflow export\n"
     )
 
 
@@ -273,6 +292,7 @@ def test_the_mailbox_pages() -> None:
 def test_every_shipped_page_renders_in_every_language() -> None:
     contexts: dict[str, dict[str, object]] = {
         "confirm_button": {"token": "t", "site": "s"},
+        "erase": {"state": "ask", "token": "t", "site": "s", "action": "erase"},
         "problem": {"kind": "busy", "back": "/"},
         "mailbox_index": {"messages": [], "smtp": True},
         "mailbox_unavailable": {},

@@ -223,8 +223,10 @@ def test_already_confirmed_address_gets_already_registered_mail_under_the_same_l
     (msg,) = w.mailer.sent[sent_before:]
     assert msg.subject == "You are already registered"
     assert msg.to == "JANE@example.com"
-    assert "token" not in msg.text
-    assert "href" not in msg.html
+    assert "confirm?token" not in msg.text and "/confirm" not in msg.html
+    # its only link is the erasure link (issue 12), bound to the confirmed registration
+    assert msg.text.count("http") == 1 and "/erase?token=" in msg.text
+    assert msg.html.count("href") == 1
 
     # Still under the daily cap: 5 in 24 h counting the first verification mail.
     for _ in range(10):

@@ -54,6 +54,10 @@ class MemoryStore:
     HOLDS_FRESH = True  # every owed message is an outbox row
 
     def __init__(self) -> None:
+        # where each confirmation's event goes (`regflow.domain.events`: one owed message per
+        # target, written with the confirmation); the runtime sets it from its settings
+        self.event_targets: tuple[str, ...] = ()
+        self.digests: set[str] = set()  # the days whose owner digest was owed
         self._lock = threading.Lock()
         self.by_id: dict[str, Registration] = {}
         self.confirmed_by_address: dict[str, str] = {}
@@ -129,6 +133,8 @@ class MemoryStore:
             self.by_id[registration_id] = confirmed
             self.confirmed_by_address[addr_key] = registration_id
             self._owe(Message(MessageKind.OWNER_NOTIFICATION, confirmed))
+            for target in self.event_targets:
+                self._owe(Message(MessageKind.REGISTRATION_CONFIRMED, confirmed, target))
             return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:
@@ -168,7 +174,8 @@ class MemoryStore:
                     continue
                 if row.claimed_at is not None and row.claimed_at > now - lease_seconds:
                     continue
-                if row.message.registration.id not in self.by_id:
+                gone = row.message.registration.id not in self.by_id
+                if gone and not row.message.kind.outlives_registration:
                     del self._rows[row.id]  # purged or erased since: nothing is owed any more
                     continue
                 row.claimed_at = now
@@ -206,7 +213,8 @@ class MemoryStore:
         with self._lock:
             row = self._row_of(message, claimed)
             if row is None:
-                if message.registration.id not in self.by_id:
+                gone = message.registration.id not in self.by_id
+                if gone and not message.kind.outlives_registration:
                     return  # erased meanwhile: nothing is owed any more
                 row = _Row(next(self._ids), message)
                 self._rows[row.id] = row
@@ -240,7 +248,10 @@ class MemoryStore:
                     next_attempt_at=r.next_attempt_at,
                 )
                 for r in self._rows.values()
-                if r.parked and r.message.registration.id in self.by_id
+                if r.parked
+                and (
+                    r.message.registration.id in self.by_id or r.message.kind.outlives_registration
+                )
             ]
 
     def requeue_parked(self, now: float) -> int:
@@ -293,7 +304,10 @@ class MemoryStore:
 
     def _forget(self, registration_ids: set[str]) -> None:
         for row in [
-            r for r in self._rows.values() if r.message.registration.id in registration_ids
+            r
+            for r in self._rows.values()
+            if r.message.registration.id in registration_ids
+            and not r.message.kind.outlives_registration
         ]:
             del self._rows[row.id]
         for registration_id in registration_ids:
@@ -384,4 +398,29 @@ class MemoryStore:
             self.by_id[registration_id] = dataclasses.replace(
                 reg, status=status, delivery_failure=diagnostic[:200]
             )
+            return True
+
+    # --- ErasureStore -------------------------------------------------------------------
+
+    def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
+        with self._lock:
+            reg = self.by_id.get(registration_id)
+            if reg is None or reg.addr_key != addr_key:
+                return None
+            self._forget({r.id for r in self.by_id.values() if r.addr_key == addr_key})
+            self.confirmed_by_address.pop(addr_key, None)
+            self._owe(Message(MessageKind.ERASURE_NOTICE, reg))
+            for target in self.event_targets:
+                self._owe(Message(MessageKind.REGISTRATION_ERASED, reg, target))
+            return reg
+
+    # --- the owner's daily digest (OWNER_DIGEST=daily) ----------------------------------
+
+    def owe_digest(self, message: Message) -> bool:
+        """Owe the digest of one day, once ever: False when that day's was owed already."""
+        with self._lock:
+            if message.registration.id in self.digests:
+                return False
+            self.digests.add(message.registration.id)
+            self._owe(message)
             return True

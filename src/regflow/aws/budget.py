@@ -20,6 +20,10 @@ Mail sender (Timeout 120 s): one message is, at worst, the token secret (first m
 the address lock (GetItem), the send and the park (UpdateItem):
 
     9 + 9 + 6 + 9 = 33 s   -> MIN_REMAINING_MS 35 s: no new record with less left
+    (an event instead of a mail: PutEvents 1 x (1 s + 3 s) = 4 s, or a webhook POST, 5 s
+    socket time-out for the connection and again for the answer = 10 s; both fit. A
+    confirmation owes several messages; each after the first starts only with
+    MIN_REMAINING_MS left, else it waits parked for the recovery: regflow.aws.mail_sender)
     a quick retry after its backoff: GetItem + send + park = 24 s
                            -> RETRY_MARGIN_SECONDS 25 s (regflow.delivery)
 
@@ -37,7 +41,9 @@ READ_TIMEOUT = 3.0  # DynamoDB and Secrets Manager answer in milliseconds when h
 SES_READ_TIMEOUT = 5.0  # SendEmail with a raw MIME body
 FIRST_RETRY_BACKOFF = 1.0  # botocore standard mode: rand(0, 1) x 2^0 before attempt 2
 
-ATTEMPTS = {"dynamodb": 2, "secretsmanager": 2, "sesv2": 1}
+# EventBridge PutEvents: one attempt, like SES (the delivery policy owns event retries);
+# one PutEvents is well inside a fresh message's worst case (1 s + 3 s < a send's 6 s).
+ATTEMPTS = {"dynamodb": 2, "secretsmanager": 2, "sesv2": 1, "events": 1}
 
 
 def read_timeout(service: str) -> float:

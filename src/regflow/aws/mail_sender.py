@@ -29,8 +29,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from regflow.adapters.dynamodb import message_from_record
+from regflow.adapters.dynamodb import messages_from_record
 from regflow.delivery import DeliveryService
+from regflow.domain import Message, MessageKind
 
 log = logging.getLogger("regflow.mail_sender")
 
@@ -64,16 +65,37 @@ def process(
             log.warning("out of time; the rest of the batch is retried", extra={"seq": sequence})
             return failed
         try:
-            message = message_from_record(record)
-            if message is None:
-                continue
-            delivery.deliver_fresh(message, sleep=wait, time_left=seconds_left)
+            # a confirmation owes the owner's mail and one event per target (EventBridge,
+            # each webhook), each settled on its own by the policy
+            owed = messages_from_record(record, delivery.event_targets)
+            for index, message in enumerate(owed):
+                if index and remaining_ms is not None and remaining_ms() < MIN_REMAINING_MS:
+                    # a record owing several messages (the owner's mail, then one event per
+                    # target) and no time left: the rest wait parked, due now, for the
+                    # recovery; none of this record is sent twice, none is lost
+                    defer(delivery, message)
+                    continue
+                delivery.deliver_fresh(message, sleep=wait, time_left=seconds_left)
+            if owed and owed[0].kind is MessageKind.ERASURE_NOTICE:
+                # all delivered or parked (each parked one keeps its own copy): the erasure
+                # record, the last item naming the address, goes (docs/erasure.md)
+                forget = getattr(delivery.outbox, "forget_erasure", None)
+                if forget is not None:
+                    forget(owed[0].registration.id)
         except Exception:
             # Never let one record fail the whole batch: that would resend the records before it.
             log.exception("record not processed; retried from this record", extra={"seq": sequence})
             delivery.metrics.emit({"RecordsFailed": 1.0})
             return failed
     return {"batchItemFailures": []}
+
+
+def defer(delivery: DeliveryService, message: Message) -> None:
+    """Keep `message` parked, due at once (the scheduled recovery sends it)."""
+    assert delivery.outbox is not None
+    now = time.time()
+    delivery.outbox.park(message, attempts=0, error="Deferred", at=now, now=now)
+    log.warning("out of time; message deferred to the recovery", extra={"kind": message.kind.value})
 
 
 def handle(event: Mapping[str, Any], context: Any) -> BatchResponse:

@@ -36,12 +36,14 @@ from regflow.tokens import TokenSigner
 if TYPE_CHECKING:
     from regflow.api import HttpApi
     from regflow.delivery import DeliveryService
+    from regflow.domain import Channel, Event
     from regflow.feedback import FeedbackService
     from regflow.metrics import Metrics
-    from regflow.ports import MailDomains
+    from regflow.ports import EventChannel, MailDomains
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
     from mypy_boto3_sesv2.client import SESV2Client
 
@@ -51,6 +53,8 @@ log = logging.getLogger("regflow.aws")
 class Role(StrEnum):
     REGISTER = "register"
     CONFIRM = "confirm"
+    ERASE = "erase"  # GET|POST /erase (docs/erasure.md)
+    DIGEST = "owner-digest"  # OWNER_DIGEST=daily, on a schedule
     MAIL_SENDER = "mail-sender"
     RECOVERY = "recovery"
     SES_EVENTS = "ses-events"
@@ -113,6 +117,10 @@ class AwsClients:
 
     def sesv2(self) -> SESV2Client:
         client: SESV2Client = self._client("sesv2")
+        return client
+
+    def events(self) -> EventBridgeClient:
+        client: EventBridgeClient = self._client("events")
         return client
 
     def secretsmanager(self) -> SecretsManagerClient:
@@ -208,7 +216,66 @@ def build_feedback(settings: Settings, clients: AwsClients) -> FeedbackService:
         store=DynamoDBStore(clients.dynamodb(), settings.aws.table_name),
         owner_email=settings.mail.owner_email,
         metrics=metrics_of(settings),
+        events=event_channels(settings, clients),
     )
+
+
+def build_digest_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
+    """The owner digest function's delivery service: the table (read confirmations, park),
+    SES; no token secret (a digest carries no link) and no events."""
+    from regflow.adapters.dynamodb import DynamoDBStore
+    from regflow.adapters.ses import SesMailer
+    from regflow.delivery import DeliveryService
+    from regflow.domain import Channel
+
+    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    return DeliveryService(
+        store=store,
+        outbox=store,
+        settings=settings.mail,
+        signer=TokenSigner(_no_secret),
+        channels={Channel.EMAIL: SesMailer(clients.sesv2())},
+        metrics=metrics_of(settings),
+    )
+
+
+def event_channels(settings: Settings, clients: AwsClients | None) -> dict[Channel, EventChannel]:
+    """The event channels a sender publishes through (docs/events.md): EventBridge when
+    EVENT_BUS_NAME is set (and AWS clients are given), webhooks when WEBHOOK_URL is. The
+    EventBridge client is created on the first event, not here."""
+    from regflow.domain import Channel
+
+    channels: dict[Channel, EventChannel] = {}
+    bus = settings.aws.event_bus_name
+    if bus is not None and clients is not None:
+        channels[Channel.EVENTBRIDGE] = _LazyEventBridge(clients, bus, settings.aws.event_source)
+    webhooks = settings.events
+    if webhooks.webhook_urls and webhooks.webhook_secret is not None:
+        from regflow.adapters.webhook import WebhookChannel
+
+        channels[Channel.WEBHOOK] = WebhookChannel(webhooks.webhook_urls, webhooks.webhook_secret)
+    return channels
+
+
+class _LazyEventBridge:
+    """`EventChannel` to EventBridge whose client (and boto3's events model) loads on first use."""
+
+    def __init__(self, clients: AwsClients, bus: str, source: str) -> None:
+        self._clients = clients
+        self._bus = bus
+        self._source = source
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        from regflow.domain import EVENTBRIDGE_TARGET
+
+        return (EVENTBRIDGE_TARGET,)
+
+    def publish(self, event: Event) -> bool:
+        from regflow.adapters.eventbridge import EventBridgeChannel
+
+        channel = EventBridgeChannel(self._clients.events(), bus=self._bus, source=self._source)
+        return channel.publish(event)
 
 
 # --- one of each per process --------------------------------------------------------------
@@ -258,8 +325,9 @@ def delivery() -> DeliveryService:
 
 
 def delivery_for(role: Role) -> DeliveryService:
-    """The delivery service of a sending function (mail sender, recovery)."""
-    service: DeliveryService = _once(role, build_delivery)
+    """The delivery service of a sending function (mail sender, recovery, owner digest)."""
+    build = build_digest_delivery if role is Role.DIGEST else build_delivery
+    service: DeliveryService = _once(role, build)
     return service
 
 
@@ -274,7 +342,7 @@ def init_on_lambda(role: Role) -> None:
     so a missing or bad setting fails the function's start-up with one log line naming it,
     instead of failing each request. Elsewhere (tests, tools) they stay lazy."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        if role in (Role.MAIL_SENDER, Role.RECOVERY):
+        if role in (Role.MAIL_SENDER, Role.RECOVERY, Role.DIGEST):
             delivery_for(role)
         elif role is Role.SES_EVENTS:
             feedback()

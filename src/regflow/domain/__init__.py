@@ -6,6 +6,12 @@ Everything is importable from `regflow.domain`; the submodules are the rooms:
 change owes, on which channel), `policy` (retry / park / drop).
 """
 
+from regflow.domain.events import (
+    EVENTBRIDGE_TARGET,
+    Event,
+    event_of,
+    webhook_target,
+)
 from regflow.domain.limits import Limit, LimitState, SendLog, count_client, count_send
 from regflow.domain.messages import (
     Channel,
@@ -46,6 +52,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "SOFT_BOUNCE_LIMIT",
     "SOFT_BOUNCE_WINDOW_SECONDS",
+    "EVENTBRIDGE_TARGET",
     "Action",
     "Channel",
     "ClaimedMessage",
@@ -55,6 +62,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryPolicy",
     "Email",
+    "Event",
     "FailureClass",
     "Limit",
     "LimitState",
@@ -76,7 +84,9 @@ __all__ = [
     "address_key",
     "count_client",
     "count_send",
+    "event_of",
     "mailbox_key",
     "mask_email",
     "utcnow",
+    "webhook_target",
 ]

@@ -165,6 +165,9 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     async def confirm(request: Request) -> Response:
         return await call_api(request, http_api.confirm, f"{request.method} /confirm")
 
+    async def erase(request: Request) -> Response:  # docs/erasure.md
+        return await call_api(request, http_api.erase, f"{request.method} /erase")
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -241,6 +244,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     routes = [
         Route("/register", register, methods=["POST"]),
         Route("/confirm", confirm, methods=["GET", "POST"]),
+        Route("/erase", erase, methods=["GET", "POST"]),
         Route("/_health", health, methods=["GET"]),
         Route("/_mailbox", mailbox, methods=["GET"]),
         Route("/_mailbox/{message_id}", message, methods=["GET"]),

@@ -28,9 +28,15 @@ from regflow.delivery import DeliveryService
 from regflow.domain import Channel, ConfigError
 from regflow.intake import IntakeService
 from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
-from regflow.local.stores import DB_FILE, StoreOpenError, describe, open_store
+from regflow.local.stores import (
+    DB_FILE,
+    StoreOpenError,
+    describe,
+    open_store,
+    set_event_targets,
+)
 from regflow.local.worker import OutboxWorker
-from regflow.ports import MailChannel, MailDomains
+from regflow.ports import EventChannel, MailChannel, MailDomains
 from regflow.render.catalog import CatalogError
 from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, generate_secret
 
@@ -173,6 +179,16 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def webhook_channels(settings: Settings) -> dict[Channel, EventChannel]:
+    """The webhooks of `WEBHOOK_URL` (no EventBridge embedded)."""
+    events = settings.events
+    if not events.webhook_urls or events.webhook_secret is None:
+        return {}
+    from regflow.adapters.webhook import WebhookChannel
+
+    return {Channel.WEBHOOK: WebhookChannel(events.webhook_urls, events.webhook_secret)}
+
+
 class EmbeddedApp:
     """Everything `serve` runs, built from options and the environment (testable in-process)."""
 
@@ -215,8 +231,21 @@ class EmbeddedApp:
             # suppresses it; MX_CHECK=on checks the domain first
             suppressions=self.store,
             mail_domains=_mail_domains(self.settings),
+            events=webhook_channels(self.settings),  # docs/events.md
         )
-        self.worker = OutboxWorker(self.store, self.delivery, poll_interval=poll)
+        if self.delivery.event_targets:
+            # each confirmation owes one event message per target, written with it
+            try:
+                set_event_targets(self.store, self.delivery.event_targets)
+            except StoreOpenError as exc:
+                self.store.close()
+                raise StartupError(str(exc)) from None
+        self.worker = OutboxWorker(
+            self.store,
+            self.delivery,
+            poll_interval=poll,
+            digest=self.settings.mail.owner_digest == "daily",
+        )
         self.web_dir = locate_web_dir(options.web_dir)
         self.mailbox_served = not smtp_url and is_loopback(options.host)
         # DNS rebinding: the mailbox answers only to this machine's own names for the server

@@ -81,3 +81,12 @@ def open_store(
         raise StoreOpenError(f"cannot reach the database {describe(url, data_dir)}") from None
     except MigrationError as exc:
         raise StoreOpenError(f"{describe(url, data_dir)}: {exc}") from None
+
+
+def set_event_targets(store: EmbeddedStore, targets: tuple[str, ...]) -> None:
+    """Make each confirmation (and erasure) owe one event message per target
+    (`regflow.domain.events`), in its own transaction. Every embedded store supports it; a
+    store that did not would be a start-up error, never silently without events."""
+    if not hasattr(store, "event_targets"):
+        raise StoreOpenError("this store cannot publish events (WEBHOOK_URL)")
+    store.event_targets = targets

@@ -32,6 +32,7 @@ class OutboxWorker:
         purge_interval: float = 300.0,
         batch: int = 20,
         now: Callable[[], float] = time.time,
+        digest: bool = False,
     ) -> None:
         self.outbox = outbox
         self.delivery = delivery
@@ -44,6 +45,8 @@ class OutboxWorker:
         self._thread: threading.Thread | None = None
         self._next_purge = 0.0
         self.sent = 0
+        self.digest = digest  # OWNER_DIGEST=daily: owe yesterday's digest once a day
+        self._digest_day = ""
 
     # --- control ---------------------------------------------------------------------
 
@@ -82,6 +85,24 @@ class OutboxWorker:
                 handled += 1
         return handled
 
+    def owe_digest(self) -> bool:
+        """OWNER_DIGEST=daily: owe the digest of the previous UTC day, once (the store
+        remembers the days, so a restart owes no second one); the worker then delivers it
+        like any owed message. True when it was owed now."""
+        from regflow.domain.digest import digest_day, digest_message
+
+        day = digest_day(self.delivery.clock())
+        if not self.digest or day == self._digest_day:
+            return False
+        owe = getattr(self.outbox, "owe_digest", None)
+        if owe is None:
+            raise RuntimeError("this store cannot owe the owner digest (OWNER_DIGEST=daily)")
+        owed = bool(owe(digest_message(day)))
+        self._digest_day = day
+        if owed:
+            log.info("owner digest owed", extra={"day": day})
+        return owed
+
     def _purge(self) -> None:
         now = self._now()
         if now < self._next_purge:
@@ -98,6 +119,7 @@ class OutboxWorker:
             self._wake.clear()
             try:
                 self._purge()
+                self.owe_digest()
                 self.run_once()
                 due = self.outbox.next_due_at()
             except StoreUnavailable:

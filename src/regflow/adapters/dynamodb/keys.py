@@ -13,7 +13,8 @@ One table, partition key `pk` (template.yaml):
   `lastAt`, `ttl`.
 - `LIMIT#ADDR#<mailboxKey>`: the per-inbox limit, a sliding log: `sends` (the epoch seconds of
   the most recent sends, oldest first), `lastAt`, `ttl` (newest send + span).
-- `OUTBOX#<kind>#<registration id>`: a parked message (one per `Message.key`): `kind`,
+- `OUTBOX#<kind>#<registration id>`, for an event `OUTBOX#<kind>#<target>#<registration id>`:
+  a parked message (one per `Message.key`): `kind`, `target` (events only),
   `channel`, `regId`, `addrKey` (so that erasing an address finds it), `registration` (a map:
   the registration's attributes as on its `REG#` item, the snapshot the message is sent
   from), `attempts`, `lastError`, `parkedAt`, `firstFailedAt`, `nextAttemptAt` (absent: only
@@ -21,6 +22,14 @@ One table, partition key `pk` (template.yaml):
   `parkedShard` (`parked_shard(pk)`: the partition key of the `ParkedMessages` index).
   It has no top-level `status` and no `ttl`: the stream filter never takes it for a
   registration, and TTL never removes it.
+
+- `ERASED#<registration id>`: a self-service erasure (docs/erasure.md): `regId`, `addrKey`,
+  `registration` (the snapshot its notice and events are sent from), `erasedAt`, `ttl`. Its
+  INSERT on the stream owes the owner's erasure notice and the Registration Erased events; the
+  mail sender deletes it once those are delivered or parked.
+
+The `AddressItems` index (template.yaml, keys only) finds every item that carries `addrKey`
+(registrations, parked messages, erasure records), so an erasure finds them without a Scan.
 
 One global secondary index, `ParkedMessages` (template.yaml): partition key `parkedShard`,
 sort key `nextAttemptAt`, every attribute projected. Only `OUTBOX#` items carry `parkedShard`
@@ -63,6 +72,8 @@ OUTBOX_PREFIX = "OUTBOX#"
 # bounces (`sends`: epoch seconds, oldest first; `ttl`: the newest + the window)
 SUPPRESS_PREFIX = "SUPPRESS#"
 SOFT_BOUNCE_PREFIX = "SOFTBOUNCE#"
+ERASED_PREFIX = "ERASED#"  # a self-service erasure's record (erasure.py)
+ADDRESS_INDEX = "AddressItems"  # every item carrying `addrKey` (template.yaml)
 DEFAULT_LANGUAGE = "en"
 
 
@@ -82,8 +93,14 @@ def address_limit_pk(limit_key: str) -> str:
     return f"{ADDRESS_LIMIT_PREFIX}{limit_key}"
 
 
-def outbox_pk(kind: MessageKind, registration_id: str) -> str:
+def outbox_pk(kind: MessageKind, registration_id: str, target: str = "") -> str:
+    if target:  # an event: one parked item per target (regflow.domain.events)
+        return f"{OUTBOX_PREFIX}{kind.value}#{target}#{registration_id}"
     return f"{OUTBOX_PREFIX}{kind.value}#{registration_id}"
+
+
+def erased_pk(registration_id: str) -> str:
+    return f"{ERASED_PREFIX}{registration_id}"
 
 
 def key(pk: str) -> dict[str, Any]:
@@ -235,17 +252,23 @@ def parked_shards() -> list[str]:
 def message_attributes(message: Message) -> dict[str, Any]:
     """What a parked message item holds of the message itself: everything needed to send it."""
     registration = message.registration
-    return {
+    attributes = {
         "kind": s(message.kind.value),
         "channel": s(message.channel.value),
         "regId": s(registration.id),
         "addrKey": s(registration.addr_key),
         REGISTRATION: {"M": registration_attributes(registration)},
     }
+    if message.target:
+        attributes["target"] = s(message.target)
+    return attributes
 
 
 def message_from_item(item: Item) -> Message:
-    return Message(MessageKind(item["kind"]["S"]), registration_from_item(item[REGISTRATION]["M"]))
+    target = str((item.get("target") or {}).get("S", ""))
+    return Message(
+        MessageKind(item["kind"]["S"]), registration_from_item(item[REGISTRATION]["M"]), target
+    )
 
 
 def is_outbox(item: Item) -> bool:

@@ -32,7 +32,7 @@ from regflow.adapters.dynamodb import keys
 from regflow.adapters.dynamodb.expressions import Expression, all_of, any_of
 from regflow.adapters.dynamodb.keys import n, s
 from regflow.adapters.dynamodb.table import Table, is_check_failed
-from regflow.domain import ClaimedMessage, Message, ParkedMessage
+from regflow.domain import ClaimedMessage, Message, MessageKind, ParkedMessage
 
 CLAIM_LEASE_SECONDS = 600.0
 QUERY_PAGE = 100  # items read per Query page at most (before the lease filter)
@@ -40,7 +40,7 @@ DUE_TIES = 100  # candidates read per shard beyond `limit` when they are due at 
 
 
 def _message_pk(message: Message) -> str:
-    return keys.outbox_pk(message.kind, message.registration.id)
+    return keys.outbox_pk(message.kind, message.registration.id, message.target)
 
 
 def _oldest_first(item: keys.Item) -> tuple[float, str]:
@@ -152,7 +152,10 @@ class OutboxMixin(Table):
                     break
                 pk = keys.pk_of(item)
                 registration_id = keys.parked_registration_id(item)
-                if self._get(keys.reg_pk(registration_id), projection=keys.PK) is None:
+                outlives = MessageKind(item["kind"]["S"]).outlives_registration  # an erasure's
+                if not outlives and (
+                    self._get(keys.reg_pk(registration_id), projection=keys.PK) is None
+                ):
                     # erased or purged: the message is no longer owed
                     deleted += self._delete_if_exists(pk)
                     continue

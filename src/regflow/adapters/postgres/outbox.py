@@ -19,7 +19,9 @@ import psycopg
 
 from regflow.adapters.postgres.database import Cursor, Database
 from regflow.adapters.postgres.rows import REGISTRATION_COLUMNS, registration_of
+from regflow.adapters.snapshot import registration_of_snapshot
 from regflow.domain import ClaimedMessage, Message, MessageKind, ParkedMessage, StoreUnavailable
+from regflow.domain.messages import channel_of
 
 # A claim older than this is released (a delivery never takes that long: SMTP and SES time out).
 CLAIM_LEASE_SECONDS = 600.0
@@ -31,12 +33,21 @@ OWNER_LOCK_NAMESPACE = 0x6F62_6F78  # "obox"
 _ERROR_CHARS = 200
 
 
-def owe(cur: Cursor, kind: MessageKind, registration_id: str, at: datetime) -> None:
-    """Owe a message, due at once, in the caller's transaction (the state change that owes it)."""
+def owe(
+    cur: Cursor,
+    kind: MessageKind,
+    registration_id: str,
+    at: datetime,
+    target: str = "",
+    snapshot: str | None = None,
+) -> None:
+    """Owe a message, due at once, in the caller's transaction (the state change that owes it).
+    `target`: an event's (regflow.domain.events); `snapshot`: the registration a message that
+    outlives it (an erasure's, a digest) is sent from."""
     cur.execute(
-        "INSERT INTO outbox (kind, channel, registration_id, created, next_attempt_at)"
-        " VALUES (%s, %s, %s, %s, 0)",
-        (kind.value, kind.channel.value, registration_id, at),
+        "INSERT INTO outbox (kind, channel, registration_id, created, next_attempt_at, target,"
+        " snapshot) VALUES (%s, %s, %s, %s, 0, %s, %s)",
+        (kind.value, channel_of(kind, target).value, registration_id, at, target, snapshot),
     )
 
 
@@ -86,7 +97,8 @@ class PostgresOutbox(Database):
                 " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
                 " UPDATE outbox o SET claimed_at = %(now)s, claimed_by = %(me)s,"
                 " attempts = o.attempts + 1 FROM due WHERE o.id = due.id"
-                " RETURNING o.id, o.kind, o.registration_id, o.attempts, o.first_failed_at",
+                " RETURNING o.id, o.kind, o.registration_id, o.attempts, o.first_failed_at,"
+                " o.target, o.snapshot",
                 {
                     "now": now,
                     "stale": now - lease_seconds,
@@ -109,10 +121,12 @@ class PostgresOutbox(Database):
             gone: list[int] = []
             for row in sorted(rows, key=lambda r: int(r["id"])):
                 reg = regs.get(row["registration_id"])
+                if row["snapshot"] is not None:  # an erasure's or a digest: outlives it
+                    reg = registration_of_snapshot(row["snapshot"])
                 if reg is None:  # purged or erased since: nothing is owed any more
                     gone.append(row["id"])
                     continue
-                message = Message(MessageKind(row["kind"]), reg)
+                message = Message(MessageKind(row["kind"]), reg, row["target"] or "")
                 failed = row["first_failed_at"]
                 claimed.append(
                     ClaimedMessage(
@@ -153,6 +167,7 @@ class PostgresOutbox(Database):
         claimed: ClaimedMessage | None = None,
     ) -> None:
         kind, registration_id = message.kind.value, message.registration.id
+        target = message.target
         claim = -1 if claimed is None else int(claimed.claim)
 
         def run(cur: Cursor) -> None:
@@ -160,14 +175,24 @@ class PostgresOutbox(Database):
                 "UPDATE outbox SET attempts = %s, last_error = %s, next_attempt_at = %s,"
                 " claimed_at = NULL, claimed_by = NULL, parked = true,"
                 " parked_at = COALESCE(parked_at, %s), first_failed_at = COALESCE(first_failed_at,"
-                " %s) WHERE id = %s OR (registration_id = %s AND kind = %s)",
-                (attempts, error[:_ERROR_CHARS], at, now, now, claim, registration_id, kind),
+                " %s) WHERE id = %s OR (registration_id = %s AND kind = %s AND target = %s)",
+                (
+                    attempts,
+                    error[:_ERROR_CHARS],
+                    at,
+                    now,
+                    now,
+                    claim,
+                    registration_id,
+                    kind,
+                    target,
+                ),
             ).rowcount
             if updated == 0:  # not owed here yet (a fresh message on AWS, say): keep it now
                 cur.execute(
                     "INSERT INTO outbox (kind, channel, registration_id, created, attempts,"
-                    " next_attempt_at, last_error, parked, parked_at, first_failed_at)"
-                    " SELECT %s, %s, id, %s, %s, %s, %s, true, %s, %s FROM registrations"
+                    " next_attempt_at, last_error, parked, parked_at, first_failed_at, target)"
+                    " SELECT %s, %s, id, %s, %s, %s, %s, true, %s, %s, %s FROM registrations"
                     " WHERE id = %s",
                     (
                         kind,
@@ -178,6 +203,7 @@ class PostgresOutbox(Database):
                         error[:_ERROR_CHARS],
                         now,
                         now,
+                        target,
                         registration_id,
                     ),
                 )
@@ -189,8 +215,9 @@ class PostgresOutbox(Database):
 
         def run(cur: Cursor) -> None:
             cur.execute(
-                "DELETE FROM outbox WHERE id = %s OR (registration_id = %s AND kind = %s)",
-                (claim, message.registration.id, message.kind.value),
+                "DELETE FROM outbox WHERE id = %s"
+                " OR (registration_id = %s AND kind = %s AND target = %s)",
+                (claim, message.registration.id, message.kind.value, message.target),
             )
             cur.execute(
                 "UPDATE registrations SET delivery_failure = %s WHERE id = %s",
@@ -202,13 +229,20 @@ class PostgresOutbox(Database):
     def parked(self) -> list[ParkedMessage]:
         rows = self._read(
             "SELECT o.kind AS o_kind, o.attempts AS o_attempts, o.last_error AS o_last_error,"
-            " o.parked_at AS o_parked_at, o.next_attempt_at AS o_next_attempt_at, r.*"
-            " FROM outbox o JOIN registrations r ON r.id = o.registration_id"
-            " WHERE o.parked ORDER BY o.id"
+            " o.parked_at AS o_parked_at, o.next_attempt_at AS o_next_attempt_at,"
+            " o.target AS o_target, o.snapshot AS o_snapshot, r.*"
+            " FROM outbox o LEFT JOIN registrations r ON r.id = o.registration_id"
+            " WHERE o.parked AND (r.id IS NOT NULL OR o.snapshot IS NOT NULL) ORDER BY o.id"
         )
         return [
             ParkedMessage(
-                message=Message(MessageKind(row["o_kind"]), registration_of(row)),
+                message=Message(
+                    MessageKind(row["o_kind"]),
+                    registration_of_snapshot(row["o_snapshot"])
+                    if row["o_snapshot"] is not None
+                    else registration_of(row),
+                    row["o_target"] or "",
+                ),
                 attempts=row["o_attempts"],
                 last_error=row["o_last_error"] or "",
                 parked_at=row["o_parked_at"] or 0.0,

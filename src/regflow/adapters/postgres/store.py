@@ -20,10 +20,12 @@ from regflow.adapters.postgres.rows import (
     registration_of,
     registration_params,
 )
+from regflow.adapters.snapshot import snapshot_of
 from regflow.domain import (
     CreateResult,
     Limit,
     LimitState,
+    Message,
     MessageKind,
     Outcome,
     Registration,
@@ -36,6 +38,10 @@ from regflow.domain import (
 
 class PostgresRegistrations(Database):
     """`ports.RegistrationStore` (reference: `adapters.memory`)."""
+
+    # where each confirmation's event goes (`regflow.domain.events`: one owed message per
+    # target, in the confirmation's transaction); the runtime sets it from its settings
+    event_targets: tuple[str, ...] = ()
 
     def create_pending(
         self,
@@ -125,9 +131,61 @@ class PostgresRegistrations(Database):
                 (now, registration_id),
             )
             owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            for target in self.event_targets:
+                owe(cur, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
             return Outcome.CONFIRMED
 
         return self._write(run)
+
+    # --- self-service erasure, the owner digest (docs/erasure.md, docs/events.md) ----------
+
+    def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
+        """One transaction: what `delete_address(addr_key)` deletes (the send log aside), and
+        the erasure's messages (owner notice, one event per target), with a snapshot."""
+
+        def run(cur: Cursor) -> Registration | None:
+            rows = cur.execute(
+                f"SELECT {REGISTRATION_COLUMNS} FROM registrations"  # noqa: S608
+                " WHERE id = %s AND addr_key = %s FOR UPDATE",
+                (registration_id, addr_key),
+            ).fetchall()
+            if not rows:
+                return None
+            reg = registration_of(rows[0])
+            cur.execute(
+                "DELETE FROM outbox WHERE registration_id IN"
+                " (SELECT id FROM registrations WHERE addr_key = %s)",
+                (addr_key,),
+            )
+            cur.execute("DELETE FROM confirmed_addresses WHERE addr_key = %s", (addr_key,))
+            cur.execute("DELETE FROM registrations WHERE addr_key = %s", (addr_key,))
+            snapshot = snapshot_of(reg)
+            owe(cur, MessageKind.ERASURE_NOTICE, reg.id, now, "", snapshot)
+            for target in self.event_targets:
+                owe(cur, MessageKind.REGISTRATION_ERASED, reg.id, now, target, snapshot)
+            return reg
+
+        result: Registration | None = self._write(run)
+        return result
+
+    def owe_digest(self, message: Message) -> bool:
+        """OWNER_DIGEST=daily: owe one day's digest, once ever (the day is remembered in the
+        same transaction). False when that day's was owed already."""
+
+        def run(cur: Cursor) -> bool:
+            day = message.registration.id
+            new = cur.execute(
+                "INSERT INTO digests (day) VALUES (%s) ON CONFLICT (day) DO NOTHING RETURNING day",
+                (day,),
+            ).fetchone()
+            if new is None:
+                return False
+            snapshot = snapshot_of(message.registration)
+            owe(cur, message.kind, day, message.registration.timestamp, "", snapshot)
+            return True
+
+        owed: bool = self._write(run)
+        return owed
 
     def get(self, registration_id: str) -> Registration | None:
         rows = self._read(

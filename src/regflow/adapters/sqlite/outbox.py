@@ -12,9 +12,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from regflow.adapters.snapshot import registration_of_snapshot
 from regflow.adapters.sqlite.database import Database
 from regflow.adapters.sqlite.rows import iso, registration_of
 from regflow.domain import ClaimedMessage, Message, MessageKind, ParkedMessage
+from regflow.domain.messages import channel_of
 
 # A claim older than this is released (a delivery never takes that long: SMTP and SES time out).
 CLAIM_LEASE_SECONDS = 600.0
@@ -22,12 +24,21 @@ CLAIM_LEASE_SECONDS = 600.0
 _ERROR_CHARS = 200
 
 
-def owe(db: sqlite3.Connection, kind: MessageKind, registration_id: str, at: datetime) -> None:
-    """Owe a message, due at once, in the caller's transaction (the state change that owes it)."""
+def owe(
+    db: sqlite3.Connection,
+    kind: MessageKind,
+    registration_id: str,
+    at: datetime,
+    target: str = "",
+    snapshot: str | None = None,
+) -> None:
+    """Owe a message, due at once, in the caller's transaction (the state change that owes it).
+    `snapshot`: the registration it is sent from, for a message that outlives it (erasure)."""
+    channel = channel_of(kind, target)
     db.execute(
-        "INSERT INTO outbox (kind, channel, registration_id, created, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, 0)",
-        (kind.value, kind.channel.value, registration_id, iso(at)),
+        "INSERT INTO outbox (kind, channel, registration_id, created, next_attempt_at, target,"
+        " snapshot) VALUES (?, ?, ?, ?, 0, ?, ?)",
+        (kind.value, channel.value, registration_id, iso(at), target, snapshot),
     )
 
 
@@ -46,19 +57,28 @@ class SQLiteOutbox(Database):
                 "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1"
                 " WHERE id IN (SELECT id FROM outbox WHERE next_attempt_at <= ?"
                 " AND (claimed_at IS NULL OR claimed_at <= ?) ORDER BY id LIMIT ?)"
-                " RETURNING id, kind, registration_id, attempts, first_failed_at",
+                " RETURNING id, kind, registration_id, attempts, first_failed_at, target, snapshot",
                 (now, now, now - lease_seconds, limit),
             ).fetchall()
             claimed: list[ClaimedMessage] = []
-            for row_id, kind, registration_id, attempts, first_failed_at in sorted(rows):
+            for row_id, kind, registration_id, attempts, failed_at, target, snapshot in sorted(
+                rows
+            ):
+                if snapshot is not None:  # an erasure message: its registration is gone
+                    message = Message(
+                        MessageKind(kind), registration_of_snapshot(snapshot), target or ""
+                    )
+                    failed = None if failed_at is None else float(failed_at)
+                    claimed.append(ClaimedMessage(message, attempts, str(row_id), failed))
+                    continue
                 cur = db.execute("SELECT * FROM registrations WHERE id = ?", (registration_id,))
                 cur.row_factory = sqlite3.Row
                 reg = cur.fetchone()
                 if reg is None:  # purged or erased since: nothing is owed any more
                     db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
                     continue
-                message = Message(MessageKind(kind), registration_of(reg))
-                failed = None if first_failed_at is None else float(first_failed_at)
+                message = Message(MessageKind(kind), registration_of(reg), target or "")
+                failed = None if failed_at is None else float(failed_at)
                 claimed.append(ClaimedMessage(message, attempts, str(row_id), failed))
             return claimed
 
@@ -87,20 +107,22 @@ class SQLiteOutbox(Database):
         claimed: ClaimedMessage | None = None,
     ) -> None:
         kind, registration_id = message.kind.value, message.registration.id
+        target = message.target
+        match = (registration_id, kind, target)
         claim = -1 if claimed is None else int(claimed.claim)
         with self._write() as db:
             updated = db.execute(
                 "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ?,"
                 " claimed_at = NULL, parked = 1, parked_at = COALESCE(parked_at, ?),"
                 " first_failed_at = COALESCE(first_failed_at, ?)"
-                " WHERE id = ? OR (registration_id = ? AND kind = ?)",
-                (attempts, error[:_ERROR_CHARS], at, now, now, claim, registration_id, kind),
+                " WHERE id = ? OR (registration_id = ? AND kind = ? AND target = ?)",
+                (attempts, error[:_ERROR_CHARS], at, now, now, claim, *match),
             ).rowcount
             if updated == 0:  # not owed here yet (a fresh message on AWS, say): keep it now
                 db.execute(
                     "INSERT INTO outbox (kind, channel, registration_id, created, attempts,"
-                    " next_attempt_at, last_error, parked, parked_at, first_failed_at)"
-                    " SELECT ?, ?, id, ?, ?, ?, ?, 1, ?, ? FROM registrations WHERE id = ?",
+                    " next_attempt_at, last_error, parked, parked_at, first_failed_at, target)"
+                    " SELECT ?, ?, id, ?, ?, ?, ?, 1, ?, ?, ? FROM registrations WHERE id = ?",
                     (
                         kind,
                         message.channel.value,
@@ -110,6 +132,7 @@ class SQLiteOutbox(Database):
                         error[:_ERROR_CHARS],
                         now,
                         now,
+                        target,
                         registration_id,
                     ),
                 )
@@ -118,8 +141,9 @@ class SQLiteOutbox(Database):
         claim = -1 if claimed is None else int(claimed.claim)
         with self._write() as db:
             db.execute(
-                "DELETE FROM outbox WHERE id = ? OR (registration_id = ? AND kind = ?)",
-                (claim, message.registration.id, message.kind.value),
+                "DELETE FROM outbox WHERE id = ?"
+                " OR (registration_id = ? AND kind = ? AND target = ?)",
+                (claim, message.registration.id, message.kind.value, message.target),
             )
             db.execute(
                 "UPDATE registrations SET delivery_failure = ? WHERE id = ?",
@@ -128,14 +152,21 @@ class SQLiteOutbox(Database):
 
     def parked(self) -> list[ParkedMessage]:
         rows = self._read(
-            "SELECT o.kind AS o_kind, o.attempts AS o_attempts, o.last_error AS o_last_error,"
+            "SELECT o.kind AS o_kind, o.target AS o_target, o.attempts AS o_attempts,"
+            " o.last_error AS o_last_error, o.snapshot AS o_snapshot,"
             " o.parked_at AS o_parked_at, o.next_attempt_at AS o_next_attempt_at, r.*"
-            " FROM outbox o JOIN registrations r ON r.id = o.registration_id"
-            " WHERE o.parked = 1 ORDER BY o.id"
+            " FROM outbox o LEFT JOIN registrations r ON r.id = o.registration_id"
+            " WHERE o.parked = 1 AND (r.id IS NOT NULL OR o.snapshot IS NOT NULL) ORDER BY o.id"
         )
         return [
             ParkedMessage(
-                message=Message(MessageKind(row["o_kind"]), registration_of(row)),
+                message=Message(
+                    MessageKind(row["o_kind"]),
+                    registration_of_snapshot(row["o_snapshot"])
+                    if row["o_snapshot"] is not None
+                    else registration_of(row),
+                    row["o_target"] or "",
+                ),
                 attempts=row["o_attempts"],
                 last_error=row["o_last_error"] or "",
                 parked_at=_seconds(row["o_parked_at"]) or 0.0,

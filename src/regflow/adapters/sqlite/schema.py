@@ -17,7 +17,10 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # 4 (deliverability): registrations may be BOUNCED or COMPLAINED; the suppression list
 # (`suppressions`) and the soft-bounce counts (`soft_bounces`).
 # 5 (operator export): the partial index `registrations_confirmed` serves `export --since`.
-SCHEMA_VERSION = 5
+# 6 (events): the outbox names each event message's `target` (a webhook, EventBridge) and
+# keeps the `snapshot` of an erased registration its erasure messages are sent from;
+# `digests` remembers the days whose owner digest was owed (OWNER_DIGEST=daily).
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrations (
@@ -66,7 +69,12 @@ CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, 
     last_error      TEXT,                  -- an error code, never message text
     parked          INTEGER NOT NULL DEFAULT 0,
     parked_at       REAL,                  -- epoch seconds it was first parked
-    first_failed_at REAL                   -- epoch seconds of its first failed attempt
+    first_failed_at REAL,                  -- epoch seconds of its first failed attempt
+    target          TEXT NOT NULL DEFAULT '', -- an event's target (regflow.domain.events)
+    snapshot        TEXT                   -- JSON: the erased registration (erasure messages)
+);
+CREATE TABLE IF NOT EXISTS digests (        -- OWNER_DIGEST=daily: the days whose digest was owed
+    day TEXT PRIMARY KEY                   -- "digest-YYYY-MM-DD"
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_message ON outbox (registration_id, kind);
@@ -261,9 +269,18 @@ def _v4_to_v5_operator_export(db: sqlite3.Connection, now: float) -> None:
     )
 
 
+def _v5_to_v6_events(db: sqlite3.Connection, now: float) -> None:
+    """Outbox rows name an event's target (webhook, EventBridge; mail rows have none) and
+    carry the snapshot of an erased registration (erasure messages only)."""
+    db.execute("ALTER TABLE outbox ADD COLUMN target TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE outbox ADD COLUMN snapshot TEXT")
+    db.execute("CREATE TABLE IF NOT EXISTS digests (day TEXT PRIMARY KEY)")
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4_deliverability,
     4: _v4_to_v5_operator_export,
+    5: _v5_to_v6_events,
 }

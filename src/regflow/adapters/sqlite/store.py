@@ -7,6 +7,7 @@ import json
 import sqlite3
 from datetime import datetime
 
+from regflow.adapters.snapshot import snapshot_of
 from regflow.adapters.sqlite.database import Database
 from regflow.adapters.sqlite.outbox import owe
 from regflow.adapters.sqlite.rows import iso, registration_of
@@ -14,6 +15,7 @@ from regflow.domain import (
     CreateResult,
     Limit,
     LimitState,
+    Message,
     MessageKind,
     Outcome,
     Registration,
@@ -26,6 +28,10 @@ from regflow.domain import (
 
 class SQLiteRegistrations(Database):
     """`ports.RegistrationStore` (reference: `adapters.memory`)."""
+
+    # where each confirmation's event goes (`regflow.domain.events`: one owed message per
+    # target, in the confirmation's transaction); the runtime sets it from its settings
+    event_targets: tuple[str, ...] = ()
 
     def create_pending(
         self,
@@ -120,7 +126,55 @@ class SQLiteRegistrations(Database):
                 (addr_key, registration_id),
             )
             owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            for target in self.event_targets:
+                owe(db, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
             return Outcome.CONFIRMED
+
+    # --- ErasureStore (docs/erasure.md) ---------------------------------------------------
+
+    def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
+        """One transaction: what `delete_address(addr_key)` deletes, and the erasure's
+        messages (owner notice, one event per target), which carry a snapshot."""
+        with self._write() as db:
+            cur = db.execute(
+                "SELECT * FROM registrations WHERE id = ? AND addr_key = ?",
+                (registration_id, addr_key),
+            )
+            cur.row_factory = sqlite3.Row
+            row = cur.fetchone()
+            if row is None:
+                return None
+            reg = registration_of(row)
+            db.execute(
+                "DELETE FROM outbox WHERE registration_id IN"
+                " (SELECT id FROM registrations WHERE addr_key = ?)",
+                (addr_key,),
+            )
+            db.execute("DELETE FROM confirmed_addresses WHERE addr_key = ?", (addr_key,))
+            db.execute("DELETE FROM registrations WHERE addr_key = ?", (addr_key,))
+            snapshot = snapshot_of(reg)
+            owe(db, MessageKind.ERASURE_NOTICE, reg.id, now, snapshot=snapshot)
+            for target in self.event_targets:
+                owe(db, MessageKind.REGISTRATION_ERASED, reg.id, now, target, snapshot)
+            return reg
+
+    def owe_digest(self, message: Message) -> bool:
+        """OWNER_DIGEST=daily: owe the digest of one day, once ever (the day is remembered in
+        the same transaction). False when that day's digest was owed already."""
+        with self._write() as db:
+            day = message.registration.id
+            if db.execute("SELECT 1 FROM digests WHERE day = ?", (day,)).fetchone():
+                return False
+            db.execute("INSERT INTO digests (day) VALUES (?)", (day,))
+            owe(
+                db,
+                message.kind,
+                day,
+                message.registration.timestamp,
+                "",
+                snapshot_of(message.registration),
+            )
+            return True
 
     def get(self, registration_id: str) -> Registration | None:
         rows = self._read("SELECT * FROM registrations WHERE id = ?", (registration_id,))

@@ -126,10 +126,14 @@ class Redriver:
         line = MailLine(reg.id, entry.kind.value, mask_email(self.delivery.recipient(entry)), "")
         try:
             current = self.delivery.store.get(reg.id)
-            if current is None:
+            if current is None and not entry.kind.outlives_registration:  # an erasure's: sent
                 line.result = "not sent: the registration is no longer in the table"
                 return line, True
-            if entry.kind is MessageKind.VERIFICATION and current.status is Status.CONFIRMED:
+            if (
+                entry.kind is MessageKind.VERIFICATION
+                and current is not None
+                and current.status is Status.CONFIRMED
+            ):
                 line.result = "not sent: already confirmed (the link arrived)"
                 return line, True
             if self.dry_run:

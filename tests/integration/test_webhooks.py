@@ -1,0 +1,220 @@
+"""Webhooks (issue 12), embedded on a real SQLite file, against real HTTP receivers on
+127.0.0.1 that verify the signature: every confirmation owes one event message per webhook,
+written with the confirmation; the outbox worker delivers each under the delivery policy (a
+5xx is retried with backoff, a 4xx parks it, nothing is lost), at least once, with one
+idempotency id per event; one failing webhook never makes another receive an event twice."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from regflow.adapters.sqlite import SQLiteStore
+from regflow.adapters.webhook import WebhookChannel, body_of, classify, signature_header, verify
+from regflow.delivery import DeliveryService
+from regflow.domain import (
+    Channel,
+    ConfigError,
+    DeliveryError,
+    FailureClass,
+    Message,
+    MessageKind,
+    Outcome,
+    event_of,
+    webhook_target,
+)
+from regflow.intake import IntakeService
+from regflow.local.worker import OutboxWorker
+from regflow.tokens import TokenSigner
+from tests.support.sqlite import query
+from tests.support.webhook import webhook_receiver
+from tests.unit.fakes import SECRET, START, Clock, Ids, RecordingMailer, settings
+
+HOOK_SECRET = "w" * 40
+
+
+class Stepped:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Embedded:
+    """What `regflow serve` wires, on a SQLite file, with a hand-moved clock."""
+
+    def __init__(self, tmp_path: Path, urls: list[str]) -> None:
+        config = settings(WEBHOOK_URL=" ,\n".join(urls), WEBHOOK_SECRET=HOOK_SECRET)
+        assert config.events.webhook_urls == tuple(urls)
+        self.path = tmp_path / "regflow.db"
+        self.store = SQLiteStore(self.path)
+        self.mailer = RecordingMailer()
+        self.clock = Clock()
+        self.now = Stepped()
+        signer = TokenSigner(SECRET)
+        self.intake = IntakeService(
+            store=self.store, rules=config.rules, signer=signer, clock=self.clock, new_id=Ids()
+        )
+        secret = config.events.webhook_secret
+        assert secret is not None
+        self.delivery = DeliveryService(
+            store=self.store,
+            outbox=self.store,
+            settings=config.mail,
+            signer=signer,
+            channels={Channel.EMAIL: self.mailer},
+            events={Channel.WEBHOOK: WebhookChannel(urls, secret, timeout=2.0)},
+            clock=self.clock,
+            now=self.now,
+        )
+        self.store.event_targets = self.delivery.event_targets
+        self.worker = OutboxWorker(self.store, self.delivery, now=self.now)
+
+    def confirm(self, *people: tuple[str, str]) -> None:
+        """Register `people`, deliver their links, confirm them all (nothing delivered since)."""
+        for name, email in people:
+            self.intake.register(name, email)
+        self.worker.run_once()
+        for mail in self.mailer.sent[-len(people) :]:
+            token = re.search(r"token=([A-Za-z0-9_-]+)", mail.text)
+            assert token is not None
+            assert self.intake.confirm(token.group(1)) is Outcome.CONFIRMED
+
+    def drain(self, rounds: int = 8) -> None:
+        for _ in range(rounds):
+            self.worker.run_once()
+            self.now.now += 3600 * 1.2 + 1  # past any backoff
+
+
+def test_each_event_reaches_every_webhook_once_despite_failures(tmp_path: Path) -> None:
+    with (
+        webhook_receiver(HOOK_SECRET.encode()) as healthy,
+        webhook_receiver(HOOK_SECRET.encode(), fail_first=2) as flaky,
+    ):
+        app = Embedded(tmp_path, [healthy.url, flaky.url])
+        app.confirm(("Jane Doe", "jane@example.com"), ("Bob", "bob@example.com"))
+        # the confirmations owed the events in their own transactions: 2 per confirmation
+        owed = query(
+            app.path, "SELECT kind, target FROM outbox WHERE kind = 'registration-confirmed'"
+        )
+        assert sorted(t for _, t in owed) == sorted(
+            [webhook_target(healthy.url), webhook_target(flaky.url)] * 2
+        )
+        app.worker.run_once()  # first attempts: the flaky receiver answers 503 twice
+        assert len(healthy.accepted) == 2 and flaky.accepted == {}
+        app.drain()
+        app.store.close()
+
+    ids = set(healthy.accepted)
+    assert len(ids) == 2 and set(flaky.accepted) == ids
+    assert healthy.accepted_once() and flaky.accepted_once()  # once per idempotency id
+    assert healthy.attempts.count(next(iter(ids))) == 1  # the healthy one never saw a retry
+    assert len(flaky.attempts) == 4  # two 503s, then each event once
+    assert healthy.bad_signatures == flaky.bad_signatures == 0
+    jane = next(b[0] for b in healthy.accepted.values() if b[0]["data"]["name"] == "Jane Doe")
+    assert jane["type"] == "registration.confirmed"
+    assert jane["data"]["email"] == "jane@example.com"
+    assert jane["data"]["status"] == "CONFIRMED"
+    assert jane["data"]["language"] == "en"
+    assert jane["data"]["confirmedAt"] == jane["time"] == START.isoformat().replace("+00:00", "Z")
+    assert set(jane["data"]) == {
+        "id", "name", "email", "language", "status", "registeredAt", "confirmedAt"
+    }  # fmt: skip
+    assert query(app.path, "SELECT COUNT(*) FROM outbox") == [(0,)]  # nothing left owed
+
+
+def test_a_refusing_webhook_parks_its_event_and_keeps_it(tmp_path: Path) -> None:
+    with webhook_receiver(HOOK_SECRET.encode(), fail_first=1, status=410) as gone:
+        app = Embedded(tmp_path, [gone.url])
+        app.confirm(("Jane", "jane@example.com"))
+        app.worker.run_once()
+        parked = app.store.parked()
+        assert [(p.message.kind, p.last_error) for p in parked] == [
+            (MessageKind.REGISTRATION_CONFIRMED, "HTTP410")
+        ]
+        app.drain(2)  # parked messages are still retried: the owner fixed the receiver
+        assert len(gone.accepted) == 1 and app.store.parked() == []
+        app.store.close()
+
+
+def test_unreachable_and_status_classes() -> None:
+    assert classify(500) is classify(503) is classify(408) is classify(429)
+    assert classify(503) is FailureClass.TRANSIENT
+    assert classify(400) is classify(404) is classify(301) is FailureClass.ACCOUNT
+    from regflow.domain import Registration, Status
+
+    reg = Registration("id1", "N", "n@example.com", Status.CONFIRMED, START, None, START)
+    url = "http://127.0.0.1:9/nothing-listens-here"
+    message = Message(MessageKind.REGISTRATION_CONFIRMED, reg, webhook_target(url))
+    channel = WebhookChannel([url], b"k" * 32, timeout=1.0)
+    with pytest.raises(DeliveryError) as caught:
+        channel.publish(event_of(message, now=START))
+    assert caught.value.failure is FailureClass.TRANSIENT
+    # a target no longer configured is no longer owed
+    other = Message(MessageKind.REGISTRATION_CONFIRMED, reg, webhook_target("http://x.test/"))
+    assert channel.publish(event_of(other, now=START)) is False
+
+
+def test_signature_scheme() -> None:
+    from regflow.domain import Registration, Status
+
+    reg = Registration("id1", "N", "n@example.com", Status.CONFIRMED, START, None, START)
+    event = event_of(Message(MessageKind.REGISTRATION_CONFIRMED, reg, "webhook:x"), now=START)
+    body = body_of(event)
+    header = signature_header(b"k" * 32, 1_700_000_000, body)
+    assert verify(b"k" * 32, header, body, now=1_700_000_100)
+    assert not verify(b"k" * 32, header, body + b" ", now=1_700_000_100)  # body changed
+    assert not verify(b"x" * 32, header, body, now=1_700_000_100)  # another key
+    assert not verify(b"k" * 32, header, body, now=1_700_000_000 + 301)  # too old: replay
+    assert event.id == "id1.confirmed"
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"WEBHOOK_URL": "https://a.test/x"}, "WEBHOOK_SECRET is required when WEBHOOK_URL is set"),
+        ({"WEBHOOK_URL": "https://a.test/x", "WEBHOOK_SECRET": "short"}, "at least 32"),
+        (
+            {"WEBHOOK_URL": "https://a.test/x ftp://b.test", "WEBHOOK_SECRET": HOOK_SECRET},
+            "entry 2",
+        ),
+        ({"EVENT_BUS_NAME": "bad bus"}, "EVENT_BUS_NAME"),
+        ({"EVENT_SOURCE": "aws.s3"}, "EVENT_SOURCE"),
+    ],
+)
+def test_bad_event_settings_are_one_line_startup_errors(env: dict[str, str], error: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(**env)
+    message = str(caught.value)
+    assert error in message and "\n" not in message
+    assert "b.test" not in message  # URLs are never echoed (they may hold a credential)
+
+
+def test_the_documented_verification_example_verifies_regflows_signatures() -> None:
+    """docs/events.md's ten-line example, run as written, against a real signature."""
+    import time
+    from pathlib import Path
+
+    from regflow.domain import Registration, Status
+
+    doc = (Path(__file__).parents[2] / "docs" / "events.md").read_text()
+    code = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert code is not None
+    lines = [line for line in code.group(1).splitlines() if line.strip()]
+    assert len(lines) <= 10
+    namespace: dict[str, object] = {}
+    exec(code.group(1), namespace)  # our own documentation
+    check = namespace["verify"]
+    assert callable(check)
+    reg = Registration("id1", "N", "n@example.com", Status.CONFIRMED, START, None, START)
+    body = body_of(
+        event_of(Message(MessageKind.REGISTRATION_CONFIRMED, reg, "webhook:x"), now=START)
+    )
+    header = signature_header(HOOK_SECRET.encode(), int(time.time()), body)
+    assert check(HOOK_SECRET.encode(), header, body) is True
+    assert check(HOOK_SECRET.encode(), header, body.replace(b"N", b"M")) is False
+    stale = signature_header(HOOK_SECRET.encode(), int(time.time()) - 600, body)
+    assert check(HOOK_SECRET.encode(), stale, body) is False

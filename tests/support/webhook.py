@@ -1,0 +1,79 @@
+"""A real webhook receiver on 127.0.0.1 for tests: verifies each POST's signature the way
+docs/events.md tells owners to, can be told to fail the first attempts, and records what it
+accepted per idempotency id (`Regflow-Event-Id`)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def verify(secret: bytes, header: str, body: bytes, tolerance: int = 300) -> bool:
+    """The receiver's check, as in docs/events.md (kept independent of regflow's code)."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    if abs(time.time() - int(parts.get("t", "0"))) > tolerance:
+        return False
+    expected = hmac.new(secret, f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+@dataclass
+class Receiver:
+    secret: bytes
+    url: str = ""
+    fail_first: int = 0  # answer 503 to this many POSTs first
+    fail_status: int = 503
+    attempts: list[str] = field(default_factory=list)  # event id of every POST, in order
+    accepted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id -> bodies
+    bad_signatures: int = 0
+
+    def accepted_once(self) -> bool:
+        return all(len(bodies) == 1 for bodies in self.accepted.values())
+
+
+@contextmanager
+def webhook_receiver(
+    secret: bytes, *, fail_first: int = 0, status: int = 503
+) -> Iterator[Receiver]:
+    receiver = Receiver(secret, fail_first=fail_first, fail_status=status)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            event_id = self.headers.get("Regflow-Event-Id", "")
+            with lock:
+                receiver.attempts.append(event_id)
+                if not verify(receiver.secret, self.headers.get("Regflow-Signature", ""), body):
+                    receiver.bad_signatures += 1
+                    code = 401
+                elif receiver.fail_first > 0:
+                    receiver.fail_first -= 1
+                    code = receiver.fail_status
+                else:
+                    receiver.accepted.setdefault(event_id, []).append(json.loads(body))
+                    code = 204
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/regflow"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
