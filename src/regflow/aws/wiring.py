@@ -194,6 +194,7 @@ def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
         metrics=metrics_of(settings),
         suppressions=store,
         mail_domains=mail_domains_of(settings),
+        events=event_channels(settings, clients),
     )
 
 
@@ -216,7 +217,6 @@ def build_feedback(settings: Settings, clients: AwsClients) -> FeedbackService:
         store=DynamoDBStore(clients.dynamodb(), settings.aws.table_name),
         owner_email=settings.mail.owner_email,
         metrics=metrics_of(settings),
-        events=event_channels(settings, clients),
     )
 
 
@@ -234,7 +234,11 @@ def build_digest_delivery(settings: Settings, clients: AwsClients) -> DeliverySe
         outbox=store,
         settings=settings.mail,
         signer=TokenSigner(_no_secret),
-        channels={Channel.EMAIL: SesMailer(clients.sesv2())},
+        channels={
+            Channel.EMAIL: SesMailer(
+                clients.sesv2(), configuration_set=settings.aws.ses_configuration_set
+            )
+        },
         metrics=metrics_of(settings),
     )
 

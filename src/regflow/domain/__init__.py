@@ -50,9 +50,9 @@ from regflow.domain.suppression import (
 
 __all__ = [
     "DEFAULT_POLICY",
+    "EVENTBRIDGE_TARGET",
     "SOFT_BOUNCE_LIMIT",
     "SOFT_BOUNCE_WINDOW_SECONDS",
-    "EVENTBRIDGE_TARGET",
     "Action",
     "Channel",
     "ClaimedMessage",

@@ -15,8 +15,8 @@ Uses the low-level client only (`boto3.resource` costs cold-start time).
 
 from __future__ import annotations
 
-from regflow.adapters.dynamodb.export import ExportMixin
 from regflow.adapters.dynamodb.erasure import ErasureMixin
+from regflow.adapters.dynamodb.export import ExportMixin
 from regflow.adapters.dynamodb.keys import registration_from_item, registration_item
 from regflow.adapters.dynamodb.outbox import OutboxMixin
 from regflow.adapters.dynamodb.queries import QueriesMixin
