@@ -108,10 +108,20 @@ def test_a_version_3_sqlite_file_is_migrated_for_deliverability(tmp_path: Path) 
     from regflow.adapters.sqlite.schema import SCHEMA, statements
     from regflow.domain import Limit, Outcome, Registration
 
-    v3 = SCHEMA.split("CREATE TABLE IF NOT EXISTS suppressions")[0].replace(
-        "CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED'))",
-        "CHECK (status IN ('PENDING', 'CONFIRMED'))",
+    v3 = (
+        SCHEMA.split("CREATE TABLE IF NOT EXISTS suppressions")[0]
+        .replace(
+            "CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED'))",
+            "CHECK (status IN ('PENDING', 'CONFIRMED'))",
+        )
+        # version 6 (events) came later: its outbox columns and digests table go too
+        .replace("first_failed_at REAL,", "first_failed_at REAL")
+        .replace("    target          TEXT NOT NULL DEFAULT '', --", "    --")
+        .replace("    snapshot        TEXT                   --", "    --")
     )
+    v3 = v3.split("CREATE TABLE IF NOT EXISTS digests")[0] + v3.split(
+        '"digest-YYYY-MM-DD"\n);', 1
+    )[-1]
     path = tmp_path / "regflow.db"
     db = sqlite3.connect(path, isolation_level=None)
     for statement in statements(v3):
