@@ -95,7 +95,16 @@ def test_each_variable_is_in_the_right_table() -> None:
 # --- deploy variables -------------------------------------------------------------------------
 
 # make deploy's own variables (deploy/deploy.sh and deploy/env.sh), not stack parameters
-DEPLOY_ONLY = {"STACK", "REGION", "ALLOW_UNVERIFIED_SENDER", "TEMPLATES_DIR", "PYTHON", "SAM"}
+DEPLOY_ONLY = {
+    "STACK",
+    "REGION",
+    "ALLOW_UNVERIFIED_SENDER",
+    "TEMPLATES_DIR",
+    "PYTHON",
+    "SAM",
+    "SENDER_DOMAIN",
+    "MAIL_FROM_SUBDOMAIN",
+}
 
 
 def deploy_table() -> dict[str, list[str]]:
@@ -282,6 +291,7 @@ SERVICE_ROWS = {
     "SQS": "SQS",
     "CloudWatch": "CloudWatch",
     "SNS": "SNS",
+    "SES": "SES configuration set",
     "Route53": "Route 53",
     "IAM": "IAM",
 }
