@@ -119,7 +119,9 @@ def commands(block: Block) -> Iterator[str]:
 
 
 # Deploy tooling: what it reads are deploy variables (docs/aws.md), checked on their own.
-DEPLOY_TOOLING = ("ops/", "publish.py")
+# The other modules of ops/ are operator commands (`regflow suppression`, `export`, ...): what
+# they read (`DATABASE_URL`) are settings of docs/configuration.md like any module's.
+DEPLOY_TOOLING = ("ops/deploy.py", "publish.py")
 
 
 def env_vars_read(*, deploy: bool = False) -> dict[str, set[str]]:

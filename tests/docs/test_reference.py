@@ -95,7 +95,16 @@ def test_each_variable_is_in_the_right_table() -> None:
 # --- deploy variables -------------------------------------------------------------------------
 
 # make deploy's own variables (deploy/deploy.sh and deploy/env.sh), not stack parameters
-DEPLOY_ONLY = {"STACK", "REGION", "ALLOW_UNVERIFIED_SENDER", "TEMPLATES_DIR", "PYTHON", "SAM"}
+DEPLOY_ONLY = {
+    "STACK",
+    "REGION",
+    "ALLOW_UNVERIFIED_SENDER",
+    "TEMPLATES_DIR",
+    "PYTHON",
+    "SAM",
+    "SENDER_DOMAIN",
+    "MAIL_FROM_SUBDOMAIN",
+}
 
 
 def deploy_table() -> dict[str, list[str]]:
@@ -173,23 +182,33 @@ def test_deploy_sh_lists_every_variable() -> None:
 
 
 def parser_commands() -> dict[str, set[str]]:
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return {
-        name: {
+    """Each command's options; a command with subcommands (`suppression list`) also each
+    subcommand's, under "command subcommand"."""
+
+    def options(command: argparse.ArgumentParser) -> set[str]:
+        return {
             option
             for action in command._actions
             for option in action.option_strings
             if option.startswith("--") and option != "--help"
         }
-        for name, command in sub.choices.items()
-    }
+
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(found[0].choices) if found else {}
+
+    out = {}
+    for name, command in subcommands(cli.build_parser()).items():
+        out[name] = options(command)
+        for action, subcommand in subcommands(command).items():
+            out[f"{name} {action}"] = options(subcommand)
+    return out
 
 
 def documented_commands() -> dict[str, set[str]]:
     text = page("cli.md")
     out = {}
-    for heading in re.findall(r"^## regflow (\S+)$", text, flags=re.M):
+    for heading in re.findall(r"^## regflow (\S+(?: [a-z-]+)?)$", text, flags=re.M):
         rows = table_rows(section(text, f"## regflow {heading}"))
         out[heading] = {code_names(row[0])[0].split()[0] for row in rows}
     return out
@@ -272,6 +291,7 @@ SERVICE_ROWS = {
     "SQS": "SQS",
     "CloudWatch": "CloudWatch",
     "SNS": "SNS",
+    "SES": "SES configuration set",
     "Route53": "Route 53",
     "IAM": "IAM",
 }

@@ -39,6 +39,7 @@ BAD = {
     "TOKEN_SECRET": "too-short",
     "TRUSTED_PROXIES": "the-proxy",
     "READ_TIMEOUT_SECONDS": "forever",
+    "MX_CHECK": "maybe",
 }
 # any text is a valid value
 FREE_TEXT = {"SITE_NAME", "REGISTER_PAGE_URL", "BLOCKED_EMAIL_DOMAINS", "METRICS_STACK"}
