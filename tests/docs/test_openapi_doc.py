@@ -114,7 +114,37 @@ CASES: dict[tuple[str, str, str], list[tuple[dict[str, str], Case]]] = {
     ],
     ("POST", "/confirm", "415"): [({}, lambda w, c: c.post("/confirm", json={"token": "x"}))],
     ("POST", "/confirm", "503"): [({}, lambda w, c: _busy_button(w, c))],
+    ("GET", "/erase", "200"): [
+        ({}, lambda w, c: c.get("/erase", params={"token": _erase_token(w, c)})),
+        ({}, lambda w, c: c.get("/erase", params={"status": "erased"})),
+    ],
+    ("GET", "/erase", "400"): [({}, lambda w, c: c.get("/erase", params={"token": "x" * 64}))],
+    ("HEAD", "/erase", "405"): [({}, lambda w, c: c.head("/erase", params={"token": "x"}))],
+    ("POST", "/erase", "303"): [
+        (
+            {},
+            lambda w, c: c.post(
+                "/erase", data={"token": _erase_token(w, c)}, follow_redirects=False
+            ),
+        )
+    ],
+    ("POST", "/erase", "400"): [({}, lambda w, c: c.post("/erase", data={"token": "x" * 64}))],
+    ("POST", "/erase", "413"): [({}, lambda w, c: c.post("/erase", data={"token": "x" * 20000}))],
+    ("POST", "/erase", "415"): [({}, lambda w, c: c.post("/erase", json={"token": "x"}))],
+    ("POST", "/erase", "503"): [({}, lambda w, c: _busy_erase(w, c))],
 }
+
+
+def _erase_token(w: World, c: TestClient) -> str:
+    assert _register(w, c).status_code == 202
+    reg = next(iter(w.store.by_id.values()))
+    return w.signer.for_erasure().issue(reg.id, reg.addr_key)
+
+
+def _busy_erase(w: World, c: TestClient) -> Any:
+    token = _erase_token(w, c)
+    _busy(w, "erase")
+    return c.post("/erase", data={"token": token})
 
 
 def _busy_register(w: World, c: TestClient, **headers: str) -> Any:

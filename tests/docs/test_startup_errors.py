@@ -40,6 +40,9 @@ BAD = {
     "TRUSTED_PROXIES": "the-proxy",
     "READ_TIMEOUT_SECONDS": "forever",
     "MX_CHECK": "maybe",
+    "OWNER_DIGEST": "weekly",
+    "WEBHOOK_URL": "ftp://example.com/hook",
+    "WEBHOOK_SECRET": "too short",
 }
 # any text is a valid value
 FREE_TEXT = {"SITE_NAME", "REGISTER_PAGE_URL", "BLOCKED_EMAIL_DOMAINS", "METRICS_STACK"}

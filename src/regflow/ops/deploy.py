@@ -51,6 +51,9 @@ PARAMETERS: tuple[tuple[str, str], ...] = (
     ("CertificateArn", "CERTIFICATE_ARN"),
     ("HostedZoneId", "HOSTED_ZONE_ID"),
     ("WebAclArn", "WEB_ACL_ARN"),
+    ("EventBusName", "EVENT_BUS_NAME"),
+    ("WebhookUrl", "WEBHOOK_URL"),
+    ("OwnerDigest", "OWNER_DIGEST"),
 )
 # Free text (a site's name has spaces): passed quoted, `Key="Example Club"`, which
 # `sam deploy --parameter-overrides` reads as one value (backslash escapes `"` and `\`).
