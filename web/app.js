@@ -167,6 +167,7 @@
       var text =
         payload && typeof payload.message === "string" ? payload.message : msg("web.form.sent");
       showStatus("success", text);
+      showAfterSent(payload && typeof payload.sender === "string" ? payload.sender : "");
       return;
     }
     if (status === 400 && payload && fields[payload.field]) {
@@ -234,7 +235,8 @@
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: body,
-      credentials: "omit",
+      // the answer sets the registration cookie the code form needs (CONFIRM_CODE)
+      credentials: "same-origin",
       signal: controller ? controller.signal : undefined,
     })
       .then(function (response) {
@@ -267,6 +269,10 @@
     var status = params.get("status");
     if (status === "sent") {
       showStatus("success", msg("web.form.sent"));
+      showAfterSent("");
+    } else if (status === "code-error") {
+      showAfterSent("");
+      showCodeError(msg("web.signup.code_error"));
     } else if (status === "error") {
       var field = params.get("field");
       if (field === "name" || field === "email") {
@@ -280,6 +286,75 @@
       }
     }
   }
+
+  // --- after submitting: the spam note and the code beside the link (CONFIRM_CODE) -------
+
+  var spamNote = document.getElementById("spam-note");
+  var codeForm = document.getElementById("code-form");
+  var codeInput = document.getElementById("code");
+  var codeError = document.getElementById("code-error");
+  var codeButton = document.getElementById("code-button");
+
+  function showAfterSent(sender) {
+    if (spamNote) {
+      spamNote.textContent = sender
+        ? msg("web.signup.spam_note_from", { sender: sender })
+        : msg("web.signup.spam_note");
+      spamNote.hidden = false;
+    }
+    if (codeForm) codeForm.hidden = false;
+  }
+
+  function showCodeError(text) {
+    if (!codeError) return;
+    codeError.textContent = text || "";
+    codeError.hidden = !text;
+    if (text) codeInput.setAttribute("aria-invalid", "true");
+    else codeInput.removeAttribute("aria-invalid");
+  }
+
+  function codeEndpoint() {
+    return apiEndpoint().replace(/\/register$/, "/confirm-code");
+  }
+
+  function submitCode(event) {
+    event.preventDefault();
+    var code = codeInput.value.replace(/[\s-]/g, "");
+    if (!/^[0-9]{6}$/.test(code)) {
+      showCodeError(msg("web.signup.code_missing"));
+      codeInput.focus();
+      return;
+    }
+    showCodeError(null);
+    codeButton.disabled = true;
+    codeButton.textContent = msg("web.signup.code_checking");
+    fetch(codeEndpoint(), {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ code: code, lang: language }),
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return readJson(response).then(function (payload) {
+          if (response.ok && payload && typeof payload.location === "string") {
+            showStatus("success", typeof payload.message === "string" ? payload.message : "");
+            window.location.assign(payload.location);
+            return;
+          }
+          showCodeError(serverMessage(payload, msg("web.signup.code_error")));
+          codeInput.focus();
+        });
+      })
+      .catch(function () {
+        showCodeError(msg("web.error.network"));
+      })
+      .then(function () {
+        codeButton.disabled = false;
+        codeButton.textContent = msg("web.signup.code_submit");
+      });
+  }
+
+  if (codeForm) codeForm.addEventListener("submit", submitCode);
 
   form.addEventListener("submit", submit);
   clearOnInput("name");

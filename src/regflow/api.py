@@ -304,14 +304,24 @@ class HttpApi:
             language = self.language(event, fields.get("lang"))
             say = self._say(language)
             problem = self._problem(language, page) if html_client else None
+            handle: str | None = None
             try:
-                self.intake.register(
-                    fields.get("name"),
-                    fields.get("email"),
-                    client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
-                    honeypot=fields.get(HONEYPOT_FIELD) or "",
-                    language=language,
-                )
+                if self.edge.confirm_code:
+                    _, handle = self.intake.register_with_handle(
+                        fields.get("name"),
+                        fields.get("email"),
+                        client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                        honeypot=fields.get(HONEYPOT_FIELD) or "",
+                        language=language,
+                    )
+                else:
+                    self.intake.register(
+                        fields.get("name"),
+                        fields.get("email"),
+                        client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                        honeypot=fields.get(HONEYPOT_FIELD) or "",
+                        language=language,
+                    )
             except ValidationError as exc:
                 if html_client:
                     return redirect(303, with_query(page, status="error", field=exc.field))
@@ -324,8 +334,15 @@ class HttpApi:
                 return error(429, say("error.rate_limited"), **retry)
             outcome = "RegistrationAccepted"
             if from_form:
-                return redirect(303, with_query(page, status="sent"))
-            return json_response(202, {"message": say("api.accepted")})
+                accepted = redirect(303, with_query(page, status="sent"))
+            else:
+                body = {"message": say("api.accepted")}
+                if self.edge.sender_email:  # where the mail comes from: the same for everyone
+                    body["sender"] = self.edge.sender_email
+                accepted = json_response(202, body)
+            if handle is not None:
+                accepted["cookies"] = [self._registration_cookie(handle)]
+            return accepted
 
         response = _guarded(event, work, lambda key, **p: say(key, **p), lambda: problem)
         status = int(response["statusCode"])
@@ -412,3 +429,87 @@ class HttpApi:
         return self._render(
             "confirm_button", lang, token=token, site=self.edge.site_name, action=action
         )
+
+    # --- CONFIRM_CODE: POST /confirm-code ---------------------------------------------------
+
+    def _registration_cookie(self, handle: str, max_age: int | None = None) -> str:
+        """The cookie naming the submitting browser's registration (`tokens.issue_handle`):
+        HttpOnly (no script reads it), SameSite=Strict (no other site's request carries it),
+        Path=/ (pages and API share one origin: CloudFront routes /register, /confirm and
+        /confirm-code to the API), Secure when the site is served over https."""
+        age = self.intake.rules.token_ttl_hours * 3600 if max_age is None else max_age
+        cookie = f"{REGISTRATION_COOKIE}={handle}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict"
+        if self.edge.register_page_url.startswith("https://") or self.edge.success_url.startswith(
+            "https://"
+        ):
+            cookie += "; Secure"
+        return cookie
+
+    def confirm_code(self, event: Event) -> Response:
+        """POST /confirm-code: the code from the verification mail, in the browser that
+        submitted the form (its registration cookie names the registration). JSON: 200 with
+        the outcome for a right code (`confirmed`, `already-confirmed`), 400 `field: code`
+        otherwise (wrong, dead, unknown registration: one answer; an expired registration with
+        the right code: its own message). A plain form post: 303 to the confirmed page, or
+        back to the register page with `?status=code-error`. 404 when CONFIRM_CODE=off."""
+        say = self._say(self.language(event))
+        outcome: Outcome | None = None
+
+        def work() -> Response:
+            nonlocal say, outcome
+            if not self.edge.confirm_code:
+                return error(404, say("error.not_found"))
+            fields, from_form = parse_fields(event)
+            html_client = from_form and wants_html(event)
+            requested = fields.get("lang")
+            link_lang = requested if requested in SUPPORTED_LANGUAGES else None
+            say = self._say(self.language(event, requested))
+            outcome = self.intake.confirm_code(
+                cookie_value(event, REGISTRATION_COOKIE), fields.get("code")
+            )
+            ok = outcome in (Outcome.CONFIRMED, Outcome.ALREADY_CONFIRMED)
+            landing = self._landing(outcome, link_lang)
+            if html_client:
+                if ok or outcome is Outcome.EXPIRED:
+                    answer = redirect(303, landing)
+                else:
+                    page = self.edge.register_page_url
+                    answer = redirect(303, with_query(page, status="code-error"))
+            elif ok:
+                key = (
+                    "api.signup_code.confirmed"
+                    if outcome is Outcome.CONFIRMED
+                    else "api.signup_code.already"
+                )
+                answer = json_response(
+                    200, {"status": outcome.value, "message": say(key), "location": landing}
+                )
+            elif outcome is Outcome.EXPIRED:
+                return error(400, say("error.signup_code.expired"), "code")
+            else:
+                return error(400, say("error.signup_code.invalid"), "code")
+            if ok:  # the registration is done: the browser forgets it
+                answer["cookies"] = [self._registration_cookie("", max_age=0)]
+            return answer
+
+        response = _guarded(event, work, lambda key, **p: say(key, **p))
+        values = {status_class(int(response["statusCode"])): 1.0}
+        if outcome is not None:
+            values[outcome_metric("CodeConfirmation", outcome.value)] = 1.0
+        self.metrics.emit(values, route="confirm-code")
+        return response
+
+
+REGISTRATION_COOKIE = "regflow_reg"
+
+
+def cookie_value(event: Event, name: str) -> str | None:
+    """The value of cookie `name`: from the v2 event's `cookies` (API Gateway and the local
+    gateway put them there), else a `Cookie` header. None when absent or given twice."""
+    raw = event.get("cookies")
+    pairs: list[str] = [str(c) for c in raw] if isinstance(raw, list) else []
+    if not pairs:
+        header = headers_of(event).get("cookie", "")
+        pairs = [p for p in header.split(";") if p.strip()]
+    found = [v for k, _, v in (p.strip().partition("=") for p in pairs) if k == name]
+    return found[0] if len(found) == 1 else None

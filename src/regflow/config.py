@@ -53,6 +53,10 @@ class Rules:
     ip_limit_per_hour: int = 20
     blocked_email_domains: frozenset[str] = frozenset()
     default_language: str = "en"
+    # CONFIRM_CODE: a 6-digit code beside the link (`tokens.confirmation_code`); at most
+    # `code_max_tries` wrong codes per registration, then its code is dead (the link works)
+    confirm_code: bool = True
+    code_max_tries: int = 5
 
     @property
     def address_limit(self) -> Limit:
@@ -79,6 +83,8 @@ class HttpEdge:
     site_name: str = "regflow"
     default_language: str = "en"
     templates_dir: Path | None = None  # an owner's catalog (and page template) overrides
+    confirm_code: bool = True  # CONFIRM_CODE: POST /confirm-code, the registration cookie
+    sender_email: str = ""  # named on the page after submitting (where the mail comes from)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,7 @@ class MailSettings:
     default_language: str = "en"
     token_ttl_hours: int = 24
     templates_dir: Path | None = None
+    confirm_code: bool = True  # CONFIRM_CODE: the verification mail carries the code
 
     @property
     def confirm_url(self) -> str:
@@ -187,6 +194,7 @@ class Settings:
         language = reader.choice_of("DEFAULT_LANGUAGE", LANGUAGES, "en")
         ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
         templates = reader.directory("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
+        confirm_code = reader.choice_of("CONFIRM_CODE", ("on", "off"), "on") == "on"
         return cls(
             rules=Rules(
                 token_ttl_hours=ttl_hours,
@@ -197,6 +205,7 @@ class Settings:
                 ip_limit_per_hour=reader.integer("IP_LIMIT_PER_HOUR", 20, low=0, high=1_000_000),
                 blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
                 default_language=language,
+                confirm_code=confirm_code,
             ),
             http=HttpEdge(
                 success_url=success_url,
@@ -207,6 +216,8 @@ class Settings:
                 site_name=site_name,
                 default_language=language,
                 templates_dir=templates,
+                confirm_code=confirm_code,
+                sender_email=sender,
             ),
             mail=MailSettings(
                 sender_email=sender,
@@ -216,6 +227,7 @@ class Settings:
                 default_language=language,
                 token_ttl_hours=ttl_hours,
                 templates_dir=templates,
+                confirm_code=confirm_code,
             ),
             aws=AwsWiring(
                 table_name=reader.text("TABLE_NAME", "UserRegistrations"),

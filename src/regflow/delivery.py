@@ -151,7 +151,14 @@ class DeliveryService:
             site=s.site_name,
             lang=reg.language,
             renderer=self.renderer,
+            code=self.confirm_code(reg) if s.confirm_code else None,
         )
+
+    def confirm_code(self, registration: Registration) -> str:
+        """The 6-digit code beside the link (CONFIRM_CODE; `tokens.confirmation_code`)."""
+        from regflow.tokens import confirmation_code
+
+        return confirmation_code(self.signer, registration.id, registration.addr_key)
 
     # --- sending -------------------------------------------------------------------------
 

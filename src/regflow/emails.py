@@ -86,6 +86,7 @@ def verification(
     site: str,
     lang: str | None = None,
     renderer: Renderer | None = None,
+    code: str | None = None,
 ) -> Email:
     renderer = renderer or default_renderer()
     rendered = renderer.mail(
@@ -96,6 +97,7 @@ def verification(
         expires_at=expires_at,
         hours=hours,
         site=site,
+        code=code,
     )
     return to_email(rendered, sender=sender, to=registration.email)
 

@@ -8,9 +8,24 @@ import logging
 from datetime import timedelta
 
 from regflow.config import LANGUAGES, Rules
-from regflow.domain import CreateResult, Outcome, Registration, Status, mask_email, utcnow
+from regflow.domain import (
+    CreateResult,
+    Outcome,
+    Registration,
+    Status,
+    ValidationError,
+    address_key,
+    mask_email,
+    utcnow,
+)
 from regflow.ports import Clock, IdFactory, RegistrationStore
-from regflow.tokens import TokenSigner, new_registration_id
+from regflow.tokens import (
+    TokenSigner,
+    code_matches,
+    issue_handle,
+    new_registration_id,
+    read_handle,
+)
 from regflow.validation import clean_email, clean_name
 
 log = logging.getLogger("regflow.intake")
@@ -42,6 +57,7 @@ class IntakeService:
         client_key: str | None = None,
         honeypot: object = "",
         language: str | None = None,
+        registration_id: str | None = None,
     ) -> CreateResult | None:
         """Validate and store a PENDING registration; its verification message is owed
         through the outbox. Raises `ValidationError`, `ClientRateLimited`, `StoreUnavailable`.
@@ -56,7 +72,7 @@ class IntakeService:
         address = clean_email(email, self.rules.blocked_email_domains)
         now = self.clock()
         registration = Registration(
-            id=self._new_id(),
+            id=registration_id or self._new_id(),
             name=clean,
             email=address,
             status=Status.PENDING,
@@ -93,4 +109,55 @@ class IntakeService:
             registration_id, addr_key = parsed
             outcome = self.store.confirm(registration_id, addr_key, self.clock())
         log.info("confirmation %s", outcome.value)
+        return outcome
+
+    # --- CONFIRM_CODE: the code beside the link ------------------------------------------
+
+    def register_with_handle(
+        self,
+        name: object,
+        email: object,
+        *,
+        client_key: str | None = None,
+        honeypot: object = "",
+        language: str | None = None,
+    ) -> tuple[CreateResult | None, str]:
+        """`register`, and the handle (`tokens.issue_handle`) the submitting browser keeps to
+        send the code later. Every accepted post gets one of the same shape, whether a
+        registration was written, limited or caught by the bot trap: a fresh random id and
+        the key of the address as typed, which the submitter knows anyway."""
+        registration_id = self._new_id()
+        result = self.register(
+            name,
+            email,
+            client_key=client_key,
+            honeypot=honeypot,
+            language=language,
+            registration_id=registration_id,
+        )
+        try:
+            address = clean_email(email, self.rules.blocked_email_domains)
+        except ValidationError:  # the bot trap answered before any check
+            address = email if isinstance(email, str) else ""
+        return result, issue_handle(registration_id, address_key(address))
+
+    def confirm_code(self, handle: object, code: object) -> Outcome:
+        """Confirm the registration `handle` names with the code from its mail. INVALID for
+        a wrong code, an unknown handle, or a registration whose code is dead (too many wrong
+        codes): the three are one answer. A right code gives `confirm`'s outcomes."""
+        parsed = read_handle(handle)
+        if parsed is None or not isinstance(code, str):
+            log.info("confirmation by code %s", Outcome.INVALID.value)
+            return Outcome.INVALID
+        registration_id, addr_key = parsed
+        digits = code.strip().replace(" ", "").replace("-", "")
+        matched = digits.isascii() and code_matches(self.signer, registration_id, addr_key, digits)
+        outcome = self.store.confirm_code(
+            registration_id,
+            addr_key,
+            self.clock(),
+            matched=matched,
+            max_tries=self.rules.code_max_tries,
+        )
+        log.info("confirmation by code %s", outcome.value)
         return outcome

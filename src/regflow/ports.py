@@ -69,6 +69,27 @@ class RegistrationStore(Protocol):
         another registration of the same address)."""
         ...
 
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+    ) -> Outcome:
+        """A code was entered for this registration (CONFIRM_CODE); `matched`: it was the
+        right one. In one atomic conditional step:
+
+        - matched, and the registration has had fewer than `max_tries` wrong codes: exactly
+          `confirm` (CONFIRMED, or EXPIRED / ALREADY_CONFIRMED / INVALID as there);
+        - not matched: a PENDING, unexpired registration with this id and address, with fewer
+          than `max_tries` wrong codes, counts one more; the outcome is INVALID;
+        - a registration with `max_tries` wrong codes already: nothing changes, INVALID (its
+          code is dead; its link still works).
+        A not-matched code on a confirmed, expired or unknown registration changes nothing."""
+        ...
+
     def get(self, registration_id: str) -> Registration | None: ...
 
     def confirmed_registration_id(self, addr_key: str) -> str | None:

@@ -415,7 +415,7 @@ def test_version_2_database_is_migrated_to_parked_messages(tmp_path: Path) -> No
 
     store = SQLiteStore(path)
     try:
-        assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
+        assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(4,)]
         for r in (live, dead, claimed):
             assert store.get(r.id) == r  # language "en", no delivery failure
         [parked] = store.parked()

@@ -248,6 +248,7 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         "REGISTER_PAGE_URL",
         "TOKEN_TTL_HOURS",
         "CONFIRM_MODE",
+        "CONFIRM_CODE",
         "ADDRESS_MIN_INTERVAL_SECONDS",
         "ADDRESS_LIMIT_PER_DAY",
         "IP_LIMIT_PER_HOUR",
@@ -393,6 +394,7 @@ def test_routes_and_their_functions(resources: dict[str, Any]) -> None:
         "POST /register": "RegistrationHandler",
         "GET /confirm": "ConfirmationHandler",
         "POST /confirm": "ConfirmationHandler",
+        "POST /confirm-code": "ConfirmationHandler",  # CONFIRM_CODE
     }
     permissions = of_type(resources, "AWS::Lambda::Permission").values()
     invokable = {p["Properties"]["FunctionName"]["Ref"] for p in permissions}
@@ -464,7 +466,7 @@ def test_distribution_routes_pages_and_api(resources: dict[str, Any]) -> None:
     default = config["DefaultCacheBehavior"]
     assert default["TargetOriginId"] == "pages"
     behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    assert set(behaviours) == {"/register", "/confirm"}
+    assert set(behaviours) == {"/register", "/confirm", "/confirm-code"}
     for behaviour in [default, *behaviours.values()]:
         assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeadersPolicy"}

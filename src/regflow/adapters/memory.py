@@ -61,6 +61,7 @@ class MemoryStore:
         self._limit_expires: dict[str, int] = {}  # key -> epoch seconds it stops limiting
         self._rows: dict[int, _Row] = {}  # insertion order is id order: oldest first
         self._ids = itertools.count(1)
+        self.code_tries: dict[str, int] = {}  # registration id -> wrong codes (CONFIRM_CODE)
 
     # --- RegistrationStore ------------------------------------------------------------
 
@@ -124,6 +125,27 @@ class MemoryStore:
             self.confirmed_by_address[addr_key] = registration_id
             self._owe(Message(MessageKind.OWNER_NOTIFICATION, confirmed))
             return Outcome.CONFIRMED
+
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+    ) -> Outcome:
+        with self._lock:
+            reg = self.by_id.get(registration_id)
+            if reg is None or reg.addr_key != addr_key:
+                return Outcome.INVALID
+            if self.code_tries.get(registration_id, 0) >= max_tries:
+                return Outcome.INVALID
+            if not matched:
+                if reg.status is Status.PENDING and not reg.expired(now):
+                    self.code_tries[registration_id] = self.code_tries.get(registration_id, 0) + 1
+                return Outcome.INVALID
+        return self.confirm(registration_id, addr_key, now)
 
     def get(self, registration_id: str) -> Registration | None:
         with self._lock:
@@ -289,6 +311,7 @@ class MemoryStore:
             del self._rows[row.id]
         for registration_id in registration_ids:
             del self.by_id[registration_id]
+            self.code_tries.pop(registration_id, None)
 
     # --- OperatorQueries --------------------------------------------------------------
 

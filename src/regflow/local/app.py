@@ -44,7 +44,7 @@ log = logging.getLogger("regflow.gateway")
 
 ApiHandler = Callable[[api.Event], api.Response]
 
-_API_ALLOW = {"/register": "POST"}
+_API_ALLOW = {"/register": "POST", "/confirm-code": "POST"}
 
 
 @dataclass
@@ -165,6 +165,9 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     async def confirm(request: Request) -> Response:
         return await call_api(request, http_api.confirm, f"{request.method} /confirm")
 
+    async def confirm_code(request: Request) -> Response:
+        return await call_api(request, http_api.confirm_code, "POST /confirm-code")
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -240,6 +243,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     routes = [
         Route("/register", register, methods=["POST"]),
         Route("/confirm", confirm, methods=["GET", "POST"]),
+        Route("/confirm-code", confirm_code, methods=["POST"]),
         Route("/_health", health, methods=["GET"]),
         Route("/_mailbox", mailbox, methods=["GET"]),
         Route("/_mailbox/{message_id}", message, methods=["GET"]),

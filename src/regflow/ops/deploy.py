@@ -31,6 +31,7 @@ PARAMETERS: tuple[tuple[str, str], ...] = (
     ("SenderEmail", "SENDER_EMAIL"),
     ("OwnerEmail", "OWNER_EMAIL"),
     ("TokenTtlHours", "TOKEN_TTL_HOURS"),
+    ("ConfirmCode", "CONFIRM_CODE"),
     ("ConfirmMode", "CONFIRM_MODE"),
     ("CorsAllowOrigins", "CORS_ALLOW_ORIGINS"),
     ("AddressMinIntervalSeconds", "ADDRESS_MIN_INTERVAL_SECONDS"),

@@ -13,6 +13,7 @@ the outcome is derived from them, so the normal path of each request is exactly 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -283,6 +284,63 @@ class StoreMixin(Table):
                     return Outcome.ALREADY_CONFIRMED
                 return Outcome.EXPIRED
             return Outcome.ALREADY_CONFIRMED  # the address is locked to another registration
+        return Outcome.CONFIRMED
+
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+    ) -> Outcome:
+        """One TransactWriteItems either way: the right code is `confirm`'s transaction with
+        one more condition on the `REG#` item (fewer than `max_tries` wrong codes); a wrong
+        code is one conditional `ADD codeTries 1` on a live PENDING item (a one-item
+        transaction: the same IAM action as `confirm`'s)."""
+        reg = Expression()
+        tries_left = any_of(
+            reg.not_exists("codeTries"), reg.compare("codeTries", "<", "maxTries", n(max_tries))
+        )
+        live = all_of(
+            reg.compare("status", "=", "pending", s(Status.PENDING.value)),
+            reg.compare("ttl", ">", "now", n(int(now.timestamp()))),
+            reg.compare("addrKey", "=", "addr", s(addr_key)),
+            tries_left,
+        )
+        if not matched:
+            reg.add("codeTries", reg.value("one", n(1)))
+            reg.condition(live)
+            # unknown, confirmed, expired or dead already: nothing to count
+            with contextlib.suppress(Cancelled):
+                self._transact([self._update(keys.reg_pk(registration_id), reg)])
+            return Outcome.INVALID
+        reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
+        reg.set_value("confirmedAt", "at", s(keys.iso(now)))
+        reg.remove("ttl")
+        reg.condition(live)
+        lock = Expression()
+        lock.set_value("confirmedId", "id", s(registration_id))
+        lock.condition(lock.not_exists("confirmedId"))
+        items = [
+            self._update(keys.reg_pk(registration_id), reg),
+            self._update(keys.addr_pk(addr_key), lock),
+        ]
+        try:
+            self._transact(items)
+        except Cancelled as cancelled:
+            if cancelled.code(0) == CHECK_FAILED:
+                old = cancelled.old_item(0)
+                if old is None or old.get("addrKey", {}).get("S") != addr_key:
+                    return Outcome.INVALID
+                tries = old.get("codeTries")
+                if tries is not None and int(tries["N"]) >= max_tries:
+                    return Outcome.INVALID
+                if keys.status_of(old) == Status.CONFIRMED.value:
+                    return Outcome.ALREADY_CONFIRMED
+                return Outcome.EXPIRED
+            return Outcome.ALREADY_CONFIRMED
         return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:

@@ -127,6 +127,53 @@ class PostgresRegistrations(Database):
 
         return self._write(run)
 
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+    ) -> Outcome:
+        def run(cur: Cursor) -> Outcome:
+            row = cur.execute(
+                "SELECT addr_key, status, ttl, code_tries FROM registrations WHERE id = %s"
+                " FOR UPDATE",
+                (registration_id,),
+            ).fetchone()
+            if row is None or row["addr_key"] != addr_key or row["code_tries"] >= max_tries:
+                return Outcome.INVALID
+            status, ttl = Status(row["status"]), row["ttl"]
+            live = status is Status.PENDING and (ttl is None or ttl > int(now.timestamp()))
+            if not matched:
+                if live:
+                    cur.execute(
+                        "UPDATE registrations SET code_tries = code_tries + 1 WHERE id = %s",
+                        (registration_id,),
+                    )
+                return Outcome.INVALID
+            if status is Status.CONFIRMED:
+                return Outcome.ALREADY_CONFIRMED
+            if not live:
+                return Outcome.EXPIRED
+            taken = cur.execute(
+                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (%s, %s)"
+                " ON CONFLICT (addr_key) DO NOTHING RETURNING addr_key",
+                (addr_key, registration_id),
+            ).fetchone()
+            if taken is None:
+                return Outcome.ALREADY_CONFIRMED
+            cur.execute(
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s"
+                " WHERE id = %s",
+                (now, registration_id),
+            )
+            owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            return Outcome.CONFIRMED
+
+        return self._write(run)
+
     def get(self, registration_id: str) -> Registration | None:
         rows = self._read(
             f"SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE id = %s",  # noqa: S608

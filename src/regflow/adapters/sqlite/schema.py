@@ -14,7 +14,8 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # fixed-window `address:` counters are converted. 3: registrations carry `language` and
 # `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
-SCHEMA_VERSION = 3
+# 4 (signup): registrations count wrong confirmation codes (`code_tries`, CONFIRM_CODE).
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrations (
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS registrations (
     ttl              INTEGER,              -- epoch seconds; NULL once confirmed
     confirmed_at     TEXT,                 -- ISO-8601 UTC, microseconds
     language         TEXT NOT NULL DEFAULT 'en',
-    delivery_failure TEXT                  -- an error code, never message text
+    delivery_failure TEXT,                 -- an error code, never message text
+    code_tries       INTEGER NOT NULL DEFAULT 0  -- wrong confirmation codes entered
 );
 CREATE INDEX IF NOT EXISTS registrations_addr ON registrations (addr_key);
 CREATE INDEX IF NOT EXISTS registrations_ttl ON registrations (ttl) WHERE status = 'PENDING';
@@ -175,7 +177,13 @@ def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
             )
 
 
+def _v3_to_v4_signup(db: sqlite3.Connection, now: float) -> None:
+    """Registrations count the wrong confirmation codes entered for them (CONFIRM_CODE)."""
+    db.execute("ALTER TABLE registrations ADD COLUMN code_tries INTEGER NOT NULL DEFAULT 0")
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
+    3: _v3_to_v4_signup,
 }

@@ -120,6 +120,52 @@ class SQLiteRegistrations(Database):
             owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
             return Outcome.CONFIRMED
 
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+    ) -> Outcome:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT addr_key, status, ttl, code_tries FROM registrations WHERE id = ?",
+                (registration_id,),
+            ).fetchone()
+            if row is None or row[0] != addr_key or row[3] >= max_tries:
+                return Outcome.INVALID
+            status, ttl = Status(row[1]), row[2]
+            live = status is Status.PENDING and (ttl is None or ttl > int(now.timestamp()))
+            if not matched:
+                if live:
+                    db.execute(
+                        "UPDATE registrations SET code_tries = code_tries + 1 WHERE id = ?",
+                        (registration_id,),
+                    )
+                return Outcome.INVALID
+            if status is Status.CONFIRMED:
+                return Outcome.ALREADY_CONFIRMED
+            if not live:
+                return Outcome.EXPIRED
+            taken = db.execute(
+                "SELECT 1 FROM confirmed_addresses WHERE addr_key = ?", (addr_key,)
+            ).fetchone()
+            if taken is not None:
+                return Outcome.ALREADY_CONFIRMED
+            db.execute(
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?"
+                " WHERE id = ? AND status = 'PENDING'",
+                (iso(now), registration_id),
+            )
+            db.execute(
+                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
+                (addr_key, registration_id),
+            )
+            owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            return Outcome.CONFIRMED
+
     def get(self, registration_id: str) -> Registration | None:
         rows = self._read("SELECT * FROM registrations WHERE id = ?", (registration_id,))
         return registration_of(rows[0]) if rows else None
