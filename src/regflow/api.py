@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
@@ -384,7 +385,7 @@ class HttpApi:
                         raise
                     token = None
                 outcome = self.intake.confirm(token)
-                return redirect(303, self._landing(outcome, link_lang))
+                return redirect(303, self._expired_landing(outcome, link_lang, token))
             token = query_param(event, "token")
             if self.edge.confirm_mode is ConfirmMode.BUTTON:
                 if token is None or self.intake.check_token(token) is None:
@@ -393,7 +394,7 @@ class HttpApi:
                 page = self.confirm_page(token, lang, link_lang)
                 return _response(200, page, "text/html; charset=utf-8")
             outcome = self.intake.confirm(token)
-            return redirect(302, self._landing(outcome, link_lang))
+            return redirect(302, self._expired_landing(outcome, link_lang, token))
 
         # a link in a mail, or the button's form: a browser navigated here
         page = self._problem(lang, self.edge.register_page_url) if wants_html(event) else None
@@ -499,6 +500,45 @@ class HttpApi:
         self.metrics.emit(values, route="confirm-code")
         return response
 
+    # --- a way back from an expired link: POST /resend ------------------------------------
+
+    def _expired_landing(self, outcome: Outcome, lang: str | None, token: object) -> str:
+        """`_landing`, and for an expired link its token in the fragment (`#resend=<token>`),
+        for the expired page's "send me a new link": a fragment never reaches a server, a
+        log or a Referer; the page's script reads it and removes it from the address bar."""
+        landing = self._landing(outcome, lang)
+        if outcome is Outcome.EXPIRED and isinstance(token, str) and _TOKEN_SHAPE.fullmatch(token):
+            return f"{landing}#resend={token}"
+        return landing
+
+    def resend(self, event: Event) -> Response:
+        """POST /resend (a form post from the expired page, or JSON): `token`, the expired
+        link's. One answer whatever happens (a new link mailed, the address limited, the
+        registration gone or confirmed, a forged token, the client limited): 202 JSON, or a
+        303 to the confirmed page with `?status=resent` for a browser's form post."""
+        say = self._say(self.language(event))
+
+        def work() -> Response:
+            nonlocal say
+            fields, from_form = parse_fields(event)
+            requested = fields.get("lang")
+            link_lang = requested if requested in SUPPORTED_LANGUAGES else None
+            say = self._say(self.language(event, requested))
+            self.intake.resend(
+                fields.get("token"),
+                client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+            )
+            if from_form and wants_html(event):
+                landing = self.edge.success_url
+                if link_lang is not None and link_lang != self.edge.default_language:
+                    return redirect(303, with_query(landing, status="resent", lang=link_lang))
+                return redirect(303, with_query(landing, status="resent"))
+            return json_response(202, {"message": say("api.signup_resend.accepted")})
+
+        response = _guarded(event, work, lambda key, **p: say(key, **p))
+        self.metrics.emit({status_class(int(response["statusCode"])): 1.0}, route="resend")
+        return response
+
 
 REGISTRATION_COOKIE = "regflow_reg"
 
@@ -513,3 +553,6 @@ def cookie_value(event: Event, name: str) -> str | None:
         pairs = [p for p in header.split(";") if p.strip()]
     found = [v for k, _, v in (p.strip().partition("=") for p in pairs) if k == name]
     return found[0] if len(found) == 1 else None
+
+
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{64}")

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from regflow.config import LANGUAGES, Rules
 from regflow.domain import (
+    ClientRateLimited,
     CreateResult,
     Outcome,
     Registration,
@@ -161,3 +162,49 @@ class IntakeService:
         )
         log.info("confirmation by code %s", outcome.value)
         return outcome
+
+    # --- a way back from an expired link: "send me a new link" ----------------------------
+
+    def resend(self, token: object, *, client_key: str | None = None) -> CreateResult | None:
+        """A fresh registration (new id, new link, new code) for the one a genuine link
+        token names, if that one is still PENDING (expired or not: the store keeps expired
+        ones until its TTL purge), under the same per-address and per-client limits as
+        `register`. None when nothing was written for any reason but the address limit
+        (forged token, registration gone or confirmed, client limited): callers answer every
+        non-error return the same way. Two store calls: read the registration, then
+        `create_pending`. Raises `StoreUnavailable`."""
+        parsed = self.check_token(token)
+        if parsed is None:
+            log.info("resend: not a genuine token; nothing written")
+            return None
+        registration_id, addr_key = parsed
+        old = self.store.get(registration_id)
+        if old is None or old.addr_key != addr_key or old.status is not Status.PENDING:
+            log.info("resend: no pending registration; nothing written")
+            return None
+        now = self.clock()
+        fresh = Registration(
+            id=self._new_id(),
+            name=old.name,
+            email=old.email,
+            status=Status.PENDING,
+            timestamp=now,
+            ttl=int((now + timedelta(hours=self.rules.token_ttl_hours)).timestamp()),
+            language=old.language,
+        )
+        try:
+            result = self.store.create_pending(
+                fresh,
+                address_limit=self.rules.address_limit,
+                client_key=client_key,
+                client_limit=self.rules.client_limit,
+            )
+        except ClientRateLimited:
+            log.info("resend: client limited; nothing written")
+            return None
+        log.info(
+            "resend %s",
+            result.value,
+            extra={"registration_id": fresh.id, "email": mask_email(fresh.email)},
+        )
+        return result

@@ -179,6 +179,25 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         assert stack.parked() == []
         assert len(sent_mail()) == 4
 
+        # the expired page's "send me a new link" (issue 14): a fresh registration for the
+        # one the link names, mailed anew; and the code beside the link (a wrong one counted)
+        erin = {"name": "Erin", "email": f"erin-{mode}@example.com"}
+        with recorder.acting_as("RegistrationHandler"):
+            post = events.json_post("/register", erin, source_ip="198.51.100.99")
+            registered = stack.register(post)
+            assert registered["statusCode"] == 202
+        pump(reader, recorder)
+        erin_token = last_token()
+        handle = registered["cookies"][0].split(";", 1)[0]
+        with recorder.acting_as("ConfirmationHandler"):
+            resend = events.json_post("/resend", {"token": erin_token}, source_ip="198.51.100.99")
+            assert stack.confirm(resend)["statusCode"] == 202
+            # never a code: a wrong try, counted (one conditional write)
+            wrong = events.json_post("/confirm-code", {"code": "x"}, headers={"cookie": handle})
+            assert stack.confirm(wrong)["statusCode"] == 400
+        pump(reader, recorder)
+        assert len(sent_mail()) == 6
+
         table = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
         return {
             "table_name": stack.table_name,

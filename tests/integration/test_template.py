@@ -395,6 +395,7 @@ def test_routes_and_their_functions(resources: dict[str, Any]) -> None:
         "GET /confirm": "ConfirmationHandler",
         "POST /confirm": "ConfirmationHandler",
         "POST /confirm-code": "ConfirmationHandler",  # CONFIRM_CODE
+        "POST /resend": "ConfirmationHandler",  # the expired page's "send me a new link"
     }
     permissions = of_type(resources, "AWS::Lambda::Permission").values()
     invokable = {p["Properties"]["FunctionName"]["Ref"] for p in permissions}
@@ -466,7 +467,7 @@ def test_distribution_routes_pages_and_api(resources: dict[str, Any]) -> None:
     default = config["DefaultCacheBehavior"]
     assert default["TargetOriginId"] == "pages"
     behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    assert set(behaviours) == {"/register", "/confirm", "/confirm-code"}
+    assert set(behaviours) == {"/register", "/confirm", "/confirm-code", "/resend"}
     for behaviour in [default, *behaviours.values()]:
         assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeadersPolicy"}
