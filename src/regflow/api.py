@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
 from regflow.config import ConfirmMode, HttpEdge
-from regflow.domain import ClientRateLimited, Outcome, StoreUnavailable, ValidationError
+from regflow.domain import (
+    ClientRateLimited,
+    Consent,
+    Outcome,
+    StoreUnavailable,
+    ValidationError,
+)
 from regflow.intake import IntakeService
 from regflow.logs import correlation_id
 from regflow.metrics import NO_METRICS, Metrics, outcome_metric, status_class
@@ -314,6 +320,7 @@ class HttpApi:
                         client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
                         honeypot=fields.get(HONEYPOT_FIELD) or "",
                         language=language,
+                        consent=self._consent(event),
                     )
                 else:
                     self.intake.register(
@@ -322,6 +329,7 @@ class HttpApi:
                         client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
                         honeypot=fields.get(HONEYPOT_FIELD) or "",
                         language=language,
+                        consent=self._consent(event),
                     )
             except ValidationError as exc:
                 if html_client:
@@ -384,7 +392,7 @@ class HttpApi:
                     if exc.status == 413:  # too large to read: as /register and the gateway
                         raise
                     token = None
-                outcome = self.intake.confirm(token)
+                outcome = self.intake.confirm(token, self._consent(event))
                 return redirect(303, self._expired_landing(outcome, link_lang, token))
             token = query_param(event, "token")
             if self.edge.confirm_mode is ConfirmMode.BUTTON:
@@ -393,7 +401,7 @@ class HttpApi:
                     return redirect(302, self._landing(Outcome.INVALID, link_lang))
                 page = self.confirm_page(token, lang, link_lang)
                 return _response(200, page, "text/html; charset=utf-8")
-            outcome = self.intake.confirm(token)
+            outcome = self.intake.confirm(token, self._consent(event))
             return redirect(302, self._expired_landing(outcome, link_lang, token))
 
         # a link in a mail, or the button's form: a browser navigated here
@@ -433,6 +441,12 @@ class HttpApi:
 
     # --- CONFIRM_CODE: POST /confirm-code ---------------------------------------------------
 
+    def _consent(self, event: Event) -> Consent:
+        """The proof of consent of this request: the client address as the limits see it
+        (CloudFront's viewer address behind the origin-verify header), the user agent."""
+        ip = client_ip(event, self.edge.origin_verify_secret)
+        return self.intake.consent_of(ip, headers_of(event).get("user-agent"))
+
     def _registration_cookie(self, handle: str, max_age: int | None = None) -> str:
         """The cookie naming the submitting browser's registration (`tokens.issue_handle`):
         HttpOnly (no script reads it), SameSite=Strict (no other site's request carries it),
@@ -466,7 +480,7 @@ class HttpApi:
             link_lang = requested if requested in SUPPORTED_LANGUAGES else None
             say = self._say(self.language(event, requested))
             outcome = self.intake.confirm_code(
-                cookie_value(event, REGISTRATION_COOKIE), fields.get("code")
+                cookie_value(event, REGISTRATION_COOKIE), fields.get("code"), self._consent(event)
             )
             ok = outcome in (Outcome.CONFIRMED, Outcome.ALREADY_CONFIRMED)
             landing = self._landing(outcome, link_lang)
@@ -527,6 +541,7 @@ class HttpApi:
             self.intake.resend(
                 fields.get("token"),
                 client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                consent=self._consent(event),
             )
             if from_form and wants_html(event):
                 landing = self.edge.success_url

@@ -200,7 +200,28 @@ def _row(r: Registration, full: bool) -> dict[str, Any]:
         "language": r.language,
         "timestamp": r.timestamp.isoformat(),
         "confirmed_at": r.confirmed_at.isoformat() if r.confirmed_at else "",
+        **_consent_columns(r),
     }
+
+
+# The proof of consent (issue 14): sign-up at `timestamp`, confirmation at `confirmed_at`.
+CONSENT_FIELDS = [
+    "signup_ip",
+    "signup_user_agent",
+    "signup_consent_version",
+    "confirm_ip",
+    "confirm_user_agent",
+    "confirm_consent_version",
+]
+
+
+def _consent_columns(r: Registration) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for when, consent in (("signup", r.signup_consent), ("confirm", r.confirm_consent)):
+        out[f"{when}_ip"] = (consent.ip if consent else None) or ""
+        out[f"{when}_user_agent"] = (consent.user_agent if consent else None) or ""
+        out[f"{when}_consent_version"] = (consent.text_version if consent else None) or ""
+    return out
 
 
 def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -220,13 +241,14 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-_FREE_TEXT = frozenset({"name", "email"})  # typed by visitors
+# typed by visitors (a user agent is whatever the client sent)
+_FREE_TEXT = frozenset({"name", "email", "signup_user_agent", "confirm_user_agent"})
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     store = _open_store(args.data_dir)
-    fields = ["id", "name", "email", "language", "timestamp", "confirmed_at"]
+    fields = ["id", "name", "email", "language", "timestamp", "confirmed_at", *CONSENT_FIELDS]
     try:
         rows = (_row(r, True) for r in store.registrations(status=Status.CONFIRMED))
         if args.format == "json":  # streamed: one registration in memory at a time

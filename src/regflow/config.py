@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
-from regflow.domain import ConfigError, Limit
+from regflow.domain import ConfigError, ConsentIp, Limit
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -57,6 +57,9 @@ class Rules:
     # `code_max_tries` wrong codes per registration, then its code is dead (the link works)
     confirm_code: bool = True
     code_max_tries: int = 5
+    # proof of consent: how much of the client address to keep, the consent text's version
+    consent_ip: ConsentIp = ConsentIp.TRUNCATED
+    consent_text_version: str = "1"
 
     @property
     def address_limit(self) -> Limit:
@@ -206,6 +209,8 @@ class Settings:
                 blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
                 default_language=language,
                 confirm_code=confirm_code,
+                consent_ip=reader.choice("CONSENT_IP", ConsentIp, ConsentIp.TRUNCATED),
+                consent_text_version=reader.text("CONSENT_TEXT_VERSION", "1")[:64],
             ),
             http=HttpEdge(
                 success_url=success_url,

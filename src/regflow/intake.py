@@ -10,12 +10,14 @@ from datetime import timedelta
 from regflow.config import LANGUAGES, Rules
 from regflow.domain import (
     ClientRateLimited,
+    Consent,
     CreateResult,
     Outcome,
     Registration,
     Status,
     ValidationError,
     address_key,
+    consent_of,
     mask_email,
     utcnow,
 )
@@ -59,6 +61,7 @@ class IntakeService:
         honeypot: object = "",
         language: str | None = None,
         registration_id: str | None = None,
+        consent: Consent | None = None,
     ) -> CreateResult | None:
         """Validate and store a PENDING registration; its verification message is owed
         through the outbox. Raises `ValidationError`, `ClientRateLimited`, `StoreUnavailable`.
@@ -80,6 +83,7 @@ class IntakeService:
             timestamp=now,
             ttl=int((now + timedelta(hours=self.rules.token_ttl_hours)).timestamp()),
             language=language if language in LANGUAGES else self.rules.default_language,
+            signup_consent=consent,
         )
         result = self.store.create_pending(
             registration,
@@ -102,13 +106,26 @@ class IntakeService:
             return None
         return self.signer.verify(token.strip())
 
-    def confirm(self, token: object) -> Outcome:
+    def consent_of(self, ip: str | None, user_agent: str | None) -> Consent:
+        """The proof of consent of one request, as the rules keep it (CONSENT_IP,
+        CONSENT_TEXT_VERSION, the user agent truncated)."""
+        rules = self.rules
+        return consent_of(
+            ip, user_agent, mode=rules.consent_ip, text_version=rules.consent_text_version
+        )
+
+    def confirm(self, token: object, consent: Consent | None = None) -> Outcome:
         parsed = self.check_token(token)
         if parsed is None:
             outcome = Outcome.INVALID
         else:
             registration_id, addr_key = parsed
-            outcome = self.store.confirm(registration_id, addr_key, self.clock())
+            if consent is None:
+                outcome = self.store.confirm(registration_id, addr_key, self.clock())
+            else:
+                outcome = self.store.confirm(
+                    registration_id, addr_key, self.clock(), consent=consent
+                )
         log.info("confirmation %s", outcome.value)
         return outcome
 
@@ -122,6 +139,7 @@ class IntakeService:
         client_key: str | None = None,
         honeypot: object = "",
         language: str | None = None,
+        consent: Consent | None = None,
     ) -> tuple[CreateResult | None, str]:
         """`register`, and the handle (`tokens.issue_handle`) the submitting browser keeps to
         send the code later. Every accepted post gets one of the same shape, whether a
@@ -135,6 +153,7 @@ class IntakeService:
             honeypot=honeypot,
             language=language,
             registration_id=registration_id,
+            consent=consent,
         )
         try:
             address = clean_email(email, self.rules.blocked_email_domains)
@@ -142,7 +161,7 @@ class IntakeService:
             address = email if isinstance(email, str) else ""
         return result, issue_handle(registration_id, address_key(address))
 
-    def confirm_code(self, handle: object, code: object) -> Outcome:
+    def confirm_code(self, handle: object, code: object, consent: Consent | None = None) -> Outcome:
         """Confirm the registration `handle` names with the code from its mail. INVALID for
         a wrong code, an unknown handle, or a registration whose code is dead (too many wrong
         codes): the three are one answer. A right code gives `confirm`'s outcomes."""
@@ -159,13 +178,16 @@ class IntakeService:
             self.clock(),
             matched=matched,
             max_tries=self.rules.code_max_tries,
+            consent=consent,
         )
         log.info("confirmation by code %s", outcome.value)
         return outcome
 
     # --- a way back from an expired link: "send me a new link" ----------------------------
 
-    def resend(self, token: object, *, client_key: str | None = None) -> CreateResult | None:
+    def resend(
+        self, token: object, *, client_key: str | None = None, consent: Consent | None = None
+    ) -> CreateResult | None:
         """A fresh registration (new id, new link, new code) for the one a genuine link
         token names, if that one is still PENDING (expired or not: the store keeps expired
         ones until its TTL purge), under the same per-address and per-client limits as
@@ -191,6 +213,7 @@ class IntakeService:
             timestamp=now,
             ttl=int((now + timedelta(hours=self.rules.token_ttl_hours)).timestamp()),
             language=old.language,
+            signup_consent=consent,
         )
         try:
             result = self.store.create_pending(

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from regflow.domain import (
     ClaimedMessage,
+    Consent,
     CreateResult,
     Email,
     Limit,
@@ -60,13 +61,21 @@ class RegistrationStore(Protocol):
         or is down (nothing written)."""
         ...
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
-        """In one atomic conditional step: a PENDING registration with this id and address
-        whose ttl is after `now`, for an address with no confirmed registration yet, becomes
-        CONFIRMED (ttl removed, confirmed_at = now), the address is locked to it, and the owner
-        notification is owed. Otherwise nothing changes and the outcome says why:
-        INVALID (unknown id or address mismatch), EXPIRED, ALREADY_CONFIRMED (this one, or
-        another registration of the same address)."""
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
+        """In one atomic conditional step (`consent`, when given, recorded as the
+        registration's `confirm_consent` with the change): a PENDING registration with this
+        id and address whose ttl is after `now`, for an address with no confirmed
+        registration yet, becomes CONFIRMED (ttl removed, confirmed_at = now), the address
+        is locked to it, and the owner notification is owed. Otherwise nothing changes and
+        the outcome says why: INVALID (unknown id or address mismatch), EXPIRED,
+        ALREADY_CONFIRMED (this one, or another registration of the same address)."""
         ...
 
     def confirm_code(
@@ -77,6 +86,7 @@ class RegistrationStore(Protocol):
         *,
         matched: bool,
         max_tries: int,
+        consent: Consent | None = None,
     ) -> Outcome:
         """A code was entered for this registration (CONFIRM_CODE); `matched`: it was the
         right one. In one atomic conditional step:

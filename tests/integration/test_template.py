@@ -249,6 +249,8 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         "TOKEN_TTL_HOURS",
         "CONFIRM_MODE",
         "CONFIRM_CODE",
+        "CONSENT_IP",
+        "CONSENT_TEXT_VERSION",
         "ADDRESS_MIN_INTERVAL_SECONDS",
         "ADDRESS_LIMIT_PER_DAY",
         "IP_LIMIT_PER_HOUR",
@@ -265,7 +267,9 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         # only the functions that sign or verify tokens may read the token secret; only the
         # register path trusts CloudFront's viewer address (behind X-Origin-Verify)
         secret = {"TOKEN_SECRET_ARN"} if function != "RegistrationHandler" else set()
-        origin = {"ORIGIN_VERIFY_SECRET"} if function == "RegistrationHandler" else set()
+        # (and the confirmation path, for the proof of consent's client address: issue 14)
+        request_path = ("RegistrationHandler", "ConfirmationHandler")
+        origin = {"ORIGIN_VERIFY_SECRET"} if function in request_path else set()
         assert set(env) == common | secret | origin, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}

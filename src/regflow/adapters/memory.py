@@ -15,6 +15,7 @@ from datetime import datetime
 
 from regflow.domain import (
     ClaimedMessage,
+    Consent,
     CreateResult,
     Limit,
     LimitState,
@@ -107,7 +108,14 @@ class MemoryStore:
             self._owe(Message(MessageKind.VERIFICATION, registration))
             return CreateResult.CREATED
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
         with self._lock:
             reg = self.by_id.get(registration_id)
             if reg is None or reg.addr_key != addr_key:
@@ -119,7 +127,7 @@ class MemoryStore:
             if addr_key in self.confirmed_by_address:
                 return Outcome.ALREADY_CONFIRMED
             confirmed = dataclasses.replace(
-                reg, status=Status.CONFIRMED, ttl=None, confirmed_at=now
+                reg, status=Status.CONFIRMED, ttl=None, confirmed_at=now, confirm_consent=consent
             )
             self.by_id[registration_id] = confirmed
             self.confirmed_by_address[addr_key] = registration_id
@@ -134,6 +142,7 @@ class MemoryStore:
         *,
         matched: bool,
         max_tries: int,
+        consent: Consent | None = None,
     ) -> Outcome:
         with self._lock:
             reg = self.by_id.get(registration_id)
@@ -145,7 +154,7 @@ class MemoryStore:
                 if reg.status is Status.PENDING and not reg.expired(now):
                     self.code_tries[registration_id] = self.code_tries.get(registration_id, 0) + 1
                 return Outcome.INVALID
-        return self.confirm(registration_id, addr_key, now)
+        return self.confirm(registration_id, addr_key, now, consent=consent)
 
     def get(self, registration_id: str) -> Registration | None:
         with self._lock:

@@ -6,6 +6,7 @@ Everything is importable from `regflow.domain`; the submodules are the rooms:
 change owes, on which channel), `policy` (retry / park / drop).
 """
 
+from regflow.domain.consent import Consent, ConsentIp, consent_address, consent_of
 from regflow.domain.limits import Limit, LimitState, SendLog, count_client, count_send
 from regflow.domain.messages import (
     Channel,
@@ -41,6 +42,8 @@ __all__ = [
     "ClaimedMessage",
     "ClientRateLimited",
     "ConfigError",
+    "Consent",
+    "ConsentIp",
     "CreateResult",
     "DeliveryError",
     "DeliveryPolicy",
@@ -60,6 +63,8 @@ __all__ = [
     "ValidationError",
     "Verdict",
     "address_key",
+    "consent_address",
+    "consent_of",
     "count_client",
     "count_send",
     "mailbox_key",

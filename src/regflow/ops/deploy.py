@@ -32,6 +32,8 @@ PARAMETERS: tuple[tuple[str, str], ...] = (
     ("OwnerEmail", "OWNER_EMAIL"),
     ("TokenTtlHours", "TOKEN_TTL_HOURS"),
     ("ConfirmCode", "CONFIRM_CODE"),
+    ("ConsentIp", "CONSENT_IP"),
+    ("ConsentTextVersion", "CONSENT_TEXT_VERSION"),
     ("ConfirmMode", "CONFIRM_MODE"),
     ("CorsAllowOrigins", "CORS_ALLOW_ORIGINS"),
     ("AddressMinIntervalSeconds", "ADDRESS_MIN_INTERVAL_SECONDS"),

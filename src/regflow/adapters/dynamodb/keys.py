@@ -5,7 +5,9 @@ One table, partition key `pk` (template.yaml):
 
 - `REG#<id>`: a registration: `id`, `name`, `email`, `addrKey`, `status`, `timestamp`, `ttl`
   (PENDING only), `confirmedAt`, `language` (absent on items older than it: "en") and
-  `deliveryFailure` (set when a message owed to the registrant was dropped for good).
+  `deliveryFailure` (set when a message owed to the registrant was dropped for good);
+  `signupConsent` / `confirmConsent` (JSON of `domain.Consent`, the proof of consent) and
+  `codeTries` (wrong confirmation codes, CONFIRM_CODE) when there are any.
   Its INSERT on the stream owes the verification message, its PENDING -> CONFIRMED MODIFY the
   owner notification (`stream.py`).
 - `ADDR#<addrKey>`: `confirmedId`, the address's one confirmed registration (permanent).
@@ -41,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from regflow.domain import (
+    Consent,
     LimitState,
     Message,
     MessageKind,
@@ -134,6 +137,10 @@ def registration_attributes(registration: Registration) -> dict[str, Any]:
         item["confirmedAt"] = s(iso(registration.confirmed_at))
     if registration.delivery_failure is not None:
         item["deliveryFailure"] = s(registration.delivery_failure)
+    if registration.signup_consent is not None:  # JSON (`domain.Consent`)
+        item["signupConsent"] = s(registration.signup_consent.to_json())
+    if registration.confirm_consent is not None:
+        item["confirmConsent"] = s(registration.confirm_consent.to_json())
     return item
 
 
@@ -159,6 +166,8 @@ def registration_from_item(item: Item) -> Registration:
         confirmed_at=datetime.fromisoformat(confirmed["S"]) if confirmed is not None else None,
         language=language["S"] if language is not None else DEFAULT_LANGUAGE,
         delivery_failure=failure["S"] if failure is not None else None,
+        signup_consent=Consent.from_json((item.get("signupConsent") or {}).get("S")),
+        confirm_consent=Consent.from_json((item.get("confirmConsent") or {}).get("S")),
     )
 
 

@@ -24,6 +24,7 @@ from regflow.adapters.dynamodb.keys import n, number_list, s
 from regflow.adapters.dynamodb.table import CHECK_FAILED, Cancelled, Table
 from regflow.domain import (
     ClientRateLimited,
+    Consent,
     CreateResult,
     Limit,
     Outcome,
@@ -254,9 +255,18 @@ class StoreMixin(Table):
                 replanned.append(swapped or counter)
         return replanned, address_limited
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
         reg = Expression()
         reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
+        if consent is not None:
+            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
         reg.set_value("confirmedAt", "at", s(keys.iso(now)))
         reg.remove("ttl")
         reg.condition(
@@ -294,6 +304,7 @@ class StoreMixin(Table):
         *,
         matched: bool,
         max_tries: int,
+        consent: Consent | None = None,
     ) -> Outcome:
         """One TransactWriteItems either way: the right code is `confirm`'s transaction with
         one more condition on the `REG#` item (fewer than `max_tries` wrong codes); a wrong
@@ -318,6 +329,8 @@ class StoreMixin(Table):
             return Outcome.INVALID
         reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
         reg.set_value("confirmedAt", "at", s(keys.iso(now)))
+        if consent is not None:
+            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
         reg.remove("ttl")
         reg.condition(live)
         lock = Expression()

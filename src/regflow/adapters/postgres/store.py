@@ -21,6 +21,7 @@ from regflow.adapters.postgres.rows import (
     registration_params,
 )
 from regflow.domain import (
+    Consent,
     CreateResult,
     Limit,
     LimitState,
@@ -89,7 +90,7 @@ class PostgresRegistrations(Database):
                 )
             cur.execute(
                 f"INSERT INTO registrations ({REGISTRATION_COLUMNS})"  # noqa: S608 (constant)
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)".encode(),
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)".encode(),
                 registration_params(registration),
             )
             owe(cur, MessageKind.VERIFICATION, registration.id, registration.timestamp)
@@ -97,7 +98,14 @@ class PostgresRegistrations(Database):
 
         return self._write(run)
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
         def run(cur: Cursor) -> Outcome:
             row = cur.execute(
                 "SELECT addr_key, status, ttl FROM registrations WHERE id = %s FOR UPDATE",
@@ -118,9 +126,9 @@ class PostgresRegistrations(Database):
             if taken is None:  # another registration of this address holds the lock
                 return Outcome.ALREADY_CONFIRMED
             cur.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s"
-                " WHERE id = %s",
-                (now, registration_id),
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s,"
+                " confirm_consent = %s WHERE id = %s",
+                (now, None if consent is None else consent.to_json(), registration_id),
             )
             owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
             return Outcome.CONFIRMED
@@ -135,6 +143,7 @@ class PostgresRegistrations(Database):
         *,
         matched: bool,
         max_tries: int,
+        consent: Consent | None = None,
     ) -> Outcome:
         def run(cur: Cursor) -> Outcome:
             row = cur.execute(
@@ -165,9 +174,9 @@ class PostgresRegistrations(Database):
             if taken is None:
                 return Outcome.ALREADY_CONFIRMED
             cur.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s"
-                " WHERE id = %s",
-                (now, registration_id),
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s,"
+                " confirm_consent = %s WHERE id = %s",
+                (now, None if consent is None else consent.to_json(), registration_id),
             )
             owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
             return Outcome.CONFIRMED

@@ -14,7 +14,9 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # fixed-window `address:` counters are converted. 3: registrations carry `language` and
 # `delivery_failure`; the outbox parks messages (`parked`, `parked_at`, `first_failed_at`,
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
-# 4 (signup): registrations count wrong confirmation codes (`code_tries`, CONFIRM_CODE).
+# 4 (signup): registrations count wrong confirmation codes (`code_tries`, CONFIRM_CODE) and
+# keep the proof of consent of the sign-up and the confirmation (`signup_consent`,
+# `confirm_consent`: JSON, `domain.Consent`).
 SCHEMA_VERSION = 4
 
 SCHEMA = """
@@ -29,7 +31,9 @@ CREATE TABLE IF NOT EXISTS registrations (
     confirmed_at     TEXT,                 -- ISO-8601 UTC, microseconds
     language         TEXT NOT NULL DEFAULT 'en',
     delivery_failure TEXT,                 -- an error code, never message text
-    code_tries       INTEGER NOT NULL DEFAULT 0  -- wrong confirmation codes entered
+    code_tries       INTEGER NOT NULL DEFAULT 0, -- wrong confirmation codes entered
+    signup_consent   TEXT,                 -- JSON: ip, user_agent, text_version
+    confirm_consent  TEXT                  -- JSON: ip, user_agent, text_version
 );
 CREATE INDEX IF NOT EXISTS registrations_addr ON registrations (addr_key);
 CREATE INDEX IF NOT EXISTS registrations_ttl ON registrations (ttl) WHERE status = 'PENDING';
@@ -178,8 +182,11 @@ def _v2_to_v3(db: sqlite3.Connection, now: float) -> None:
 
 
 def _v3_to_v4_signup(db: sqlite3.Connection, now: float) -> None:
-    """Registrations count the wrong confirmation codes entered for them (CONFIRM_CODE)."""
+    """Registrations count the wrong confirmation codes entered for them (CONFIRM_CODE) and
+    keep the proof of consent (JSON; NULL for the registrations before it)."""
     db.execute("ALTER TABLE registrations ADD COLUMN code_tries INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE registrations ADD COLUMN signup_consent TEXT")
+    db.execute("ALTER TABLE registrations ADD COLUMN confirm_consent TEXT")
 
 
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {

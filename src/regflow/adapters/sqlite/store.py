@@ -9,8 +9,9 @@ from datetime import datetime
 
 from regflow.adapters.sqlite.database import Database
 from regflow.adapters.sqlite.outbox import owe
-from regflow.adapters.sqlite.rows import iso, registration_of
+from regflow.adapters.sqlite.rows import consent_json, iso, registration_of
 from regflow.domain import (
+    Consent,
     CreateResult,
     Limit,
     LimitState,
@@ -73,7 +74,8 @@ class SQLiteRegistrations(Database):
             r = registration
             db.execute(
                 "INSERT INTO registrations (id, addr_key, name, email, status, timestamp, ttl,"
-                " confirmed_at, language, delivery_failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " confirmed_at, language, delivery_failure, signup_consent)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     r.id,
                     r.addr_key,
@@ -85,12 +87,20 @@ class SQLiteRegistrations(Database):
                     None if r.confirmed_at is None else iso(r.confirmed_at),
                     r.language,
                     r.delivery_failure,
+                    consent_json(r.signup_consent),
                 ),
             )
             owe(db, MessageKind.VERIFICATION, r.id, r.timestamp)
             return CreateResult.CREATED
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
         with self._write() as db:
             row = db.execute(
                 "SELECT addr_key, status, ttl FROM registrations WHERE id = ?",
@@ -109,9 +119,9 @@ class SQLiteRegistrations(Database):
             if taken is not None:
                 return Outcome.ALREADY_CONFIRMED
             db.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?"
-                " WHERE id = ? AND status = 'PENDING'",
-                (iso(now), registration_id),
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?,"
+                " confirm_consent = ? WHERE id = ? AND status = 'PENDING'",
+                (iso(now), consent_json(consent), registration_id),
             )
             db.execute(
                 "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
@@ -128,6 +138,7 @@ class SQLiteRegistrations(Database):
         *,
         matched: bool,
         max_tries: int,
+        consent: Consent | None = None,
     ) -> Outcome:
         with self._write() as db:
             row = db.execute(
@@ -155,9 +166,9 @@ class SQLiteRegistrations(Database):
             if taken is not None:
                 return Outcome.ALREADY_CONFIRMED
             db.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?"
-                " WHERE id = ? AND status = 'PENDING'",
-                (iso(now), registration_id),
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?,"
+                " confirm_consent = ? WHERE id = ? AND status = 'PENDING'",
+                (iso(now), consent_json(consent), registration_id),
             )
             db.execute(
                 "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
