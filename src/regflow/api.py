@@ -26,6 +26,7 @@ from regflow.domain import (
     StoreUnavailable,
     ValidationError,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
 from regflow.intake import IntakeService
 from regflow.logs import correlation_id
 from regflow.metrics import NO_METRICS, Metrics, outcome_metric, status_class
@@ -321,6 +322,7 @@ class HttpApi:
                         honeypot=fields.get(HONEYPOT_FIELD) or "",
                         language=language,
                         consent=self._consent(event),
+                        challenge=fields.get(CHALLENGE_FIELD),
                     )
                 else:
                     self.intake.register(
@@ -330,6 +332,7 @@ class HttpApi:
                         honeypot=fields.get(HONEYPOT_FIELD) or "",
                         language=language,
                         consent=self._consent(event),
+                        challenge=fields.get(CHALLENGE_FIELD),
                     )
             except ValidationError as exc:
                 if html_client:
@@ -440,6 +443,22 @@ class HttpApi:
         )
 
     # --- CONFIRM_CODE: POST /confirm-code ---------------------------------------------------
+
+    def challenge(self, event: Event) -> Response:
+        """GET /challenge (CHALLENGE=pow): a fresh HMAC-signed, expiring proof-of-work
+        challenge in the ALTCHA format; 204 (no content) when the challenge is off, so a
+        page that asks on every load learns it without an error."""
+        say = self._say(self.language(event))
+
+        def work() -> Response:
+            issued = self.intake.issue_challenge()
+            if issued is None:
+                return _response(204)
+            return json_response(200, issued)
+
+        response = _guarded(event, work, lambda key, **p: say(key, **p))
+        self.metrics.emit({status_class(int(response["statusCode"])): 1.0}, route="challenge")
+        return response
 
     def _consent(self, event: Event) -> Consent:
         """The proof of consent of this request: the client address as the limits see it

@@ -60,6 +60,10 @@ class Rules:
     # proof of consent: how much of the client address to keep, the consent text's version
     consent_ip: ConsentIp = ConsentIp.TRUNCATED
     consent_text_version: str = "1"
+    # CHALLENGE=pow: POST /register needs a solved proof-of-work challenge (`challenge`);
+    # CHALLENGE_DIFFICULTY is its maxnumber (ALTCHA): the browser tries half of it on average
+    challenge: bool = False
+    challenge_difficulty: int = 50_000
 
     @property
     def address_limit(self) -> Limit:
@@ -176,6 +180,7 @@ class Settings:
     embedded: Embedded
     token_secret: bytes | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    challenge_secret: bytes | None = field(default=None, repr=False)  # CHALLENGE_SECRET
 
     @classmethod
     def from_env(
@@ -211,6 +216,10 @@ class Settings:
                 confirm_code=confirm_code,
                 consent_ip=reader.choice("CONSENT_IP", ConsentIp, ConsentIp.TRUNCATED),
                 consent_text_version=reader.text("CONSENT_TEXT_VERSION", "1")[:64],
+                challenge=reader.choice_of("CHALLENGE", ("off", "pow"), "off") == "pow",
+                challenge_difficulty=reader.integer(
+                    "CHALLENGE_DIFFICULTY", 50_000, low=1, high=10_000_000
+                ),
             ),
             http=HttpEdge(
                 success_url=success_url,
@@ -252,7 +261,15 @@ class Settings:
             log_level=reader.choice_text(
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
             ),
+            challenge_secret=_challenge_secret(reader),
         )
+
+
+def _challenge_secret(reader: _Reader) -> bytes | None:
+    value = reader.optional("CHALLENGE_SECRET")
+    if value is not None and len(value.encode()) < 32:
+        raise ConfigError("CHALLENGE_SECRET must be at least 32 characters")
+    return value.encode() if value else None
 
 
 class _Reader:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from regflow.challenge import ChallengeIssuer
 from regflow.config import LANGUAGES, Rules
 from regflow.domain import (
     ClientRateLimited,
@@ -43,7 +44,9 @@ class IntakeService:
         signer: TokenSigner,
         clock: Clock = utcnow,
         new_id: IdFactory = new_registration_id,
+        challenges: ChallengeIssuer | None = None,
     ) -> None:
+        self.challenges = challenges  # CHALLENGE=pow (`regflow.challenge`), else None
         self.store = store
         self.rules = rules
         self.signer = signer
@@ -62,6 +65,7 @@ class IntakeService:
         language: str | None = None,
         registration_id: str | None = None,
         consent: Consent | None = None,
+        challenge: object = None,
     ) -> CreateResult | None:
         """Validate and store a PENDING registration; its verification message is owed
         through the outbox. Raises `ValidationError`, `ClientRateLimited`, `StoreUnavailable`.
@@ -72,6 +76,9 @@ class IntakeService:
         if honeypot:  # before validation: a bot gets the normal answer and learns no rules
             log.info("bot trap: honeypot field filled; nothing stored")
             return None
+        spent = None
+        if self.challenges is not None:  # CHALLENGE=pow: refused like a bad field
+            spent = self.challenges.verify(challenge, self.clock().timestamp())
         clean = clean_name(name)
         address = clean_email(email, self.rules.blocked_email_domains)
         now = self.clock()
@@ -85,12 +92,21 @@ class IntakeService:
             language=language if language in LANGUAGES else self.rules.default_language,
             signup_consent=consent,
         )
-        result = self.store.create_pending(
-            registration,
-            address_limit=self.rules.address_limit,
-            client_key=client_key,
-            client_limit=self.rules.client_limit,
-        )
+        if spent is None:
+            result = self.store.create_pending(
+                registration,
+                address_limit=self.rules.address_limit,
+                client_key=client_key,
+                client_limit=self.rules.client_limit,
+            )
+        else:  # the solution is spent in the same atomic write (single use)
+            result = self.store.create_pending(
+                registration,
+                address_limit=self.rules.address_limit,
+                client_key=client_key,
+                client_limit=self.rules.client_limit,
+                challenge=spent,
+            )
         log.info(
             "registration %s",
             result.value,
@@ -140,6 +156,7 @@ class IntakeService:
         honeypot: object = "",
         language: str | None = None,
         consent: Consent | None = None,
+        challenge: object = None,
     ) -> tuple[CreateResult | None, str]:
         """`register`, and the handle (`tokens.issue_handle`) the submitting browser keeps to
         send the code later. Every accepted post gets one of the same shape, whether a
@@ -154,6 +171,7 @@ class IntakeService:
             language=language,
             registration_id=registration_id,
             consent=consent,
+            challenge=challenge,
         )
         try:
             address = clean_email(email, self.rules.blocked_email_domains)
@@ -231,3 +249,11 @@ class IntakeService:
             extra={"registration_id": fresh.id, "email": mask_email(fresh.email)},
         )
         return result
+
+    # --- CHALLENGE=pow --------------------------------------------------------------------
+
+    def issue_challenge(self) -> dict[str, object] | None:
+        """A fresh signed challenge (ALTCHA format), or None when CHALLENGE is off."""
+        if self.challenges is None:
+            return None
+        return self.challenges.issue(self.clock().timestamp())

@@ -17,6 +17,7 @@ from regflow.domain import (
     Outcome,
     ParkedMessage,
     Registration,
+    SpentChallenge,
     Status,
 )
 
@@ -42,6 +43,7 @@ class RegistrationStore(Protocol):
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         """Atomically: check both limits, count the event in both, store `registration`
         (PENDING) and owe its verification message. All or nothing.
@@ -58,7 +60,11 @@ class RegistrationStore(Protocol):
         Raises `ClientRateLimited` when the client limit says no (nothing written); returns
         `ADDRESS_LIMITED` when the address limit says no (only the client counted). The limits are
         judged at `registration.timestamp`. Raises `StoreUnavailable` when the store throttles
-        or is down (nothing written)."""
+        or is down (nothing written).
+
+        `challenge` (CHALLENGE=pow): the solution this post used, spent in the same atomic
+        step whenever the post is counted (created or address-limited); one already spent
+        raises `ValidationError` on the `challenge` field first, nothing written."""
         ...
 
     def confirm(

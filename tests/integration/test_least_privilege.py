@@ -16,6 +16,9 @@ authorize (TransactWriteItems split into its per-item actions). Then:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,7 +124,15 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         recorder.hook(client)
         return client
 
-    env = {"CONFIRM_MODE": mode, "ADDRESS_MIN_INTERVAL_SECONDS": "0"}
+    env = {
+        "CONFIRM_MODE": mode,
+        "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        # issue 14: every registration of the flow solves a proof-of-work challenge, spent in
+        # its transaction (the CHAL# Put)
+        "CHALLENGE": "pow",
+        "CHALLENGE_DIFFICULTY": "20",
+        "CHALLENGE_SECRET": "s" * 32,
+    }
     with (
         pytest.MonkeyPatch.context() as patch,
         aws_stack(**env) as stack,
@@ -131,8 +142,19 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         recorder.hook(reader._streams, as_function="MailSender")  # the mapping's own reads
         alice = {"name": "Alice", "email": f"alice-{mode}@example.com"}
 
+        def solved(person: dict[str, str]) -> dict[str, str]:
+            task = json.loads(stack.register(events.http_event("GET", "/challenge"))["body"])
+            number = next(
+                n
+                for n in range(task["maxnumber"] + 1)
+                if hashlib.sha256(f"{task['salt']}{n}".encode()).hexdigest() == task["challenge"]
+            )
+            fields = {k: task[k] for k in ("algorithm", "challenge", "salt", "signature")}
+            payload = json.dumps({**fields, "number": number}).encode()
+            return {**person, "challenge": base64.b64encode(payload).decode()}
+
         with recorder.acting_as("RegistrationHandler"):
-            assert stack.register(events.json_post("/register", alice))["statusCode"] == 202
+            assert stack.register(events.json_post("/register", solved(alice)))["statusCode"] == 202
         pump(reader, recorder)  # verification mail
         token = last_token()
 
@@ -149,7 +171,7 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         pump(reader, recorder)  # owner notification
 
         with recorder.acting_as("RegistrationHandler"):
-            assert stack.register(events.json_post("/register", alice))["statusCode"] == 202
+            assert stack.register(events.json_post("/register", solved(alice)))["statusCode"] == 202
         pump(reader, recorder)  # "you are already registered"
         assert len(sent_mail()) == 3
 
@@ -164,7 +186,9 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
             ses.fail(code)
             person = {"name": who.title(), "email": f"{who}-{mode}@example.com"}
             with recorder.acting_as("RegistrationHandler"):
-                post = events.json_post("/register", person, source_ip=f"198.51.100.{len(who)}")
+                post = events.json_post(
+                    "/register", solved(person), source_ip=f"198.51.100.{len(who)}"
+                )
                 assert stack.register(post)["statusCode"] == 202
             pump(reader, recorder)
         assert len(stack.parked()) == 2
@@ -183,7 +207,7 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         # one the link names, mailed anew; and the code beside the link (a wrong one counted)
         erin = {"name": "Erin", "email": f"erin-{mode}@example.com"}
         with recorder.acting_as("RegistrationHandler"):
-            post = events.json_post("/register", erin, source_ip="198.51.100.99")
+            post = events.json_post("/register", solved(erin), source_ip="198.51.100.99")
             registered = stack.register(post)
             assert registered["statusCode"] == 202
         pump(reader, recorder)

@@ -250,6 +250,8 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         "CONFIRM_MODE",
         "CONFIRM_CODE",
         "CONSENT_IP",
+        "CHALLENGE",
+        "CHALLENGE_DIFFICULTY",
         "CONSENT_TEXT_VERSION",
         "ADDRESS_MIN_INTERVAL_SECONDS",
         "ADDRESS_LIMIT_PER_DAY",
@@ -270,7 +272,9 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         # (and the confirmation path, for the proof of consent's client address: issue 14)
         request_path = ("RegistrationHandler", "ConfirmationHandler")
         origin = {"ORIGIN_VERIFY_SECRET"} if function in request_path else set()
-        assert set(env) == common | secret | origin, function
+        # CHALLENGE=pow: only the registration function signs and checks challenges
+        challenge = {"CHALLENGE_SECRET"} if function == "RegistrationHandler" else set()
+        assert set(env) == common | secret | origin | challenge, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}
         # links in mail on the own domain when there is one, else on CloudFront's
@@ -400,6 +404,7 @@ def test_routes_and_their_functions(resources: dict[str, Any]) -> None:
         "POST /confirm": "ConfirmationHandler",
         "POST /confirm-code": "ConfirmationHandler",  # CONFIRM_CODE
         "POST /resend": "ConfirmationHandler",  # the expired page's "send me a new link"
+        "GET /challenge": "RegistrationHandler",  # CHALLENGE=pow
     }
     permissions = of_type(resources, "AWS::Lambda::Permission").values()
     invokable = {p["Properties"]["FunctionName"]["Ref"] for p in permissions}
@@ -471,7 +476,7 @@ def test_distribution_routes_pages_and_api(resources: dict[str, Any]) -> None:
     default = config["DefaultCacheBehavior"]
     assert default["TargetOriginId"] == "pages"
     behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    assert set(behaviours) == {"/register", "/confirm", "/confirm-code", "/resend"}
+    assert set(behaviours) == {"/register", "/confirm", "/confirm-code", "/resend", "/challenge"}
     for behaviour in [default, *behaviours.values()]:
         assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeadersPolicy"}

@@ -23,7 +23,7 @@ import psycopg
 
 from tests.support.server import free_port
 
-TABLES = "outbox, confirmed_addresses, registrations, limit_counters, send_logs"
+TABLES = "outbox, confirmed_addresses, registrations, limit_counters, send_logs, spent_challenges"
 
 
 def pg_bin() -> Path | None:

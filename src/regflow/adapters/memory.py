@@ -25,10 +25,14 @@ from regflow.domain import (
     ParkedMessage,
     Registration,
     SendLog,
+    SpentChallenge,
     Status,
+    ValidationError,
     count_client,
     count_send,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
+from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
 from regflow.ports import Stats
 
 # A claim older than this is released (a delivery never takes that long).
@@ -62,7 +66,8 @@ class MemoryStore:
         self._limit_expires: dict[str, int] = {}  # key -> epoch seconds it stops limiting
         self._rows: dict[int, _Row] = {}  # insertion order is id order: oldest first
         self._ids = itertools.count(1)
-        self.code_tries: dict[str, int] = {}  # registration id -> wrong codes (CONFIRM_CODE)
+        self.code_tries: dict[str, int] = {}
+        self.spent_challenges: dict[str, int] = {}  # challenge id -> expires (CHALLENGE=pow)
 
     # --- RegistrationStore ------------------------------------------------------------
 
@@ -73,9 +78,12 @@ class MemoryStore:
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
         with self._lock:
+            if challenge is not None and self.spent_challenges.get(challenge.id, 0) > now:
+                raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
@@ -98,6 +106,8 @@ class MemoryStore:
                     new.window_start + client_limit.window_seconds,
                     new.last_at + client_limit.min_interval_seconds,
                 )
+            if challenge is not None:  # spent by a counted post, limited or not
+                self.spent_challenges[challenge.id] = challenge.expires
             if address_limit.enabled and address is None:
                 return CreateResult.ADDRESS_LIMITED
             if address is not None:
@@ -308,6 +318,8 @@ class MemoryStore:
                 if r.status is Status.PENDING and r.ttl is not None and r.ttl <= cutoff
             }
             self._forget(gone)
+            for spent in [c for c, exp in self.spent_challenges.items() if exp <= epoch]:
+                del self.spent_challenges[spent]
             for key in [k for k, expires in self._limit_expires.items() if expires <= epoch]:
                 del self._limit_expires[key]
                 self.limits.pop(key, None)

@@ -154,11 +154,18 @@ def build_api(settings: Settings, clients: AwsClients, role: Role) -> HttpApi:
     """The HTTP API of the register or confirm function."""
     from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.api import HttpApi
+    from regflow.challenge import issuer_for
     from regflow.intake import IntakeService
 
     store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
     secret = _no_secret if role is Role.REGISTER else token_secret_source(settings, clients)
-    intake = IntakeService(store=store, rules=settings.rules, signer=TokenSigner(secret))
+    # CHALLENGE=pow: only the registration function issues and verifies challenges
+    challenges = (
+        issuer_for(settings.rules, settings.challenge_secret) if role is Role.REGISTER else None
+    )
+    intake = IntakeService(
+        store=store, rules=settings.rules, signer=TokenSigner(secret), challenges=challenges
+    )
     return HttpApi(intake, settings.http, metrics_of(settings))
 
 

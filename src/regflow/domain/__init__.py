@@ -6,6 +6,7 @@ Everything is importable from `regflow.domain`; the submodules are the rooms:
 change owes, on which channel), `policy` (retry / park / drop).
 """
 
+from regflow.domain.challenge import SpentChallenge
 from regflow.domain.consent import Consent, ConsentIp, consent_address, consent_of
 from regflow.domain.limits import Limit, LimitState, SendLog, count_client, count_send
 from regflow.domain.messages import (
@@ -58,6 +59,7 @@ __all__ = [
     "RegflowError",
     "Registration",
     "SendLog",
+    "SpentChallenge",
     "Status",
     "StoreUnavailable",
     "ValidationError",

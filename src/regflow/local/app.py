@@ -168,6 +168,9 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     async def confirm_code(request: Request) -> Response:
         return await call_api(request, http_api.confirm_code, "POST /confirm-code")
 
+    async def challenge(request: Request) -> Response:
+        return await call_api(request, http_api.challenge, "GET /challenge")
+
     async def resend(request: Request) -> Response:
         return await call_api(request, http_api.resend, "POST /resend")
 
@@ -248,6 +251,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         Route("/confirm", confirm, methods=["GET", "POST"]),
         Route("/confirm-code", confirm_code, methods=["POST"]),
         Route("/resend", resend, methods=["POST"]),
+        Route("/challenge", challenge, methods=["GET"]),
         Route("/_health", health, methods=["GET"]),
         Route("/_mailbox", mailbox, methods=["GET"]),
         Route("/_mailbox/{message_id}", message, methods=["GET"]),

@@ -23,6 +23,7 @@ from regflow import logs
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.adapters.smtp import SmtpMailer
 from regflow.api import HttpApi
+from regflow.challenge import issuer_for
 from regflow.config import EMBEDDED_DEFAULTS, Settings
 from regflow.delivery import DeliveryService
 from regflow.domain import Channel, ConfigError
@@ -193,7 +194,13 @@ class EmbeddedApp:
         except StoreOpenError as exc:
             raise StartupError(str(exc)) from None
         signer = TokenSigner(secret)
-        self.intake = IntakeService(store=self.store, rules=self.settings.rules, signer=signer)
+        self.intake = IntakeService(
+            store=self.store,
+            rules=self.settings.rules,
+            signer=signer,
+            # CHALLENGE=pow: keyed by CHALLENGE_SECRET, else by the token secret
+            challenges=issuer_for(self.settings.rules, self.settings.challenge_secret or secret),
+        )
         self.delivery = DeliveryService(
             store=self.store,
             outbox=self.store,

@@ -32,6 +32,8 @@ PARAMETERS: tuple[tuple[str, str], ...] = (
     ("OwnerEmail", "OWNER_EMAIL"),
     ("TokenTtlHours", "TOKEN_TTL_HOURS"),
     ("ConfirmCode", "CONFIRM_CODE"),
+    ("Challenge", "CHALLENGE"),
+    ("ChallengeDifficulty", "CHALLENGE_DIFFICULTY"),
     ("ConsentIp", "CONSENT_IP"),
     ("ConsentTextVersion", "CONSENT_TEXT_VERSION"),
     ("ConfirmMode", "CONFIRM_MODE"),

@@ -11,6 +11,9 @@ One table, partition key `pk` (template.yaml):
   Its INSERT on the stream owes the verification message, its PENDING -> CONFIRMED MODIFY the
   owner notification (`stream.py`).
 - `ADDR#<addrKey>`: `confirmedId`, the address's one confirmed registration (permanent).
+- `CHAL#<challenge>`: a spent proof-of-work solution (CHALLENGE=pow), put with
+  `attribute_not_exists` in the transaction of the registration that spent it; `ttl` (the
+  salt's expiry) lets TTL remove it.
 - `LIMIT#IP#<client>`: the per-client limit, a fixed-window counter: `windowStart`, `count`,
   `lastAt`, `ttl`.
 - `LIMIT#ADDR#<mailboxKey>`: the per-inbox limit, a sliding log: `sends` (the epoch seconds of
@@ -61,6 +64,7 @@ ADDR_PREFIX = "ADDR#"
 CLIENT_LIMIT_PREFIX = "LIMIT#IP#"
 ADDRESS_LIMIT_PREFIX = "LIMIT#ADDR#"
 OUTBOX_PREFIX = "OUTBOX#"
+CHALLENGE_PREFIX = "CHAL#"  # a spent proof-of-work solution (CHALLENGE=pow): `ttl` only
 DEFAULT_LANGUAGE = "en"
 
 
@@ -78,6 +82,10 @@ def client_limit_pk(client_key: str) -> str:
 
 def address_limit_pk(limit_key: str) -> str:
     return f"{ADDRESS_LIMIT_PREFIX}{limit_key}"
+
+
+def challenge_pk(challenge_id: str) -> str:
+    return f"{CHALLENGE_PREFIX}{challenge_id}"
 
 
 def outbox_pk(kind: MessageKind, registration_id: str) -> str:

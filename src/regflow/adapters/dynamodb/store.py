@@ -30,9 +30,13 @@ from regflow.domain import (
     Outcome,
     Registration,
     SendLog,
+    SpentChallenge,
     Status,
     StoreUnavailable,
+    ValidationError,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
+from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
 
 # --- the two limit counters ------------------------------------------------------------------
 
@@ -174,6 +178,7 @@ class StoreMixin(Table):
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
         counters: list[Counter] = []
@@ -198,33 +203,50 @@ class StoreMixin(Table):
         # client window restarts; the address log is pruned of sends older than the window and
         # swapped conditioned on being unchanged). Each round re-plans from fresh old items, so
         # concurrent writers make a round fail and are re-judged, never double-counted.
+        spend = [] if challenge is None else [self._spend(challenge)]
         for _round in range(self._max_attempts + 1):
-            items = [put] + [self._update(c.pk, c.update(now)) for c in counters]
+            items = [put] + [self._update(c.pk, c.update(now)) for c in counters] + spend
             try:
                 self._transact(items)
                 return CreateResult.CREATED
             except Cancelled as cancelled:
+                if spend and cancelled.code(len(items) - 1) == CHECK_FAILED:
+                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED) from None
                 if cancelled.code(0) == CHECK_FAILED:
                     raise RuntimeError("registration id collision") from None
                 counters, limited = self._replan(counters, cancelled, now)
                 if limited:
                     client = next((c for c in counters if isinstance(c, ClientWindow)), None)
-                    if client is not None:
-                        self._count_client(client, now)
+                    if client is not None or spend:
+                        self._count_client(client, now, spend)
                     return CreateResult.ADDRESS_LIMITED
         raise StoreUnavailable(1)
 
-    def _count_client(self, counter: ClientWindow, now: int) -> None:
+    def _spend(self, challenge: SpentChallenge) -> dict[str, Any]:
+        """The Put of a `CHAL#` item: in the transaction of the post that spends it, on
+        condition it was never spent (the item lives until TTL removes it after `ttl`)."""
+        e = Expression()
+        e.condition(e.not_exists(keys.PK))
+        item = {**keys.key(keys.challenge_pk(challenge.id)), "ttl": n(challenge.expires)}
+        return {"Put": {"TableName": self._table, "Item": item, **e.params()}}
+
+    def _count_client(
+        self, counter: ClientWindow | None, now: int, spend: list[dict[str, Any]] | None = None
+    ) -> None:
         """Count a post the address limit refused against its client, like any other post
         (or counting posts before the 429 would tell a limited address). The cancelled
         transaction wrote nothing, so this is one more call: a one-item transaction with the
         same conditional update (the same IAM action as the first call), re-planned from the
         old item on a failed condition as in `create_pending`."""
         for _round in range(self._max_attempts + 1):
+            update = [] if counter is None else [self._update(counter.pk, counter.update(now))]
             try:
-                self._transact([self._update(counter.pk, counter.update(now))])
+                self._transact(update + (spend or []))
                 return
             except Cancelled as cancelled:
+                if spend and cancelled.code(len(update)) == CHECK_FAILED:
+                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED) from None
+                assert counter is not None
                 old = cancelled.old_item(0)
                 if old is None:  # gone meanwhile (TTL): count from scratch
                     counter = ClientWindow(counter.pk, counter.limit)

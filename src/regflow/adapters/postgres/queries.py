@@ -86,6 +86,7 @@ class PostgresQueries(Database):
             ).rowcount
             cur.execute("DELETE FROM limit_counters WHERE expires <= %s", (epoch,))
             cur.execute("DELETE FROM send_logs WHERE expires <= %s", (epoch,))
+            cur.execute("DELETE FROM spent_challenges WHERE expires <= %s", (epoch,))
             return deleted
 
         return self._write(run)

@@ -29,10 +29,14 @@ from regflow.domain import (
     Outcome,
     Registration,
     SendLog,
+    SpentChallenge,
     Status,
+    ValidationError,
     count_client,
     count_send,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
+from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
 
 
 class PostgresRegistrations(Database):
@@ -45,10 +49,22 @@ class PostgresRegistrations(Database):
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
 
         def run(cur: Cursor) -> CreateResult:
+            if challenge is not None:
+                # spent first (the key serialises concurrent replays); a refusal by the
+                # client limit raises and rolls it back with the rest
+                fresh = cur.execute(
+                    "INSERT INTO spent_challenges (id, expires) VALUES (%s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET expires = EXCLUDED.expires"
+                    " WHERE spent_challenges.expires <= %s RETURNING id",
+                    (challenge.id, challenge.expires, now),
+                ).fetchone()
+                if fresh is None:
+                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"

@@ -84,4 +84,5 @@ class SQLiteQueries(Database):
             ).rowcount
             db.execute("DELETE FROM limit_counters WHERE expires <= ?", (epoch,))
             db.execute("DELETE FROM send_logs WHERE expires <= ?", (epoch,))
+            db.execute("DELETE FROM spent_challenges WHERE expires <= ?", (epoch,))
             return deleted

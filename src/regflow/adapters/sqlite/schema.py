@@ -16,7 +16,7 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # a nullable `next_attempt_at`) instead of marking them `dead`, and names their `channel`.
 # 4 (signup): registrations count wrong confirmation codes (`code_tries`, CONFIRM_CODE) and
 # keep the proof of consent of the sign-up and the confirmation (`signup_consent`,
-# `confirm_consent`: JSON, `domain.Consent`).
+# `confirm_consent`: JSON, `domain.Consent`); used proof-of-work solutions (`spent_challenges`).
 SCHEMA_VERSION = 4
 
 SCHEMA = """
@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS send_logs (       -- the per-address limit (sliding l
     key          TEXT PRIMARY KEY,         -- "address:<mailbox_key>"
     times        TEXT NOT NULL,            -- JSON array of epoch seconds, oldest first
     expires      INTEGER NOT NULL          -- epoch seconds after which the log is moot
+);
+CREATE TABLE IF NOT EXISTS spent_challenges ( -- used proof-of-work solutions (CHALLENGE=pow)
+    id           TEXT PRIMARY KEY,         -- the challenge (hex SHA-256)
+    expires      INTEGER NOT NULL          -- epoch seconds after which it is refused anyway
 );
 CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, registration)
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -187,6 +191,10 @@ def _v3_to_v4_signup(db: sqlite3.Connection, now: float) -> None:
     db.execute("ALTER TABLE registrations ADD COLUMN code_tries INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE registrations ADD COLUMN signup_consent TEXT")
     db.execute("ALTER TABLE registrations ADD COLUMN confirm_consent TEXT")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS spent_challenges (id TEXT PRIMARY KEY,"
+        " expires INTEGER NOT NULL)"
+    )
 
 
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {

@@ -19,10 +19,14 @@ from regflow.domain import (
     Outcome,
     Registration,
     SendLog,
+    SpentChallenge,
     Status,
+    ValidationError,
     count_client,
     count_send,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
+from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
 
 
 class SQLiteRegistrations(Database):
@@ -35,9 +39,17 @@ class SQLiteRegistrations(Database):
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
         with self._write() as db:
+            if challenge is not None:
+                spent = db.execute(
+                    "SELECT 1 FROM spent_challenges WHERE id = ? AND expires > ?",
+                    (challenge.id, now),
+                ).fetchone()
+                if spent is not None:
+                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
@@ -65,6 +77,12 @@ class SQLiteRegistrations(Database):
                         new.last_at,
                         _limit_expires(new, client_limit),
                     ),
+                )
+            if challenge is not None:  # spent by a counted post, limited or not
+                db.execute(
+                    "INSERT INTO spent_challenges (id, expires) VALUES (?, ?) ON CONFLICT (id)"
+                    " DO UPDATE SET expires = excluded.expires",
+                    (challenge.id, challenge.expires),
                 )
             if limited:
                 return CreateResult.ADDRESS_LIMITED

@@ -5,3 +5,8 @@ ALTER TABLE registrations ADD COLUMN code_tries integer NOT NULL DEFAULT 0;
 -- ip, user_agent, text_version), NULL for registrations before it; erased with the row
 ALTER TABLE registrations ADD COLUMN signup_consent text;
 ALTER TABLE registrations ADD COLUMN confirm_consent text;
+-- used proof-of-work solutions (CHALLENGE=pow): one registration per solution
+CREATE TABLE spent_challenges (
+    id      text PRIMARY KEY,               -- the challenge (hex SHA-256)
+    expires bigint NOT NULL                 -- epoch seconds after which it is refused anyway
+);
