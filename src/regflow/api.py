@@ -32,6 +32,7 @@ from regflow.logs import correlation_id
 from regflow.metrics import NO_METRICS, Metrics, outcome_metric, status_class
 from regflow.render import SUPPORTED_LANGUAGES, negotiate_language
 from regflow.render.catalog import Catalog
+from regflow.tokens import open_handle, read_handle, seal_handle
 
 if TYPE_CHECKING:
     from regflow.render.templates import Renderer
@@ -273,8 +274,15 @@ class HttpApi:
     `DEFAULT_LANGUAGE`), from the message catalog (`regflow.render`)."""
 
     def __init__(
-        self, intake: IntakeService, edge: HttpEdge, metrics: Metrics = NO_METRICS
+        self,
+        intake: IntakeService,
+        edge: HttpEdge,
+        metrics: Metrics = NO_METRICS,
+        cookie_key: bytes | None = None,
     ) -> None:
+        # signs the registration cookie (`tokens.seal_handle`); CONFIRM_MODE=button trusts
+        # only a sealed one, so without a key the same-browser shortcut is off
+        self.cookie_key = cookie_key
         self.intake = intake
         self.edge = edge
         self.metrics = metrics
@@ -314,7 +322,7 @@ class HttpApi:
             problem = self._problem(language, page) if html_client else None
             handle: str | None = None
             try:
-                if self.edge.confirm_code:
+                if self.edge.confirm_code or self.edge.confirm_mode is ConfirmMode.BUTTON:
                     _, handle = self.intake.register_with_handle(
                         fields.get("name"),
                         fields.get("email"),
@@ -402,8 +410,14 @@ class HttpApi:
                 if token is None or self.intake.check_token(token) is None:
                     outcome = Outcome.INVALID
                     return redirect(302, self._landing(Outcome.INVALID, link_lang))
-                page = self.confirm_page(token, lang, link_lang)
-                return _response(200, page, "text/html; charset=utf-8")
+                if not self._same_browser(event, token):
+                    # no cookie (a scanner, another device, or a webmail click that did not
+                    # carry the SameSite=Strict cookie): the button, and once, a reload from
+                    # this origin that would carry it
+                    again = None if query_param(event, "same") == "1" else "1"
+                    page = self.confirm_page(token, lang, link_lang, refresh=again)
+                    return _response(200, page, "text/html; charset=utf-8")
+                # the browser that filled in the form: confirmed without the extra click
             outcome = self.intake.confirm(token, self._consent(event))
             return redirect(302, self._expired_landing(outcome, link_lang, token))
 
@@ -433,13 +447,26 @@ class HttpApi:
             self._renderer = Renderer(self.catalog, self.edge.templates_dir)
         return self._renderer.page(name, lang, **context)
 
-    def confirm_page(self, token: str, lang: str, link_lang: str | None = None) -> str:
+    def confirm_page(
+        self, token: str, lang: str, link_lang: str | None = None, refresh: str | None = None
+    ) -> str:
         """The page of CONFIRM_MODE=button: GET changes nothing; the button POSTs the token
         (to `confirm`, relative: the page is served by /confirm itself, so the POST stays on
         whatever origin the visitor came in through, which `form-action 'self'` requires)."""
         action = "confirm" if link_lang is None else with_query("confirm", lang=link_lang)
+        again = None
+        if refresh is not None:
+            params = {"token": token, "same": refresh}
+            if link_lang is not None:
+                params["lang"] = link_lang
+            again = "confirm?" + urlencode(params)
         return self._render(
-            "confirm_button", lang, token=token, site=self.edge.site_name, action=action
+            "confirm_button",
+            lang,
+            token=token,
+            site=self.edge.site_name,
+            action=action,
+            refresh=again,
         )
 
     # --- CONFIRM_CODE: POST /confirm-code ---------------------------------------------------
@@ -460,6 +487,22 @@ class HttpApi:
         self.metrics.emit({status_class(int(response["statusCode"])): 1.0}, route="challenge")
         return response
 
+    def _cookie_handle(self, event: Event) -> str | None:
+        """The registration cookie's handle: checked against its seal when there is a key."""
+        value = cookie_value(event, REGISTRATION_COOKIE)
+        if self.cookie_key is None:
+            return value
+        return open_handle(self.cookie_key, value)
+
+    def _same_browser(self, event: Event, token: str) -> bool:
+        """CONFIRM_MODE=button: does this request carry the sealed registration cookie of
+        the registration `token` names (the browser that filled in the form)?"""
+        if self.cookie_key is None:
+            return False
+        handle = open_handle(self.cookie_key, cookie_value(event, REGISTRATION_COOKIE))
+        parsed = self.intake.check_token(token)
+        return handle is not None and parsed is not None and read_handle(handle) == parsed
+
     def _consent(self, event: Event) -> Consent:
         """The proof of consent of this request: the client address as the limits see it
         (CloudFront's viewer address behind the origin-verify header), the user agent."""
@@ -472,6 +515,8 @@ class HttpApi:
         Path=/ (pages and API share one origin: CloudFront routes /register, /confirm and
         /confirm-code to the API), Secure when the site is served over https."""
         age = self.intake.rules.token_ttl_hours * 3600 if max_age is None else max_age
+        if handle and self.cookie_key is not None:
+            handle = seal_handle(self.cookie_key, handle)
         cookie = f"{REGISTRATION_COOKIE}={handle}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict"
         if self.edge.register_page_url.startswith("https://") or self.edge.success_url.startswith(
             "https://"
@@ -499,7 +544,7 @@ class HttpApi:
             link_lang = requested if requested in SUPPORTED_LANGUAGES else None
             say = self._say(self.language(event, requested))
             outcome = self.intake.confirm_code(
-                cookie_value(event, REGISTRATION_COOKIE), fields.get("code"), self._consent(event)
+                self._cookie_handle(event), fields.get("code"), self._consent(event)
             )
             ok = outcome in (Outcome.CONFIRMED, Outcome.ALREADY_CONFIRMED)
             landing = self._landing(outcome, link_lang)

@@ -127,3 +127,31 @@ def read_handle(handle: object) -> tuple[str, str] | None:
     if len(raw) != 2 * _ID_BYTES:
         return None
     return _b64(raw[:_ID_BYTES]), raw[_ID_BYTES:].hex()
+
+
+# --- the registration cookie, signed (CONFIRM_MODE=button's same-browser proof) -------------
+
+_COOKIE_CONTEXT = b"regflow/browser/v1\x00"
+_COOKIE_MAC_BYTES = 16
+
+
+def browser_key(secret: bytes) -> bytes:
+    """The key that signs the registration cookie, derived from a secret of 32+ bytes."""
+    return hmac.new(secret, _COOKIE_CONTEXT, hashlib.sha256).digest()
+
+
+def seal_handle(key: bytes, handle: str) -> str:
+    """`<handle>.<base64url HMAC-SHA256(key, handle)[:16]>`: a link token, which holds the
+    same id and address key in the clear, cannot be turned into this without the key."""
+    mac = hmac.new(key, handle.encode("ascii"), hashlib.sha256).digest()[:_COOKIE_MAC_BYTES]
+    return f"{handle}.{_b64(mac)}"
+
+
+def open_handle(key: bytes, value: object) -> str | None:
+    """The handle of a genuinely sealed cookie value, else None. Constant-time."""
+    if not isinstance(value, str) or value.count(".") != 1:
+        return None
+    handle, _, _ = value.partition(".")
+    if read_handle(handle) is None:
+        return None
+    return handle if hmac.compare_digest(seal_handle(key, handle), value) else None

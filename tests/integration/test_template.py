@@ -273,7 +273,8 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         request_path = ("RegistrationHandler", "ConfirmationHandler")
         origin = {"ORIGIN_VERIFY_SECRET"} if function in request_path else set()
         # CHALLENGE=pow: only the registration function signs and checks challenges
-        challenge = {"CHALLENGE_SECRET"} if function == "RegistrationHandler" else set()
+        # (and seals the registration cookie, which the confirmation function checks)
+        challenge = {"CHALLENGE_SECRET"} if function in request_path else set()
         assert set(env) == common | secret | origin | challenge, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}

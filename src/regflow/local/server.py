@@ -33,7 +33,7 @@ from regflow.local.stores import DB_FILE, StoreOpenError, describe, open_store
 from regflow.local.worker import OutboxWorker
 from regflow.ports import MailChannel
 from regflow.render.catalog import CatalogError
-from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, generate_secret
+from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, browser_key, generate_secret
 
 log = logging.getLogger("regflow.server")
 
@@ -218,7 +218,12 @@ class EmbeddedApp:
         )
         self.app = create_app(
             GatewayConfig(
-                api=HttpApi(self.intake, self.settings.http),
+                api=HttpApi(
+                    self.intake,
+                    self.settings.http,
+                    # the registration cookie's seal (CONFIRM_MODE=button's same browser)
+                    cookie_key=browser_key(self.settings.challenge_secret or secret),
+                ),
                 web_dir=self.web_dir,
                 # The mailbox holds live verification links: it is served only to this
                 # machine. On any other address the .eml files are still written, not served.
