@@ -167,6 +167,7 @@
       var text =
         payload && typeof payload.message === "string" ? payload.message : msg("web.form.sent");
       showStatus("success", text);
+      showAfterSent(payload && typeof payload.sender === "string" ? payload.sender : "");
       return;
     }
     if (status === 400 && payload && fields[payload.field]) {
@@ -216,11 +217,22 @@
       return;
     }
 
+    if (challenge.state === "solving") {
+      // CHALLENGE=pow: the browser check is still running; send once it is done
+      setBusy(true);
+      challenge.promise.then(function () {
+        setBusy(false);
+        submit(event);
+      });
+      return;
+    }
+
     var body = JSON.stringify({
       name: fields.name.input.value.trim(),
       email: fields.email.input.value.trim(),
       website: honeypot ? honeypot.value : "",
       lang: language,
+      challenge: challenge.payload || undefined,
     });
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     var timer = controller
@@ -234,12 +246,18 @@
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: body,
-      credentials: "omit",
+      // the answer sets the registration cookie the code form needs (CONFIRM_CODE)
+      credentials: "same-origin",
       signal: controller ? controller.signal : undefined,
     })
       .then(function (response) {
         return readJson(response).then(function (payload) {
           handleResponse(response, payload);
+          var spent = response.ok || (payload && payload.field === "challenge");
+          if (challenge.state !== "off" && spent) {
+            if (!response.ok) showStatus("error", serverMessage(payload, msg("web.signup.challenge_failed")));
+            prepareChallenge(); // a solution registers once: the next post needs a new one
+          }
         });
       })
       .catch(function (err) {
@@ -267,6 +285,12 @@
     var status = params.get("status");
     if (status === "sent") {
       showStatus("success", msg("web.form.sent"));
+      showAfterSent("");
+    } else if (status === "error" && params.get("field") === "challenge") {
+      showStatus("error", msg("web.signup.challenge_failed"));
+    } else if (status === "code-error") {
+      showAfterSent("");
+      showCodeError(msg("web.signup.code_error"));
     } else if (status === "error") {
       var field = params.get("field");
       if (field === "name" || field === "email") {
@@ -280,6 +304,167 @@
       }
     }
   }
+
+  // --- CHALLENGE=pow: a proof-of-work check, solved here with WebCrypto -------------------
+  //
+  // GET /challenge answers 404 when the site has it off. Otherwise it hands out an ALTCHA
+  // challenge {algorithm, challenge, maxnumber, salt, signature}: find the number n in
+  // [0, maxnumber] with SHA-256(salt + n) == challenge, and send the ALTCHA payload
+  // (base64 JSON) with the form. No request goes anywhere but this site.
+
+  var challenge = { state: "off", payload: null, promise: Promise.resolve() };
+  var challengeStatus = document.getElementById("challenge-status");
+  var SOLVE_BATCH = 1000;
+
+  function sayChallenge(key) {
+    if (!challengeStatus) return;
+    challengeStatus.textContent = key ? msg(key) : "";
+  }
+
+  function toHex(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var out = "";
+    for (var i = 0; i < bytes.length; i++) out += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    return out;
+  }
+
+  function solve(task) {
+    var encoder = new TextEncoder();
+    function batch(start) {
+      if (start > task.maxnumber) return Promise.resolve(null);
+      var end = Math.min(start + SOLVE_BATCH - 1, task.maxnumber);
+      var digests = [];
+      for (var n = start; n <= end; n++) {
+        digests.push(crypto.subtle.digest("SHA-256", encoder.encode(task.salt + n)));
+      }
+      return Promise.all(digests).then(function (hashes) {
+        for (var i = 0; i < hashes.length; i++) {
+          if (toHex(hashes[i]) === task.challenge) return start + i;
+        }
+        return batch(end + 1);
+      });
+    }
+    return batch(0);
+  }
+
+  function challengeEndpoint() {
+    return apiEndpoint().replace(/\/register$/, "/challenge");
+  }
+
+  function prepareChallenge() {
+    if (!window.crypto || !window.crypto.subtle || typeof window.fetch !== "function") return;
+    challenge.payload = null;
+    var started = window.performance ? performance.now() : 0;
+    challenge.promise = fetch(challengeEndpoint(), {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        if (response.status === 204 || response.status === 404) {
+          challenge.state = "off";
+          return null;
+        }
+        if (!response.ok) throw new Error("challenge " + response.status);
+        challenge.state = "solving";
+        form.setAttribute("aria-busy", "true");
+        sayChallenge("web.signup.challenge_verifying");
+        return response.json().then(function (task) {
+          return solve(task).then(function (number) {
+            if (number === null) throw new Error("unsolved");
+            challenge.payload = btoa(
+              JSON.stringify({
+                algorithm: task.algorithm,
+                challenge: task.challenge,
+                number: number,
+                salt: task.salt,
+                signature: task.signature,
+              })
+            );
+            challenge.state = "ready";
+            if (window.performance) window.regflowChallengeMs = performance.now() - started;
+            sayChallenge("web.signup.challenge_done");
+          });
+        });
+      })
+      .catch(function () {
+        challenge.state = "ready"; // send without: the server explains (field "challenge")
+        sayChallenge("web.signup.challenge_failed");
+      })
+      .then(function () {
+        if (!button.disabled) form.setAttribute("aria-busy", "false");
+      });
+  }
+
+  prepareChallenge();
+
+  // --- after submitting: the spam note and the code beside the link (CONFIRM_CODE) -------
+
+  var spamNote = document.getElementById("spam-note");
+  var codeForm = document.getElementById("code-form");
+  var codeInput = document.getElementById("code");
+  var codeError = document.getElementById("code-error");
+  var codeButton = document.getElementById("code-button");
+
+  function showAfterSent(sender) {
+    if (spamNote) {
+      spamNote.textContent = sender
+        ? msg("web.signup.spam_note_from", { sender: sender })
+        : msg("web.signup.spam_note");
+      spamNote.hidden = false;
+    }
+    if (codeForm) codeForm.hidden = false;
+  }
+
+  function showCodeError(text) {
+    if (!codeError) return;
+    codeError.textContent = text || "";
+    codeError.hidden = !text;
+    if (text) codeInput.setAttribute("aria-invalid", "true");
+    else codeInput.removeAttribute("aria-invalid");
+  }
+
+  function codeEndpoint() {
+    return apiEndpoint().replace(/\/register$/, "/confirm-code");
+  }
+
+  function submitCode(event) {
+    event.preventDefault();
+    var code = codeInput.value.replace(/[\s-]/g, "");
+    if (!/^[0-9]{6}$/.test(code)) {
+      showCodeError(msg("web.signup.code_missing"));
+      codeInput.focus();
+      return;
+    }
+    showCodeError(null);
+    codeButton.disabled = true;
+    codeButton.textContent = msg("web.signup.code_checking");
+    fetch(codeEndpoint(), {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ code: code, lang: language }),
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return readJson(response).then(function (payload) {
+          if (response.ok && payload && typeof payload.location === "string") {
+            showStatus("success", typeof payload.message === "string" ? payload.message : "");
+            window.location.assign(payload.location);
+            return;
+          }
+          showCodeError(serverMessage(payload, msg("web.signup.code_error")));
+          codeInput.focus();
+        });
+      })
+      .catch(function () {
+        showCodeError(msg("web.error.network"));
+      })
+      .then(function () {
+        codeButton.disabled = false;
+        codeButton.textContent = msg("web.signup.code_submit");
+      });
+  }
+
+  if (codeForm) codeForm.addEventListener("submit", submitCode);
 
   form.addEventListener("submit", submit);
   clearOnInput("name");

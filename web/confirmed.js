@@ -31,6 +31,12 @@
       message: "web.confirmed.expired.message",
       link: "web.confirmed.expired.link",
     },
+    resent: {
+      kind: "success",
+      title: "web.signup.resent.title",
+      message: "web.signup.resent.message",
+      link: "web.signup.resent.link",
+    },
     invalid: {
       kind: "error",
       title: "web.confirmed.invalid.title",
@@ -63,6 +69,19 @@
   }
 
   words.collectFallback();
+
+  // An expired link: its token came in the fragment (#resend=<token>); offer a new link.
+  var resendForm = document.getElementById("resend-form");
+  var resendToken = /^#resend=([A-Za-z0-9_-]{64})$/.exec(window.location.hash || "");
+  if (window.location.hash && window.history && window.history.replaceState) {
+    // out of the address bar and the history: the token is kept in the form only
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+  if (status === "expired" && resendForm && resendToken) {
+    resendForm.elements.namedItem("token").value = resendToken[1];
+    resendForm.elements.namedItem("lang").value = words.pickLanguage();
+    resendForm.hidden = false;
+  }
 
   main.setAttribute("data-status", outcome === UNKNOWN ? "unknown" : status);
   main.classList.add("outcome--" + outcome.kind);

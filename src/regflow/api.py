@@ -13,17 +13,26 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
 from regflow.config import ConfirmMode, HttpEdge
-from regflow.domain import ClientRateLimited, Outcome, StoreUnavailable, ValidationError
+from regflow.domain import (
+    ClientRateLimited,
+    Consent,
+    Outcome,
+    StoreUnavailable,
+    ValidationError,
+)
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
 from regflow.intake import IntakeService
 from regflow.logs import correlation_id
 from regflow.metrics import NO_METRICS, Metrics, outcome_metric, status_class
 from regflow.render import SUPPORTED_LANGUAGES, negotiate_language
 from regflow.render.catalog import Catalog
+from regflow.tokens import open_handle, read_handle, seal_handle
 
 if TYPE_CHECKING:
     from regflow.render.templates import Renderer
@@ -265,8 +274,15 @@ class HttpApi:
     `DEFAULT_LANGUAGE`), from the message catalog (`regflow.render`)."""
 
     def __init__(
-        self, intake: IntakeService, edge: HttpEdge, metrics: Metrics = NO_METRICS
+        self,
+        intake: IntakeService,
+        edge: HttpEdge,
+        metrics: Metrics = NO_METRICS,
+        cookie_key: bytes | None = None,
     ) -> None:
+        # signs the registration cookie (`tokens.seal_handle`); CONFIRM_MODE=button trusts
+        # only a sealed one, so without a key the same-browser shortcut is off
+        self.cookie_key = cookie_key
         self.intake = intake
         self.edge = edge
         self.metrics = metrics
@@ -304,14 +320,28 @@ class HttpApi:
             language = self.language(event, fields.get("lang"))
             say = self._say(language)
             problem = self._problem(language, page) if html_client else None
+            handle: str | None = None
             try:
-                self.intake.register(
-                    fields.get("name"),
-                    fields.get("email"),
-                    client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
-                    honeypot=fields.get(HONEYPOT_FIELD) or "",
-                    language=language,
-                )
+                if self.edge.confirm_code or self.edge.confirm_mode is ConfirmMode.BUTTON:
+                    _, handle = self.intake.register_with_handle(
+                        fields.get("name"),
+                        fields.get("email"),
+                        client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                        honeypot=fields.get(HONEYPOT_FIELD) or "",
+                        language=language,
+                        consent=self._consent(event),
+                        challenge=fields.get(CHALLENGE_FIELD),
+                    )
+                else:
+                    self.intake.register(
+                        fields.get("name"),
+                        fields.get("email"),
+                        client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                        honeypot=fields.get(HONEYPOT_FIELD) or "",
+                        language=language,
+                        consent=self._consent(event),
+                        challenge=fields.get(CHALLENGE_FIELD),
+                    )
             except ValidationError as exc:
                 if html_client:
                     return redirect(303, with_query(page, status="error", field=exc.field))
@@ -324,8 +354,15 @@ class HttpApi:
                 return error(429, say("error.rate_limited"), **retry)
             outcome = "RegistrationAccepted"
             if from_form:
-                return redirect(303, with_query(page, status="sent"))
-            return json_response(202, {"message": say("api.accepted")})
+                accepted = redirect(303, with_query(page, status="sent"))
+            else:
+                body = {"message": say("api.accepted")}
+                if self.edge.sender_email:  # where the mail comes from: the same for everyone
+                    body["sender"] = self.edge.sender_email
+                accepted = json_response(202, body)
+            if handle is not None:
+                accepted["cookies"] = [self._registration_cookie(handle)]
+            return accepted
 
         response = _guarded(event, work, lambda key, **p: say(key, **p), lambda: problem)
         status = int(response["statusCode"])
@@ -366,17 +403,23 @@ class HttpApi:
                     if exc.status == 413:  # too large to read: as /register and the gateway
                         raise
                     token = None
-                outcome = self.intake.confirm(token)
-                return redirect(303, self._landing(outcome, link_lang))
+                outcome = self.intake.confirm(token, self._consent(event))
+                return redirect(303, self._expired_landing(outcome, link_lang, token))
             token = query_param(event, "token")
             if self.edge.confirm_mode is ConfirmMode.BUTTON:
                 if token is None or self.intake.check_token(token) is None:
                     outcome = Outcome.INVALID
                     return redirect(302, self._landing(Outcome.INVALID, link_lang))
-                page = self.confirm_page(token, lang, link_lang)
-                return _response(200, page, "text/html; charset=utf-8")
-            outcome = self.intake.confirm(token)
-            return redirect(302, self._landing(outcome, link_lang))
+                if not self._same_browser(event, token):
+                    # no cookie (a scanner, another device, or a webmail click that did not
+                    # carry the SameSite=Strict cookie): the button, and once, a reload from
+                    # this origin that would carry it
+                    again = None if query_param(event, "same") == "1" else "1"
+                    page = self.confirm_page(token, lang, link_lang, refresh=again)
+                    return _response(200, page, "text/html; charset=utf-8")
+                # the browser that filled in the form: confirmed without the extra click
+            outcome = self.intake.confirm(token, self._consent(event))
+            return redirect(302, self._expired_landing(outcome, link_lang, token))
 
         # a link in a mail, or the button's form: a browser navigated here
         page = self._problem(lang, self.edge.register_page_url) if wants_html(event) else None
@@ -457,11 +500,191 @@ class HttpApi:
         self.metrics.emit(values, route="erase")
         return response
 
-    def confirm_page(self, token: str, lang: str, link_lang: str | None = None) -> str:
+    def confirm_page(
+        self, token: str, lang: str, link_lang: str | None = None, refresh: str | None = None
+    ) -> str:
         """The page of CONFIRM_MODE=button: GET changes nothing; the button POSTs the token
         (to `confirm`, relative: the page is served by /confirm itself, so the POST stays on
         whatever origin the visitor came in through, which `form-action 'self'` requires)."""
         action = "confirm" if link_lang is None else with_query("confirm", lang=link_lang)
+        again = None
+        if refresh is not None:
+            params = {"token": token, "same": refresh}
+            if link_lang is not None:
+                params["lang"] = link_lang
+            again = "confirm?" + urlencode(params)
         return self._render(
-            "confirm_button", lang, token=token, site=self.edge.site_name, action=action
+            "confirm_button",
+            lang,
+            token=token,
+            site=self.edge.site_name,
+            action=action,
+            refresh=again,
         )
+
+    # --- CONFIRM_CODE: POST /confirm-code ---------------------------------------------------
+
+    def challenge(self, event: Event) -> Response:
+        """GET /challenge (CHALLENGE=pow): a fresh HMAC-signed, expiring proof-of-work
+        challenge in the ALTCHA format; 204 (no content) when the challenge is off, so a
+        page that asks on every load learns it without an error."""
+        say = self._say(self.language(event))
+
+        def work() -> Response:
+            issued = self.intake.issue_challenge()
+            if issued is None:
+                return _response(204)
+            return json_response(200, issued)
+
+        response = _guarded(event, work, lambda key, **p: say(key, **p))
+        self.metrics.emit({status_class(int(response["statusCode"])): 1.0}, route="challenge")
+        return response
+
+    def _cookie_handle(self, event: Event) -> str | None:
+        """The registration cookie's handle: checked against its seal when there is a key."""
+        value = cookie_value(event, REGISTRATION_COOKIE)
+        if self.cookie_key is None:
+            return value
+        return open_handle(self.cookie_key, value)
+
+    def _same_browser(self, event: Event, token: str) -> bool:
+        """CONFIRM_MODE=button: does this request carry the sealed registration cookie of
+        the registration `token` names (the browser that filled in the form)?"""
+        if self.cookie_key is None:
+            return False
+        handle = open_handle(self.cookie_key, cookie_value(event, REGISTRATION_COOKIE))
+        parsed = self.intake.check_token(token)
+        return handle is not None and parsed is not None and read_handle(handle) == parsed
+
+    def _consent(self, event: Event) -> Consent:
+        """The proof of consent of this request: the client address as the limits see it
+        (CloudFront's viewer address behind the origin-verify header), the user agent."""
+        ip = client_ip(event, self.edge.origin_verify_secret)
+        return self.intake.consent_of(ip, headers_of(event).get("user-agent"))
+
+    def _registration_cookie(self, handle: str, max_age: int | None = None) -> str:
+        """The cookie naming the submitting browser's registration (`tokens.issue_handle`):
+        HttpOnly (no script reads it), SameSite=Strict (no other site's request carries it),
+        Path=/ (pages and API share one origin: CloudFront routes /register, /confirm and
+        /confirm-code to the API), Secure when the site is served over https."""
+        age = self.intake.rules.token_ttl_hours * 3600 if max_age is None else max_age
+        if handle and self.cookie_key is not None:
+            handle = seal_handle(self.cookie_key, handle)
+        cookie = f"{REGISTRATION_COOKIE}={handle}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict"
+        if self.edge.register_page_url.startswith("https://") or self.edge.success_url.startswith(
+            "https://"
+        ):
+            cookie += "; Secure"
+        return cookie
+
+    def confirm_code(self, event: Event) -> Response:
+        """POST /confirm-code: the code from the verification mail, in the browser that
+        submitted the form (its registration cookie names the registration). JSON: 200 with
+        the outcome for a right code (`confirmed`, `already-confirmed`), 400 `field: code`
+        otherwise (wrong, dead, unknown registration: one answer; an expired registration with
+        the right code: its own message). A plain form post: 303 to the confirmed page, or
+        back to the register page with `?status=code-error`. 404 when CONFIRM_CODE=off."""
+        say = self._say(self.language(event))
+        outcome: Outcome | None = None
+
+        def work() -> Response:
+            nonlocal say, outcome
+            if not self.edge.confirm_code:
+                return error(404, say("error.not_found"))
+            fields, from_form = parse_fields(event)
+            html_client = from_form and wants_html(event)
+            requested = fields.get("lang")
+            link_lang = requested if requested in SUPPORTED_LANGUAGES else None
+            say = self._say(self.language(event, requested))
+            outcome = self.intake.confirm_code(
+                self._cookie_handle(event), fields.get("code"), self._consent(event)
+            )
+            ok = outcome in (Outcome.CONFIRMED, Outcome.ALREADY_CONFIRMED)
+            landing = self._landing(outcome, link_lang)
+            if html_client:
+                if ok or outcome is Outcome.EXPIRED:
+                    answer = redirect(303, landing)
+                else:
+                    page = self.edge.register_page_url
+                    answer = redirect(303, with_query(page, status="code-error"))
+            elif ok:
+                key = (
+                    "api.signup_code.confirmed"
+                    if outcome is Outcome.CONFIRMED
+                    else "api.signup_code.already"
+                )
+                answer = json_response(
+                    200, {"status": outcome.value, "message": say(key), "location": landing}
+                )
+            elif outcome is Outcome.EXPIRED:
+                return error(400, say("error.signup_code.expired"), "code")
+            else:
+                return error(400, say("error.signup_code.invalid"), "code")
+            if ok:  # the registration is done: the browser forgets it
+                answer["cookies"] = [self._registration_cookie("", max_age=0)]
+            return answer
+
+        response = _guarded(event, work, lambda key, **p: say(key, **p))
+        values = {status_class(int(response["statusCode"])): 1.0}
+        if outcome is not None:
+            values[outcome_metric("CodeConfirmation", outcome.value)] = 1.0
+        self.metrics.emit(values, route="confirm-code")
+        return response
+
+    # --- a way back from an expired link: POST /resend ------------------------------------
+
+    def _expired_landing(self, outcome: Outcome, lang: str | None, token: object) -> str:
+        """`_landing`, and for an expired link its token in the fragment (`#resend=<token>`),
+        for the expired page's "send me a new link": a fragment never reaches a server, a
+        log or a Referer; the page's script reads it and removes it from the address bar."""
+        landing = self._landing(outcome, lang)
+        if outcome is Outcome.EXPIRED and isinstance(token, str) and _TOKEN_SHAPE.fullmatch(token):
+            return f"{landing}#resend={token}"
+        return landing
+
+    def resend(self, event: Event) -> Response:
+        """POST /resend (a form post from the expired page, or JSON): `token`, the expired
+        link's. One answer whatever happens (a new link mailed, the address limited, the
+        registration gone or confirmed, a forged token, the client limited): 202 JSON, or a
+        303 to the confirmed page with `?status=resent` for a browser's form post."""
+        say = self._say(self.language(event))
+
+        def work() -> Response:
+            nonlocal say
+            fields, from_form = parse_fields(event)
+            requested = fields.get("lang")
+            link_lang = requested if requested in SUPPORTED_LANGUAGES else None
+            say = self._say(self.language(event, requested))
+            self.intake.resend(
+                fields.get("token"),
+                client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                consent=self._consent(event),
+            )
+            if from_form and wants_html(event):
+                landing = self.edge.success_url
+                if link_lang is not None and link_lang != self.edge.default_language:
+                    return redirect(303, with_query(landing, status="resent", lang=link_lang))
+                return redirect(303, with_query(landing, status="resent"))
+            return json_response(202, {"message": say("api.signup_resend.accepted")})
+
+        response = _guarded(event, work, lambda key, **p: say(key, **p))
+        self.metrics.emit({status_class(int(response["statusCode"])): 1.0}, route="resend")
+        return response
+
+
+REGISTRATION_COOKIE = "regflow_reg"
+
+
+def cookie_value(event: Event, name: str) -> str | None:
+    """The value of cookie `name`: from the v2 event's `cookies` (API Gateway and the local
+    gateway put them there), else a `Cookie` header. None when absent or given twice."""
+    raw = event.get("cookies")
+    pairs: list[str] = [str(c) for c in raw] if isinstance(raw, list) else []
+    if not pairs:
+        header = headers_of(event).get("cookie", "")
+        pairs = [p for p in header.split(";") if p.strip()]
+    found = [v for k, _, v in (p.strip().partition("=") for p in pairs) if k == name]
+    return found[0] if len(found) == 1 else None
+
+
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{64}")

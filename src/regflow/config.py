@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
-from regflow.domain import ConfigError, Limit
+from regflow.domain import ConfigError, ConsentIp, Limit
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -54,6 +54,17 @@ class Rules:
     ip_limit_per_hour: int = 20
     blocked_email_domains: frozenset[str] = frozenset()
     default_language: str = "en"
+    # CONFIRM_CODE: a 6-digit code beside the link (`tokens.confirmation_code`); at most
+    # `code_max_tries` wrong codes per registration, then its code is dead (the link works)
+    confirm_code: bool = True
+    code_max_tries: int = 5
+    # proof of consent: how much of the client address to keep, the consent text's version
+    consent_ip: ConsentIp = ConsentIp.TRUNCATED
+    consent_text_version: str = "1"
+    # CHALLENGE=pow: POST /register needs a solved proof-of-work challenge (`challenge`);
+    # CHALLENGE_DIFFICULTY is its maxnumber (ALTCHA): the browser tries half of it on average
+    challenge: bool = False
+    challenge_difficulty: int = 50_000
 
     @property
     def address_limit(self) -> Limit:
@@ -80,6 +91,8 @@ class HttpEdge:
     site_name: str = "regflow"
     default_language: str = "en"
     templates_dir: Path | None = None  # an owner's catalog (and page template) overrides
+    confirm_code: bool = True  # CONFIRM_CODE: POST /confirm-code, the registration cookie
+    sender_email: str = ""  # named on the page after submitting (where the mail comes from)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,7 @@ class MailSettings:
     mx_check: bool = False
     # OWNER_DIGEST: "off" (a mail per confirmation) or "daily" (one digest a day instead)
     owner_digest: str = "off"
+    confirm_code: bool = True  # CONFIRM_CODE: the verification mail carries the code
 
     @property
     def confirm_url(self) -> str:
@@ -195,6 +209,7 @@ class Settings:
     token_secret: bytes | None = field(default=None, repr=False)
     log_level: str = "INFO"
     events: EventSettings = EventSettings()
+    challenge_secret: bytes | None = field(default=None, repr=False)  # CHALLENGE_SECRET
 
     @classmethod
     def from_env(
@@ -216,6 +231,7 @@ class Settings:
         language = reader.choice_of("DEFAULT_LANGUAGE", LANGUAGES, "en")
         ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
         templates = reader.directory("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
+        confirm_code = reader.choice_of("CONFIRM_CODE", ("on", "off"), "on") == "on"
         return cls(
             rules=Rules(
                 token_ttl_hours=ttl_hours,
@@ -226,6 +242,13 @@ class Settings:
                 ip_limit_per_hour=reader.integer("IP_LIMIT_PER_HOUR", 20, low=0, high=1_000_000),
                 blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
                 default_language=language,
+                confirm_code=confirm_code,
+                consent_ip=reader.choice("CONSENT_IP", ConsentIp, ConsentIp.TRUNCATED),
+                consent_text_version=reader.text("CONSENT_TEXT_VERSION", "1")[:64],
+                challenge=reader.choice_of("CHALLENGE", ("off", "pow"), "off") == "pow",
+                challenge_difficulty=reader.integer(
+                    "CHALLENGE_DIFFICULTY", 50_000, low=1, high=10_000_000
+                ),
             ),
             http=HttpEdge(
                 success_url=success_url,
@@ -236,6 +259,8 @@ class Settings:
                 site_name=site_name,
                 default_language=language,
                 templates_dir=templates,
+                confirm_code=confirm_code,
+                sender_email=sender,
             ),
             mail=MailSettings(
                 sender_email=sender,
@@ -247,6 +272,7 @@ class Settings:
                 templates_dir=templates,
                 mx_check=reader.choice_of("MX_CHECK", ("on", "off"), "off") == "on",
                 owner_digest=reader.choice_of("OWNER_DIGEST", ("off", "daily"), "off"),
+                confirm_code=confirm_code,
             ),
             aws=AwsWiring(
                 table_name=reader.text("TABLE_NAME", "UserRegistrations"),
@@ -270,7 +296,15 @@ class Settings:
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
             ),
             events=reader.event_settings(),
+            challenge_secret=_challenge_secret(reader),
         )
+
+
+def _challenge_secret(reader: _Reader) -> bytes | None:
+    value = reader.optional("CHALLENGE_SECRET")
+    if value is not None and len(value.encode()) < 32:
+        raise ConfigError("CHALLENGE_SECRET must be at least 32 characters")
+    return value.encode() if value else None
 
 
 class _Reader:

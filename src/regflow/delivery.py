@@ -215,6 +215,7 @@ class DeliveryService:
             lang=reg.language,
             renderer=self.renderer,
             erase_link=self.erase_link(reg.id, reg.addr_key, reg.language),
+            code=self.confirm_code(reg) if s.confirm_code else None,
         )
 
     def _digest(self, message: Message) -> Email:
@@ -242,6 +243,12 @@ class DeliveryService:
             owner=s.owner_email,
             renderer=self.renderer,
         )
+
+    def confirm_code(self, registration: Registration) -> str:
+        """The 6-digit code beside the link (CONFIRM_CODE; `tokens.confirmation_code`)."""
+        from regflow.tokens import confirmation_code
+
+        return confirmation_code(self.signer, registration.id, registration.addr_key)
 
     # --- sending -------------------------------------------------------------------------
 

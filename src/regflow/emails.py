@@ -87,6 +87,7 @@ def verification(
     lang: str | None = None,
     renderer: Renderer | None = None,
     erase_link: str | None = None,
+    code: str | None = None,
 ) -> Email:
     renderer = renderer or default_renderer()
     rendered = renderer.mail(
@@ -98,6 +99,7 @@ def verification(
         hours=hours,
         site=site,
         erase_link=erase_link,
+        code=code,
     )
     return to_email(rendered, sender=sender, to=registration.email)
 

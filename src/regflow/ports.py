@@ -9,6 +9,7 @@ from typing import Protocol
 
 from regflow.domain import (
     ClaimedMessage,
+    Consent,
     CreateResult,
     Email,
     Event,
@@ -17,6 +18,7 @@ from regflow.domain import (
     Outcome,
     ParkedMessage,
     Registration,
+    SpentChallenge,
     Status,
     Suppression,
 )
@@ -43,6 +45,7 @@ class RegistrationStore(Protocol):
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         """Atomically: check both limits, count the event in both, store `registration`
         (PENDING) and owe its verification message. All or nothing.
@@ -59,16 +62,50 @@ class RegistrationStore(Protocol):
         Raises `ClientRateLimited` when the client limit says no (nothing written); returns
         `ADDRESS_LIMITED` when the address limit says no (only the client counted). The limits are
         judged at `registration.timestamp`. Raises `StoreUnavailable` when the store throttles
-        or is down (nothing written)."""
+        or is down (nothing written).
+
+        `challenge` (CHALLENGE=pow): the solution this post used, spent in the same atomic
+        step whenever the post is counted (created or address-limited); one already spent
+        raises `ValidationError` on the `challenge` field first, nothing written."""
         ...
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
-        """In one atomic conditional step: a PENDING registration with this id and address
-        whose ttl is after `now`, for an address with no confirmed registration yet, becomes
-        CONFIRMED (ttl removed, confirmed_at = now), the address is locked to it, and the owner
-        notification is owed. Otherwise nothing changes and the outcome says why:
-        INVALID (unknown id or address mismatch), EXPIRED, ALREADY_CONFIRMED (this one, or
-        another registration of the same address)."""
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
+        """In one atomic conditional step (`consent`, when given, recorded as the
+        registration's `confirm_consent` with the change): a PENDING registration with this
+        id and address whose ttl is after `now`, for an address with no confirmed
+        registration yet, becomes CONFIRMED (ttl removed, confirmed_at = now), the address
+        is locked to it, and the owner notification is owed. Otherwise nothing changes and
+        the outcome says why: INVALID (unknown id or address mismatch), EXPIRED,
+        ALREADY_CONFIRMED (this one, or another registration of the same address)."""
+        ...
+
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+        consent: Consent | None = None,
+    ) -> Outcome:
+        """A code was entered for this registration (CONFIRM_CODE); `matched`: it was the
+        right one. In one atomic conditional step:
+
+        - matched, and the registration has had fewer than `max_tries` wrong codes: exactly
+          `confirm` (CONFIRMED, or EXPIRED / ALREADY_CONFIRMED / INVALID as there);
+        - not matched: a PENDING, unexpired registration with this id and address, with fewer
+          than `max_tries` wrong codes, counts one more; the outcome is INVALID;
+        - a registration with `max_tries` wrong codes already: nothing changes, INVALID (its
+          code is dead; its link still works).
+        A not-matched code on a confirmed, expired or unknown registration changes nothing."""
         ...
 
     def get(self, registration_id: str) -> Registration | None: ...

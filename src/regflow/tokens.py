@@ -95,3 +95,80 @@ class ErasureSigner(TokenSigner):
 
 def generate_secret() -> bytes:
     return secrets.token_bytes(MIN_SECRET_BYTES)
+
+
+# --- the code beside the link and the registration handle (CONFIRM_CODE) -------------------
+
+_CODE_CONTEXT = b"regflow/code/v1\x00"
+CODE_DIGITS = 6
+_HANDLE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def confirmation_code(signer: TokenSigner, registration_id: str, addr_key: str) -> str:
+    """The registration's one-time code: 6 digits derived from the secret, the registration
+    id and the address key (HMAC-SHA256, a separate context from the link's). Nothing of it
+    is stored: the store keeps only the count of wrong tries, and the code dies with the
+    registration (confirmed, expired, erased) or after the last allowed wrong try."""
+    payload = _unb64(registration_id) + bytes.fromhex(addr_key)
+    mac = hmac.new(signer._key(), _CODE_CONTEXT + payload, hashlib.sha256).digest()
+    # 64 bits reduced mod 10^6: the bias (< 10^-13) is far below anything a guesser can use
+    return str(int.from_bytes(mac[:8], "big") % 10**CODE_DIGITS).zfill(CODE_DIGITS)
+
+
+def code_matches(signer: TokenSigner, registration_id: str, addr_key: str, code: str) -> bool:
+    """Constant-time comparison of a submitted code with the registration's."""
+    expected = confirmation_code(signer, registration_id, addr_key)
+    return hmac.compare_digest(expected.encode(), code.encode("utf-8", "surrogatepass"))
+
+
+def issue_handle(registration_id: str, addr_key: str) -> str:
+    """What the browser that submitted the form keeps (an HttpOnly cookie) to name its
+    registration when it sends the code: `base64url(id[16] | address key[16])`, 43
+    characters. Not signed and needing no secret (the registration function has none): the
+    id is 128 random bits, fresh for every post, written or not, and the handle alone
+    confirms nothing (the code, which only the inbox gets, does)."""
+    payload = _unb64(registration_id) + bytes.fromhex(addr_key)
+    if len(payload) != 2 * _ID_BYTES:
+        raise ValueError("malformed registration id or address key")
+    return _b64(payload)
+
+
+def read_handle(handle: object) -> tuple[str, str] | None:
+    """`(registration_id, addr_key)` of a well-formed handle, else None."""
+    if not isinstance(handle, str) or not _HANDLE_RE.fullmatch(handle):
+        return None
+    try:
+        raw = _unb64(handle)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != 2 * _ID_BYTES:
+        return None
+    return _b64(raw[:_ID_BYTES]), raw[_ID_BYTES:].hex()
+
+
+# --- the registration cookie, signed (CONFIRM_MODE=button's same-browser proof) -------------
+
+_COOKIE_CONTEXT = b"regflow/browser/v1\x00"
+_COOKIE_MAC_BYTES = 16
+
+
+def browser_key(secret: bytes) -> bytes:
+    """The key that signs the registration cookie, derived from a secret of 32+ bytes."""
+    return hmac.new(secret, _COOKIE_CONTEXT, hashlib.sha256).digest()
+
+
+def seal_handle(key: bytes, handle: str) -> str:
+    """`<handle>.<base64url HMAC-SHA256(key, handle)[:16]>`: a link token, which holds the
+    same id and address key in the clear, cannot be turned into this without the key."""
+    mac = hmac.new(key, handle.encode("ascii"), hashlib.sha256).digest()[:_COOKIE_MAC_BYTES]
+    return f"{handle}.{_b64(mac)}"
+
+
+def open_handle(key: bytes, value: object) -> str | None:
+    """The handle of a genuinely sealed cookie value, else None. Constant-time."""
+    if not isinstance(value, str) or value.count(".") != 1:
+        return None
+    handle, _, _ = value.partition(".")
+    if read_handle(handle) is None:
+        return None
+    return handle if hmac.compare_digest(seal_handle(key, handle), value) else None

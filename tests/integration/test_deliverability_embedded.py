@@ -114,14 +114,19 @@ def test_a_version_3_sqlite_file_is_migrated_for_deliverability(tmp_path: Path) 
             "CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED'))",
             "CHECK (status IN ('PENDING', 'CONFIRMED'))",
         )
-        # version 6 (events) came later: its outbox columns and digests table go too
+        # versions 6 (events) and 7 (signup) came later: their columns and tables go too
+        .replace("delivery_failure TEXT,", "delivery_failure TEXT ")
+        .replace("    code_tries       INTEGER NOT NULL DEFAULT 0, --", "    --")
+        .replace("    signup_consent   TEXT                 --", "    --")
+        .replace("    confirm_consent  TEXT                  --", "    --")
         .replace("first_failed_at REAL,", "first_failed_at REAL")
         .replace("    target          TEXT NOT NULL DEFAULT '', --", "    --")
         .replace("    snapshot        TEXT                   --", "    --")
     )
-    v3 = v3.split("CREATE TABLE IF NOT EXISTS digests")[0] + v3.split(
-        '"digest-YYYY-MM-DD"\n);', 1
-    )[-1]
+    v3 = (
+        v3.split("CREATE TABLE IF NOT EXISTS digests")[0]
+        + v3.split('"digest-YYYY-MM-DD"\n);', 1)[-1]
+    )
     path = tmp_path / "regflow.db"
     db = sqlite3.connect(path, isolation_level=None)
     for statement in statements(v3):

@@ -16,6 +16,8 @@ authorize (TransactWriteItems split into its per-item actions). Then:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -146,6 +148,11 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         "CONFIRM_MODE": mode,
         "ADDRESS_MIN_INTERVAL_SECONDS": "0",
         "SES_CONFIGURATION_SET": CONFIGURATION_SET,
+        # issue 14: every registration of the flow solves a proof-of-work challenge, spent in
+        # its transaction (the CHAL# Put)
+        "CHALLENGE": "pow",
+        "CHALLENGE_DIFFICULTY": "20",
+        "CHALLENGE_SECRET": "s" * 32,
     }
     with (
         pytest.MonkeyPatch.context() as patch,
@@ -156,8 +163,19 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         recorder.hook(reader._streams, as_function="MailSender")  # the mapping's own reads
         alice = {"name": "Alice", "email": f"alice-{mode}@example.com"}
 
+        def solved(person: dict[str, str]) -> dict[str, str]:
+            task = json.loads(stack.register(events.http_event("GET", "/challenge"))["body"])
+            number = next(
+                n
+                for n in range(task["maxnumber"] + 1)
+                if hashlib.sha256(f"{task['salt']}{n}".encode()).hexdigest() == task["challenge"]
+            )
+            fields = {k: task[k] for k in ("algorithm", "challenge", "salt", "signature")}
+            payload = json.dumps({**fields, "number": number}).encode()
+            return {**person, "challenge": base64.b64encode(payload).decode()}
+
         with recorder.acting_as("RegistrationHandler"):
-            assert stack.register(events.json_post("/register", alice))["statusCode"] == 202
+            assert stack.register(events.json_post("/register", solved(alice)))["statusCode"] == 202
         pump(reader, recorder)  # verification mail
         token = last_token()
 
@@ -174,7 +192,7 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         pump(reader, recorder)  # owner notification
 
         with recorder.acting_as("RegistrationHandler"):
-            assert stack.register(events.json_post("/register", alice))["statusCode"] == 202
+            assert stack.register(events.json_post("/register", solved(alice)))["statusCode"] == 202
         pump(reader, recorder)  # "you are already registered"
         assert len(sent_mail()) == 3
 
@@ -189,7 +207,9 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
             ses.fail(code)
             person = {"name": who.title(), "email": f"{who}-{mode}@example.com"}
             with recorder.acting_as("RegistrationHandler"):
-                post = events.json_post("/register", person, source_ip=f"198.51.100.{len(who)}")
+                post = events.json_post(
+                    "/register", solved(person), source_ip=f"198.51.100.{len(who)}"
+                )
                 assert stack.register(post)["statusCode"] == 202
             pump(reader, recorder)
         assert len(stack.parked()) == 2
@@ -204,17 +224,36 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         assert stack.parked() == []
         assert len(sent_mail()) == 4
 
+        # the expired page's "send me a new link" (issue 14): a fresh registration for the
+        # one the link names, mailed anew; and the code beside the link (a wrong one counted)
+        hana = {"name": "Hana", "email": f"hana-{mode}@example.com"}
+        with recorder.acting_as("RegistrationHandler"):
+            post = events.json_post("/register", solved(hana), source_ip="198.51.100.99")
+            registered = stack.register(post)
+            assert registered["statusCode"] == 202
+        pump(reader, recorder)
+        hana_token = last_token()
+        handle = registered["cookies"][0].split(";", 1)[0]
+        with recorder.acting_as("ConfirmationHandler"):
+            resend = events.json_post("/resend", {"token": hana_token}, source_ip="198.51.100.99")
+            assert stack.confirm(resend)["statusCode"] == 202
+            # never a code: a wrong try, counted (one conditional write)
+            wrong = events.json_post("/confirm-code", {"code": "x"}, headers={"cookie": handle})
+            assert stack.confirm(wrong)["statusCode"] == 400
+        pump(reader, recorder)
+        assert len(sent_mail()) == 6
+
         # deliverability: SES reports a hard bounce and a soft bounce of erin's mail to the
         # SES events function (SNS); erin's next post sends nothing (the mail sender reads the
         # suppression list)
         erin = f"erin-{mode}@example.com"
         with recorder.acting_as("RegistrationHandler"):
             post = events.json_post(
-                "/register", {"name": "Erin", "email": erin}, source_ip="198.51.100.9"
+                "/register", solved({"name": "Erin", "email": erin}), source_ip="198.51.100.9"
             )
             assert stack.register(post)["statusCode"] == 202
         pump(reader, recorder)
-        assert len(sent_mail()) == 5
+        assert len(sent_mail()) == 7
         (erin_id,) = [i["id"]["S"] for i in stack.items("REG#") if i["email"]["S"] == erin]
         from regflow.handlers import ses_events
 
@@ -225,9 +264,12 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
                 assert ses_events.lambda_handler(event, None)["events"] == 1
         assert stack.item(erin_id)["status"]["S"] == "BOUNCED"  # type: ignore[index]
         with recorder.acting_as("RegistrationHandler"):
-            assert stack.register(post)["statusCode"] == 202
+            again = events.json_post(
+                "/register", solved({"name": "Erin", "email": erin}), source_ip="198.51.100.9"
+            )
+            assert stack.register(again)["statusCode"] == 202
         pump(reader, recorder)
-        assert len(sent_mail()) == 5
+        assert len(sent_mail()) == 7
 
         # events (issue 12): each confirmation publishes to EventBridge from the mail sender;
         # EventBridge refusing (access denied) parks the event, the recovery publishes it
@@ -236,7 +278,7 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         Faults(stack.clients.events(), "PutEvents").fail("AccessDeniedException")
         gina = {"name": "Gina", "email": f"gina-{mode}@example.com"}
         with recorder.acting_as("RegistrationHandler"):
-            post = events.json_post("/register", gina, source_ip="198.51.100.99")
+            post = events.json_post("/register", solved(gina), source_ip="198.51.100.98")
             assert stack.register(post)["statusCode"] == 202
         pump(reader, recorder)
         with recorder.acting_as("ConfirmationHandler"):
@@ -263,7 +305,9 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
             if attempt == 1:
                 ses.fail("AccountSuspendedException")
             with recorder.acting_as("RegistrationHandler"):
-                post = events.json_post("/register", frank, source_ip=f"198.51.100.{60 + attempt}")
+                post = events.json_post(
+                    "/register", solved(frank), source_ip=f"198.51.100.{60 + attempt}"
+                )
                 assert stack.register(post)["statusCode"] == 202
             if attempt == 1:
                 pump(reader, recorder)

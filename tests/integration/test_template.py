@@ -251,6 +251,11 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         "REGISTER_PAGE_URL",
         "TOKEN_TTL_HOURS",
         "CONFIRM_MODE",
+        "CONFIRM_CODE",
+        "CONSENT_IP",
+        "CHALLENGE",
+        "CHALLENGE_DIFFICULTY",
+        "CONSENT_TEXT_VERSION",
         "ADDRESS_MIN_INTERVAL_SECONDS",
         "ADDRESS_LIMIT_PER_DAY",
         "IP_LIMIT_PER_HOUR",
@@ -274,7 +279,12 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
             if function not in ("RegistrationHandler", "SesEventsHandler", "OwnerDigestHandler")
             else set()
         )
-        origin = {"ORIGIN_VERIFY_SECRET"} if function == "RegistrationHandler" else set()
+        # (and the confirmation path, for the proof of consent's client address)
+        request_path = ("RegistrationHandler", "ConfirmationHandler")
+        origin = {"ORIGIN_VERIFY_SECRET"} if function in request_path else set()
+        # CHALLENGE=pow: only the registration function signs and checks challenges
+        # (and seals the registration cookie, which the confirmation function checks)
+        challenge = {"CHALLENGE_SECRET"} if function in request_path else set()
         # only the senders publish events (EventBridge, webhooks: docs/events.md)
         senders = ("MailSender", "ParkedMessageRecovery")
         events = (
@@ -283,7 +293,7 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
             else set()
         )
         digest = {"OWNER_DIGEST"} if function in (*senders, "OwnerDigestHandler") else set()
-        assert set(env) == common | secret | origin | events | digest, function
+        assert set(env) == common | secret | origin | challenge | events | digest, function
         assert env["TOKEN_TTL_HOURS"] == {"Ref": "TokenTtlHours"}
         assert env["SITE_NAME"] == {"Ref": "SiteName"}
         assert env["CONFIRM_MODE"] == {"Ref": "ConfirmMode"}
@@ -422,6 +432,9 @@ def test_routes_and_their_functions(resources: dict[str, Any]) -> None:
         "POST /confirm": "ConfirmationHandler",
         "GET /erase": "ErasureHandler",
         "POST /erase": "ErasureHandler",
+        "POST /confirm-code": "ConfirmationHandler",  # CONFIRM_CODE
+        "POST /resend": "ConfirmationHandler",  # the expired page's "send me a new link"
+        "GET /challenge": "RegistrationHandler",  # CHALLENGE=pow
     }
     permissions = of_type(resources, "AWS::Lambda::Permission").values()
     invokable = {p["Properties"]["FunctionName"]["Ref"] for p in permissions}
@@ -493,7 +506,14 @@ def test_distribution_routes_pages_and_api(resources: dict[str, Any]) -> None:
     default = config["DefaultCacheBehavior"]
     assert default["TargetOriginId"] == "pages"
     behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    assert set(behaviours) == {"/register", "/confirm", "/erase"}
+    assert set(behaviours) == {
+        "/register",
+        "/confirm",
+        "/erase",
+        "/confirm-code",
+        "/resend",
+        "/challenge",
+    }
     for behaviour in [default, *behaviours.values()]:
         assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeadersPolicy"}

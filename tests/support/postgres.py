@@ -25,7 +25,7 @@ from tests.support.server import free_port
 
 TABLES = (
     "outbox, confirmed_addresses, registrations, limit_counters, send_logs,"
-    " suppressions, soft_bounces"
+    " suppressions, soft_bounces, spent_challenges, digests"
 )
 
 

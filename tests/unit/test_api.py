@@ -4,6 +4,7 @@ the embedded server drive it)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -63,7 +64,7 @@ def test_accepted() -> None:
     w = world()
     response = post_json(w, {"name": "Jane", "email": "jane@example.com"})
     assert response["statusCode"] == 202
-    assert body_of(response) == {"message": ACCEPTED}
+    assert body_of(response) == {"message": ACCEPTED, "sender": "no-reply@example.org"}
     (reg,) = w.store.by_id.values()
     assert reg.status is Status.PENDING
     assert reg.email == "jane@example.com"
@@ -80,6 +81,11 @@ def test_same_answer_for_unknown_pending_confirmed_and_limited_addresses() -> No
     honeypot = post_json(w, {"name": "B", "email": "b@example.com", "website": "x"}, **ip)
     assert len(w.store.by_id) == 3  # the limited post and the bot stored nothing
     answers = [unknown, pending, confirmed, limited, honeypot]
+    # CONFIRM_CODE: every accepted post gets a registration cookie of one shape, a fresh
+    # random id each time (tests/unit/test_signup_code.py), so the value is set aside here
+    for answer in answers:
+        (cookie,) = answer.pop("cookies")
+        assert re.fullmatch(r"regflow_reg=[A-Za-z0-9_-]{43}; Path=/; .*", cookie), cookie
     for answer in answers:
         assert answer == unknown, "the answer tells the cases apart"
     assert unknown["statusCode"] == 202

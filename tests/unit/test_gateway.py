@@ -184,7 +184,7 @@ def assert_secure(response: Any) -> None:
 def test_register_and_confirm_through_the_handlers(client: GatewayClient) -> None:
     r = client.post("/register", json={"name": "Zoë", "email": "zoe@example.com"})
     assert r.status_code == 202
-    assert r.json() == {"message": ACCEPTED}
+    assert r.json()["message"] == ACCEPTED
     assert uuid.UUID(r.headers["x-request-id"])
     assert_secure(r)
     assert client.wakes == [1]

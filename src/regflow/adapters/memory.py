@@ -15,6 +15,7 @@ from datetime import datetime
 
 from regflow.domain import (
     ClaimedMessage,
+    Consent,
     CreateResult,
     Limit,
     LimitState,
@@ -24,11 +25,15 @@ from regflow.domain import (
     ParkedMessage,
     Registration,
     SendLog,
+    SpentChallenge,
     Status,
     Suppression,
+    ValidationError,
     count_client,
     count_send,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
+from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
 from regflow.ports import Stats
 
 # A claim older than this is released (a delivery never takes that long).
@@ -69,6 +74,8 @@ class MemoryStore:
         self.suppressed: dict[str, Suppression] = {}  # mailbox_key -> entry
         self.soft_bounces: dict[str, list[int]] = {}  # mailbox_key -> epoch seconds
         self._soft_bounce_expires: dict[str, int] = {}
+        self.code_tries: dict[str, int] = {}
+        self.spent_challenges: dict[str, int] = {}  # challenge id -> expires (CHALLENGE=pow)
 
     # --- RegistrationStore ------------------------------------------------------------
 
@@ -79,9 +86,12 @@ class MemoryStore:
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
         with self._lock:
+            if challenge is not None and self.spent_challenges.get(challenge.id, 0) > now:
+                raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
@@ -104,6 +114,8 @@ class MemoryStore:
                     new.window_start + client_limit.window_seconds,
                     new.last_at + client_limit.min_interval_seconds,
                 )
+            if challenge is not None:  # spent by a counted post, limited or not
+                self.spent_challenges[challenge.id] = challenge.expires
             if address_limit.enabled and address is None:
                 return CreateResult.ADDRESS_LIMITED
             if address is not None:
@@ -114,7 +126,14 @@ class MemoryStore:
             self._owe(Message(MessageKind.VERIFICATION, registration))
             return CreateResult.CREATED
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
         with self._lock:
             reg = self.by_id.get(registration_id)
             if reg is None or reg.addr_key != addr_key:
@@ -128,7 +147,7 @@ class MemoryStore:
             if addr_key in self.confirmed_by_address:
                 return Outcome.ALREADY_CONFIRMED
             confirmed = dataclasses.replace(
-                reg, status=Status.CONFIRMED, ttl=None, confirmed_at=now
+                reg, status=Status.CONFIRMED, ttl=None, confirmed_at=now, confirm_consent=consent
             )
             self.by_id[registration_id] = confirmed
             self.confirmed_by_address[addr_key] = registration_id
@@ -136,6 +155,28 @@ class MemoryStore:
             for target in self.event_targets:
                 self._owe(Message(MessageKind.REGISTRATION_CONFIRMED, confirmed, target))
             return Outcome.CONFIRMED
+
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+        consent: Consent | None = None,
+    ) -> Outcome:
+        with self._lock:
+            reg = self.by_id.get(registration_id)
+            if reg is None or reg.addr_key != addr_key:
+                return Outcome.INVALID
+            if self.code_tries.get(registration_id, 0) >= max_tries:
+                return Outcome.INVALID
+            if not matched:
+                if reg.status is Status.PENDING and not reg.expired(now):
+                    self.code_tries[registration_id] = self.code_tries.get(registration_id, 0) + 1
+                return Outcome.INVALID
+        return self.confirm(registration_id, addr_key, now, consent=consent)
 
     def get(self, registration_id: str) -> Registration | None:
         with self._lock:
@@ -297,6 +338,8 @@ class MemoryStore:
                 del self._soft_bounce_expires[key]
                 self.soft_bounces.pop(key, None)
             self._forget(gone)
+            for spent in [c for c, exp in self.spent_challenges.items() if exp <= epoch]:
+                del self.spent_challenges[spent]
             for key in [k for k, expires in self._limit_expires.items() if expires <= epoch]:
                 del self._limit_expires[key]
                 self.limits.pop(key, None)
@@ -312,6 +355,7 @@ class MemoryStore:
             del self._rows[row.id]
         for registration_id in registration_ids:
             del self.by_id[registration_id]
+            self.code_tries.pop(registration_id, None)
 
     # --- OperatorQueries --------------------------------------------------------------
 

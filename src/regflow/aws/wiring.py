@@ -168,12 +168,24 @@ def build_api(settings: Settings, clients: AwsClients, role: Role) -> HttpApi:
     """The HTTP API of the register or confirm function."""
     from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.api import HttpApi
+    from regflow.challenge import issuer_for
     from regflow.intake import IntakeService
+    from regflow.tokens import browser_key
 
     store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
     secret = _no_secret if role is Role.REGISTER else token_secret_source(settings, clients)
-    intake = IntakeService(store=store, rules=settings.rules, signer=TokenSigner(secret))
-    return HttpApi(intake, settings.http, metrics_of(settings))
+    # CHALLENGE=pow: only the registration function issues and verifies challenges
+    challenges = (
+        issuer_for(settings.rules, settings.challenge_secret) if role is Role.REGISTER else None
+    )
+    intake = IntakeService(
+        store=store, rules=settings.rules, signer=TokenSigner(secret), challenges=challenges
+    )
+    # the registration cookie's seal (CONFIRM_MODE=button's same browser): CHALLENGE_SECRET,
+    # which the stack gives the registration and confirmation functions
+    secret_of_cookie = settings.challenge_secret
+    cookie_key = browser_key(secret_of_cookie) if secret_of_cookie is not None else None
+    return HttpApi(intake, settings.http, metrics_of(settings), cookie_key=cookie_key)
 
 
 def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:

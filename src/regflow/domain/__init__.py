@@ -6,6 +6,8 @@ Everything is importable from `regflow.domain`; the submodules are the rooms:
 change owes, on which channel), `policy` (retry / park / drop).
 """
 
+from regflow.domain.challenge import SpentChallenge
+from regflow.domain.consent import Consent, ConsentIp, consent_address, consent_of
 from regflow.domain.events import (
     EVENTBRIDGE_TARGET,
     Event,
@@ -58,6 +60,8 @@ __all__ = [
     "ClaimedMessage",
     "ClientRateLimited",
     "ConfigError",
+    "Consent",
+    "ConsentIp",
     "CreateResult",
     "DeliveryError",
     "DeliveryPolicy",
@@ -75,6 +79,7 @@ __all__ = [
     "RegflowError",
     "Registration",
     "SendLog",
+    "SpentChallenge",
     "Status",
     "StoreUnavailable",
     "Suppression",
@@ -82,6 +87,8 @@ __all__ = [
     "ValidationError",
     "Verdict",
     "address_key",
+    "consent_address",
+    "consent_of",
     "count_client",
     "count_send",
     "event_of",

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from regflow.domain.consent import Consent
+
 
 class Status(StrEnum):
     PENDING = "PENDING"
@@ -74,6 +76,10 @@ class Registration:
     # Set when a message owed to the registrant was dropped for good (the delivery policy's
     # DROP: a final refusal of this one recipient): the error code, never message text.
     delivery_failure: str | None = None
+    # Proof of consent (CONSENT_IP, CONSENT_TEXT_VERSION): of the sign-up (at `timestamp`)
+    # and of the confirmation (at `confirmed_at`); erased with the registration.
+    signup_consent: Consent | None = None
+    confirm_consent: Consent | None = None
 
     @property
     def addr_key(self) -> str:

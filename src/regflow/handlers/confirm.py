@@ -13,4 +13,8 @@ aws.init_on_lambda(aws.Role.CONFIRM)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    if event.get("routeKey") == "POST /confirm-code":  # CONFIRM_CODE: the code beside the link
+        return aws.http_api(aws.Role.CONFIRM).confirm_code(event)
+    if event.get("routeKey") == "POST /resend":  # the expired page's "send me a new link"
+        return aws.http_api(aws.Role.CONFIRM).resend(event)
     return aws.http_api(aws.Role.CONFIRM).confirm(event)

@@ -12,4 +12,6 @@ aws.init_on_lambda(aws.Role.REGISTER)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    if event.get("routeKey") == "GET /challenge":  # CHALLENGE=pow: a fresh challenge
+        return aws.http_api(aws.Role.REGISTER).challenge(event)
     return aws.http_api(aws.Role.REGISTER).register(event)

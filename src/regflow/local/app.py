@@ -44,7 +44,7 @@ log = logging.getLogger("regflow.gateway")
 
 ApiHandler = Callable[[api.Event], api.Response]
 
-_API_ALLOW = {"/register": "POST"}
+_API_ALLOW = {"/register": "POST", "/confirm-code": "POST", "/resend": "POST"}
 
 
 @dataclass
@@ -168,6 +168,15 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     async def erase(request: Request) -> Response:  # docs/erasure.md
         return await call_api(request, http_api.erase, f"{request.method} /erase")
 
+    async def confirm_code(request: Request) -> Response:
+        return await call_api(request, http_api.confirm_code, "POST /confirm-code")
+
+    async def challenge(request: Request) -> Response:
+        return await call_api(request, http_api.challenge, "GET /challenge")
+
+    async def resend(request: Request) -> Response:
+        return await call_api(request, http_api.resend, "POST /resend")
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -245,6 +254,9 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         Route("/register", register, methods=["POST"]),
         Route("/confirm", confirm, methods=["GET", "POST"]),
         Route("/erase", erase, methods=["GET", "POST"]),
+        Route("/confirm-code", confirm_code, methods=["POST"]),
+        Route("/resend", resend, methods=["POST"]),
+        Route("/challenge", challenge, methods=["GET"]),
         Route("/_health", health, methods=["GET"]),
         Route("/_mailbox", mailbox, methods=["GET"]),
         Route("/_mailbox/{message_id}", message, methods=["GET"]),

@@ -23,6 +23,7 @@ from regflow import logs
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.adapters.smtp import SmtpMailer
 from regflow.api import HttpApi
+from regflow.challenge import issuer_for
 from regflow.config import EMBEDDED_DEFAULTS, Settings
 from regflow.delivery import DeliveryService
 from regflow.domain import Channel, ConfigError
@@ -38,7 +39,7 @@ from regflow.local.stores import (
 from regflow.local.worker import OutboxWorker
 from regflow.ports import EventChannel, MailChannel, MailDomains
 from regflow.render.catalog import CatalogError
-from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, generate_secret
+from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, browser_key, generate_secret
 
 log = logging.getLogger("regflow.server")
 
@@ -220,7 +221,13 @@ class EmbeddedApp:
         except StoreOpenError as exc:
             raise StartupError(str(exc)) from None
         signer = TokenSigner(secret)
-        self.intake = IntakeService(store=self.store, rules=self.settings.rules, signer=signer)
+        self.intake = IntakeService(
+            store=self.store,
+            rules=self.settings.rules,
+            signer=signer,
+            # CHALLENGE=pow: keyed by CHALLENGE_SECRET, else by the token secret
+            challenges=issuer_for(self.settings.rules, self.settings.challenge_secret or secret),
+        )
         self.delivery = DeliveryService(
             store=self.store,
             outbox=self.store,
@@ -255,7 +262,12 @@ class EmbeddedApp:
         )
         self.app = create_app(
             GatewayConfig(
-                api=HttpApi(self.intake, self.settings.http),
+                api=HttpApi(
+                    self.intake,
+                    self.settings.http,
+                    # the registration cookie's seal (CONFIRM_MODE=button's same browser)
+                    cookie_key=browser_key(self.settings.challenge_secret or secret),
+                ),
                 web_dir=self.web_dir,
                 # The mailbox holds live verification links: it is served only to this
                 # machine. On any other address the .eml files are still written, not served.

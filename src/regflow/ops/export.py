@@ -21,9 +21,29 @@ from typing import Any, TextIO
 from regflow.domain import Registration
 
 FORMATS = ("csv", "json", "ndjson")
-FIELDS = ["id", "name", "email", "status", "language", "timestamp", "confirmed_at"]
+# The proof of consent (docs/signup-options.md): the sign-up's at `timestamp`, the
+# confirmation's at `confirmed_at`.
+CONSENT_FIELDS = [
+    "signup_ip",
+    "signup_user_agent",
+    "signup_consent_version",
+    "confirm_ip",
+    "confirm_user_agent",
+    "confirm_consent_version",
+]
+FIELDS = [
+    "id",
+    "name",
+    "email",
+    "status",
+    "language",
+    "timestamp",
+    "confirmed_at",
+    *CONSENT_FIELDS,
+]
 
-_FREE_TEXT = frozenset({"name", "email"})  # typed by visitors
+# typed by visitors (a user agent is whatever the client sent)
+_FREE_TEXT = frozenset({"name", "email", "signup_user_agent", "confirm_user_agent"})
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -48,7 +68,17 @@ def record(r: Registration) -> dict[str, str]:
         "language": r.language,
         "timestamp": r.timestamp.isoformat(),
         "confirmed_at": r.confirmed_at.isoformat() if r.confirmed_at else "",
+        **_consent_columns(r),
     }
+
+
+def _consent_columns(r: Registration) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for when, consent in (("signup", r.signup_consent), ("confirm", r.confirm_consent)):
+        out[f"{when}_ip"] = (consent.ip if consent else None) or ""
+        out[f"{when}_user_agent"] = (consent.user_agent if consent else None) or ""
+        out[f"{when}_consent_version"] = (consent.text_version if consent else None) or ""
+    return out
 
 
 def _spreadsheet_safe(row: dict[str, str]) -> dict[str, str]:

@@ -5,10 +5,15 @@ One table, partition key `pk` (template.yaml):
 
 - `REG#<id>`: a registration: `id`, `name`, `email`, `addrKey`, `status`, `timestamp`, `ttl`
   (PENDING only), `confirmedAt`, `language` (absent on items older than it: "en") and
-  `deliveryFailure` (set when a message owed to the registrant was dropped for good).
+  `deliveryFailure` (set when a message owed to the registrant was dropped for good);
+  `signupConsent` / `confirmConsent` (JSON of `domain.Consent`, the proof of consent) and
+  `codeTries` (wrong confirmation codes, CONFIRM_CODE) when there are any.
   Its INSERT on the stream owes the verification message, its PENDING -> CONFIRMED MODIFY the
   owner notification (`stream.py`).
 - `ADDR#<addrKey>`: `confirmedId`, the address's one confirmed registration (permanent).
+- `CHAL#<challenge>`: a spent proof-of-work solution (CHALLENGE=pow), put with
+  `attribute_not_exists` in the transaction of the registration that spent it; `ttl` (the
+  salt's expiry) lets TTL remove it.
 - `LIMIT#IP#<client>`: the per-client limit, a fixed-window counter: `windowStart`, `count`,
   `lastAt`, `ttl`.
 - `LIMIT#ADDR#<mailboxKey>`: the per-inbox limit, a sliding log: `sends` (the epoch seconds of
@@ -50,6 +55,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from regflow.domain import (
+    Consent,
     LimitState,
     Message,
     MessageKind,
@@ -74,6 +80,7 @@ SUPPRESS_PREFIX = "SUPPRESS#"
 SOFT_BOUNCE_PREFIX = "SOFTBOUNCE#"
 ERASED_PREFIX = "ERASED#"  # a self-service erasure's record (erasure.py)
 ADDRESS_INDEX = "AddressItems"  # every item carrying `addrKey` (template.yaml)
+CHALLENGE_PREFIX = "CHAL#"  # a spent proof-of-work solution (CHALLENGE=pow): `ttl` only
 DEFAULT_LANGUAGE = "en"
 
 
@@ -91,6 +98,10 @@ def client_limit_pk(client_key: str) -> str:
 
 def address_limit_pk(limit_key: str) -> str:
     return f"{ADDRESS_LIMIT_PREFIX}{limit_key}"
+
+
+def challenge_pk(challenge_id: str) -> str:
+    return f"{CHALLENGE_PREFIX}{challenge_id}"
 
 
 def outbox_pk(kind: MessageKind, registration_id: str, target: str = "") -> str:
@@ -156,6 +167,10 @@ def registration_attributes(registration: Registration) -> dict[str, Any]:
         item["confirmedAt"] = s(iso(registration.confirmed_at))
     if registration.delivery_failure is not None:
         item["deliveryFailure"] = s(registration.delivery_failure)
+    if registration.signup_consent is not None:  # JSON (`domain.Consent`)
+        item["signupConsent"] = s(registration.signup_consent.to_json())
+    if registration.confirm_consent is not None:
+        item["confirmConsent"] = s(registration.confirm_consent.to_json())
     return item
 
 
@@ -181,6 +196,8 @@ def registration_from_item(item: Item) -> Registration:
         confirmed_at=datetime.fromisoformat(confirmed["S"]) if confirmed is not None else None,
         language=language["S"] if language is not None else DEFAULT_LANGUAGE,
         delivery_failure=failure["S"] if failure is not None else None,
+        signup_consent=Consent.from_json((item.get("signupConsent") or {}).get("S")),
+        confirm_consent=Consent.from_json((item.get("confirmConsent") or {}).get("S")),
     )
 
 

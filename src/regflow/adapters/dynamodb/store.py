@@ -13,6 +13,7 @@ the outcome is derived from them, so the normal path of each request is exactly 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,14 +24,19 @@ from regflow.adapters.dynamodb.keys import n, number_list, s
 from regflow.adapters.dynamodb.table import CHECK_FAILED, Cancelled, Table
 from regflow.domain import (
     ClientRateLimited,
+    Consent,
     CreateResult,
     Limit,
     Outcome,
     Registration,
     SendLog,
+    SpentChallenge,
     Status,
     StoreUnavailable,
+    ValidationError,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
+from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
 
 # --- the two limit counters ------------------------------------------------------------------
 
@@ -172,6 +178,7 @@ class StoreMixin(Table):
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
         counters: list[Counter] = []
@@ -196,33 +203,50 @@ class StoreMixin(Table):
         # client window restarts; the address log is pruned of sends older than the window and
         # swapped conditioned on being unchanged). Each round re-plans from fresh old items, so
         # concurrent writers make a round fail and are re-judged, never double-counted.
+        spend = [] if challenge is None else [self._spend(challenge)]
         for _round in range(self._max_attempts + 1):
-            items = [put] + [self._update(c.pk, c.update(now)) for c in counters]
+            items = [put] + [self._update(c.pk, c.update(now)) for c in counters] + spend
             try:
                 self._transact(items)
                 return CreateResult.CREATED
             except Cancelled as cancelled:
+                if spend and cancelled.code(len(items) - 1) == CHECK_FAILED:
+                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED) from None
                 if cancelled.code(0) == CHECK_FAILED:
                     raise RuntimeError("registration id collision") from None
                 counters, limited = self._replan(counters, cancelled, now)
                 if limited:
                     client = next((c for c in counters if isinstance(c, ClientWindow)), None)
-                    if client is not None:
-                        self._count_client(client, now)
+                    if client is not None or spend:
+                        self._count_client(client, now, spend)
                     return CreateResult.ADDRESS_LIMITED
         raise StoreUnavailable(1)
 
-    def _count_client(self, counter: ClientWindow, now: int) -> None:
+    def _spend(self, challenge: SpentChallenge) -> dict[str, Any]:
+        """The Put of a `CHAL#` item: in the transaction of the post that spends it, on
+        condition it was never spent (the item lives until TTL removes it after `ttl`)."""
+        e = Expression()
+        e.condition(e.not_exists(keys.PK))
+        item = {**keys.key(keys.challenge_pk(challenge.id)), "ttl": n(challenge.expires)}
+        return {"Put": {"TableName": self._table, "Item": item, **e.params()}}
+
+    def _count_client(
+        self, counter: ClientWindow | None, now: int, spend: list[dict[str, Any]] | None = None
+    ) -> None:
         """Count a post the address limit refused against its client, like any other post
         (or counting posts before the 429 would tell a limited address). The cancelled
         transaction wrote nothing, so this is one more call: a one-item transaction with the
         same conditional update (the same IAM action as the first call), re-planned from the
         old item on a failed condition as in `create_pending`."""
         for _round in range(self._max_attempts + 1):
+            update = [] if counter is None else [self._update(counter.pk, counter.update(now))]
             try:
-                self._transact([self._update(counter.pk, counter.update(now))])
+                self._transact(update + (spend or []))
                 return
             except Cancelled as cancelled:
+                if spend and cancelled.code(len(update)) == CHECK_FAILED:
+                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED) from None
+                assert counter is not None
                 old = cancelled.old_item(0)
                 if old is None:  # gone meanwhile (TTL): count from scratch
                     counter = ClientWindow(counter.pk, counter.limit)
@@ -253,9 +277,18 @@ class StoreMixin(Table):
                 replanned.append(swapped or counter)
         return replanned, address_limited
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
         reg = Expression()
         reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
+        if consent is not None:
+            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
         reg.set_value("confirmedAt", "at", s(keys.iso(now)))
         # joins the sparse ConfirmedRegistrations index (keys.py), in this same write
         reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
@@ -287,6 +320,66 @@ class StoreMixin(Table):
                     return Outcome.INVALID
                 return Outcome.EXPIRED
             return Outcome.ALREADY_CONFIRMED  # the address is locked to another registration
+        return Outcome.CONFIRMED
+
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+        consent: Consent | None = None,
+    ) -> Outcome:
+        """One TransactWriteItems either way: the right code is `confirm`'s transaction with
+        one more condition on the `REG#` item (fewer than `max_tries` wrong codes); a wrong
+        code is one conditional `ADD codeTries 1` on a live PENDING item (a one-item
+        transaction: the same IAM action as `confirm`'s)."""
+        reg = Expression()
+        tries_left = any_of(
+            reg.not_exists("codeTries"), reg.compare("codeTries", "<", "maxTries", n(max_tries))
+        )
+        live = all_of(
+            reg.compare("status", "=", "pending", s(Status.PENDING.value)),
+            reg.compare("ttl", ">", "now", n(int(now.timestamp()))),
+            reg.compare("addrKey", "=", "addr", s(addr_key)),
+            tries_left,
+        )
+        if not matched:
+            reg.add("codeTries", reg.value("one", n(1)))
+            reg.condition(live)
+            # unknown, confirmed, expired or dead already: nothing to count
+            with contextlib.suppress(Cancelled):
+                self._transact([self._update(keys.reg_pk(registration_id), reg)])
+            return Outcome.INVALID
+        reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
+        reg.set_value("confirmedAt", "at", s(keys.iso(now)))
+        if consent is not None:
+            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
+        reg.remove("ttl")
+        reg.condition(live)
+        lock = Expression()
+        lock.set_value("confirmedId", "id", s(registration_id))
+        lock.condition(lock.not_exists("confirmedId"))
+        items = [
+            self._update(keys.reg_pk(registration_id), reg),
+            self._update(keys.addr_pk(addr_key), lock),
+        ]
+        try:
+            self._transact(items)
+        except Cancelled as cancelled:
+            if cancelled.code(0) == CHECK_FAILED:
+                old = cancelled.old_item(0)
+                if old is None or old.get("addrKey", {}).get("S") != addr_key:
+                    return Outcome.INVALID
+                tries = old.get("codeTries")
+                if tries is not None and int(tries["N"]) >= max_tries:
+                    return Outcome.INVALID
+                if keys.status_of(old) == Status.CONFIRMED.value:
+                    return Outcome.ALREADY_CONFIRMED
+                return Outcome.EXPIRED
+            return Outcome.ALREADY_CONFIRMED
         return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:

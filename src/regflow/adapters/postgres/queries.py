@@ -93,6 +93,7 @@ class PostgresQueries(Database):
                 (cutoff,),
             ).rowcount
             cur.execute("DELETE FROM soft_bounces WHERE expires <= %s", (epoch,))
+            cur.execute("DELETE FROM spent_challenges WHERE expires <= %s", (epoch,))
             return deleted
 
         return self._write(run)

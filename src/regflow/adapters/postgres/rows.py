@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from regflow.domain import Registration, Status
+from regflow.domain import Consent, Registration, Status
 
 REGISTRATION_COLUMNS = (
-    "id, addr_key, name, email, status, timestamp, ttl, confirmed_at, language, delivery_failure"
+    "id, addr_key, name, email, status, timestamp, ttl, confirmed_at, language, delivery_failure,"
+    " signup_consent, confirm_consent"
 )
 
 
@@ -31,6 +32,8 @@ def registration_of(row: Mapping[str, Any]) -> Registration:
         confirmed_at=_utc(row["confirmed_at"]),
         language=row["language"],
         delivery_failure=row["delivery_failure"],
+        signup_consent=Consent.from_json(row.get("signup_consent")),
+        confirm_consent=Consent.from_json(row.get("confirm_consent")),
     )
 
 
@@ -47,4 +50,6 @@ def registration_params(r: Registration) -> tuple[Any, ...]:
         r.confirmed_at,
         r.language,
         r.delivery_failure,
+        None if r.signup_consent is None else r.signup_consent.to_json(),
+        None if r.confirm_consent is None else r.confirm_consent.to_json(),
     )

@@ -22,6 +22,7 @@ from regflow.adapters.postgres.rows import (
 )
 from regflow.adapters.snapshot import snapshot_of
 from regflow.domain import (
+    Consent,
     CreateResult,
     Limit,
     LimitState,
@@ -30,10 +31,14 @@ from regflow.domain import (
     Outcome,
     Registration,
     SendLog,
+    SpentChallenge,
     Status,
+    ValidationError,
     count_client,
     count_send,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
+from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
 
 
 class PostgresRegistrations(Database):
@@ -50,10 +55,22 @@ class PostgresRegistrations(Database):
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
 
         def run(cur: Cursor) -> CreateResult:
+            if challenge is not None:
+                # spent first (the key serialises concurrent replays); a refusal by the
+                # client limit raises and rolls it back with the rest
+                fresh = cur.execute(
+                    "INSERT INTO spent_challenges (id, expires) VALUES (%s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET expires = EXCLUDED.expires"
+                    " WHERE spent_challenges.expires <= %s RETURNING id",
+                    (challenge.id, challenge.expires, now),
+                ).fetchone()
+                if fresh is None:
+                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
@@ -95,7 +112,7 @@ class PostgresRegistrations(Database):
                 )
             cur.execute(
                 f"INSERT INTO registrations ({REGISTRATION_COLUMNS})"  # noqa: S608 (constant)
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)".encode(),
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)".encode(),
                 registration_params(registration),
             )
             owe(cur, MessageKind.VERIFICATION, registration.id, registration.timestamp)
@@ -103,7 +120,14 @@ class PostgresRegistrations(Database):
 
         return self._write(run)
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
         def run(cur: Cursor) -> Outcome:
             row = cur.execute(
                 "SELECT addr_key, status, ttl FROM registrations WHERE id = %s FOR UPDATE",
@@ -126,9 +150,57 @@ class PostgresRegistrations(Database):
             if taken is None:  # another registration of this address holds the lock
                 return Outcome.ALREADY_CONFIRMED
             cur.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s"
-                " WHERE id = %s",
-                (now, registration_id),
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s,"
+                " confirm_consent = %s WHERE id = %s",
+                (now, None if consent is None else consent.to_json(), registration_id),
+            )
+            owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            return Outcome.CONFIRMED
+
+        return self._write(run)
+
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+        consent: Consent | None = None,
+    ) -> Outcome:
+        def run(cur: Cursor) -> Outcome:
+            row = cur.execute(
+                "SELECT addr_key, status, ttl, code_tries FROM registrations WHERE id = %s"
+                " FOR UPDATE",
+                (registration_id,),
+            ).fetchone()
+            if row is None or row["addr_key"] != addr_key or row["code_tries"] >= max_tries:
+                return Outcome.INVALID
+            status, ttl = Status(row["status"]), row["ttl"]
+            live = status is Status.PENDING and (ttl is None or ttl > int(now.timestamp()))
+            if not matched:
+                if live:
+                    cur.execute(
+                        "UPDATE registrations SET code_tries = code_tries + 1 WHERE id = %s",
+                        (registration_id,),
+                    )
+                return Outcome.INVALID
+            if status is Status.CONFIRMED:
+                return Outcome.ALREADY_CONFIRMED
+            if not live:
+                return Outcome.EXPIRED
+            taken = cur.execute(
+                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (%s, %s)"
+                " ON CONFLICT (addr_key) DO NOTHING RETURNING addr_key",
+                (addr_key, registration_id),
+            ).fetchone()
+            if taken is None:
+                return Outcome.ALREADY_CONFIRMED
+            cur.execute(
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s,"
+                " confirm_consent = %s WHERE id = %s",
+                (now, None if consent is None else consent.to_json(), registration_id),
             )
             owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
             for target in self.event_targets:

@@ -51,6 +51,9 @@ def _registration(row: sqlite3.Row) -> tuple[Any, ...]:
         _dt(row["confirmed_at"]),
         row["language"],
         row["delivery_failure"],
+        row["code_tries"],
+        row["signup_consent"],
+        row["confirm_consent"],
     )
 
 
@@ -91,6 +94,9 @@ _REG = (
     "confirmed_at",
     "language",
     "delivery_failure",
+    "code_tries",  # issue 14: CONFIRM_CODE's wrong tries and the proof of consent
+    "signup_consent",
+    "confirm_consent",
 )
 _OUT = (
     "id",

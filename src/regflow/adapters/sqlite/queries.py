@@ -91,4 +91,5 @@ class SQLiteQueries(Database):
                 (cutoff,),
             ).rowcount
             db.execute("DELETE FROM soft_bounces WHERE expires <= ?", (epoch,))
+            db.execute("DELETE FROM spent_challenges WHERE expires <= ?", (epoch,))
             return deleted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from regflow.domain import Registration, Status
+from regflow.domain import Consent, Registration, Status
 
 
 def iso(moment: datetime) -> str:
@@ -31,4 +31,15 @@ def registration_of(row: sqlite3.Row) -> Registration:
         confirmed_at=_from_iso(row["confirmed_at"]),
         language=row["language"],
         delivery_failure=row["delivery_failure"],
+        signup_consent=_consent(row, "signup_consent"),
+        confirm_consent=_consent(row, "confirm_consent"),
     )
+
+
+def _consent(row: sqlite3.Row, column: str) -> Consent | None:
+    # `in row.keys()`: a Row iterates its values, not its column names
+    return Consent.from_json(row[column]) if column in row.keys() else None  # noqa: SIM118
+
+
+def consent_json(consent: Consent | None) -> str | None:
+    return None if consent is None else consent.to_json()

@@ -20,7 +20,10 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # 6 (events): the outbox names each event message's `target` (a webhook, EventBridge) and
 # keeps the `snapshot` of an erased registration its erasure messages are sent from;
 # `digests` remembers the days whose owner digest was owed (OWNER_DIGEST=daily).
-SCHEMA_VERSION = 6
+# 7 (signup): registrations count wrong confirmation codes (`code_tries`, CONFIRM_CODE) and
+# keep the proof of consent of the sign-up and the confirmation (`signup_consent`,
+# `confirm_consent`: JSON, `domain.Consent`); used proof-of-work solutions (`spent_challenges`).
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrations (
@@ -34,7 +37,10 @@ CREATE TABLE IF NOT EXISTS registrations (
     ttl              INTEGER,              -- epoch seconds; NULL once confirmed
     confirmed_at     TEXT,                 -- ISO-8601 UTC, microseconds
     language         TEXT NOT NULL DEFAULT 'en',
-    delivery_failure TEXT                  -- an error code, never message text
+    delivery_failure TEXT,                 -- an error code, never message text
+    code_tries       INTEGER NOT NULL DEFAULT 0, -- wrong confirmation codes entered
+    signup_consent   TEXT,                 -- JSON: ip, user_agent, text_version
+    confirm_consent  TEXT                  -- JSON: ip, user_agent, text_version
 );
 CREATE INDEX IF NOT EXISTS registrations_addr ON registrations (addr_key);
 CREATE INDEX IF NOT EXISTS registrations_ttl ON registrations (ttl) WHERE status = 'PENDING';
@@ -56,6 +62,10 @@ CREATE TABLE IF NOT EXISTS send_logs (       -- the per-address limit (sliding l
     key          TEXT PRIMARY KEY,         -- "address:<mailbox_key>"
     times        TEXT NOT NULL,            -- JSON array of epoch seconds, oldest first
     expires      INTEGER NOT NULL          -- epoch seconds after which the log is moot
+);
+CREATE TABLE IF NOT EXISTS spent_challenges ( -- used proof-of-work solutions (CHALLENGE=pow)
+    id           TEXT PRIMARY KEY,         -- the challenge (hex SHA-256)
+    expires      INTEGER NOT NULL          -- epoch seconds after which it is refused anyway
 );
 CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, registration)
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -277,10 +287,23 @@ def _v5_to_v6_events(db: sqlite3.Connection, now: float) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS digests (day TEXT PRIMARY KEY)")
 
 
+def _v6_to_v7_signup(db: sqlite3.Connection, now: float) -> None:
+    """Registrations count the wrong confirmation codes entered for them (CONFIRM_CODE) and
+    keep the proof of consent (JSON; NULL for the registrations before it)."""
+    db.execute("ALTER TABLE registrations ADD COLUMN code_tries INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE registrations ADD COLUMN signup_consent TEXT")
+    db.execute("ALTER TABLE registrations ADD COLUMN confirm_consent TEXT")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS spent_challenges (id TEXT PRIMARY KEY,"
+        " expires INTEGER NOT NULL)"
+    )
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, float], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4_deliverability,
     4: _v4_to_v5_operator_export,
     5: _v5_to_v6_events,
+    6: _v6_to_v7_signup,
 }

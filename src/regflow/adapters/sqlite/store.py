@@ -10,8 +10,9 @@ from datetime import datetime
 from regflow.adapters.snapshot import snapshot_of
 from regflow.adapters.sqlite.database import Database
 from regflow.adapters.sqlite.outbox import owe
-from regflow.adapters.sqlite.rows import iso, registration_of
+from regflow.adapters.sqlite.rows import consent_json, iso, registration_of
 from regflow.domain import (
+    Consent,
     CreateResult,
     Limit,
     LimitState,
@@ -20,10 +21,14 @@ from regflow.domain import (
     Outcome,
     Registration,
     SendLog,
+    SpentChallenge,
     Status,
+    ValidationError,
     count_client,
     count_send,
 )
+from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
+from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
 
 
 class SQLiteRegistrations(Database):
@@ -40,9 +45,17 @@ class SQLiteRegistrations(Database):
         address_limit: Limit,
         client_key: str | None,
         client_limit: Limit,
+        challenge: SpentChallenge | None = None,
     ) -> CreateResult:
         now = int(registration.timestamp.timestamp())
         with self._write() as db:
+            if challenge is not None:
+                spent = db.execute(
+                    "SELECT 1 FROM spent_challenges WHERE id = ? AND expires > ?",
+                    (challenge.id, now),
+                ).fetchone()
+                if spent is not None:
+                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
@@ -71,6 +84,12 @@ class SQLiteRegistrations(Database):
                         _limit_expires(new, client_limit),
                     ),
                 )
+            if challenge is not None:  # spent by a counted post, limited or not
+                db.execute(
+                    "INSERT INTO spent_challenges (id, expires) VALUES (?, ?) ON CONFLICT (id)"
+                    " DO UPDATE SET expires = excluded.expires",
+                    (challenge.id, challenge.expires),
+                )
             if limited:
                 return CreateResult.ADDRESS_LIMITED
             if address is not None:
@@ -79,7 +98,8 @@ class SQLiteRegistrations(Database):
             r = registration
             db.execute(
                 "INSERT INTO registrations (id, addr_key, name, email, status, timestamp, ttl,"
-                " confirmed_at, language, delivery_failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " confirmed_at, language, delivery_failure, signup_consent)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     r.id,
                     r.addr_key,
@@ -91,12 +111,20 @@ class SQLiteRegistrations(Database):
                     None if r.confirmed_at is None else iso(r.confirmed_at),
                     r.language,
                     r.delivery_failure,
+                    consent_json(r.signup_consent),
                 ),
             )
             owe(db, MessageKind.VERIFICATION, r.id, r.timestamp)
             return CreateResult.CREATED
 
-    def confirm(self, registration_id: str, addr_key: str, now: datetime) -> Outcome:
+    def confirm(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        consent: Consent | None = None,
+    ) -> Outcome:
         with self._write() as db:
             row = db.execute(
                 "SELECT addr_key, status, ttl FROM registrations WHERE id = ?",
@@ -117,9 +145,56 @@ class SQLiteRegistrations(Database):
             if taken is not None:
                 return Outcome.ALREADY_CONFIRMED
             db.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?"
-                " WHERE id = ? AND status = 'PENDING'",
-                (iso(now), registration_id),
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?,"
+                " confirm_consent = ? WHERE id = ? AND status = 'PENDING'",
+                (iso(now), consent_json(consent), registration_id),
+            )
+            db.execute(
+                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
+                (addr_key, registration_id),
+            )
+            owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            return Outcome.CONFIRMED
+
+    def confirm_code(
+        self,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        *,
+        matched: bool,
+        max_tries: int,
+        consent: Consent | None = None,
+    ) -> Outcome:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT addr_key, status, ttl, code_tries FROM registrations WHERE id = ?",
+                (registration_id,),
+            ).fetchone()
+            if row is None or row[0] != addr_key or row[3] >= max_tries:
+                return Outcome.INVALID
+            status, ttl = Status(row[1]), row[2]
+            live = status is Status.PENDING and (ttl is None or ttl > int(now.timestamp()))
+            if not matched:
+                if live:
+                    db.execute(
+                        "UPDATE registrations SET code_tries = code_tries + 1 WHERE id = ?",
+                        (registration_id,),
+                    )
+                return Outcome.INVALID
+            if status is Status.CONFIRMED:
+                return Outcome.ALREADY_CONFIRMED
+            if not live:
+                return Outcome.EXPIRED
+            taken = db.execute(
+                "SELECT 1 FROM confirmed_addresses WHERE addr_key = ?", (addr_key,)
+            ).fetchone()
+            if taken is not None:
+                return Outcome.ALREADY_CONFIRMED
+            db.execute(
+                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?,"
+                " confirm_consent = ? WHERE id = ? AND status = 'PENDING'",
+                (iso(now), consent_json(consent), registration_id),
             )
             db.execute(
                 "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
