@@ -20,6 +20,7 @@ from regflow.adapters.sqlite import SQLiteStore
 from regflow.cli import main
 from regflow.domain import Limit, Registration, Status
 from regflow.ops.export import Progress, parse_since
+from tests.support.sqlite import version_3_file
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T0 = NOW - timedelta(hours=3)
@@ -253,14 +254,7 @@ def test_export_shows_progress_on_the_terminal_but_never_into_the_export(
 
 def test_a_version_3_file_gets_the_index_on_open(tmp_path: Path) -> None:
     path = tmp_path / "regflow.db"
-    SQLiteStore(path).close()
-    db = sqlite3.connect(path)
-    try:
-        db.execute("DROP INDEX registrations_confirmed")  # as version 3 made it
-        db.execute("PRAGMA user_version = 3")
-        db.commit()
-    finally:
-        db.close()
+    version_3_file(path)  # without the index
     SQLiteStore(path).close()  # migrates, as `regflow serve` and `regflow migrate` do
     db = sqlite3.connect(path)
     try:

@@ -8,6 +8,7 @@ names arrive lowercased, repeated headers and query parameters are joined with c
 from __future__ import annotations
 
 import base64 as b64
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -144,3 +145,13 @@ def say(key: str, lang: str = "en", **params: object) -> str:
 
 
 ACCEPTED = say("api.accepted")
+
+
+_HANDLE = re.compile(r"regflow_reg=[A-Za-z0-9_-]+;")
+
+
+def public_answer(response: dict[str, Any]) -> dict[str, Any]:
+    """A register answer with its registration cookie's value set aside: every accepted post
+    gets a fresh random handle (CONFIRM_CODE), the one part of two answers that may differ."""
+    cookies = [_HANDLE.sub("regflow_reg=HANDLE;", c) for c in response.get("cookies") or ()]
+    return {**response, "cookies": cookies} if "cookies" in response else response

@@ -174,3 +174,70 @@ class SmtpSink:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+# The DDL of a fresh file of schema version 3 (the last release before deliverability, the
+# export index, events and the sign-up options), frozen as it was released: migration tests
+# start from it.
+VERSION_3_SCHEMA = """
+CREATE TABLE IF NOT EXISTS registrations (
+    id               TEXT PRIMARY KEY,
+    addr_key         TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    email            TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED')),
+    timestamp        TEXT NOT NULL,        -- ISO-8601 UTC, microseconds
+    ttl              INTEGER,              -- epoch seconds; NULL once confirmed
+    confirmed_at     TEXT,                 -- ISO-8601 UTC, microseconds
+    language         TEXT NOT NULL DEFAULT 'en',
+    delivery_failure TEXT                  -- an error code, never message text
+);
+CREATE INDEX IF NOT EXISTS registrations_addr ON registrations (addr_key);
+CREATE INDEX IF NOT EXISTS registrations_ttl ON registrations (ttl) WHERE status = 'PENDING';
+CREATE INDEX IF NOT EXISTS registrations_time ON registrations (timestamp, id);
+CREATE TABLE IF NOT EXISTS confirmed_addresses (
+    addr_key        TEXT PRIMARY KEY,
+    registration_id TEXT NOT NULL UNIQUE REFERENCES registrations (id)
+);
+CREATE TABLE IF NOT EXISTS limit_counters (  -- the per-client limit (fixed window)
+    key          TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL,
+    expires      INTEGER NOT NULL          -- epoch seconds after which the counter is moot
+);
+CREATE TABLE IF NOT EXISTS send_logs (       -- the per-address limit (sliding log)
+    key          TEXT PRIMARY KEY,         -- "address:<mailbox_key>"
+    times        TEXT NOT NULL,            -- JSON array of epoch seconds, oldest first
+    expires      INTEGER NOT NULL          -- epoch seconds after which the log is moot
+);
+CREATE TABLE IF NOT EXISTS outbox (          -- one row per message owed (kind, registration)
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL,
+    channel         TEXT NOT NULL DEFAULT 'email',
+    registration_id TEXT NOT NULL,
+    created         TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,                  -- epoch seconds; NULL: parked until an operator asks
+    claimed_at      REAL,                  -- set while a sender is delivering it
+    last_error      TEXT,                  -- an error code, never message text
+    parked          INTEGER NOT NULL DEFAULT 0,
+    parked_at       REAL,                  -- epoch seconds it was first parked
+    first_failed_at REAL                   -- epoch seconds of its first failed attempt
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_message ON outbox (registration_id, kind);
+"""
+
+
+def version_3_file(path: Path) -> None:
+    """A database file exactly as version 3 created it (no rows)."""
+    from regflow.adapters.sqlite.schema import statements
+
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        for statement in statements(VERSION_3_SCHEMA):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 3")
+    finally:
+        db.close()
