@@ -43,9 +43,20 @@ BAD = {
     "OWNER_DIGEST": "weekly",
     "WEBHOOK_URL": "ftp://example.com/hook",
     "WEBHOOK_SECRET": "too short",
+    "CONFIRM_CODE": "maybe",
+    "CHALLENGE": "captcha",
+    "CHALLENGE_DIFFICULTY": "0",
+    "CHALLENGE_SECRET": "too short",
+    "CONSENT_IP": "half",
 }
-# any text is a valid value
-FREE_TEXT = {"SITE_NAME", "REGISTER_PAGE_URL", "BLOCKED_EMAIL_DOMAINS", "METRICS_STACK"}
+# any text is a valid value (CONSENT_TEXT_VERSION: kept to its first 64 characters)
+FREE_TEXT = {
+    "SITE_NAME",
+    "REGISTER_PAGE_URL",
+    "BLOCKED_EMAIL_DOMAINS",
+    "METRICS_STACK",
+    "CONSENT_TEXT_VERSION",
+}
 
 
 def test_every_embedded_setting_is_classified() -> None:
