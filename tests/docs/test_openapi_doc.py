@@ -8,6 +8,7 @@ a request here whose status is not documented, fails and names it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,13 +17,17 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
+from regflow.challenge import issuer_for
 from regflow.domain import StoreUnavailable
 from regflow.local.app import GatewayConfig, create_app
+from regflow.tokens import confirmation_code, read_handle
 from tests.docs.support import SRC
-from tests.unit.fakes import World, world
+from tests.unit.fakes import SECRET, World, world
 
 DOC: dict[str, Any] = yaml.safe_load((SRC / "openapi.yaml").read_text(encoding="utf-8"))
 HTML = {"accept": "text/html,application/xhtml+xml"}
+JSON = {"content-type": "application/json"}
+TEXT = {"content-type": "text/plain"}
 
 
 def resolve(node: Any) -> Any:
@@ -132,7 +137,102 @@ CASES: dict[tuple[str, str, str], list[tuple[dict[str, str], Case]]] = {
     ("POST", "/erase", "413"): [({}, lambda w, c: c.post("/erase", data={"token": "x" * 20000}))],
     ("POST", "/erase", "415"): [({}, lambda w, c: c.post("/erase", json={"token": "x"}))],
     ("POST", "/erase", "503"): [({}, lambda w, c: _busy_erase(w, c))],
+    # GET /challenge reads no store (an HMAC over fresh random bytes): no 503
+    ("GET", "/challenge", "200"): [({"CHALLENGE": "pow"}, lambda w, c: _challenge(w, c))],
+    ("GET", "/challenge", "204"): [({}, lambda w, c: c.get("/challenge"))],
+    ("POST", "/confirm-code", "200"): [
+        ({}, lambda w, c: _send_code(w, c, right=True)),
+        ({}, lambda w, c: _send_code(w, c, right=True, again=True)),
+    ],
+    ("POST", "/confirm-code", "303"): [
+        ({}, lambda w, c: _send_code(w, c, right=True, browser=True)),
+        ({}, lambda w, c: _send_code(w, c, right=False, browser=True)),
+    ],
+    ("POST", "/confirm-code", "400"): [
+        ({}, lambda w, c: _send_code(w, c, right=False)),
+        ({}, lambda w, c: c.post("/confirm-code", json={"code": "123456"})),
+        ({}, lambda w, c: _send_code(w, c, right=True, expired=True)),
+    ],
+    ("POST", "/confirm-code", "404"): [
+        ({"CONFIRM_CODE": "off"}, lambda w, c: c.post("/confirm-code", json={"code": "1"}))
+    ],
+    ("POST", "/confirm-code", "413"): [
+        ({}, lambda w, c: c.post("/confirm-code", data={"code": "1" * 20000}))
+    ],
+    ("POST", "/confirm-code", "415"): [
+        ({}, lambda w, c: c.post("/confirm-code", content=b"code=1", headers=TEXT))
+    ],
+    ("POST", "/confirm-code", "503"): [({}, lambda w, c: _busy_code(w, c))],
+    ("POST", "/resend", "202"): [
+        ({}, lambda w, c: c.post("/resend", json={"token": _token(w, c)})),
+        ({}, lambda w, c: c.post("/resend", json={"token": "x" * 64})),
+    ],
+    ("POST", "/resend", "303"): [
+        ({}, lambda w, c: c.post("/resend", data={"token": _token(w, c)}, headers=HTML))
+    ],
+    ("POST", "/resend", "400"): [
+        ({}, lambda w, c: c.post("/resend", content=b"{", headers=JSON)),
+        ({}, lambda w, c: c.post("/resend", json=["token"])),
+    ],
+    ("POST", "/resend", "413"): [({}, lambda w, c: c.post("/resend", data={"token": "x" * 20000}))],
+    ("POST", "/resend", "415"): [
+        ({}, lambda w, c: c.post("/resend", content=b"token=x", headers=TEXT))
+    ],
+    ("POST", "/resend", "503"): [({}, lambda w, c: _busy_resend(w, c))],
 }
+
+
+def _challenge(w: World, c: TestClient) -> Any:
+    # the runtimes give the issuer its key (regflow.challenge.issuer_for); this world has none
+    w.intake.challenges = issuer_for(w.settings.rules, SECRET)
+    return c.get("/challenge")
+
+
+def _handle(answer: Any) -> str:
+    """The registration cookie `POST /register` set (its value, sent back by hand: the
+    cookie is `Secure`, and the test client talks plain http)."""
+    assert answer.status_code == 202, answer.text
+    match = re.search(r"regflow_reg=([^;]+)", answer.headers["set-cookie"])
+    assert match, answer.headers["set-cookie"]
+    return match.group(1)
+
+
+def _send_code(
+    w: World,
+    c: TestClient,
+    *,
+    right: bool,
+    again: bool = False,
+    expired: bool = False,
+    browser: bool = False,
+) -> Any:
+    handle = _handle(_register(w, c))
+    parsed = read_handle(handle)
+    assert parsed is not None
+    code = confirmation_code(w.signer, *parsed)
+    if not right:
+        code = f"{(int(code) + 1) % 1_000_000:06d}"
+    if expired:
+        w.clock.advance(hours=25)
+    cookie = {"cookie": f"regflow_reg={handle}"}
+    if browser:  # a plain form post
+        return c.post("/confirm-code", data={"code": code}, headers={**HTML, **cookie})
+    if again:
+        assert c.post("/confirm-code", json={"code": code}, headers=cookie).status_code == 200
+    return c.post("/confirm-code", json={"code": code}, headers=cookie)
+
+
+def _busy_code(w: World, c: TestClient) -> Any:
+    handle = _handle(_register(w, c))
+    _busy(w, "confirm_code")
+    cookie = {"cookie": f"regflow_reg={handle}"}
+    return c.post("/confirm-code", json={"code": "123456"}, headers=cookie)
+
+
+def _busy_resend(w: World, c: TestClient) -> Any:
+    token = _token(w, c)
+    _busy(w, "get")
+    return c.post("/resend", json={"token": token})
 
 
 def _erase_token(w: World, c: TestClient) -> str:
