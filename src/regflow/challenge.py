@@ -3,7 +3,7 @@ call.
 
 `GET /challenge` hands out `{"algorithm": "SHA-256", "challenge", "maxnumber", "salt",
 "signature"}`: `salt` is `<random hex>?expires=<epoch>&max=<maxnumber>`, the browser finds
-the `number` in `[0, maxnumber]` with `SHA-256(salt + number) == challenge` (web/pow.js, by
+the `number` in `[0, maxnumber]` with `SHA-256(salt + number) == challenge` (web/app.js, by
 WebCrypto), and sends back the ALTCHA payload, `base64(JSON {"algorithm", "challenge",
 "number", "salt", "signature"})`, with the form. `signature` is
 `HMAC-SHA256(key, challenge)`, so the server keeps nothing until a solution is used; single
