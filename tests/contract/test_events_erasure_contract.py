@@ -42,6 +42,25 @@ def test_a_confirmation_owes_one_event_per_target(embedded: Any) -> None:
     ]
 
 
+@pytest.mark.parametrize("by", ["link", "code"])
+def test_every_way_to_confirm_owes_the_same_messages(embedded: Any, by: str) -> None:
+    """By the link or by the code beside it (CONFIRM_CODE): one confirmation, one set of
+    messages owed with it."""
+    r = add(embedded, "ada@example.com")
+    owed(embedded)
+    at = T0 + timedelta(minutes=1)
+    if by == "link":
+        outcome = embedded.confirm(r.id, r.addr_key, at)
+    else:
+        outcome = embedded.confirm_code(r.id, r.addr_key, at, matched=True, max_tries=5)
+    assert outcome is Outcome.CONFIRMED
+    assert owed(embedded) == [
+        ("owner-notification", "", r.id),
+        ("registration-confirmed", "webhook:aaaa", r.id),
+        ("registration-confirmed", "eventbridge", r.id),
+    ]
+
+
 def test_erasure_removes_the_address_and_owes_outliving_messages(embedded: Any) -> None:
     r = add(embedded, "ada@example.com")
     other = add(embedded, "ADA@example.com", minutes=2)  # the same address, another attempt

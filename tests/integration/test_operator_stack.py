@@ -89,7 +89,10 @@ def test_export_json_and_csv_and_pending_by_scan(stack: OperatorStack, tmp_path:
     code, out = run(stack, "export", "--status", "pending", "--format", "csv")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "id,name,email,status,language,timestamp,confirmed_at"
+    assert lines[0] == (
+        "id,name,email,status,language,timestamp,confirmed_at,signup_ip,signup_user_agent,"
+        "signup_consent_version,confirm_ip,confirm_user_agent,confirm_consent_version"
+    )
     assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(r.id for r in made[3:])
     assert "dynamodb.Scan" in stack.operations("export")  # pending: a filtered Scan
 

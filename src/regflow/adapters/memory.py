@@ -63,7 +63,7 @@ class MemoryStore:
         # target, written with the confirmation); the runtime sets it from its settings
         self.event_targets: tuple[str, ...] = ()
         self.digests: set[str] = set()  # the days whose owner digest was owed
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # confirm_code confirms under the lock it holds
         self.by_id: dict[str, Registration] = {}
         self.confirmed_by_address: dict[str, str] = {}
         # "client:<key>" -> LimitState (fixed hourly window); "address:<key>" -> SendLog
@@ -176,7 +176,7 @@ class MemoryStore:
                 if reg.status is Status.PENDING and not reg.expired(now):
                     self.code_tries[registration_id] = self.code_tries.get(registration_id, 0) + 1
                 return Outcome.INVALID
-        return self.confirm(registration_id, addr_key, now, consent=consent)
+            return self.confirm(registration_id, addr_key, now, consent=consent)
 
     def get(self, registration_id: str) -> Registration | None:
         with self._lock:

@@ -155,6 +155,8 @@ class PostgresRegistrations(Database):
                 (now, None if consent is None else consent.to_json(), registration_id),
             )
             owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            for target in self.event_targets:
+                owe(cur, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
             return Outcome.CONFIRMED
 
         return self._write(run)

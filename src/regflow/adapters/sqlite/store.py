@@ -154,6 +154,8 @@ class SQLiteRegistrations(Database):
                 (addr_key, registration_id),
             )
             owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+            for target in self.event_targets:
+                owe(db, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
             return Outcome.CONFIRMED
 
     def confirm_code(
