@@ -68,3 +68,17 @@ def test_registrations_of_an_address(store: Store) -> None:
     second = add(store, 3, "SAME@example.com")  # the same address key
     assert [r.id for r in store.registrations_of(first.addr_key)] == [first.id, second.id]
     assert store.registrations_of("0" * 32) == []
+
+
+def test_a_registration_confirmed_by_its_code_is_exported_like_one_confirmed_by_link(
+    store: Store,
+) -> None:
+    by_link, by_code = add(store, 1), add(store, 2)
+    at = T0 + timedelta(minutes=1)
+    store.confirm(by_link.id, by_link.addr_key, at)
+    confirm_code = store.confirm_code  # CONFIRM_CODE
+    confirm_code(by_code.id, by_code.addr_key, at, matched=True, max_tries=5)
+    assert [r.id for r in store.registrations_since(Status.CONFIRMED, at)] == [
+        by_link.id,
+        by_code.id,
+    ]

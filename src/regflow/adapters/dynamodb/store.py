@@ -355,6 +355,8 @@ class StoreMixin(Table):
             return Outcome.INVALID
         reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
         reg.set_value("confirmedAt", "at", s(keys.iso(now)))
+        # joins the sparse ConfirmedRegistrations index (keys.py), as `confirm` does
+        reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
         if consent is not None:
             reg.set_value("confirmConsent", "consent", s(consent.to_json()))
         reg.remove("ttl")
@@ -378,6 +380,8 @@ class StoreMixin(Table):
                     return Outcome.INVALID
                 if keys.status_of(old) == Status.CONFIRMED.value:
                     return Outcome.ALREADY_CONFIRMED
+                if keys.status_of(old) != Status.PENDING.value:  # bounced, complained
+                    return Outcome.INVALID
                 return Outcome.EXPIRED
             return Outcome.ALREADY_CONFIRMED
         return Outcome.CONFIRMED
