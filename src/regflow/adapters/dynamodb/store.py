@@ -286,13 +286,6 @@ class StoreMixin(Table):
         consent: Consent | None = None,
     ) -> Outcome:
         reg = Expression()
-        reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
-        if consent is not None:
-            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
-        reg.set_value("confirmedAt", "at", s(keys.iso(now)))
-        # joins the sparse ConfirmedRegistrations index (keys.py), in this same write
-        reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
-        reg.remove("ttl")
         reg.condition(
             all_of(
                 reg.compare("status", "=", "pending", s(Status.PENDING.value)),
@@ -300,15 +293,8 @@ class StoreMixin(Table):
                 reg.compare("addrKey", "=", "addr", s(addr_key)),
             )
         )
-        lock = Expression()
-        lock.set_value("confirmedId", "id", s(registration_id))
-        lock.condition(lock.not_exists("confirmedId"))
-        items = [
-            self._update(keys.reg_pk(registration_id), reg),
-            self._update(keys.addr_pk(addr_key), lock),
-        ]
         try:
-            self._transact(items)
+            self._transact(self._confirm_items(reg, registration_id, addr_key, now, consent))
         except Cancelled as cancelled:
             if cancelled.code(0) == CHECK_FAILED:
                 old = cancelled.old_item(0)
@@ -321,6 +307,31 @@ class StoreMixin(Table):
                 return Outcome.EXPIRED
             return Outcome.ALREADY_CONFIRMED  # the address is locked to another registration
         return Outcome.CONFIRMED
+
+    def _confirm_items(
+        self,
+        reg: Expression,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        consent: Consent | None,
+    ) -> list[dict[str, Any]]:
+        """The one transaction of every way to confirm (link or code): the `REG#` item (under
+        the caller's condition `reg`) becomes CONFIRMED and joins the sparse
+        ConfirmedRegistrations index (keys.py), and the address is locked to it."""
+        reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
+        reg.set_value("confirmedAt", "at", s(keys.iso(now)))
+        reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
+        if consent is not None:
+            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
+        reg.remove("ttl")
+        lock = Expression()
+        lock.set_value("confirmedId", "id", s(registration_id))
+        lock.condition(lock.not_exists("confirmedId"))
+        return [
+            self._update(keys.reg_pk(registration_id), reg),
+            self._update(keys.addr_pk(addr_key), lock),
+        ]
 
     def confirm_code(
         self,
@@ -353,23 +364,9 @@ class StoreMixin(Table):
             with contextlib.suppress(Cancelled):
                 self._transact([self._update(keys.reg_pk(registration_id), reg)])
             return Outcome.INVALID
-        reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
-        reg.set_value("confirmedAt", "at", s(keys.iso(now)))
-        # joins the sparse ConfirmedRegistrations index (keys.py), as `confirm` does
-        reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
-        if consent is not None:
-            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
-        reg.remove("ttl")
         reg.condition(live)
-        lock = Expression()
-        lock.set_value("confirmedId", "id", s(registration_id))
-        lock.condition(lock.not_exists("confirmedId"))
-        items = [
-            self._update(keys.reg_pk(registration_id), reg),
-            self._update(keys.addr_pk(addr_key), lock),
-        ]
         try:
-            self._transact(items)
+            self._transact(self._confirm_items(reg, registration_id, addr_key, now, consent))
         except Cancelled as cancelled:
             if cancelled.code(0) == CHECK_FAILED:
                 old = cancelled.old_item(0)

@@ -142,24 +142,37 @@ class PostgresRegistrations(Database):
             ttl = row["ttl"]
             if ttl is not None and ttl <= int(now.timestamp()):
                 return Outcome.EXPIRED
-            taken = cur.execute(
-                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (%s, %s)"
-                " ON CONFLICT (addr_key) DO NOTHING RETURNING addr_key",
-                (addr_key, registration_id),
-            ).fetchone()
-            if taken is None:  # another registration of this address holds the lock
-                return Outcome.ALREADY_CONFIRMED
-            cur.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s,"
-                " confirm_consent = %s WHERE id = %s",
-                (now, None if consent is None else consent.to_json(), registration_id),
-            )
-            owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
-            for target in self.event_targets:
-                owe(cur, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
-            return Outcome.CONFIRMED
+            return self._lock_and_confirm(cur, registration_id, addr_key, now, consent)
 
         return self._write(run)
+
+    def _lock_and_confirm(
+        self,
+        cur: Cursor,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        consent: Consent | None,
+    ) -> Outcome:
+        """The end of every way to confirm (link or code), in its caller's transaction: the
+        address lock (another registration of this address may hold it), the registration
+        CONFIRMED, and the messages that owes."""
+        taken = cur.execute(
+            "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (%s, %s)"
+            " ON CONFLICT (addr_key) DO NOTHING RETURNING addr_key",
+            (addr_key, registration_id),
+        ).fetchone()
+        if taken is None:
+            return Outcome.ALREADY_CONFIRMED
+        cur.execute(
+            "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s,"
+            " confirm_consent = %s WHERE id = %s",
+            (now, None if consent is None else consent.to_json(), registration_id),
+        )
+        owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+        for target in self.event_targets:
+            owe(cur, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
+        return Outcome.CONFIRMED
 
     def confirm_code(
         self,
@@ -192,22 +205,7 @@ class PostgresRegistrations(Database):
                 return Outcome.ALREADY_CONFIRMED
             if not live:
                 return Outcome.EXPIRED
-            taken = cur.execute(
-                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (%s, %s)"
-                " ON CONFLICT (addr_key) DO NOTHING RETURNING addr_key",
-                (addr_key, registration_id),
-            ).fetchone()
-            if taken is None:
-                return Outcome.ALREADY_CONFIRMED
-            cur.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = %s,"
-                " confirm_consent = %s WHERE id = %s",
-                (now, None if consent is None else consent.to_json(), registration_id),
-            )
-            owe(cur, MessageKind.OWNER_NOTIFICATION, registration_id, now)
-            for target in self.event_targets:
-                owe(cur, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
-            return Outcome.CONFIRMED
+            return self._lock_and_confirm(cur, registration_id, addr_key, now, consent)
 
         return self._write(run)
 

@@ -139,24 +139,7 @@ class SQLiteRegistrations(Database):
                 return Outcome.INVALID
             if ttl is not None and ttl <= int(now.timestamp()):
                 return Outcome.EXPIRED
-            taken = db.execute(
-                "SELECT 1 FROM confirmed_addresses WHERE addr_key = ?", (addr_key,)
-            ).fetchone()
-            if taken is not None:
-                return Outcome.ALREADY_CONFIRMED
-            db.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?,"
-                " confirm_consent = ? WHERE id = ? AND status = 'PENDING'",
-                (iso(now), consent_json(consent), registration_id),
-            )
-            db.execute(
-                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
-                (addr_key, registration_id),
-            )
-            owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
-            for target in self.event_targets:
-                owe(db, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
-            return Outcome.CONFIRMED
+            return self._lock_and_confirm(db, registration_id, addr_key, now, consent)
 
     def confirm_code(
         self,
@@ -188,24 +171,36 @@ class SQLiteRegistrations(Database):
                 return Outcome.ALREADY_CONFIRMED
             if not live:
                 return Outcome.EXPIRED
-            taken = db.execute(
-                "SELECT 1 FROM confirmed_addresses WHERE addr_key = ?", (addr_key,)
-            ).fetchone()
-            if taken is not None:
-                return Outcome.ALREADY_CONFIRMED
-            db.execute(
-                "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?,"
-                " confirm_consent = ? WHERE id = ? AND status = 'PENDING'",
-                (iso(now), consent_json(consent), registration_id),
-            )
-            db.execute(
-                "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
-                (addr_key, registration_id),
-            )
-            owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
-            for target in self.event_targets:
-                owe(db, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
-            return Outcome.CONFIRMED
+            return self._lock_and_confirm(db, registration_id, addr_key, now, consent)
+
+    def _lock_and_confirm(
+        self,
+        db: sqlite3.Connection,
+        registration_id: str,
+        addr_key: str,
+        now: datetime,
+        consent: Consent | None,
+    ) -> Outcome:
+        """The end of every way to confirm (link or code), in its caller's transaction: the
+        address lock, the registration CONFIRMED, and the messages that owes."""
+        taken = db.execute(
+            "SELECT 1 FROM confirmed_addresses WHERE addr_key = ?", (addr_key,)
+        ).fetchone()
+        if taken is not None:
+            return Outcome.ALREADY_CONFIRMED
+        db.execute(
+            "UPDATE registrations SET status = 'CONFIRMED', ttl = NULL, confirmed_at = ?,"
+            " confirm_consent = ? WHERE id = ? AND status = 'PENDING'",
+            (iso(now), consent_json(consent), registration_id),
+        )
+        db.execute(
+            "INSERT INTO confirmed_addresses (addr_key, registration_id) VALUES (?, ?)",
+            (addr_key, registration_id),
+        )
+        owe(db, MessageKind.OWNER_NOTIFICATION, registration_id, now)
+        for target in self.event_targets:
+            owe(db, MessageKind.REGISTRATION_CONFIRMED, registration_id, now, target)
+        return Outcome.CONFIRMED
 
     # --- ErasureStore (docs/erasure.md) ---------------------------------------------------
 
