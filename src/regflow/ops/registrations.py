@@ -57,16 +57,12 @@ def open_stack_store(stack: str, region: str | None) -> DynamoDBStore:
 
 def stack_rules(stack: str, region: str | None) -> Rules:
     """Intake's rules as the stack's functions have them: from its parameters."""
-    import boto3
+    from regflow.ops.stack import stack_parameters
 
-    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
-    parameters = described["Stacks"][0].get("Parameters", [])
-    env = {
-        RULE_PARAMETERS[p["ParameterKey"]]: str(p.get("ParameterValue", ""))
-        for p in parameters
-        if p.get("ParameterKey") in RULE_PARAMETERS
-    }
-    return rules_from(env)
+    parameters = stack_parameters(stack, region)
+    return rules_from(
+        {RULE_PARAMETERS[k]: v for k, v in parameters.items() if k in RULE_PARAMETERS}
+    )
 
 
 def rules_from(env: Mapping[str, str]) -> Rules:

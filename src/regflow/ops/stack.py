@@ -11,8 +11,9 @@ class StackError(LookupError):
     """The stack cannot be read or lacks the output; the message says which."""
 
 
-def stack_outputs(stack: str, region: str | None, *, client: Any = None) -> dict[str, str]:
-    """The stack's outputs, `OutputKey -> OutputValue`."""
+def describe_stack(stack: str, region: str | None, *, client: Any = None) -> dict[str, Any]:
+    """The stack as CloudFormation's DescribeStacks tells it (outputs, parameters), read with
+    the operator's own credentials; any failure is a `StackError` naming the stack."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if client is None:
@@ -32,8 +33,23 @@ def stack_outputs(stack: str, region: str | None, *, client: Any = None) -> dict
     stacks = described.get("Stacks") or []
     if not stacks:
         raise StackError(f"stack {stack} not found")
-    outputs = stacks[0].get("Outputs") or []
+    return dict(stacks[0])
+
+
+def stack_outputs(stack: str, region: str | None, *, client: Any = None) -> dict[str, str]:
+    """The stack's outputs, `OutputKey -> OutputValue`."""
+    outputs = describe_stack(stack, region, client=client).get("Outputs") or []
     return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs if "OutputKey" in o}
+
+
+def stack_parameters(stack: str, region: str | None, *, client: Any = None) -> dict[str, str]:
+    """The stack's parameters, `ParameterKey -> ParameterValue`."""
+    parameters = describe_stack(stack, region, client=client).get("Parameters") or []
+    return {
+        str(p["ParameterKey"]): str(p.get("ParameterValue", ""))
+        for p in parameters
+        if "ParameterKey" in p
+    }
 
 
 def table_for_stack(stack: str, region: str | None, *, client: Any = None) -> str:

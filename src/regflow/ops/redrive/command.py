@@ -33,13 +33,18 @@ def main(options: Options, out: TextIO, *, session: Any = None) -> int:
     from regflow import aws
     from regflow.config import Settings
     from regflow.domain import ConfigError
+    from regflow.ops.stack import stack_outputs
 
     if session is None:
         import boto3.session
 
         session = boto3.session.Session(region_name=options.region)
     try:
-        outputs = _stack_outputs(session, options.stack) if options.stack else {}
+        outputs = (
+            stack_outputs(options.stack, options.region, client=session.client("cloudformation"))
+            if options.stack
+            else {}
+        )
         queue_url = options.queue_url or _output(outputs, options.stack, "DeadLetterQueueUrl")
         if options.settings_from_env:
             env: Mapping[str, str] = os.environ
@@ -82,12 +87,6 @@ def main(options: Options, out: TextIO, *, session: Any = None) -> int:
     done = all(r.status in (MessageStatus.DELIVERED, MessageStatus.WOULD_SEND) for r in reports)
     done = done and all(line.result in ("sent", "parked: would send") for line in parked_lines)
     return 0 if done else 1
-
-
-def _stack_outputs(session: Any, stack: str) -> dict[str, str]:
-    described = session.client("cloudformation").describe_stacks(StackName=stack)
-    outputs = described["Stacks"][0].get("Outputs", [])
-    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs if "OutputKey" in o}
 
 
 def _output(outputs: Mapping[str, str], stack: str | None, key: str) -> str:
