@@ -12,7 +12,7 @@
 (function () {
   "use strict";
 
-  var SUPPORTED_LANGUAGES = ["en", "de", "fr", "es"];
+  var SUPPORTED_LANGUAGES = ["en", "de", "es", "fr"];
   var CATALOG_TIMEOUT_MS = 5000;
   var messages = {};
   var own = Object.prototype.hasOwnProperty;

@@ -23,6 +23,7 @@ from typing import Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from regflow.domain import ConfigError, ConsentIp, Limit
+from regflow.render import SUPPORTED_LANGUAGES
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -37,8 +38,6 @@ EMBEDDED_DEFAULTS: Mapping[str, str] = {
     "SENDER_EMAIL": "no-reply@localhost",
     "OWNER_EMAIL": "owner@localhost",
 }
-
-LANGUAGES = ("en", "de", "fr", "es")  # the shipped catalogs (`regflow.render`)
 
 
 # --- one small settings object per layer; each layer is given only its own ------------------
@@ -228,7 +227,7 @@ class Settings:
         api_base = reader.url("API_BASE_URL").rstrip("/")
         success_url = reader.url("SUCCESS_URL")
         site_name = reader.text("SITE_NAME", "regflow")
-        language = reader.choice_of("DEFAULT_LANGUAGE", LANGUAGES, "en")
+        language = reader.choice_of("DEFAULT_LANGUAGE", SUPPORTED_LANGUAGES, "en")
         ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
         templates = reader.directory("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
         confirm_code = reader.choice_of("CONFIRM_CODE", ("on", "off"), "on") == "on"

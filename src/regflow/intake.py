@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 from regflow.challenge import ChallengeIssuer
-from regflow.config import LANGUAGES, Rules
+from regflow.config import Rules
 from regflow.domain import (
     ClientRateLimited,
     Consent,
@@ -23,6 +23,7 @@ from regflow.domain import (
     utcnow,
 )
 from regflow.ports import Clock, ErasureStore, IdFactory, RegistrationStore
+from regflow.render import SUPPORTED_LANGUAGES
 from regflow.tokens import (
     TokenSigner,
     code_matches,
@@ -90,7 +91,7 @@ class IntakeService:
             status=Status.PENDING,
             timestamp=now,
             ttl=int((now + timedelta(hours=self.rules.token_ttl_hours)).timestamp()),
-            language=language if language in LANGUAGES else self.rules.default_language,
+            language=language if language in SUPPORTED_LANGUAGES else self.rules.default_language,
             signup_consent=consent,
         )
         if spent is None:

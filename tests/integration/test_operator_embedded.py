@@ -136,7 +136,9 @@ def test_stats_counts_days_rate_and_backlog(embedded: Embedded) -> None:
     assert [d[0] for d in days] == [(NOW.date() - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
     assert sum(int(d[1]) for d in days) == 3 and sum(int(d[2]) for d in days) == 2
     assert "#" not in out  # not a terminal: numbers only
-    _, charted = embedded.run("stats", "--days", "1", "--chart", "always")
+    # the window that holds the seeded day: 3 hours back is yesterday between 00:00 and 03:00
+    window = (NOW.date() - T0.date()).days + 1
+    _, charted = embedded.run("stats", "--days", str(window), "--chart", "always")
     assert "#" * 40 in charted or "=" * 40 in charted  # the busiest bar is full width
 
 

@@ -217,3 +217,21 @@ def test_importing_render_and_catalog_pulls_in_no_template_engine() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_shipped_catalogs_are_the_one_list_of_languages(tmp_path: Path) -> None:
+    """A catalog file is a language everywhere: settings accept it as DEFAULT_LANGUAGE and
+    intake stores a registration in it (config.py once kept a list of its own)."""
+    from regflow import config, intake
+    from regflow.render import shipped_languages
+
+    for lang in ("en", "pt", "de"):
+        (tmp_path / f"{lang}.json").write_text("{}", "utf-8")
+    assert shipped_languages(tmp_path) == ("en", "de", "pt")  # the fallback first
+    assert shipped_languages() == SUPPORTED_LANGUAGES
+    assert not hasattr(config, "LANGUAGES")
+    assert vars(intake)["SUPPORTED_LANGUAGES"] is SUPPORTED_LANGUAGES
+    assert vars(config)["SUPPORTED_LANGUAGES"] is SUPPORTED_LANGUAGES
+    (tmp_path / "en.json").unlink()
+    with pytest.raises(RuntimeError, match=r"no en\.json"):
+        shipped_languages(tmp_path)

@@ -1,4 +1,4 @@
-"""The rendering room: every word a person reads, in English, German, French and Spanish.
+"""The rendering room: every word a person reads, in every language a catalog is shipped for.
 
 - `negotiate_language` (here): which supported language a request gets.
 - `regflow.render.catalog.Catalog`: the message catalogs (`catalog/<lang>.json`, flat dotted
@@ -14,10 +14,25 @@ handler); `RenderedMail` lives here so that callers can name it without importin
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
-SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es")
+CATALOG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog")
+FALLBACK_LANGUAGE = "en"  # the catalog every other one is checked against
+
+
+def shipped_languages(catalog_dir: str | os.PathLike[str] = CATALOG_DIR) -> tuple[str, ...]:
+    """The languages regflow speaks: one per catalog file shipped (`catalog/<lang>.json`), the
+    fallback first, then by code. The one list: settings, intake and pages all read it, so a new
+    catalog file is a new language everywhere."""
+    codes = sorted(n[: -len(".json")] for n in os.listdir(catalog_dir) if n.endswith(".json"))
+    if FALLBACK_LANGUAGE not in codes:
+        raise RuntimeError(f"{catalog_dir}: no {FALLBACK_LANGUAGE}.json catalog")
+    return (FALLBACK_LANGUAGE, *(c for c in codes if c != FALLBACK_LANGUAGE))
+
+
+SUPPORTED_LANGUAGES: tuple[str, ...] = shipped_languages()
 
 # Bounds for hostile input: an Accept-Language header is read up to this many characters and
 # this many comma-separated parts; anything beyond is ignored (no real browser sends as much).
@@ -88,4 +103,10 @@ def negotiate_language(explicit: object, accept_language: str | None, default: s
     return default
 
 
-__all__ = ["SUPPORTED_LANGUAGES", "RenderedMail", "negotiate_language"]
+__all__ = [
+    "CATALOG_DIR",
+    "SUPPORTED_LANGUAGES",
+    "RenderedMail",
+    "negotiate_language",
+    "shipped_languages",
+]

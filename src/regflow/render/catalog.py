@@ -26,13 +26,14 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
+from regflow import render
 from regflow.render import SUPPORTED_LANGUAGES
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 # A plain path string: `pathlib` is not otherwise imported by the confirm handler (cold start).
-CATALOG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog")
+CATALOG_DIR = render.CATALOG_DIR
 FALLBACK_LANGUAGE = "en"
 WEB_PREFIX = "web."
 
