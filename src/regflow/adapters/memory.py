@@ -34,6 +34,13 @@ from regflow.domain import (
 )
 from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
 from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
+from regflow.domain.transitions import (
+    UNKNOWN,
+    CodeEntry,
+    ConfirmInputs,
+    ConfirmState,
+    decide_confirm,
+)
 from regflow.ports import Stats
 
 # A claim older than this is released (a delivery never takes that long).
@@ -63,7 +70,7 @@ class MemoryStore:
         # target, written with the confirmation); the runtime sets it from its settings
         self.event_targets: tuple[str, ...] = ()
         self.digests: set[str] = set()  # the days whose owner digest was owed
-        self._lock = threading.RLock()  # confirm_code confirms under the lock it holds
+        self._lock = threading.RLock()
         self.by_id: dict[str, Registration] = {}
         self.confirmed_by_address: dict[str, str] = {}
         # "client:<key>" -> LimitState (fixed hourly window); "address:<key>" -> SendLog
@@ -134,27 +141,9 @@ class MemoryStore:
         *,
         consent: Consent | None = None,
     ) -> Outcome:
-        with self._lock:
-            reg = self.by_id.get(registration_id)
-            if reg is None or reg.addr_key != addr_key:
-                return Outcome.INVALID
-            if reg.status is Status.CONFIRMED:
-                return Outcome.ALREADY_CONFIRMED
-            if reg.status is not Status.PENDING:  # bounced, complained: never confirmable
-                return Outcome.INVALID
-            if reg.expired(now):
-                return Outcome.EXPIRED
-            if addr_key in self.confirmed_by_address:
-                return Outcome.ALREADY_CONFIRMED
-            confirmed = dataclasses.replace(
-                reg, status=Status.CONFIRMED, ttl=None, confirmed_at=now, confirm_consent=consent
-            )
-            self.by_id[registration_id] = confirmed
-            self.confirmed_by_address[addr_key] = registration_id
-            self._owe(Message(MessageKind.OWNER_NOTIFICATION, confirmed))
-            for target in self.event_targets:
-                self._owe(Message(MessageKind.REGISTRATION_CONFIRMED, confirmed, target))
-            return Outcome.CONFIRMED
+        return self._confirm(
+            registration_id, now, ConfirmInputs(addr_key, consent, self.event_targets)
+        )
 
     def confirm_code(
         self,
@@ -166,17 +155,41 @@ class MemoryStore:
         max_tries: int,
         consent: Consent | None = None,
     ) -> Outcome:
+        code = CodeEntry(matched, max_tries)
+        return self._confirm(
+            registration_id, now, ConfirmInputs(addr_key, consent, self.event_targets, code)
+        )
+
+    def _confirm(self, registration_id: str, now: datetime, inputs: ConfirmInputs) -> Outcome:
         with self._lock:
             reg = self.by_id.get(registration_id)
-            if reg is None or reg.addr_key != addr_key:
-                return Outcome.INVALID
-            if self.code_tries.get(registration_id, 0) >= max_tries:
-                return Outcome.INVALID
-            if not matched:
-                if reg.status is Status.PENDING and not reg.expired(now):
-                    self.code_tries[registration_id] = self.code_tries.get(registration_id, 0) + 1
-                return Outcome.INVALID
-            return self.confirm(registration_id, addr_key, now, consent=consent)
+            state = UNKNOWN
+            if reg is not None:
+                state = ConfirmState(
+                    reg.status,
+                    reg.addr_key,
+                    reg.ttl,
+                    self.code_tries.get(registration_id, 0),
+                    reg.addr_key in self.confirmed_by_address,
+                )
+            decision = decide_confirm(state, now, inputs)
+            if reg is None or decision.write is None:
+                return decision.outcome
+            if decision.write == "count-try":
+                self.code_tries[registration_id] = state.code_tries + 1
+                return decision.outcome
+            confirmed = dataclasses.replace(
+                reg,
+                status=Status.CONFIRMED,
+                ttl=None,
+                confirmed_at=now,
+                confirm_consent=inputs.consent,
+            )
+            self.by_id[registration_id] = confirmed
+            self.confirmed_by_address[reg.addr_key] = registration_id
+            for kind, target in decision.owes:
+                self._owe(Message(kind, confirmed, target))
+            return decision.outcome
 
     def get(self, registration_id: str) -> Registration | None:
         with self._lock:

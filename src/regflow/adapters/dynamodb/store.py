@@ -37,6 +37,15 @@ from regflow.domain import (
 )
 from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
 from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
+from regflow.domain.transitions import (
+    UNKNOWN,
+    Check,
+    CodeEntry,
+    ConfirmInputs,
+    ConfirmState,
+    confirm_guard,
+    decide_confirm,
+)
 
 # --- the two limit counters ------------------------------------------------------------------
 
@@ -285,53 +294,7 @@ class StoreMixin(Table):
         *,
         consent: Consent | None = None,
     ) -> Outcome:
-        reg = Expression()
-        reg.condition(
-            all_of(
-                reg.compare("status", "=", "pending", s(Status.PENDING.value)),
-                reg.compare("ttl", ">", "now", n(int(now.timestamp()))),
-                reg.compare("addrKey", "=", "addr", s(addr_key)),
-            )
-        )
-        try:
-            self._transact(self._confirm_items(reg, registration_id, addr_key, now, consent))
-        except Cancelled as cancelled:
-            if cancelled.code(0) == CHECK_FAILED:
-                old = cancelled.old_item(0)
-                if old is None or old.get("addrKey", {}).get("S") != addr_key:
-                    return Outcome.INVALID
-                if keys.status_of(old) == Status.CONFIRMED.value:
-                    return Outcome.ALREADY_CONFIRMED
-                if keys.status_of(old) != Status.PENDING.value:  # bounced, complained
-                    return Outcome.INVALID
-                return Outcome.EXPIRED
-            return Outcome.ALREADY_CONFIRMED  # the address is locked to another registration
-        return Outcome.CONFIRMED
-
-    def _confirm_items(
-        self,
-        reg: Expression,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        consent: Consent | None,
-    ) -> list[dict[str, Any]]:
-        """The one transaction of every way to confirm (link or code): the `REG#` item (under
-        the caller's condition `reg`) becomes CONFIRMED and joins the sparse
-        ConfirmedRegistrations index (keys.py), and the address is locked to it."""
-        reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
-        reg.set_value("confirmedAt", "at", s(keys.iso(now)))
-        reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
-        if consent is not None:
-            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
-        reg.remove("ttl")
-        lock = Expression()
-        lock.set_value("confirmedId", "id", s(registration_id))
-        lock.condition(lock.not_exists("confirmedId"))
-        return [
-            self._update(keys.reg_pk(registration_id), reg),
-            self._update(keys.addr_pk(addr_key), lock),
-        ]
+        return self._confirm(registration_id, now, ConfirmInputs(addr_key, consent))
 
     def confirm_code(
         self,
@@ -343,44 +306,46 @@ class StoreMixin(Table):
         max_tries: int,
         consent: Consent | None = None,
     ) -> Outcome:
-        """One TransactWriteItems either way: the right code is `confirm`'s transaction with
-        one more condition on the `REG#` item (fewer than `max_tries` wrong codes); a wrong
-        code is one conditional `ADD codeTries 1` on a live PENDING item (a one-item
-        transaction: the same IAM action as `confirm`'s)."""
+        inputs = ConfirmInputs(addr_key, consent, code=CodeEntry(matched, max_tries))
+        return self._confirm(registration_id, now, inputs)
+
+    def _confirm(self, registration_id: str, now: datetime, inputs: ConfirmInputs) -> Outcome:
+        """One TransactWriteItems under the domain's guard (`domain.transitions`), no read
+        first: the `REG#` item becomes CONFIRMED and joins the sparse ConfirmedRegistrations
+        index (keys.py) and the `ADDR#` lock is taken, or (a wrong code) the item counts one
+        more try. The messages owed follow from the stream (`stream.py`). When a condition
+        fails, `decide_confirm` judges the `ALL_OLD` item the cancellation returned."""
+        guard = confirm_guard(now, inputs)
         reg = Expression()
-        tries_left = any_of(
-            reg.not_exists("codeTries"), reg.compare("codeTries", "<", "maxTries", n(max_tries))
-        )
-        live = all_of(
-            reg.compare("status", "=", "pending", s(Status.PENDING.value)),
-            reg.compare("ttl", ">", "now", n(int(now.timestamp()))),
-            reg.compare("addrKey", "=", "addr", s(addr_key)),
-            tries_left,
-        )
-        if not matched:
+        reg.condition(all_of(*(_condition(reg, check) for check in guard.checks)))
+        if not guard.address_free:  # a wrong code: one more try
             reg.add("codeTries", reg.value("one", n(1)))
-            reg.condition(live)
-            # unknown, confirmed, expired or dead already: nothing to count
-            with contextlib.suppress(Cancelled):
+            with contextlib.suppress(Cancelled):  # the guard failed: nothing to count
                 self._transact([self._update(keys.reg_pk(registration_id), reg)])
             return Outcome.INVALID
-        reg.condition(live)
+        reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
+        reg.set_value("confirmedAt", "at", s(keys.iso(now)))
+        reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
+        if inputs.consent is not None:
+            reg.set_value("confirmConsent", "consent", s(inputs.consent.to_json()))
+        reg.remove("ttl")
+        lock = Expression()
+        lock.set_value("confirmedId", "id", s(registration_id))
+        lock.condition(lock.not_exists("confirmedId"))
+        items = [
+            self._update(keys.reg_pk(registration_id), reg),
+            self._update(keys.addr_pk(inputs.addr_key), lock),
+        ]
         try:
-            self._transact(self._confirm_items(reg, registration_id, addr_key, now, consent))
+            self._transact(items)
         except Cancelled as cancelled:
             if cancelled.code(0) == CHECK_FAILED:
-                old = cancelled.old_item(0)
-                if old is None or old.get("addrKey", {}).get("S") != addr_key:
-                    return Outcome.INVALID
-                tries = old.get("codeTries")
-                if tries is not None and int(tries["N"]) >= max_tries:
-                    return Outcome.INVALID
-                if keys.status_of(old) == Status.CONFIRMED.value:
-                    return Outcome.ALREADY_CONFIRMED
-                if keys.status_of(old) != Status.PENDING.value:  # bounced, complained
-                    return Outcome.INVALID
-                return Outcome.EXPIRED
-            return Outcome.ALREADY_CONFIRMED
+                state = _confirm_state(cancelled.old_item(0))
+            else:  # the registration passed its checks; the address is locked already
+                state = ConfirmState(Status.PENDING, inputs.addr_key, address_locked=True)
+            decision = decide_confirm(state, now, inputs)
+            assert decision.write is None, "the guard and the decision disagree"
+            return decision.outcome
         return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:
@@ -391,3 +356,34 @@ class StoreMixin(Table):
         item = self._get(keys.addr_pk(addr_key))
         confirmed = item.get("confirmedId") if item is not None else None
         return str(confirmed["S"]) if confirmed is not None else None
+
+
+# the domain's field names (`transitions.Field`) as the `REG#` item's attributes, and the
+# names of their values in the condition
+_ATTRIBUTES = {
+    "addr_key": ("addrKey", "addr"),
+    "status": ("status", "pending"),
+    "ttl": ("ttl", "now"),
+    "code_tries": ("codeTries", "maxTries"),
+}
+
+
+def _condition(e: Expression, check: Check) -> str:
+    value = s(check.value) if isinstance(check.value, str) else n(check.value)
+    attribute, name = _ATTRIBUTES[check.field]
+    clause = e.compare(attribute, check.op, name, value)
+    return any_of(e.not_exists(attribute), clause) if check.missing_passes else clause
+
+
+def _confirm_state(old: keys.Item | None) -> ConfirmState:
+    """What `decide_confirm` judges: the `REG#` item as it was when its condition failed."""
+    status = None if old is None else keys.status_of(old)
+    if old is None or status is None:
+        return UNKNOWN
+    ttl, tries = old.get("ttl"), old.get("codeTries")
+    return ConfirmState(
+        Status(status),
+        old.get("addrKey", {}).get("S", ""),
+        None if ttl is None else int(ttl["N"]),
+        0 if tries is None else int(tries["N"]),
+    )
