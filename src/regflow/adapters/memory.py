@@ -13,11 +13,10 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 
+from regflow.adapters.decided import DecidedChanges
 from regflow.domain import (
     ClaimedMessage,
-    Consent,
     CreateResult,
-    Limit,
     LimitState,
     Message,
     MessageKind,
@@ -25,20 +24,17 @@ from regflow.domain import (
     ParkedMessage,
     Registration,
     SendLog,
-    SpentChallenge,
     Status,
     Suppression,
-    ValidationError,
     count_client,
     count_send,
 )
-from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
-from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
+from regflow.domain.challenge import replayed
 from regflow.domain.transitions import (
     UNKNOWN,
-    CodeEntry,
     ConfirmInputs,
     ConfirmState,
+    CreateInputs,
     decide_confirm,
 )
 from regflow.ports import Stats
@@ -62,13 +58,11 @@ class _Row:
     first_failed_at: float | None = None
 
 
-class MemoryStore:
+class MemoryStore(DecidedChanges):
     HOLDS_FRESH = True  # every owed message is an outbox row
 
     def __init__(self) -> None:
-        # where each confirmation's event goes (`regflow.domain.events`: one owed message per
-        # target, written with the confirmation); the runtime sets it from its settings
-        self.event_targets: tuple[str, ...] = ()
+        self.event_targets: tuple[str, ...] = ()  # the runtime sets it from its settings
         self.digests: set[str] = set()  # the days whose owner digest was owed
         self._lock = threading.RLock()
         self.by_id: dict[str, Registration] = {}
@@ -86,19 +80,13 @@ class MemoryStore:
 
     # --- RegistrationStore ------------------------------------------------------------
 
-    def create_pending(
-        self,
-        registration: Registration,
-        *,
-        address_limit: Limit,
-        client_key: str | None,
-        client_limit: Limit,
-        challenge: SpentChallenge | None = None,
-    ) -> CreateResult:
+    def _create(self, registration: Registration, inputs: CreateInputs) -> CreateResult:
+        address_limit, client_limit = inputs.address_limit, inputs.client_limit
+        client_key, challenge = inputs.client_key, inputs.challenge
         now = int(registration.timestamp.timestamp())
         with self._lock:
             if challenge is not None and self.spent_challenges.get(challenge.id, 0) > now:
-                raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
+                raise replayed()
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
@@ -132,33 +120,6 @@ class MemoryStore:
             self.by_id[registration.id] = registration
             self._owe(Message(MessageKind.VERIFICATION, registration))
             return CreateResult.CREATED
-
-    def confirm(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        consent: Consent | None = None,
-    ) -> Outcome:
-        return self._confirm(
-            registration_id, now, ConfirmInputs(addr_key, consent, self.event_targets)
-        )
-
-    def confirm_code(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        matched: bool,
-        max_tries: int,
-        consent: Consent | None = None,
-    ) -> Outcome:
-        code = CodeEntry(matched, max_tries)
-        return self._confirm(
-            registration_id, now, ConfirmInputs(addr_key, consent, self.event_targets, code)
-        )
 
     def _confirm(self, registration_id: str, now: datetime, inputs: ConfirmInputs) -> Outcome:
         with self._lock:

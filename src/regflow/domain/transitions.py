@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from regflow.domain.challenge import SpentChallenge
 from regflow.domain.consent import Consent
+from regflow.domain.limits import Limit
 from regflow.domain.messages import MessageKind
 from regflow.domain.model import Outcome, Status
 
@@ -75,6 +77,19 @@ class Guard:
             clause = f"{c.field} {c.op} {placeholder}"
             clauses.append(f"({c.field} IS NULL OR {clause})" if c.missing_passes else clause)
         return " AND ".join(clauses), tuple(c.value for c in self.checks)
+
+
+# --- create --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateInputs:
+    """What a post brings besides its registration (`ports.RegistrationStore.create_pending`)."""
+
+    address_limit: Limit
+    client_key: str | None
+    client_limit: Limit
+    challenge: SpentChallenge | None = None
 
 
 # --- confirm, by link or by code ----------------------------------------------------------

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from regflow.adapters.decided import DecidedChanges
 from regflow.adapters.dynamodb import keys
 from regflow.adapters.dynamodb.expressions import Expression, all_of, any_of
 from regflow.adapters.dynamodb.keys import n, number_list, s
 from regflow.adapters.dynamodb.table import CHECK_FAILED, Cancelled, Table
 from regflow.domain import (
     ClientRateLimited,
-    Consent,
     CreateResult,
     Limit,
     Outcome,
@@ -33,16 +33,14 @@ from regflow.domain import (
     SpentChallenge,
     Status,
     StoreUnavailable,
-    ValidationError,
 )
-from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
-from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
+from regflow.domain.challenge import replayed
 from regflow.domain.transitions import (
     UNKNOWN,
     Check,
-    CodeEntry,
     ConfirmInputs,
     ConfirmState,
+    CreateInputs,
     confirm_guard,
     decide_confirm,
 )
@@ -165,7 +163,7 @@ class LogSwap:
 Counter = ClientWindow | AddressSendLog
 
 
-class StoreMixin(Table):
+class StoreMixin(DecidedChanges, Table):
     """`RegistrationStore` on the table (see the module docstring)."""
 
     def _update(self, pk: str, expression: Expression) -> dict[str, Any]:
@@ -180,15 +178,9 @@ class StoreMixin(Table):
             }
         }
 
-    def create_pending(
-        self,
-        registration: Registration,
-        *,
-        address_limit: Limit,
-        client_key: str | None,
-        client_limit: Limit,
-        challenge: SpentChallenge | None = None,
-    ) -> CreateResult:
+    def _create(self, registration: Registration, inputs: CreateInputs) -> CreateResult:
+        address_limit, client_limit = inputs.address_limit, inputs.client_limit
+        client_key, challenge = inputs.client_key, inputs.challenge
         now = int(registration.timestamp.timestamp())
         counters: list[Counter] = []
         if client_key is not None and client_limit.enabled:
@@ -220,7 +212,7 @@ class StoreMixin(Table):
                 return CreateResult.CREATED
             except Cancelled as cancelled:
                 if spend and cancelled.code(len(items) - 1) == CHECK_FAILED:
-                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED) from None
+                    raise replayed() from None
                 if cancelled.code(0) == CHECK_FAILED:
                     raise RuntimeError("registration id collision") from None
                 counters, limited = self._replan(counters, cancelled, now)
@@ -254,7 +246,7 @@ class StoreMixin(Table):
                 return
             except Cancelled as cancelled:
                 if spend and cancelled.code(len(update)) == CHECK_FAILED:
-                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED) from None
+                    raise replayed() from None
                 assert counter is not None
                 old = cancelled.old_item(0)
                 if old is None:  # gone meanwhile (TTL): count from scratch
@@ -285,29 +277,6 @@ class StoreMixin(Table):
                 address_limited = address_limited or swapped is None
                 replanned.append(swapped or counter)
         return replanned, address_limited
-
-    def confirm(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        consent: Consent | None = None,
-    ) -> Outcome:
-        return self._confirm(registration_id, now, ConfirmInputs(addr_key, consent))
-
-    def confirm_code(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        matched: bool,
-        max_tries: int,
-        consent: Consent | None = None,
-    ) -> Outcome:
-        inputs = ConfirmInputs(addr_key, consent, code=CodeEntry(matched, max_tries))
-        return self._confirm(registration_id, now, inputs)
 
     def _confirm(self, registration_id: str, now: datetime, inputs: ConfirmInputs) -> Outcome:
         """One TransactWriteItems under the domain's guard (`domain.transitions`), no read

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from regflow.adapters.decided import DecidedChanges
 from regflow.adapters.snapshot import snapshot_of
 from regflow.adapters.sql.dialect import SQLDatabase, Tx
 from regflow.adapters.sql.outbox import owe
@@ -25,28 +26,23 @@ from regflow.adapters.sql.rows import (
     registration_params,
 )
 from regflow.domain import (
-    Consent,
     CreateResult,
-    Limit,
     LimitState,
     Message,
     MessageKind,
     Outcome,
     Registration,
     SendLog,
-    SpentChallenge,
     Status,
-    ValidationError,
     count_client,
     count_send,
 )
-from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
-from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
+from regflow.domain.challenge import replayed
 from regflow.domain.transitions import (
     UNKNOWN,
-    CodeEntry,
     ConfirmInputs,
     ConfirmState,
+    CreateInputs,
     confirm_guard,
     decide_confirm,
 )
@@ -54,22 +50,12 @@ from regflow.domain.transitions import (
 _SELECT = f"SELECT {REGISTRATION_COLUMNS} FROM registrations"
 
 
-class SQLRegistrations(SQLDatabase):
+class SQLRegistrations(DecidedChanges, SQLDatabase):
     """`ports.RegistrationStore` (reference: `adapters.memory`)."""
 
-    # where each confirmation's event goes (`regflow.domain.events`: one owed message per
-    # target, in the confirmation's transaction); the runtime sets it from its settings
-    event_targets: tuple[str, ...] = ()
-
-    def create_pending(
-        self,
-        registration: Registration,
-        *,
-        address_limit: Limit,
-        client_key: str | None,
-        client_limit: Limit,
-        challenge: SpentChallenge | None = None,
-    ) -> CreateResult:
+    def _create(self, registration: Registration, inputs: CreateInputs) -> CreateResult:
+        address_limit, client_limit = inputs.address_limit, inputs.client_limit
+        client_key, challenge = inputs.client_key, inputs.challenge
         now = int(registration.timestamp.timestamp())
         d = self.dialect
 
@@ -84,7 +70,7 @@ class SQLRegistrations(SQLDatabase):
                     (challenge.id, challenge.expires, now),
                 ).fetchall()
                 if not fresh:
-                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
+                    raise replayed()
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
@@ -164,32 +150,6 @@ class SQLRegistrations(SQLDatabase):
         return SendLog() if not found else SendLog(tuple(d.from_ints(found[0]["times"])))
 
     # --- confirm, by link or by code (`domain.transitions.decide_confirm`) ---------------
-
-    def confirm(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        consent: Consent | None = None,
-    ) -> Outcome:
-        return self._confirm(
-            registration_id, now, ConfirmInputs(addr_key, consent, self.event_targets)
-        )
-
-    def confirm_code(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        matched: bool,
-        max_tries: int,
-        consent: Consent | None = None,
-    ) -> Outcome:
-        code = CodeEntry(matched, max_tries)
-        inputs = ConfirmInputs(addr_key, consent, self.event_targets, code)
-        return self._confirm(registration_id, now, inputs)
 
     def _confirm(self, registration_id: str, now: datetime, inputs: ConfirmInputs) -> Outcome:
         """The locked read, the domain's decision, and its writes under its guard. The
