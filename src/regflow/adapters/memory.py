@@ -61,8 +61,8 @@ class _Row:
 class MemoryStore(DecidedChanges):
     HOLDS_FRESH = True  # every owed message is an outbox row
 
-    def __init__(self) -> None:
-        self.event_targets: tuple[str, ...] = ()  # the runtime sets it from its settings
+    def __init__(self, *, event_targets: tuple[str, ...] = ()) -> None:
+        self.event_targets = event_targets  # the decisions' input (`adapters.decided`)
         self.digests: set[str] = set()  # the days whose owner digest was owed
         self._lock = threading.RLock()
         self.by_id: dict[str, Registration] = {}

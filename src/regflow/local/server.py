@@ -25,7 +25,7 @@ from regflow.adapters.smtp import SmtpMailer
 from regflow.api import HttpApi
 from regflow.challenge import issuer_for
 from regflow.config import EMBEDDED_DEFAULTS, Settings
-from regflow.delivery import DeliveryService
+from regflow.delivery import DeliveryService, targets_of
 from regflow.domain import Channel, ConfigError
 from regflow.intake import IntakeService
 from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
@@ -34,7 +34,6 @@ from regflow.local.stores import (
     StoreOpenError,
     describe,
     open_store,
-    set_event_targets,
 )
 from regflow.local.worker import OutboxWorker
 from regflow.ports import EventChannel, MailChannel, MailDomains
@@ -212,11 +211,13 @@ class EmbeddedApp:
         self.smtp_url = smtp_url
         database_url = self.settings.embedded.database_url
         self.database = describe(database_url, options.data_dir)  # never the password
+        events = webhook_channels(self.settings)  # docs/events.md
         try:
             self.store = open_store(
                 database_url,
                 options.data_dir,
                 sqlite_durability=self.settings.embedded.sqlite_durability,
+                event_targets=targets_of(events),  # each confirmation owes events to these
             )
         except StoreOpenError as exc:
             raise StartupError(str(exc)) from None
@@ -238,15 +239,8 @@ class EmbeddedApp:
             # suppresses it; MX_CHECK=on checks the domain first
             suppressions=self.store,
             mail_domains=_mail_domains(self.settings),
-            events=webhook_channels(self.settings),  # docs/events.md
+            events=events,
         )
-        if self.delivery.event_targets:
-            # each confirmation owes one event message per target, written with it
-            try:
-                set_event_targets(self.store, self.delivery.event_targets)
-            except StoreOpenError as exc:
-                self.store.close()
-                raise StartupError(str(exc)) from None
         self.worker = OutboxWorker(
             self.store,
             self.delivery,
