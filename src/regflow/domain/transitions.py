@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from regflow.domain.challenge import SpentChallenge
+from regflow.domain.challenge import SpentChallenge, replayed
 from regflow.domain.consent import Consent
-from regflow.domain.limits import Limit
+from regflow.domain.limits import Limit, LimitState, SendLog, count_client, count_send
 from regflow.domain.messages import MessageKind
-from regflow.domain.model import Outcome, Status
+from regflow.domain.model import CreateResult, Outcome, Status
 
 # --- the guard: what must hold of the stored record for a write to be right ---------------
 
@@ -90,6 +90,49 @@ class CreateInputs:
     client_key: str | None
     client_limit: Limit
     challenge: SpentChallenge | None = None
+
+
+EMPTY_LOG = SendLog()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateState:
+    """What a post reads, locked: its client's counter (None: none, or an empty one), its
+    address's send log, and whether its challenge was spent already (and is still live)."""
+
+    client: LimitState | None = None
+    address: SendLog = EMPTY_LOG
+    challenge_spent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CreateDecision:
+    outcome: CreateResult
+    client: LimitState | None = None  # the client's counter to write (None: not counted)
+    address: SendLog | None = None  # the address's send log to write (None: unchanged)
+    spend: bool = False  # record the challenge spent
+    owes: tuple[Owed, ...] = ()  # CREATED: the registration is written and owes these
+
+
+def decide_create(state: CreateState, now: int, inputs: CreateInputs) -> CreateDecision:
+    """A spent challenge is refused (`replayed()`, nothing written); a client over its limit
+    too (`ClientRateLimited`). Otherwise the client is counted and the challenge spent, also
+    for a post the address limit refuses (ADDRESS_LIMITED, answered like any other: a limited
+    post spends the quota any other post spends, or counting posts would reveal it); a post
+    within it is CREATED, counted in the address's send log, and owes its verification."""
+    if inputs.challenge is not None and state.challenge_spent:
+        raise replayed()
+    client = None
+    if inputs.client_key is not None and inputs.client_limit.enabled:
+        client = count_client(state.client, inputs.client_limit, now)  # raises when limited
+    spend = inputs.challenge is not None
+    address = None
+    if inputs.address_limit.enabled:
+        address = count_send(state.address, inputs.address_limit, now)
+        if address is None:
+            return CreateDecision(CreateResult.ADDRESS_LIMITED, client, None, spend)
+    owes = ((MessageKind.VERIFICATION, ""),)
+    return CreateDecision(CreateResult.CREATED, client, address, spend, owes)
 
 
 # --- confirm, by link or by code ----------------------------------------------------------

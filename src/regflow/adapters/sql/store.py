@@ -34,17 +34,16 @@ from regflow.domain import (
     Registration,
     SendLog,
     Status,
-    count_client,
-    count_send,
 )
-from regflow.domain.challenge import replayed
 from regflow.domain.transitions import (
     UNKNOWN,
     ConfirmInputs,
     ConfirmState,
     CreateInputs,
+    CreateState,
     confirm_guard,
     decide_confirm,
+    decide_create,
 )
 
 _SELECT = f"SELECT {REGISTRATION_COLUMNS} FROM registrations"
@@ -54,38 +53,37 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
     """`ports.RegistrationStore` (reference: `adapters.memory`)."""
 
     def _create(self, registration: Registration, inputs: CreateInputs) -> CreateResult:
-        address_limit, client_limit = inputs.address_limit, inputs.client_limit
-        client_key, challenge = inputs.client_key, inputs.challenge
+        """The locked reads (the challenge's key first: it serialises concurrent replays, and
+        is written at once, rolled back with the rest when the decision refuses the post),
+        the domain's decision (`domain.transitions.decide_create`), its writes."""
+        client_limit, challenge = inputs.client_limit, inputs.challenge
         now = int(registration.timestamp.timestamp())
+        client_key = f"client:{inputs.client_key}"
+        address_key = f"address:{registration.limit_key}"
         d = self.dialect
 
         def run(tx: Tx) -> CreateResult:
-            if challenge is not None:
-                # spent first (the key serialises concurrent replays); a refusal by the
-                # client limit raises and rolls it back with the rest
-                fresh = tx.execute(
+            spent = (
+                challenge is not None
+                and not tx.execute(
                     "INSERT INTO spent_challenges (id, expires) VALUES (?, ?)"
                     " ON CONFLICT (id) DO UPDATE SET expires = excluded.expires"
                     " WHERE spent_challenges.expires <= ? RETURNING id",
                     (challenge.id, challenge.expires, now),
                 ).fetchall()
-                if not fresh:
-                    raise replayed()
-            client: tuple[str, LimitState] | None = None
-            if client_key is not None and client_limit.enabled:
-                key = f"client:{client_key}"
-                client = (key, count_client(self._locked_counter(tx, key), client_limit, now))
-            address: tuple[str, SendLog] | None = None
-            limited = False
-            if address_limit.enabled:
-                key = f"address:{registration.limit_key}"
-                after = count_send(self._locked_send_log(tx, key), address_limit, now)
-                limited = after is None
-                address = None if after is None else (key, after)
-            if client is not None:
-                # counted for a limited post too (no enumeration by counting); an upsert: a
-                # purge of the (expired) row since the locked read must not lose the count
-                key, new = client
+            )
+            counted = inputs.client_key is not None and client_limit.enabled
+            state = CreateState(
+                self._locked_counter(tx, client_key) if counted else None,
+                self._locked_send_log(tx, address_key)
+                if inputs.address_limit.enabled
+                else SendLog(),
+                spent,
+            )
+            decision = decide_create(state, now, inputs)  # raises: all rolled back
+            if (new := decision.client) is not None:
+                # an upsert: a purge of the (expired) row since the locked read must not
+                # lose the count
                 expires = max(
                     new.window_start + client_limit.window_seconds,
                     new.last_at + client_limit.min_interval_seconds,
@@ -95,25 +93,24 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
                     " window_start = excluded.window_start, count = excluded.count,"
                     " last_at = excluded.last_at, expires = excluded.expires",
-                    (key, new.window_start, new.count, new.last_at, expires),
+                    (client_key, new.window_start, new.count, new.last_at, expires),
                 )
-            if limited:
-                return CreateResult.ADDRESS_LIMITED
-            if address is not None:
-                key, log = address
+            if (log := decision.address) is not None:
                 tx.execute(
                     "INSERT INTO send_logs (key, times, expires) VALUES (?, ?, ?)"
                     " ON CONFLICT (key) DO UPDATE SET times = excluded.times,"
                     " expires = excluded.expires",
-                    (key, d.ints(log.times), log.expires(address_limit) or now),
+                    (address_key, d.ints(log.times), log.expires(inputs.address_limit) or now),
                 )
-            tx.execute(
-                f"INSERT INTO registrations ({REGISTRATION_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                registration_params(registration, d),
-            )
-            owe(tx, d, MessageKind.VERIFICATION, registration.id, registration.timestamp)
-            return CreateResult.CREATED
+            if decision.owes:
+                tx.execute(
+                    f"INSERT INTO registrations ({REGISTRATION_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    registration_params(registration, d),
+                )
+            for kind, target in decision.owes:
+                owe(tx, d, kind, registration.id, registration.timestamp, target)
+            return decision.outcome
 
         return self._transact(run)
 
