@@ -98,3 +98,22 @@ def test_a_days_digest_is_owed_once(embedded: Any) -> None:
     assert owe(digest_message("2026-11-25")) is False
     [claimed] = embedded.claim_due(T0.timestamp() + 10**6, 100)
     assert claimed.message == digest_message("2026-11-25")
+
+
+def test_an_erasure_removes_the_address_on_every_store(store: Any) -> None:
+    """The erasure's rule (`domain.transitions.decide_erase`) on every store, DynamoDB too:
+    a token of another address erases nothing; the right one erases every registration of
+    the address, whatever its status, and its confirmed lock; then nothing is left."""
+    r = add(store, "ada@example.com")
+    other = add(store, "ADA@example.com", minutes=2)  # the same address, another attempt
+    keep = add(store, "bob@example.com")
+    assert store.confirm(r.id, r.addr_key, T0 + timedelta(minutes=1)) is Outcome.CONFIRMED
+    assert store.erase(r.id, keep.addr_key, T0) is None
+    assert store.erase("no-such-id", r.addr_key, T0) is None
+    assert store.get(r.id) is not None and store.get(other.id) is not None
+    erased = store.erase(other.id, r.addr_key, T0 + timedelta(minutes=5))  # the PENDING one
+    assert erased is not None and erased.id == other.id and erased.status is Status.PENDING
+    assert store.get(r.id) is None and store.get(other.id) is None
+    assert store.confirmed_registration_id(r.addr_key) is None
+    assert store.get(keep.id) is not None
+    assert store.erase(r.id, r.addr_key, T0) is None

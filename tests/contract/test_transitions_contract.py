@@ -32,9 +32,11 @@ from regflow.domain.transitions import (
     CreateDecision,
     CreateInputs,
     CreateState,
+    EraseInputs,
     confirm_guard,
     decide_confirm,
     decide_create,
+    decide_erase,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -197,3 +199,18 @@ def test_dynamodb_judges_a_failed_condition_as_decide_does(
     assert (swapped is None) is (judged.outcome is CreateResult.ADDRESS_LIMITED)
     if swapped is not None:
         assert swapped.swap is not None and swapped.swap.new == judged.address
+
+
+# --- erase -----------------------------------------------------------
+
+
+@given(states, st.sampled_from([(), ("eventbridge",), ("webhook:x", "eventbridge")]))
+def test_an_erasure_writes_for_a_registration_of_its_address(
+    state: ConfirmState, events: tuple[str, ...]
+) -> None:
+    decision = decide_erase(state, EraseInputs("a" * 32, events))
+    erases = state.status is not None and state.addr_key == "a" * 32
+    assert (decision.write == "erase") is erases
+    erased = [(MessageKind.REGISTRATION_ERASED, target) for target in events]
+    owes = ((MessageKind.ERASURE_NOTICE, ""), *erased)
+    assert decision.owes == (owes if erases else ())

@@ -19,7 +19,6 @@ from regflow.domain import (
     CreateResult,
     LimitState,
     Message,
-    MessageKind,
     Outcome,
     ParkedMessage,
     Registration,
@@ -33,8 +32,10 @@ from regflow.domain.transitions import (
     ConfirmState,
     CreateInputs,
     CreateState,
+    EraseInputs,
     decide_confirm,
     decide_create,
+    decide_erase,
 )
 from regflow.ports import Stats
 
@@ -414,13 +415,14 @@ class MemoryStore(DecidedChanges):
     def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
         with self._lock:
             reg = self.by_id.get(registration_id)
-            if reg is None or reg.addr_key != addr_key:
+            state = UNKNOWN if reg is None else ConfirmState(reg.status, reg.addr_key)
+            decision = decide_erase(state, EraseInputs(addr_key, self.event_targets))
+            if reg is None or decision.write is None:
                 return None
             self._forget({r.id for r in self.by_id.values() if r.addr_key == addr_key})
             self.confirmed_by_address.pop(addr_key, None)
-            self._owe(Message(MessageKind.ERASURE_NOTICE, reg))
-            for target in self.event_targets:
-                self._owe(Message(MessageKind.REGISTRATION_ERASED, reg, target))
+            for kind, target in decision.owes:
+                self._owe(Message(kind, reg, target))
             return reg
 
     # --- the owner's daily digest (OWNER_DIGEST=daily) ----------------------------------

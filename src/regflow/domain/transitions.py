@@ -140,7 +140,8 @@ def decide_create(state: CreateState, now: int, inputs: CreateInputs) -> CreateD
 
 @dataclass(frozen=True, slots=True)
 class ConfirmState:
-    """What a confirmation reads. `status` None: no such registration."""
+    """What a confirmation (or an erasure) reads of a registration. `status` None: no such
+    registration."""
 
     status: Status | None
     addr_key: str = ""
@@ -222,3 +223,33 @@ def decide_confirm(state: ConfirmState, now: datetime, inputs: ConfirmInputs) ->
     events = [(MessageKind.REGISTRATION_CONFIRMED, target) for target in inputs.events]
     owes = ((MessageKind.OWNER_NOTIFICATION, ""), *events)
     return ConfirmDecision(Outcome.CONFIRMED, "confirm", owes)
+
+
+# --- self-service erasure (docs/erasure.md) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EraseInputs:
+    addr_key: str  # the address the erasure token names
+    events: tuple[str, ...] = ()  # the event targets (`regflow.domain.events`)
+
+
+@dataclass(frozen=True, slots=True)
+class EraseDecision:
+    # "erase": every registration of the address, its confirmed lock and the messages owed
+    # to or about them go, and the erasure owes `owes` (sent from a snapshot of the one the
+    # token named); None: nothing changes
+    write: Literal["erase"] | None = None
+    owes: tuple[Owed, ...] = ()
+
+
+def decide_erase(state: ConfirmState, inputs: EraseInputs) -> EraseDecision:
+    """A registration of the address the token names, whatever its status, is erased with
+    every other one of the address, and owes the owner's erasure notice and one erased event
+    per target. A registration gone, or of another address: nothing changes. No guard: the
+    stores read the registration locked (SQL, memory) or consistently (DynamoDB's documented
+    sequence of idempotent steps, docs/erasure.md)."""
+    if state.status is None or state.addr_key != inputs.addr_key:
+        return EraseDecision()
+    events = [(MessageKind.REGISTRATION_ERASED, target) for target in inputs.events]
+    return EraseDecision("erase", ((MessageKind.ERASURE_NOTICE, ""), *events))

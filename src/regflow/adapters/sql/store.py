@@ -29,7 +29,6 @@ from regflow.domain import (
     CreateResult,
     LimitState,
     Message,
-    MessageKind,
     Outcome,
     Registration,
     SendLog,
@@ -41,9 +40,11 @@ from regflow.domain.transitions import (
     ConfirmState,
     CreateInputs,
     CreateState,
+    EraseInputs,
     confirm_guard,
     decide_confirm,
     decide_create,
+    decide_erase,
 )
 
 _SELECT = f"SELECT {REGISTRATION_COLUMNS} FROM registrations"
@@ -201,20 +202,20 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
         """One transaction: what `delete_address(addr_key)` deletes (the send log aside), and
         the erasure's messages (owner notice, one event per target), with a snapshot."""
         d = self.dialect
+        inputs = EraseInputs(addr_key, self.event_targets)
 
         def run(tx: Tx) -> Registration | None:
-            rows = tx.execute(
-                _SELECT + " WHERE id = ? AND addr_key = ?" + d.for_update,
-                (registration_id, addr_key),
-            ).fetchall()
-            if not rows:
+            rows = tx.execute(_SELECT + " WHERE id = ?" + d.for_update, (registration_id,))
+            found = rows.fetchall()
+            reg = registration_of(found[0], d) if found else None
+            state = UNKNOWN if reg is None else ConfirmState(reg.status, reg.addr_key)
+            decision = decide_erase(state, inputs)
+            if reg is None or decision.write is None:
                 return None
-            reg = registration_of(rows[0], d)
             _delete_address(tx, addr_key)
             snapshot = snapshot_of(reg)
-            owe(tx, d, MessageKind.ERASURE_NOTICE, reg.id, now, "", snapshot)
-            for target in self.event_targets:
-                owe(tx, d, MessageKind.REGISTRATION_ERASED, reg.id, now, target, snapshot)
+            for kind, target in decision.owes:
+                owe(tx, d, kind, reg.id, now, target, snapshot)
             return reg
 
         return self._transact(run)
