@@ -32,10 +32,12 @@ from regflow.domain.transitions import (
     CreateDecision,
     CreateInputs,
     CreateState,
+    DigestDecision,
     EraseInputs,
     confirm_guard,
     decide_confirm,
     decide_create,
+    decide_digest,
     decide_erase,
 )
 
@@ -201,7 +203,7 @@ def test_dynamodb_judges_a_failed_condition_as_decide_does(
         assert swapped.swap is not None and swapped.swap.new == judged.address
 
 
-# --- erase -----------------------------------------------------------
+# --- erase, the digest -----------------------------------------------------------
 
 
 @given(states, st.sampled_from([(), ("eventbridge",), ("webhook:x", "eventbridge")]))
@@ -214,3 +216,8 @@ def test_an_erasure_writes_for_a_registration_of_its_address(
     erased = [(MessageKind.REGISTRATION_ERASED, target) for target in events]
     owes = ((MessageKind.ERASURE_NOTICE, ""), *erased)
     assert decision.owes == (owes if erases else ())
+
+
+def test_a_days_digest_is_owed_the_first_time_only() -> None:
+    assert decide_digest(False) == DigestDecision("owe", ((MessageKind.OWNER_DIGEST, ""),))
+    assert decide_digest(True) == DigestDecision()

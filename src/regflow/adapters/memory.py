@@ -35,6 +35,7 @@ from regflow.domain.transitions import (
     EraseInputs,
     decide_confirm,
     decide_create,
+    decide_digest,
     decide_erase,
 )
 from regflow.ports import Stats
@@ -430,8 +431,9 @@ class MemoryStore(DecidedChanges):
     def owe_digest(self, message: Message) -> bool:
         """Owe the digest of one day, once ever: False when that day's was owed already."""
         with self._lock:
-            if message.registration.id in self.digests:
-                return False
-            self.digests.add(message.registration.id)
-            self._owe(message)
-            return True
+            decision = decide_digest(message.registration.id in self.digests)
+            if decision.write is not None:
+                self.digests.add(message.registration.id)
+            for kind, target in decision.owes:
+                self._owe(Message(kind, message.registration, target))
+            return decision.write is not None

@@ -253,3 +253,20 @@ def decide_erase(state: ConfirmState, inputs: EraseInputs) -> EraseDecision:
         return EraseDecision()
     events = [(MessageKind.REGISTRATION_ERASED, target) for target in inputs.events]
     return EraseDecision("erase", ((MessageKind.ERASURE_NOTICE, ""), *events))
+
+
+# --- the owner's daily digest (OWNER_DIGEST=daily) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestDecision:
+    write: Literal["owe"] | None = None  # "owe": remember the day, owe its digest
+    owes: tuple[Owed, ...] = ()
+
+
+def decide_digest(owed_already: bool) -> DigestDecision:
+    """A day's digest is owed once ever: the first time its day is asked for. Its guard is
+    the day's key (SQL's primary key, the memory store's set): it passes when it is new."""
+    if owed_already:
+        return DigestDecision()
+    return DigestDecision("owe", ((MessageKind.OWNER_DIGEST, ""),))

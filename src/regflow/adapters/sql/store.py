@@ -44,6 +44,7 @@ from regflow.domain.transitions import (
     confirm_guard,
     decide_confirm,
     decide_create,
+    decide_digest,
     decide_erase,
 )
 
@@ -226,13 +227,14 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
         reg = message.registration
 
         def run(tx: Tx) -> bool:
-            new = tx.execute(
+            new = tx.execute(  # the day's key, taken when new (the decision's guard)
                 "INSERT INTO digests (day) VALUES (?) ON CONFLICT (day) DO NOTHING RETURNING day",
                 (reg.id,),
             ).fetchall()
-            if new:
-                owe(tx, self.dialect, message.kind, reg.id, reg.timestamp, "", snapshot_of(reg))
-            return bool(new)
+            decision = decide_digest(not new)
+            for kind, target in decision.owes:
+                owe(tx, self.dialect, kind, reg.id, reg.timestamp, target, snapshot_of(reg))
+            return decision.write is not None
 
         return self._transact(run)
 
