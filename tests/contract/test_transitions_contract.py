@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,10 +19,12 @@ from regflow.domain import (
     LimitState,
     MessageKind,
     Outcome,
+    Registration,
     SendLog,
     SpentChallenge,
     Status,
     ValidationError,
+    address_key,
 )
 from regflow.domain.transitions import (
     UNKNOWN,
@@ -34,11 +36,13 @@ from regflow.domain.transitions import (
     CreateState,
     DigestDecision,
     EraseInputs,
+    ResendInputs,
     confirm_guard,
     decide_confirm,
     decide_create,
     decide_digest,
     decide_erase,
+    decide_resend,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -203,7 +207,7 @@ def test_dynamodb_judges_a_failed_condition_as_decide_does(
         assert swapped.swap is not None and swapped.swap.new == judged.address
 
 
-# --- erase, the digest -----------------------------------------------------------
+# --- erase, the digest, resend -----------------------------------------------------------
 
 
 @given(states, st.sampled_from([(), ("eventbridge",), ("webhook:x", "eventbridge")]))
@@ -221,3 +225,42 @@ def test_an_erasure_writes_for_a_registration_of_its_address(
 def test_a_days_digest_is_owed_the_first_time_only() -> None:
     assert decide_digest(False) == DigestDecision("owe", ((MessageKind.OWNER_DIGEST, ""),))
     assert decide_digest(True) == DigestDecision()
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.builds(
+            Registration,
+            id=st.just("old"),
+            name=st.just("Ada"),
+            email=st.sampled_from(["ada@example.com", "bob@example.com"]),
+            status=st.sampled_from(Status),
+            timestamp=st.just(NOW),
+            ttl=st.one_of(st.none(), st.integers(EPOCH - 3, EPOCH + 3)),
+            language=st.sampled_from(["en", "de"]),
+        ),
+    )
+)
+def test_resend_makes_a_fresh_registration_of_a_pending_one(state: Registration | None) -> None:
+    ids: list[str] = []
+
+    def new_id() -> str:
+        ids.append(f"new{len(ids)}")
+        return ids[-1]
+
+    later = NOW + timedelta(hours=30)  # expired or not: a PENDING one can be resent
+    inputs = ResendInputs(address_key("ada@example.com"), new_id, 24)
+    fresh = decide_resend(state, later, inputs)
+    resends = (
+        state is not None and state.email == "ada@example.com" and state.status is Status.PENDING
+    )
+    assert (fresh is not None) is resends and len(ids) == int(resends)
+    if fresh is not None and state is not None:
+        assert (fresh.id, fresh.status, fresh.timestamp) == ("new0", Status.PENDING, later)
+        assert (fresh.name, fresh.email, fresh.language) == (
+            state.name,
+            state.email,
+            state.language,
+        )
+        assert fresh.ttl == int((later + timedelta(hours=24)).timestamp())

@@ -14,15 +14,16 @@ when `decide` writes, so no store can judge differently from the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from regflow.domain.challenge import SpentChallenge, replayed
 from regflow.domain.consent import Consent
 from regflow.domain.limits import Limit, LimitState, SendLog, count_client, count_send
 from regflow.domain.messages import MessageKind
-from regflow.domain.model import CreateResult, Outcome, Status
+from regflow.domain.model import CreateResult, Outcome, Registration, Status
 
 # --- the guard: what must hold of the stored record for a write to be right ---------------
 
@@ -133,6 +134,38 @@ def decide_create(state: CreateState, now: int, inputs: CreateInputs) -> CreateD
             return CreateDecision(CreateResult.ADDRESS_LIMITED, client, None, spend)
     owes = ((MessageKind.VERIFICATION, ""),)
     return CreateDecision(CreateResult.CREATED, client, address, spend, owes)
+
+
+# --- resend: "send me a new link" from an expired page -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResendInputs:
+    addr_key: str  # the address the (genuine) link token names
+    new_id: Callable[[], str]  # called once, for the fresh registration only
+    ttl_hours: int
+    consent: Consent | None = None
+
+
+def decide_resend(
+    state: Registration | None, now: datetime, inputs: ResendInputs
+) -> Registration | None:
+    """A fresh PENDING registration (new id, new link, new code, a full ttl) with the name,
+    address and language of the one the token names, if that one is still PENDING (expired
+    or not); None: nothing to resend. Its creation is then `decide_create`'s, under the
+    limits of any post."""
+    if state is None or state.addr_key != inputs.addr_key or state.status is not Status.PENDING:
+        return None
+    return Registration(
+        id=inputs.new_id(),
+        name=state.name,
+        email=state.email,
+        status=Status.PENDING,
+        timestamp=now,
+        ttl=int((now + timedelta(hours=inputs.ttl_hours)).timestamp()),
+        language=state.language,
+        signup_consent=inputs.consent,
+    )
 
 
 # --- confirm, by link or by code ----------------------------------------------------------
