@@ -125,6 +125,7 @@ CASES: dict[tuple[str, str, str], list[tuple[dict[str, str], Case]]] = {
     ],
     ("GET", "/erase", "400"): [({}, lambda w, c: c.get("/erase", params={"token": "x" * 64}))],
     ("HEAD", "/erase", "405"): [({}, lambda w, c: c.head("/erase", params={"token": "x"}))],
+    ("HEAD", "/challenge", "405"): [({}, lambda w, c: c.head("/challenge"))],
     ("POST", "/erase", "303"): [
         (
             {},
