@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from regflow.config import EMBEDDED_DEFAULTS, Rules, Settings
-from regflow.domain import CreateResult, Status, ValidationError, address_key
-from regflow.ports import ExportQueries, RegistrationStore
+from regflow.domain import CreateResult, Status, ValidationError, address_key, utcnow
+from regflow.ports import Clock, ExportQueries, RegistrationStore
 
 if TYPE_CHECKING:
     from regflow.adapters.dynamodb import DynamoDBStore
@@ -98,7 +98,7 @@ class ResendStore(RegistrationStore, ExportQueries, Protocol):
     """What `resend` uses of a store."""
 
 
-def resend(store: ResendStore, rules: Rules, address: str) -> Resent:
+def resend(store: ResendStore, rules: Rules, address: str, *, clock: Clock = utcnow) -> Resent:
     """Send the address's pending registration a fresh verification link: a new PENDING
     registration with the latest pending one's name and language, through intake exactly as
     a new post of the form (validated, within the per-address limits; no client limit: the
@@ -123,7 +123,9 @@ def resend(store: ResendStore, rules: Rules, address: str) -> Resent:
         ids.append(new_registration_id())
         return ids[-1]
 
-    intake = IntakeService(store=store, rules=rules, signer=TokenSigner(no_secret), new_id=new_id)
+    intake = IntakeService(
+        store=store, rules=rules, signer=TokenSigner(no_secret), new_id=new_id, clock=clock
+    )
     try:
         result = intake.register(latest.name, latest.email, language=latest.language)
     except ValidationError:

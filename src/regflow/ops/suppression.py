@@ -13,30 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from regflow.domain import Suppression, SuppressionReason, mailbox_key, mask_email, utcnow
-from regflow.ports import SuppressionList
-
-
-def add_parser(sub: Any, data: argparse.ArgumentParser) -> None:
-    """The `suppression` command and its three subcommands."""
-    where = argparse.ArgumentParser(add_help=False, parents=[data])
-    where.add_argument(
-        "--stack", default=None, help="AWS: the stack whose table to use (default: embedded)"
-    )
-    where.add_argument("--region", default=None, help="AWS region (default: AWS_REGION etc.)")
-    command = sub.add_parser(
-        "suppression",
-        help="the addresses that get no mail (bounced, complained, added by hand)",
-        description="List, add or remove suppressed addresses; embedded, or an AWS stack's "
-        "table with --stack.",
-    )
-    actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", parents=[where], help="every suppressed inbox")
-    listing.add_argument("--full", action="store_true", help="show full addresses")
-    add = actions.add_parser("add", parents=[where], help="suppress an address's inbox")
-    add.add_argument("email")
-    add.add_argument("--note", default="added by the operator", help="kept as its diagnostic")
-    remove = actions.add_parser("remove", parents=[where], help="lift a suppression")
-    remove.add_argument("email")
+from regflow.ports import Clock, SuppressionList
 
 
 def _normalized(email: str) -> str:
@@ -78,7 +55,9 @@ def open_list(
     return store, store.close
 
 
-def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
+def run(
+    args: argparse.Namespace, out: TextIO, store: SuppressionList, *, clock: Clock = utcnow
+) -> int:
     if args.action == "list":
         entries = store.suppressions()
         for entry in entries:
@@ -95,7 +74,7 @@ def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
                 email=address,
                 reason=SuppressionReason.OPERATOR,
                 diagnostic=args.note,
-                since=utcnow(),
+                since=clock(),
             )
         )
         out.write(f"{mask_email(address)}: {'suppressed' if added else 'already suppressed'}\n")
@@ -103,11 +82,3 @@ def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
     lifted = store.lift(mailbox_key(address))
     out.write(f"{mask_email(address)}: {'lifted' if lifted else 'was not suppressed'}\n")
     return 0 if lifted else 1
-
-
-def main(args: argparse.Namespace, out: TextIO) -> int:
-    store, close = open_list(args)
-    try:
-        return run(args, out, store)
-    finally:
-        close()
