@@ -32,7 +32,7 @@ def main(options: Options, out: TextIO, *, session: Any = None, clock: Clock = u
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from regflow import aws
+    from regflow import aws, compose
     from regflow.config import Settings
     from regflow.domain import ConfigError
     from regflow.ops.stack import stack_outputs
@@ -58,7 +58,7 @@ def main(options: Options, out: TextIO, *, session: Any = None, clock: Clock = u
         from regflow.adapters.dynamodb import DynamoDBStore
 
         store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
-        delivery = aws.build_delivery(settings, clients)
+        delivery = compose.aws_delivery(settings, clients)
         redriver = Redriver(
             sqs=session.client("sqs"),
             streams=session.client("dynamodbstreams"),
