@@ -18,7 +18,6 @@ cold start), and `regflow serve` never loads boto3.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,17 +167,28 @@ def no_secret() -> bytes:
 # --- embedded: `regflow serve` ------------------------------------------------------------
 
 
-@dataclass
 class Embedded:
-    """The embedded runtime's services over one store."""
+    """The embedded runtime's services over one store (a plain class, not a dataclass: this
+    module is imported on Lambda too, and a dataclass costs a millisecond to define)."""
 
-    settings: Settings
-    store: EmbeddedStore
-    mailbox: MailboxMailer  # the local mailbox (written whenever SMTP_URL is not set)
-    intake: IntakeService
-    delivery: DeliveryService
-    api: HttpApi
-    worker: OutboxWorker  # drains the outbox (not started)
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: EmbeddedStore,
+        mailbox: MailboxMailer,
+        intake: IntakeService,
+        delivery: DeliveryService,
+        api: HttpApi,
+        worker: OutboxWorker,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.mailbox = mailbox  # the local mailbox (written whenever SMTP_URL is not set)
+        self.intake = intake
+        self.delivery = delivery
+        self.api = api
+        self.worker = worker  # drains the outbox (not started)
 
     def close(self) -> None:
         self.worker.stop()
