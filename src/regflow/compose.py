@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.adapters.mailbox import MailboxMailer
     from regflow.api import HttpApi
     from regflow.aws.wiring import AwsClients, Role
-    from regflow.config import Settings
+    from regflow.config import Rules, Settings
     from regflow.delivery import DeliveryService
     from regflow.domain import Channel, Event
     from regflow.feedback import FeedbackService
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
     from regflow.local.worker import OutboxWorker
     from regflow.metrics import Metrics
     from regflow.ports import (
+        Clock,
         EventChannel,
+        IdFactory,
         MailChannel,
         MailDomains,
         Outbox,
@@ -85,24 +88,29 @@ def event_channels(
 
 
 def intake(
-    settings: Settings,
+    rules: Rules,
     store: RegistrationStore,
     secret: Secret,
     challenge_secret: bytes | None,
     *,
     challenges: bool = True,
+    new_id: IdFactory | None = None,
+    clock: Clock | None = None,
 ) -> IntakeService:
-    """The intake service; with `challenges`, CHALLENGE=pow's issuer keyed by
-    `challenge_secret`."""
+    """The intake service under `rules` (`Settings.rules`, or a stack's for `regflow resend`);
+    with `challenges`, CHALLENGE=pow's issuer keyed by `challenge_secret`."""
     from regflow.challenge import issuer_for
+    from regflow.domain import utcnow
     from regflow.intake import IntakeService
-    from regflow.tokens import TokenSigner
+    from regflow.tokens import TokenSigner, new_registration_id
 
     return IntakeService(
         store=store,
-        rules=settings.rules,
+        rules=rules,
         signer=TokenSigner(secret),
-        challenges=issuer_for(settings.rules, challenge_secret) if challenges else None,
+        clock=clock or utcnow,
+        new_id=new_id or new_registration_id,
+        challenges=issuer_for(rules, challenge_secret) if challenges else None,
     )
 
 
@@ -220,7 +228,7 @@ def embedded(
     # CHALLENGE=pow and the registration cookie: keyed by CHALLENGE_SECRET, else by the token
     # secret
     key = settings.challenge_secret or secret
-    service = intake(settings, store, secret, key)
+    service = intake(settings.rules, store, secret, key)
     sender = delivery(
         settings,
         store,
@@ -256,15 +264,14 @@ def embedded(
 
 def aws_api(settings: Settings, clients: AwsClients, role: Role) -> HttpApi:
     """The HTTP API of the register, confirm or erase function."""
-    from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.aws.wiring import Role, token_secret_source
 
-    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    store = aws_store(settings, clients)
     register = role is Role.REGISTER
     # the registration function never signs a token (the mail sender builds the link), so it
     # needs no secret; only it issues and verifies challenges (CHALLENGE=pow)
     secret = no_secret if register else token_secret_source(settings, clients)
-    service = intake(settings, store, secret, settings.challenge_secret, challenges=register)
+    service = intake(settings.rules, store, secret, settings.challenge_secret, challenges=register)
     # the registration cookie's seal: CHALLENGE_SECRET, which the stack gives the registration
     # and confirmation functions
     return http_api(settings, service, settings.challenge_secret, metrics(settings))
@@ -273,10 +280,9 @@ def aws_api(settings: Settings, clients: AwsClients, role: Role) -> HttpApi:
 def aws_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
     """The mail sender's delivery service (also the recovery's, and what `regflow redrive`
     sends with): the table, SES, the suppression list, the events."""
-    from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.aws.wiring import token_secret_source
 
-    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    store = aws_store(settings, clients)
     bus = settings.aws.event_bus_name
     eventbridge: EventChannel | None = None
     if bus is not None:
@@ -296,9 +302,7 @@ def aws_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
 def aws_digest_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
     """The owner digest function's delivery service: the table (read confirmations, park),
     SES; no token secret (a digest carries no link) and no events."""
-    from regflow.adapters.dynamodb import DynamoDBStore
-
-    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    store = aws_store(settings, clients)
     return delivery(
         settings,
         store,
@@ -312,14 +316,20 @@ def aws_digest_delivery(settings: Settings, clients: AwsClients) -> DeliveryServ
 
 def aws_feedback(settings: Settings, clients: AwsClients) -> FeedbackService:
     """The SES events function's service: SES's reports applied to the table."""
-    from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.feedback import FeedbackService
 
     return FeedbackService(
-        store=DynamoDBStore(clients.dynamodb(), settings.aws.table_name),
+        store=aws_store(settings, clients),
         owner_email=settings.mail.owner_email,
         metrics=metrics(settings),
     )
+
+
+def aws_store(settings: Settings, clients: AwsClients) -> DynamoDBStore:
+    """The stack's table (TABLE_NAME) as a store."""
+    from regflow.adapters.dynamodb import DynamoDBStore
+
+    return DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
 
 
 def _ses(settings: Settings, clients: AwsClients) -> MailChannel:

@@ -103,8 +103,8 @@ def resend(store: ResendStore, rules: Rules, address: str, *, clock: Clock = utc
     registration with the latest pending one's name and language, through intake exactly as
     a new post of the form (validated, within the per-address limits; no client limit: the
     operator is not a visitor)."""
-    from regflow.intake import IntakeService
-    from regflow.tokens import TokenSigner, new_registration_id
+    from regflow import compose
+    from regflow.tokens import new_registration_id
 
     addr = address_key(address)
     if store.confirmed_registration_id(addr) is not None:
@@ -114,17 +114,15 @@ def resend(store: ResendStore, rules: Rules, address: str, *, clock: Clock = utc
         return Resent(ResendResult.UNKNOWN)
     latest = pending[-1]
 
-    def no_secret() -> bytes:  # registering signs nothing: the sender builds the link
-        raise RuntimeError("resend never signs a token")
-
     ids: list[str] = []
 
     def new_id() -> str:  # the fresh registration's id, to answer with it
         ids.append(new_registration_id())
         return ids[-1]
 
-    intake = IntakeService(
-        store=store, rules=rules, signer=TokenSigner(no_secret), new_id=new_id, clock=clock
+    # registering signs nothing (the sender builds the link); no challenge for the operator
+    intake = compose.intake(
+        rules, store, compose.no_secret, None, challenges=False, new_id=new_id, clock=clock
     )
     try:
         result = intake.register(latest.name, latest.email, language=latest.language)

@@ -55,9 +55,7 @@ def main(options: Options, out: TextIO, *, session: Any = None, clock: Clock = u
             env = _function_environment(session, function)
         settings = Settings.from_env(env)
         clients = aws.AwsClients(session_factory=lambda: session)
-        from regflow.adapters.dynamodb import DynamoDBStore
-
-        store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+        store = compose.aws_store(settings, clients)
         delivery = compose.aws_delivery(settings, clients)
         redriver = Redriver(
             sqs=session.client("sqs"),
