@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO, TypeAlias
+from typing import Any, TextIO, TypeAlias
 
-from regflow.ports import Clock, OperatorQueries, Outbox
+from regflow.ports import Clock
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,6 @@ def parents() -> Parents:
     return Parents(data=data, stack=stack)
 
 
-class OperatorStore(OperatorQueries, Outbox, Protocol):
-    """What the operator's commands use of a store: its queries and its outbox."""
-
-    def close(self) -> None: ...
-
-
 def database_url(raw: str | None) -> Any:
     """`DATABASE_URL` (or a flag's value) parsed; None when empty."""
     from regflow.config import parse_database_url
@@ -74,22 +68,15 @@ def database_url(raw: str | None) -> Any:
     return parse_database_url(raw) if raw and raw.strip() else None
 
 
-def open_embedded(data_dir: Path) -> OperatorStore:
-    """The store `DATABASE_URL` names (default: the SQLite file in `data_dir`)."""
-    from regflow.local.stores import open_store
-
-    url = database_url(os.environ.get("DATABASE_URL"))
-    return open_store(url, data_dir, migrate=False, must_exist=True)
-
-
 def open_store(args: argparse.Namespace) -> Any:
     """The store the command works on: a deployed stack's table (`--stack`) or the embedded
     database (`DATABASE_URL`, default the SQLite file in `--data-dir`)."""
-    if getattr(args, "stack", None):
-        from regflow.ops.registrations import open_stack_store
+    from regflow.ops.registrations import open_operator_store
 
-        return open_stack_store(args.stack, args.region)
-    return open_embedded(args.data_dir)
+    stack = getattr(args, "stack", None)
+    return open_operator_store(
+        stack, getattr(args, "region", None), getattr(args, "data_dir", None) or Path()
+    )
 
 
 def normalized(email: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from regflow.cli._common import Context, Parents, Subparsers, open_embedded, plural
+from regflow.cli._common import Context, Parents, Subparsers, open_store, plural
 
 
 def register(sub: Subparsers, parents: Parents) -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def register(sub: Subparsers, parents: Parents) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    store = open_embedded(args.data_dir)
+    store = open_store(args)  # embedded (no --stack)
     try:
         count = store.requeue_parked(ctx.now().timestamp())
     finally:

@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from regflow.config import EMBEDDED_DEFAULTS, Rules, Settings
 from regflow.domain import CreateResult, Status, ValidationError, address_key, utcnow
@@ -27,11 +28,49 @@ RULE_PARAMETERS = {
 }
 
 
-def open_stack_store(stack: str, region: str | None) -> DynamoDBStore:
-    """The store of `stack` (its table from its outputs, `ops.stack.table_for_stack`)."""
+AwsClientFactory = Callable[[str, str | None], Any]
+"""`(service, region) -> boto3 client`: how the operator's AWS clients are made (tests pass
+their own)."""
+
+
+def _operator_client(service: str, region: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
+    # boto3's default session: the operator's own credential chain. An operator's command
+    # reads a whole table page by page: more patience with throttling than a request handler
+    make: Any = boto3.client
+    config = Config(retries={"mode": "standard", "total_max_attempts": 8})
+    return make(service, region_name=region, config=config)
+
+
+def open_operator_store(
+    stack: str | None,
+    region: str | None,
+    data_dir: Path,
+    *,
+    clients: AwsClientFactory = _operator_client,
+) -> Any:
+    """The store an operator's command works on: `stack`'s table (from its outputs,
+    `ops.stack.table_for_stack`), or without a stack the embedded database (`DATABASE_URL`,
+    default the SQLite file in `data_dir`), which must exist. Each has `close()`. (Any: the
+    commands use more of a store than one port says, `index_confirmed` of a table say.)"""
+    if stack:
+        return open_stack_store(stack, region, clients=clients)
+    import os
+
+    from regflow.config import parse_database_url
+    from regflow.local.stores import open_store
+
+    raw = os.environ.get("DATABASE_URL")
+    url = parse_database_url(raw) if raw and raw.strip() else None
+    return open_store(url, data_dir, migrate=False, must_exist=True)
+
+
+def open_stack_store(
+    stack: str, region: str | None, *, clients: AwsClientFactory = _operator_client
+) -> DynamoDBStore:
+    """The store of `stack` (its table from its outputs, `ops.stack.table_for_stack`)."""
     from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.ops.stack import table_for_stack
 
@@ -42,17 +81,8 @@ def open_stack_store(stack: str, region: str | None) -> DynamoDBStore:
         def close(self) -> None:
             return None
 
-    table = table_for_stack(stack, region)
-    client = boto3.client(
-        "dynamodb",
-        region_name=region,
-        config=Config(
-            # an operator's command reads a whole table page by page: more patience with
-            # throttling than a request handler has
-            retries={"mode": "standard", "total_max_attempts": 8}
-        ),
-    )
-    return StackStore(client, table)
+    table = table_for_stack(stack, region, client=clients("cloudformation", region))
+    return StackStore(clients("dynamodb", region), table)
 
 
 def stack_rules(stack: str, region: str | None) -> Rules:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from regflow.domain import Suppression, SuppressionReason, mailbox_key, mask_email, utcnow
+from regflow.ops.registrations import AwsClientFactory, open_operator_store
 from regflow.ports import Clock, SuppressionList
 
 
@@ -25,33 +26,13 @@ def _normalized(email: str) -> str:
         return email.strip()
 
 
-def _boto3_client(service: str, region: str | None) -> Any:
-    import boto3.session
-
-    session: Any = boto3.session.Session(region_name=region)
-    return session.client(service)
-
-
 def open_list(
-    args: argparse.Namespace, *, clients: Callable[[str, str | None], Any] = _boto3_client
+    args: argparse.Namespace, *, clients: AwsClientFactory | None = None
 ) -> tuple[SuppressionList, Callable[[], None]]:
-    """The list `args` names and how to close it. `clients(service, region)` makes the AWS
-    clients (`--stack`)."""
-    if args.stack:
-        from regflow.adapters.dynamodb import DynamoDBStore
-        from regflow.ops.stack import table_for_stack
-
-        cloudformation = clients("cloudformation", args.region)
-        table = table_for_stack(args.stack, args.region, client=cloudformation)
-        return DynamoDBStore(clients("dynamodb", args.region), table), lambda: None
-    import os
-
-    from regflow.config import parse_database_url
-    from regflow.local.stores import open_store
-
-    raw = os.environ.get("DATABASE_URL")
-    url = parse_database_url(raw) if raw and raw.strip() else None
-    store = open_store(url, Path(args.data_dir), migrate=False, must_exist=True)
+    """The list `args` names (`--stack`, else the embedded database) and how to close it.
+    `clients(service, region)` makes the AWS clients (`--stack`; default the operator's)."""
+    extra = {"clients": clients} if clients is not None else {}
+    store = open_operator_store(args.stack, args.region, Path(args.data_dir), **extra)
     return store, store.close
 
 
