@@ -1,7 +1,9 @@
 """Embedded parity of deliverability (issue 11): the real `regflow serve` wiring (SQLite,
 the outbox worker, SmtpMailer) against a real SMTP server (aiosmtpd) on loopback that refuses
-one recipient with 550. The refusal is a hard bounce: the inbox is suppressed, the
-registration BOUNCED; later posts for that inbox send nothing and answer like any other."""
+one recipient with 550 5.1.1. The refusal is a hard bounce: the inbox is suppressed, the
+registration BOUNCED; later posts for that inbox send nothing and answer like any other. And a
+relay that refuses the sender (5.7.1) for a while: nobody suppressed, every mail sent after the
+fix."""
 
 from __future__ import annotations
 
@@ -43,11 +45,11 @@ class RefusesOne(SmtpSink):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.at_data and any(r.startswith("dead.user") for r in envelope.rcpt_tos):
             self.refused.extend(envelope.rcpt_tos)
-            return "554 5.7.1 Message refused for this recipient"
+            return "550 5.1.1 <dead.user>: user unknown (checked after the message)"
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.mark.parametrize("at_data", [False, True], ids=["rcpt-550", "data-554"])
+@pytest.mark.parametrize("at_data", [False, True], ids=["rcpt-550", "data-550"])
 def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
     tmp_path: Path, at_data: bool
 ) -> None:
@@ -69,7 +71,7 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             entry = app.store.suppression(mailbox_key("Dead.User@example.com"))
             assert entry is not None
             assert entry.reason is SuppressionReason.REFUSED
-            assert entry.diagnostic == ("SMTP554" if at_data else "SMTP550")
+            assert entry.diagnostic == "SMTP550-5.1.1"
             (dead,) = [r for r in app.store.registrations() if r.email == DEAD]
             assert dead.status is Status.BOUNCED
 
@@ -93,6 +95,94 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
                 "new1@example.com",
                 "new2@example.com",
             ]
+        finally:
+            app.close()
+
+
+class Relay(SmtpSink):
+    """A relay that refuses every recipient with `reply` at RCPT while `broken` (the
+    operator's relay does not know this host), then is fixed."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__()
+        self.reply = reply
+        self.broken = True
+        self.refused = 0
+
+    def __enter__(self) -> Relay:
+        super().__enter__()
+        return self
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.broken:
+            self.refused += 1
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+class Epoch:
+    """The worker's and the delivery's epoch clock, moved by hand."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+VISITORS = [
+    "ann@example.com",
+    "bob@example.net",
+    "cem@example.org",
+    "dora@mail.example",
+    "eli@example.com",
+    "fay@example.net",
+]
+
+
+def test_a_relay_refusing_the_sender_for_a_while_suppresses_nobody(tmp_path: Path) -> None:
+    """Postfix's answer to a host it does not relay for, `554 5.7.1 <x>: Relay access
+    denied` at RCPT, for every visitor for three hours; then the operator fixes the relay.
+    Every message parks (the account's), nobody is suppressed or BOUNCED, and every owed mail
+    goes out after the fix under the delivery policy, unattended."""
+    with Relay("554 5.7.1 <x@example.com>: Relay access denied") as relay:
+        env = {
+            "SMTP_URL": relay.url,
+            "SENDER_EMAIL": "no-reply@example.org",
+            "OWNER_EMAIL": "owner@example.org",
+            "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        }
+        app = EmbeddedApp(ServeOptions(data_dir=tmp_path / "data"), env=env)
+        epoch = Epoch()
+        app.worker._now = epoch
+        app.delivery._now = epoch
+        try:
+            for email in VISITORS:
+                app.intake.register("Visitor", email)
+            assert app.worker.run_once() == len(VISITORS)
+            for _ in range(3):  # three hours of the relay refusing, retried by the policy
+                epoch.now += 3600 * 1.2 + 1
+                app.worker.run_once()
+            assert relay.refused >= 2 * len(VISITORS)
+            assert app.store.suppressions() == []
+            assert {r.status for r in app.store.registrations()} == {Status.PENDING}
+            stats = app.store.stats()
+            assert (stats.outbox_parked, stats.outbox_due) == (len(VISITORS), 0)
+            assert relay.envelopes == []
+
+            relay.broken = False  # the operator fixes the relay
+            epoch.now += 3600 * 1.2 + 1
+            app.worker.run_once()
+            delivered = sorted(to for _, tos in relay.envelopes for to in tos)
+            assert delivered == sorted(VISITORS)
+            assert app.store.suppressions() == []
+            assert {r.status for r in app.store.registrations()} == {Status.PENDING}
+            assert app.store.stats().outbox_parked == 0
         finally:
             app.close()
 
