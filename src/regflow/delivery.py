@@ -1,5 +1,6 @@
-"""Delivery: render what an owed message says and send it through its channel, off the request
-path, under the one delivery policy (`regflow.domain.policy`).
+"""Delivery: send what an owed message says (composed by `regflow.composer`) through its
+channel, off the request path, under the one delivery policy (`regflow.domain.policy`), and
+settle every failure in one step (`_settle`: drop, retry or park in the outbox).
 
 Used by every sender alike: the AWS mail sender (fresh messages from the table's stream), the
 embedded outbox worker and the operator's `regflow redrive` / `retry-dead` (claimed messages
@@ -12,10 +13,10 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from regflow.composer import Composer
 from regflow.config import MailSettings
 from regflow.domain import (
     DEFAULT_POLICY,
@@ -27,10 +28,9 @@ from regflow.domain import (
     Email,
     FailureClass,
     Message,
-    MessageKind,
-    Registration,
     Status,
     SuppressionReason,
+    Verdict,
     event_of,
     mask_email,
     utcnow,
@@ -49,7 +49,7 @@ from regflow.ports import (
 from regflow.tokens import TokenSigner
 
 if TYPE_CHECKING:
-    from regflow.render.templates import Renderer
+    pass
 
 log = logging.getLogger("regflow.delivery")
 
@@ -115,140 +115,18 @@ class DeliveryService:
         self.clock = clock
         self._now = now
         self.metrics = metrics
-        self._renderer: Renderer | None = None
-        self._erasure_signer: TokenSigner | None = None
+        self.composer = Composer(store=store, settings=settings, signer=signer, clock=clock)
 
     # --- rendering -----------------------------------------------------------------------
 
-    @property
-    def renderer(self) -> Renderer:
-        # Imported here, not at module level: only senders render, and the template engine
-        # would add to the register/confirm handlers' cold start.
-        if self._renderer is None:
-            from regflow.render.catalog import Catalog
-            from regflow.render.templates import Renderer
-
-            s = self.settings
-            self._renderer = Renderer(
-                Catalog(s.templates_dir, s.default_language), s.templates_dir, site=s.site_name
-            )
-        return self._renderer
-
-    def recipient(self, message: Message) -> str:
-        if message.kind.is_event:
-            return message.target
-        if message.kind in (
-            MessageKind.OWNER_NOTIFICATION,
-            MessageKind.ERASURE_NOTICE,
-            MessageKind.OWNER_DIGEST,
-        ):
-            return self.settings.owner_email
-        return message.registration.email
-
-    def confirm_link(self, registration: Registration) -> str:
-        token = self.signer.issue(registration.id, registration.addr_key)
-        link = f"{self.settings.confirm_url}?token={token}"
-        if registration.language != self.settings.default_language:
-            link += f"&lang={registration.language}"
-        return link
-
-    def erase_link(self, registration_id: str, addr_key: str, lang: str) -> str:
-        """The signed self-service erasure link every mail to a registrant carries."""
-        if self._erasure_signer is None:
-            self._erasure_signer = self.signer.for_erasure()
-        token = self._erasure_signer.issue(registration_id, addr_key)
-        link = f"{self.settings.erase_url}?token={token}"
-        if lang != self.settings.default_language:
-            link += f"&lang={lang}"
-        return link
+    # --- composition (regflow.composer) ------------------------------------------------
 
     def render(self, message: Message) -> Email | None:
         """The email a message owes, or None when it no longer owes one."""
-        from regflow import emails
+        return self.composer.compose(message)
 
-        if message.kind.is_event:
-            return None  # not an email (`publish`)
-        reg = message.registration
-        s = self.settings
-        if message.kind is MessageKind.OWNER_DIGEST:
-            return self._digest(message)
-        if message.kind is MessageKind.OWNER_NOTIFICATION:
-            if s.owner_digest == "daily":
-                return None  # the day's digest tells the owner (OWNER_DIGEST=daily)
-            return emails.owner_notification(
-                reg, sender=s.sender_email, owner=s.owner_email, renderer=self.renderer
-            )
-        if message.kind is MessageKind.ERASURE_NOTICE:
-            return emails.erasure_notice(
-                reg,
-                erased_at=self.clock(),
-                sender=s.sender_email,
-                owner=s.owner_email,
-                renderer=self.renderer,
-            )
-        confirmed_id = self.store.confirmed_registration_id(reg.addr_key)
-        if confirmed_id == reg.id:
-            return None  # confirmed already (a retried stream record): the link is not needed
-        if confirmed_id is not None:
-            return emails.already_registered(
-                reg,
-                sender=s.sender_email,
-                site=s.site_name,
-                lang=reg.language,
-                renderer=self.renderer,
-                # bound to the confirmed registration: it outlives this pending one
-                erase_link=self.erase_link(confirmed_id, reg.addr_key, reg.language),
-            )
-        if reg.ttl is None or reg.expired(self.clock()):
-            log.warning(
-                "verification message not sent: registration expired before delivery",
-                extra={"registration_id": reg.id},
-            )
-            return None
-        return emails.verification(
-            reg,
-            link=self.confirm_link(reg),
-            expires_at=datetime.fromtimestamp(reg.ttl, tz=reg.timestamp.tzinfo),
-            hours=s.token_ttl_hours,
-            sender=s.sender_email,
-            site=s.site_name,
-            lang=reg.language,
-            renderer=self.renderer,
-            erase_link=self.erase_link(reg.id, reg.addr_key, reg.language),
-            code=self.confirm_code(reg) if s.confirm_code else None,
-        )
-
-    def _digest(self, message: Message) -> Email:
-        """The owner's digest of one UTC day: the confirmations in its window, read from the
-        store (`OperatorQueries.registrations`, streamed; on DynamoDB a paginated Scan, once a
-        day, off the request path)."""
-        from regflow import emails
-        from regflow.domain import Status
-        from regflow.domain.digest import window_of
-        from regflow.ports import OperatorQueries
-
-        since, until = window_of(message)
-        queries: OperatorQueries = self.store  # type: ignore[assignment]
-        confirmed = [
-            r
-            for r in queries.registrations(status=Status.CONFIRMED)
-            if r.confirmed_at is not None and since <= r.confirmed_at < until
-        ]
-        confirmed.sort(key=lambda r: (r.confirmed_at or r.timestamp, r.id))
-        s = self.settings
-        return emails.owner_digest(
-            since.date().isoformat(),
-            confirmed,
-            sender=s.sender_email,
-            owner=s.owner_email,
-            renderer=self.renderer,
-        )
-
-    def confirm_code(self, registration: Registration) -> str:
-        """The 6-digit code beside the link (CONFIRM_CODE; `tokens.confirmation_code`)."""
-        from regflow.tokens import confirmation_code
-
-        return confirmation_code(self.signer, registration.id, registration.addr_key)
+    def recipient(self, message: Message) -> str:
+        return self.composer.recipient(message)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -375,25 +253,12 @@ class DeliveryService:
                 ):
                     action = Action.PARK  # no time to wait in this invocation: the outbox waits
                 self._log_failure(message, exc, attempts, action)
-                error = exc.code or exc.failure.value
                 if action is Action.RETRY:
                     self.metrics.emit({"MessagesRetried": 1.0}, kind=message.kind.value)
                     sleep(verdict.delay)
                     attempts += 1
                     continue
-                if action is Action.DROP:
-                    self._outbox().drop(message, error=error)
-                    self.refused(message, exc)
-                    return Result.DROPPED
-                now = self._now()
-                self._outbox().park(
-                    message,
-                    attempts=attempts,
-                    error=error,
-                    at=now + verdict.delay,
-                    now=now,
-                )
-                return Result.PARKED
+                return self._settle(message, exc, action, verdict, attempts=attempts)
 
     def deliver_claimed(self, claimed: ClaimedMessage) -> Result:
         """A message an outbox handed out: deliver it and settle it there by the policy."""
@@ -421,25 +286,43 @@ class DeliveryService:
                 message.kind, exc.failure, claimed.attempts, failing_for=now - first
             )
             self._log_failure(message, exc, claimed.attempts, verdict.action)
-            error = exc.code or exc.failure.value
-            if verdict.action is Action.DROP:
-                outbox.drop(message, error=error, claimed=claimed)
-                self.refused(message, exc)
-                return Result.DROPPED
-            if verdict.action is Action.RETRY:
-                outbox.fail(claimed, at=now + verdict.delay, error=error)
-                return Result.RETRY
-            outbox.park(
-                message,
-                attempts=claimed.attempts,
-                error=error,
-                at=now + verdict.delay if verdict.automatic else None,
-                now=now,
-                claimed=claimed,
+            return self._settle(
+                message, exc, verdict.action, verdict, attempts=claimed.attempts, claimed=claimed
             )
-            return Result.PARKED
         outbox.complete(claimed)
         return Result.SENT if sent else Result.NOT_NEEDED
+
+    def _settle(
+        self,
+        message: Message,
+        exc: DeliveryError,
+        action: Action,
+        verdict: Verdict,
+        *,
+        attempts: int,
+        claimed: ClaimedMessage | None = None,
+    ) -> Result:
+        """The one settle step of a failed delivery, fresh or claimed: the policy's `action`
+        written to the outbox (a fresh message's RETRY waits in process, never here)."""
+        outbox = self._outbox()
+        error = exc.code or exc.failure.value
+        now = self._now()
+        if action is Action.DROP:
+            outbox.drop(message, error=error, claimed=claimed)
+            self.refused(message, exc)
+            return Result.DROPPED
+        if action is Action.RETRY and claimed is not None:
+            outbox.fail(claimed, at=now + verdict.delay, error=error)
+            return Result.RETRY
+        outbox.park(
+            message,
+            attempts=attempts,
+            error=error,
+            at=now + verdict.delay if verdict.automatic else None,
+            now=now,
+            claimed=claimed,
+        )
+        return Result.PARKED
 
     def refused(self, message: Message, exc: DeliveryError) -> None:
         """A message to the registrant was refused for good (DROP): a suppressed inbox is
