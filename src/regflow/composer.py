@@ -1,8 +1,8 @@
 """Composition: what an owed message says. The email a message owes, rendered in the
 registrant's language with its signed links, or None when it is no longer owed (confirmed or
-expired meanwhile; an owner notification under OWNER_DIGEST=daily). Reads the store (is the address confirmed
-already? the day's confirmations for the digest); never sends and knows no delivery policy
-(`regflow.delivery` sends what this composes).
+expired meanwhile; an owner notification under OWNER_DIGEST=daily). Reads the store (is the
+address confirmed already? the day's confirmations for the digest); never sends and knows no
+delivery policy (`regflow.delivery` sends what this composes).
 """
 
 from __future__ import annotations
