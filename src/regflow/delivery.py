@@ -35,9 +35,11 @@ from regflow.domain import (
     mask_email,
     utcnow,
 )
+from regflow.domain.breaker import BREAKER_WINDOW_SECONDS, CLOSED, Breaker, Refusal
 from regflow.feedback import TAG_KIND, TAG_REGISTRATION, suppress_inbox
 from regflow.metrics import NO_METRICS, Metrics
 from regflow.ports import (
+    BreakerStore,
     Clock,
     EventChannel,
     MailChannel,
@@ -63,6 +65,8 @@ RETRY_MARGIN_SECONDS = 25.0
 SUPPRESSED = "Suppressed"
 NO_MAIL_DOMAIN = "NoMailDomain"
 DNS_UNAVAILABLE = "DnsUnavailable"
+# A message parked by the open mail breaker until its next try (regflow.domain.breaker).
+BREAKER_OPEN = "BreakerOpen"
 
 # The metric each result counts under (regflow.metrics; EMF on AWS).
 RESULT_METRICS = {
@@ -100,8 +104,12 @@ class DeliveryService:
         suppressions: SuppressionList | None = None,
         mail_domains: MailDomains | None = None,
         events: Mapping[Channel, EventChannel] | None = None,
+        breaker: BreakerStore | None = None,
     ) -> None:
         self.store = store
+        # the mail breaker (regflow.domain.breaker): a run of the recipient's refusals over
+        # several domains is the account's; None: off (no suppression list either)
+        self.breaker = breaker
         self.events = dict(events or {})  # webhooks, EventBridge (regflow.domain.events)
         # deliverability: no mail to a suppressed inbox; a refusal of the registrant's
         # address suppresses it; a verification mail only to a domain that receives mail
@@ -241,10 +249,15 @@ class DeliveryService:
         sleep: Callable[[float], None],
         time_left: Callable[[], float] | None,
     ) -> Result:
+        if self._held(message):
+            return self._hold(message, attempts=1)
         attempts = 1
         while True:
             try:
-                return Result.SENT if self.send(message) else Result.NOT_NEEDED
+                if not self.send(message):
+                    return Result.NOT_NEEDED
+                self._sent(message)
+                return Result.SENT
             except DeliveryError as exc:
                 verdict = self.policy.decide(message.kind, exc.failure, attempts)
                 action = verdict.action
@@ -269,6 +282,8 @@ class DeliveryService:
     def _deliver_claimed(self, claimed: ClaimedMessage) -> Result:
         outbox = self._outbox()
         message = claimed.message
+        if self._held(message):
+            return self._hold(message, attempts=claimed.attempts, claimed=claimed)
         try:
             try:
                 sent = self.send(message)
@@ -290,6 +305,8 @@ class DeliveryService:
                 message, exc, verdict.action, verdict, attempts=claimed.attempts, claimed=claimed
             )
         outbox.complete(claimed)
+        if sent:
+            self._sent(message)
         return Result.SENT if sent else Result.NOT_NEEDED
 
     def _settle(
@@ -307,10 +324,12 @@ class DeliveryService:
         outbox = self._outbox()
         error = exc.code or exc.failure.value
         now = self._now()
-        if action is Action.DROP:
+        if action is Action.DROP and not self._breaker_parks(message, exc, now):
             outbox.drop(message, error=error, claimed=claimed)
             self.refused(message, exc)
             return Result.DROPPED
+        if action is Action.DROP:  # the breaker's: the account's problem, kept for the fix
+            return self._hold(message, attempts=attempts, claimed=claimed, error=error)
         if action is Action.RETRY and claimed is not None:
             outbox.fail(claimed, at=now + verdict.delay, error=error)
             return Result.RETRY
@@ -323,6 +342,103 @@ class DeliveryService:
             claimed=claimed,
         )
         return Result.PARKED
+
+    # --- the breaker (regflow.domain.breaker) ---------------------------------------------
+
+    def _held(self, message: Message) -> bool:
+        """The breaker is open and this is not the one message it tries now."""
+        if self.breaker is None or message.kind.is_event:
+            return False
+        state = self.breaker.load()
+        if not state.open:
+            return False
+        after, may = state.probe(self._now())
+        if may:
+            self.breaker.save(after)
+            log.info("mail breaker open: trying one message", extra={"kind": message.kind.value})
+        return not may
+
+    def _hold(
+        self,
+        message: Message,
+        *,
+        attempts: int,
+        claimed: ClaimedMessage | None = None,
+        error: str = BREAKER_OPEN,
+    ) -> Result:
+        """Park `message` until the breaker's next try."""
+        assert self.breaker is not None
+        now = self._now()
+        at = max(self.breaker.load().probe_at, now)
+        self._outbox().park(
+            message, attempts=attempts, error=error, at=at, now=now, claimed=claimed
+        )
+        return Result.PARKED
+
+    def _sent(self, message: Message) -> None:
+        """A successful send: the breaker closes (written only when it changes)."""
+        if self.breaker is None or message.kind.is_event:
+            return
+        state = self.breaker.load()
+        if state == CLOSED:
+            return
+        self.breaker.save(state.sent())
+        if state.open:
+            self.metrics.emit({"MailBreakerClosed": 1.0})
+            log.warning("mail breaker closed: a message was sent; parked mail goes out now")
+
+    def _breaker_parks(self, message: Message, exc: DeliveryError, now: float) -> bool:
+        """A refusal the classifier calls the recipient's, seen by the breaker: False while
+        it stands (drop and suppress); True when the breaker is or just became open (the
+        message parks; on opening, the window's earlier refusals are undone)."""
+        if (
+            self.breaker is None
+            or self.suppressions is None
+            or not message.kind.to_registrant
+            or exc.code == SUPPRESSED
+        ):
+            return False
+        reg = message.registration
+        state = self.breaker.load()
+        refusal = Refusal(
+            at=now,
+            domain=reg.email.rpartition("@")[2].lower(),
+            key=reg.limit_key,
+            registration_id=reg.id,
+        )
+        after, undo = state.refused(refusal)
+        if after != state:
+            self.breaker.save(after)
+        if undo is None:
+            return False
+        if not state.open:
+            self._open(after, undo, refusal)
+        return True
+
+    def _open(self, state: Breaker, undo: tuple[Refusal, ...], refusal: Refusal) -> None:
+        """The breaker just opened: lift the window's suppressions, their registrations
+        PENDING again with their mail owed, and tell the owner (an ERROR line; on AWS the
+        `MailBreakerOpened` metric, which an alarm watches)."""
+        assert self.suppressions is not None
+        by_key: dict[str, list[str]] = {}
+        for r in undo:
+            by_key.setdefault(r.key, []).append(r.registration_id)
+        owed = 0
+        for key, ids in by_key.items():
+            owed += len(self.suppressions.restore(key, ids, self.clock()))
+        self.metrics.emit({"MailBreakerOpened": 1.0})
+        domains = {r.domain for r in (*undo, refusal)}
+        log.error(
+            "mail breaker open: %d refusals of recipients at %d domains within %d minutes and"
+            " no mail sent: read as the account's (the relay, the sender, DNS), not the"
+            " recipients'; nobody is suppressed, %d suppressions lifted, %d messages owed"
+            " again; fix the cause and the parked mail goes out by itself",
+            len(undo) + 1,
+            len(domains),
+            int(BREAKER_WINDOW_SECONDS // 60),
+            len(by_key),
+            owed,
+        )
 
     def refused(self, message: Message, exc: DeliveryError) -> None:
         """A message to the registrant was refused for good (DROP): a suppressed inbox is

@@ -247,3 +247,77 @@ def test_a_version_3_sqlite_file_is_migrated_for_deliverability(tmp_path: Path) 
         "registrations_undeliverable",
         "registrations_confirmed",  # version 5 (operator export), after the rebuild
     }
+
+
+def test_the_breaker_catches_a_relay_refusal_the_classifier_reads_as_the_recipients(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Exim's `550 relay not permitted` at RCPT carries no enhanced code: by its basic code
+    and stage it reads as the recipient's, and the first refusals suppress. The fifth refusal
+    at a third domain within ten minutes, with nothing sent, opens the breaker: those
+    suppressions are lifted, their registrations PENDING again, every message parks, the
+    owner is told (an ERROR line); while open one message is tried at a time; after the fix
+    the first success closes it and every owed mail goes out."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="regflow.delivery")
+    with Relay("550 relay not permitted") as relay:
+        env = {
+            "SMTP_URL": relay.url,
+            "SENDER_EMAIL": "no-reply@example.org",
+            "OWNER_EMAIL": "owner@example.org",
+            "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        }
+        app = EmbeddedApp(ServeOptions(data_dir=tmp_path / "data"), env=env)
+        epoch = Epoch()
+        app.worker._now = epoch
+        app.delivery._now = epoch
+        try:
+            for email in VISITORS:
+                app.intake.register("Visitor", email)
+            app.worker.run_once()
+            assert relay.refused == 5  # the fifth opened it; the sixth was not tried
+            assert app.store.suppressions() == []
+            assert {r.status for r in app.store.registrations()} == {Status.PENDING}
+            assert app.store.stats().outbox_parked == len(VISITORS)
+            [opened] = [r for r in caplog.records if "mail breaker open:" in r.getMessage()]
+            assert opened.levelname == "ERROR" and "4 suppressions lifted" in opened.getMessage()
+
+            epoch.now += 61  # still broken: one message is tried, and parks again
+            app.worker.run_once()
+            assert relay.refused == 6
+            assert app.store.suppressions() == []
+
+            relay.broken = False  # the operator fixes the relay
+            epoch.now += 61
+            app.worker.run_once()
+            delivered = sorted(to for _, tos in relay.envelopes for to in tos)
+            assert delivered == sorted(VISITORS)
+            assert app.store.suppressions() == []
+            assert {r.status for r in app.store.registrations()} == {Status.PENDING}
+            assert app.store.stats().outbox_parked == 0
+            assert any("mail breaker closed" in r.getMessage() for r in caplog.records)
+        finally:
+            app.close()
+
+
+def test_real_refusals_at_few_domains_still_suppress(tmp_path: Path) -> None:
+    """The breaker does not hide real dead addresses: refusals at two domains, however many,
+    suppress as before."""
+    with RefusesOne() as sink:
+        env = {
+            "SMTP_URL": sink.url,
+            "SENDER_EMAIL": "no-reply@example.org",
+            "OWNER_EMAIL": "owner@example.org",
+            "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        }
+        app = EmbeddedApp(ServeOptions(data_dir=tmp_path / "data"), env=env)
+        try:
+            dead = [f"dead.user{i}@{'ab'[i % 2]}.example" for i in range(6)]
+            for email in dead:
+                app.intake.register("Dead", email)
+            app.worker.run_once()
+            assert len(app.store.suppressions()) == len(dead)
+            assert {r.status for r in app.store.registrations()} == {Status.BOUNCED}
+        finally:
+            app.close()

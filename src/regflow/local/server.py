@@ -20,6 +20,7 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from regflow import logs
+from regflow.adapters.breaker import ProcessBreaker
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.adapters.smtp import SmtpMailer
 from regflow.api import HttpApi
@@ -239,6 +240,8 @@ class EmbeddedApp:
             suppressions=self.store,
             mail_domains=_mail_domains(self.settings),
             events=webhook_channels(self.settings),  # docs/events.md
+            # the mail breaker's state lives in this process: its one worker sends its mail
+            breaker=ProcessBreaker(),
         )
         if self.delivery.event_targets:
             # each confirmation owes one event message per target, written with it

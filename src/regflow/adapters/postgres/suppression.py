@@ -3,12 +3,13 @@ the marking of a bounced registration (reference: `adapters.memory`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from regflow.adapters.postgres.database import Cursor, Database
-from regflow.domain import Status, Suppression, SuppressionReason
+from regflow.adapters.postgres.outbox import owe
+from regflow.domain import MessageKind, Status, Suppression, SuppressionReason
 from regflow.domain.suppression import DIAGNOSTIC_MAX
 
 _COLUMNS = "key, email, reason, diagnostic, since"
@@ -83,6 +84,37 @@ class PostgresSuppressions(Database):
             return row is not None
 
         return self._write(run)
+
+    def restore(self, key: str, registration_ids: Sequence[str], now: datetime) -> list[str]:
+        def run(cur: Cursor) -> list[str]:
+            cur.execute("DELETE FROM soft_bounces WHERE key = %s", (key,))
+            cur.execute("DELETE FROM suppressions WHERE key = %s", (key,))
+            return [rid for rid in registration_ids if _restore_one(cur, rid, now)]
+
+        return self._write(run)
+
+
+def _restore_one(cur: Cursor, registration_id: str, now: datetime) -> bool:
+    """A BOUNCED registration PENDING again and, unless expired, its verification owed at once
+    (its kept outbox row, if any, due now; else a new one). True when its mail is owed."""
+    row = cur.execute(
+        "UPDATE registrations SET status = 'PENDING', delivery_failure = NULL"
+        " WHERE id = %s AND status = 'BOUNCED' RETURNING ttl",
+        (registration_id,),
+    ).fetchone()
+    if row is None:
+        return False
+    if row["ttl"] is not None and int(row["ttl"]) <= int(now.timestamp()):
+        return False
+    kind = MessageKind.VERIFICATION
+    kept = cur.execute(
+        "UPDATE outbox SET next_attempt_at = 0, parked = false, claimed_at = NULL,"
+        " claimed_by = NULL WHERE kind = %s AND registration_id = %s AND target = '' RETURNING id",
+        (kind.value, registration_id),
+    ).fetchall()
+    if not kept:
+        owe(cur, kind, registration_id, now)
+    return True
 
 
 def _entry(row: Mapping[str, Any]) -> Suppression:

@@ -4,11 +4,14 @@ marking of a bounced registration (reference: `adapters.memory`)."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from regflow.adapters.sqlite.database import Database
+from regflow.adapters.sqlite.outbox import owe
 from regflow.adapters.sqlite.rows import iso
-from regflow.domain import Status, Suppression, SuppressionReason
+from regflow.domain import MessageKind, Status, Suppression, SuppressionReason
 from regflow.domain.suppression import DIAGNOSTIC_MAX
 
 
@@ -66,6 +69,37 @@ class SQLiteSuppressions(Database):
                 (status.value, diagnostic[:DIAGNOSTIC_MAX], registration_id),
             )
             return cursor.rowcount == 1
+
+    def restore(self, key: str, registration_ids: Sequence[str], now: datetime) -> list[str]:
+        with self._write() as db:
+            db.execute("DELETE FROM soft_bounces WHERE key = ?", (key,))
+            db.execute("DELETE FROM suppressions WHERE key = ?", (key,))
+            return [rid for rid in registration_ids if _restore_one(db, rid, now)]
+
+
+def _restore_one(db: sqlite3.Connection, registration_id: str, now: datetime) -> bool:
+    """A BOUNCED registration PENDING again and, unless expired, its verification owed at once
+    (its kept outbox row, if any, due now; else a new one). True when its mail is owed."""
+    row = db.execute(
+        "SELECT ttl FROM registrations WHERE id = ? AND status = 'BOUNCED'", (registration_id,)
+    ).fetchone()
+    if row is None:
+        return False
+    db.execute(
+        "UPDATE registrations SET status = 'PENDING', delivery_failure = NULL WHERE id = ?",
+        (registration_id,),
+    )
+    if row[0] is not None and int(row[0]) <= int(now.timestamp()):
+        return False
+    kind = MessageKind.VERIFICATION
+    kept = db.execute(
+        "UPDATE outbox SET next_attempt_at = 0, parked = 0, claimed_at = NULL"
+        " WHERE kind = ? AND registration_id = ? AND target = ''",
+        (kind.value, registration_id),
+    ).rowcount
+    if not kept:
+        owe(db, kind, registration_id, now)
+    return True
 
 
 def _entry(row: tuple[object, ...]) -> Suppression:
