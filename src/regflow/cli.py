@@ -318,10 +318,14 @@ def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     from regflow.ops import stats as by_day
 
     store = _open(args)
+    census = by_day.Census(_now())
     try:
         stats = store.stats()
         parked = store.parked()
-        report = by_day.daily(store.registrations(), today=_now().date(), days=max(1, args.days))
+        suppressed = len(store.suppressions())
+        report = by_day.daily(
+            census.watch(store.registrations()), today=_now().date(), days=max(1, args.days)
+        )
     finally:
         store.close()
     on_aws = bool(args.stack)
@@ -332,6 +336,7 @@ def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{key}: {value}\n")
     owed = "in the stream" if on_aws else str(stats.outbox_due)
     out.write(f"mail_backlog: {owed} owed, {stats.outbox_parked} parked\n")
+    out.write(census.lines(suppressed))
     chart = args.chart == "always" or (args.chart == "auto" and _isatty(out))
     out.write(by_day.render(report, chart=chart))
     for p in parked:
