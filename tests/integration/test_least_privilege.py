@@ -168,7 +168,9 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         aws_stack(**env) as stack,
     ):
         patch.setattr(aws.AwsClients, "_new_client", hooked)
-        patch.setattr(aws.wiring, "mail_domains_of", lambda settings: MailDomains())
+        from regflow import compose
+
+        patch.setattr(compose, "mail_domains", lambda settings: MailDomains())
         reader = StreamReader(stack.dynamodb, stack.table_name)
         recorder.hook(reader._streams, as_function="MailSender")  # the mapping's own reads
         alice = {"name": "Alice", "email": f"alice-{mode}@example.com"}

@@ -307,7 +307,7 @@ def test_a_mailed_link_works_after_migrate_data_on_another_server(url: str, tmp_
     PostgreSQL, then a server elsewhere (its own data directory, no secret.key) given the old
     key in the key file's form, `TOKEN_SECRET=hex:...`: the link confirms. The same hex given
     as plain text (what an operator copying secret.key did before) is another key."""
-    from regflow.api import HttpApi
+    from regflow.http import HttpApi
     from regflow.local.server import EmbeddedApp, ServeOptions
     from tests.support import events
     from tests.support.sqlite import confirm_link
@@ -342,7 +342,7 @@ def test_a_mailed_link_works_after_migrate_data_on_another_server(url: str, tmp_
         )
         try:
             api = HttpApi(moved.intake, moved.settings.http)
-            answer = api.confirm(events.http_event("GET", "/confirm", query={"token": token}))
+            answer = api.handle(events.http_event("GET", "/confirm", query={"token": token}))
             return str(answer["headers"]["Location"]).rsplit("status=", 1)[1]
         finally:
             moved.close()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TextIO, cast
+from typing import Protocol, TextIO, cast
 
 from regflow.domain import (
     Status,
@@ -27,58 +27,8 @@ from regflow.domain import (
     mask_email,
     utcnow,
 )
-from regflow.ports import ExportQueries, SuppressionList
-
-
-def add_parser(sub: Any, data: argparse.ArgumentParser) -> None:
-    """The `suppression` command and its three subcommands."""
-    where = argparse.ArgumentParser(add_help=False, parents=[data])
-    where.add_argument(
-        "--stack", default=None, help="AWS: the stack whose table to use (default: embedded)"
-    )
-    where.add_argument("--region", default=None, help="AWS region (default: AWS_REGION etc.)")
-    command = sub.add_parser(
-        "suppression",
-        help="the addresses that get no mail (bounced, complained, added by hand)",
-        description="List, add or remove suppressed addresses; embedded, or an AWS stack's "
-        "table with --stack.",
-    )
-    actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", parents=[where], help="every suppressed inbox")
-    listing.add_argument("--full", action="store_true", help="show full addresses")
-    add = actions.add_parser("add", parents=[where], help="suppress an address's inbox")
-    add.add_argument("email")
-    add.add_argument("--note", default="added by the operator", help="kept as its diagnostic")
-    remove = actions.add_parser("remove", parents=[where], help="lift a suppression")
-    remove.add_argument("email")
-    lift = actions.add_parser(
-        "lift",
-        parents=[where],
-        help="undo the suppressions since a time: registrations PENDING again, mail owed",
-        description="Lift every suppression since TIME (of the reasons and codes given); "
-        "their bounced registrations become PENDING again and their verification mail is "
-        "sent again. Without --reason: refused, no-mail-domain, bounce and soft-bounces "
-        "(a complaint or an operator's entry only when named).",
-    )
-    lift.add_argument(
-        "--since",
-        required=True,
-        type=since_of,
-        metavar="TIME",
-        help="ISO 8601 time (UTC unless it says), or an age: 90m, 6h, 3d",
-    )
-    lift.add_argument(
-        "--reason",
-        action="append",
-        choices=[r.value for r in SuppressionReason],
-        help="only entries of this reason (repeatable)",
-    )
-    lift.add_argument(
-        "--code",
-        default=None,
-        help="only entries whose diagnostic starts with this (e.g. SMTP554-5.7.1, SMTP550)",
-    )
-    lift.add_argument("--dry-run", action="store_true", help="show what would be lifted")
+from regflow.ops.registrations import AwsClientFactory, open_operator_store
+from regflow.ports import Clock, ExportQueries, SuppressionList
 
 
 def _normalized(email: str) -> str:
@@ -90,33 +40,13 @@ def _normalized(email: str) -> str:
         return email.strip()
 
 
-def _boto3_client(service: str, region: str | None) -> Any:
-    import boto3.session
-
-    session: Any = boto3.session.Session(region_name=region)
-    return session.client(service)
-
-
 def open_list(
-    args: argparse.Namespace, *, clients: Callable[[str, str | None], Any] = _boto3_client
+    args: argparse.Namespace, *, clients: AwsClientFactory | None = None
 ) -> tuple[SuppressionList, Callable[[], None]]:
-    """The list `args` names and how to close it. `clients(service, region)` makes the AWS
-    clients (`--stack`)."""
-    if args.stack:
-        from regflow.adapters.dynamodb import DynamoDBStore
-        from regflow.ops.stack import table_for_stack
-
-        cloudformation = clients("cloudformation", args.region)
-        table = table_for_stack(args.stack, args.region, client=cloudformation)
-        return DynamoDBStore(clients("dynamodb", args.region), table), lambda: None
-    import os
-
-    from regflow.config import parse_database_url
-    from regflow.local.stores import open_store
-
-    raw = os.environ.get("DATABASE_URL")
-    url = parse_database_url(raw) if raw and raw.strip() else None
-    store = open_store(url, Path(args.data_dir), migrate=False, must_exist=True)
+    """The list `args` names (`--stack`, else the embedded database) and how to close it.
+    `clients(service, region)` makes the AWS clients (`--stack`; default the operator's)."""
+    extra = {"clients": clients} if clients is not None else {}
+    store = open_operator_store(args.stack, args.region, Path(args.data_dir), **extra)
     return store, store.close
 
 
@@ -193,9 +123,11 @@ def lift_since(
     return done
 
 
-def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
+def run(
+    args: argparse.Namespace, out: TextIO, store: SuppressionList, *, clock: Clock = utcnow
+) -> int:
     if args.action == "lift":
-        return _lift(args, out, cast(LiftStore, store))
+        return _lift(args, out, cast(LiftStore, store), clock())
     if args.action == "list":
         entries = store.suppressions()
         for entry in entries:
@@ -212,7 +144,7 @@ def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
                 email=address,
                 reason=SuppressionReason.OPERATOR,
                 diagnostic=args.note,
-                since=utcnow(),
+                since=clock(),
             )
         )
         out.write(f"{mask_email(address)}: {'suppressed' if added else 'already suppressed'}\n")
@@ -222,9 +154,11 @@ def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
     return 0 if lifted else 1
 
 
-def _lift(args: argparse.Namespace, out: TextIO, store: LiftStore) -> int:
+def _lift(args: argparse.Namespace, out: TextIO, store: LiftStore, now: datetime) -> int:
     reasons = [SuppressionReason(r) for r in args.reason or ()]
-    lifted = lift_since(store, args.since, reasons=reasons, code=args.code, dry_run=args.dry_run)
+    lifted = lift_since(
+        store, args.since, reasons=reasons, code=args.code, now=now, dry_run=args.dry_run
+    )
     for item in lifted:
         entry = item.entry
         since = entry.since.isoformat(timespec="seconds")
@@ -248,11 +182,3 @@ def _lift(args: argparse.Namespace, out: TextIO, store: LiftStore) -> int:
         )
     out.write("\n")
     return 0
-
-
-def main(args: argparse.Namespace, out: TextIO) -> int:
-    store, close = open_list(args)
-    try:
-        return run(args, out, store)
-    finally:
-        close()
