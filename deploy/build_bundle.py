@@ -95,6 +95,8 @@ def build(
         (wheel,) = Path(wheels).glob("regflow-*.whl")
         pip("install", "--quiet", "--target", str(out), "--no-deps", str(wheel))
         shutil.rmtree(out / "bin", ignore_errors=True)  # console scripts: not for Lambda
+        # the pages the wheel carries for `regflow serve`: on AWS they are served from S3
+        shutil.rmtree(out / "regflow" / "web", ignore_errors=True)
         requirements = runtime_requirements(ROOT / "pyproject.toml", with_boto3=with_boto3)
         if requirements:
             pip("install", "--quiet", "--target", str(out), *platform, *requirements)

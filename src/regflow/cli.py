@@ -28,19 +28,23 @@ def _port(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from regflow import __version__
+    from regflow.setup.paths import data_dir
+
     env = os.environ
     parser = argparse.ArgumentParser(
         prog="regflow", description="Email-verified two-step registration, embedded."
     )
+    parser.add_argument("--version", action="version", version=f"regflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(env.get("REGFLOW_DATA_DIR") or ".regflow"),
-        help="where the database, secret key and mailbox live "
-        "(env REGFLOW_DATA_DIR, default ./.regflow)",
+        default=data_dir(env),
+        help="where the database, secret key and mailbox live (env REGFLOW_DATA_DIR; default "
+        "$XDG_DATA_HOME/regflow or ~/.local/share/regflow, a checkout's own .regflow)",
     )
 
     serve = sub.add_parser("serve", parents=[data], help="serve the pages, API and mailbox")
@@ -52,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--web-dir",
         type=Path,
         default=env.get("REGFLOW_WEB_DIR") or None,
-        help="the static pages (env REGFLOW_WEB_DIR, default the repository's web/)",
+        help="the static pages (env REGFLOW_WEB_DIR, default the pages the package carries)",
     )
 
     # issue 12: the operator's commands also work on a deployed stack
@@ -138,9 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=env.get("DATABASE_URL") or None,
         help="postgresql://... or sqlite:///path (env DATABASE_URL)",
     )
-    migrate.add_argument(
-        "--data-dir", type=Path, default=Path(env.get("REGFLOW_DATA_DIR") or ".regflow")
-    )
+    migrate.add_argument("--data-dir", type=Path, default=data_dir(env))
 
     migrate_data = sub.add_parser(
         "migrate-data",
@@ -152,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     from regflow.ops import suppression as suppression_command
 
     suppression_command.add_parser(sub, data)
+
+    init = sub.add_parser(
+        "init",
+        help="write a starter configuration for one box (environment file with a fresh key, "
+        "systemd unit); never overwrites a file",
+    )
+    init.add_argument("directory", type=Path, metavar="DIR", help="where to write them")
 
     redrive = sub.add_parser(
         "redrive",
@@ -463,6 +472,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return serve(
             ServeOptions(host=args.host, port=port, data_dir=args.data_dir, web_dir=args.web_dir)
         )
+    if args.command == "init":
+        from regflow.setup import init
+
+        return init.main(args.directory, out)
     if args.command == "redrive":
         from regflow.ops import redrive
 
