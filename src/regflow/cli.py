@@ -213,29 +213,9 @@ def _open_store(data_dir: Path) -> _OperatorStore:
 
 
 def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
-    from regflow.local.stores import describe, open_store
+    from regflow.setup import migrate
 
-    url = _database_url(args.database_url)
-    if url is not None and url.kind == "postgresql":
-        import psycopg
-
-        from regflow.adapters.postgres import MigrationError, migrate
-
-        try:
-            with psycopg.connect(url.url, autocommit=True) as conn:
-                applied = migrate(conn)
-        except psycopg.OperationalError:
-            print(f"regflow: cannot reach {describe(url, args.data_dir)}", file=sys.stderr)
-            return 2
-        except MigrationError as exc:
-            print(f"regflow: {describe(url, args.data_dir)}: {exc}", file=sys.stderr)
-            return 2
-        done = ", ".join(str(v) for v in applied) or "none (up to date)"
-        out.write(f"{describe(url, args.data_dir)}: migrations applied: {done}\n")
-        return 0
-    open_store(url, args.data_dir).close()  # SQLite migrates on open
-    out.write(f"{describe(url, args.data_dir)}: schema up to date\n")
-    return 0
+    return migrate.main(_database_url(args.database_url), args.data_dir, out)
 
 
 def _cmd_migrate_data(args: argparse.Namespace, out: TextIO) -> int:
