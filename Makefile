@@ -23,7 +23,7 @@ $(VENV)/.local-installed: pyproject.toml src/regflow/__init__.py | $(BIN)/python
 
 $(VENV)/.dev-installed: pyproject.toml src/regflow/__init__.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@ $(VENV)/.local-installed
+	touch $@ $(VENV)/.local-installed $(VENV)/.postgres-installed
 
 $(DEPLOY_VENV)/.installed: deploy/requirements.txt
 	$(PYTHON) -m venv $(DEPLOY_VENV)
@@ -39,8 +39,13 @@ run: $(VENV)/.local-installed
 	REGFLOW_DATA_DIR=$${REGFLOW_DATA_DIR:-.regflow} $(BIN)/regflow serve
 
 # Two replicas on one local PostgreSQL cluster (Debian's postgresql; docs/getting-started.md,
-# "Running on PostgreSQL").
-run-postgres: $(VENV)/.dev-installed
+# "Running on PostgreSQL") on ports 8010 and 8011. Installs only what it runs: regflow with the
+# local and postgres extras, not the development tools.
+$(VENV)/.postgres-installed: pyproject.toml src/regflow/__init__.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[local,postgres]'
+	touch $@ $(VENV)/.local-installed
+
+run-postgres: $(VENV)/.postgres-installed
 	tools/run-postgres.sh
 
 # The release artifacts: the sdist and the wheel in dist/ (`python -m build`), their metadata
@@ -104,7 +109,8 @@ destroy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
 	STACK=$(STACK) REGION=$(REGION) SAM=$(SAM) deploy/destroy.sh
 
 # Build and test leftovers only: never the data (.regflow holds the database, the signing key
-# and the mailbox; .regflow-pg the local PostgreSQL cluster of `make run-postgres`).
+# and the mailbox; .regflow-pg the local PostgreSQL cluster of `make run-postgres`, which as
+# root is in /var/tmp: `tools/run-postgres.sh --cluster-dir`).
 clean:
 	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam build dist test-artifacts .pytest_cache .mypy_cache
 
@@ -112,7 +118,8 @@ clean:
 # local mailbox. Asks first; `make delete-local-data CONFIRM=yes` does not ask.
 delete-local-data:
 	@if [ "$(CONFIRM)" != "yes" ]; then \
-	  printf 'This deletes .regflow and .regflow-pg: every registration, the signing key and the mailbox. Type yes: '; \
+	  printf 'This deletes .regflow and the local PostgreSQL cluster: every registration, the signing key and the mailbox. Type yes: '; \
 	  read answer; [ "$$answer" = yes ] || { echo "nothing deleted"; exit 1; }; \
 	fi
 	rm -rf .regflow .regflow-pg
+	if [ -x tools/run-postgres.sh ]; then rm -rf "$$(tools/run-postgres.sh --cluster-dir)"; fi
