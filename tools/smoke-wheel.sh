@@ -11,7 +11,9 @@ ROOT=$PWD
 PYTHON=${PYTHON:-.venv/bin/python}
 
 rm -rf dist
-"$PYTHON" -m build --outdir dist . >/dev/null
+BUILD_LOG=$(mktemp)
+"$PYTHON" -m build --outdir dist . >"$BUILD_LOG" 2>&1 || { cat "$BUILD_LOG" >&2; exit 1; }
+rm -f "$BUILD_LOG"
 "$PYTHON" -m twine check --strict dist/*
 WHEEL=$(ls dist/regflow-*-py3-none-any.whl)
 VERSION=$("$PYTHON" -c 'import regflow; print(regflow.__version__)')
