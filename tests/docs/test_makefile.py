@@ -111,3 +111,16 @@ def test_run_postgres_keeps_roots_cluster_where_postgres_can_reach_it(checkout: 
     (Path(where) / "PG_VERSION").write_text("15")
     assert make(checkout, "delete-local-data", "CONFIRM=yes").returncode == 0
     assert not Path(where).exists()
+
+
+def test_ci_checks_the_release_artifacts_before_the_suite_and_the_image_after() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith(("make ", "timeout "))
+    ]
+    runs = [line.split("make ", 1)[1] for line in lines if "make " in line]
+    assert runs.index("smoke-wheel") < runs.index("test") < runs.index("test-container")
+    assert "apt-get install -y -qq podman buildah mmdebstrap runc" in (
+        ROOT / ".ci" / "run"
+    ).read_text(encoding="utf-8")
