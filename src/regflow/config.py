@@ -80,7 +80,7 @@ class Rules:
 
 @dataclass(frozen=True, slots=True)
 class HttpEdge:
-    """The HTTP adapter's settings (`regflow.api`)."""
+    """The HTTP layer's settings (`regflow.http`, `regflow.views`)."""
 
     success_url: str
     register_page_url: str = "/"

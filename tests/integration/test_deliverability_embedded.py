@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from regflow.api import HttpApi
 from regflow.domain import Status, SuppressionReason, mailbox_key
+from regflow.http import HttpApi
 from regflow.local.server import EmbeddedApp, ServeOptions
 from tests.support import events
 from tests.support.sqlite import SmtpSink, version_3_file
@@ -77,10 +77,8 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             # three more posts for the same inbox (sub-address variants): the same answer as
             # a post for a fresh address, and nothing reaches the SMTP server
             for n, variant in enumerate([DEAD, "dead.user@example.com", "Dead.User+x@example.com"]):
-                got = api.register(
-                    events.json_post("/register", {"name": "Dead", "email": variant})
-                )
-                fresh = api.register(
+                got = api(events.json_post("/register", {"name": "Dead", "email": variant}))
+                fresh = api(
                     events.json_post("/register", {"name": "New", "email": f"new{n}@example.com"})
                 )
                 assert events.public_answer(got) == events.public_answer(fresh)

@@ -34,10 +34,10 @@ from regflow.domain import ConfigError, StoreUnavailable
 from regflow.tokens import TokenSigner
 
 if TYPE_CHECKING:
-    from regflow.api import HttpApi
     from regflow.delivery import DeliveryService
     from regflow.domain import Channel, Event
     from regflow.feedback import FeedbackService
+    from regflow.http import HttpApi
     from regflow.metrics import Metrics
     from regflow.ports import EventChannel, MailDomains
 
@@ -167,8 +167,8 @@ def _no_secret() -> bytes:
 def build_api(settings: Settings, clients: AwsClients, role: Role) -> HttpApi:
     """The HTTP API of the register or confirm function."""
     from regflow.adapters.dynamodb import DynamoDBStore
-    from regflow.api import HttpApi
     from regflow.challenge import issuer_for
+    from regflow.http import HttpApi
     from regflow.intake import IntakeService
     from regflow.tokens import browser_key
 

@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 from regflow import __version__, logs
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.adapters.smtp import SmtpMailer
-from regflow.api import HttpApi
 from regflow.challenge import issuer_for
 from regflow.config import EMBEDDED_DEFAULTS, Settings
 from regflow.delivery import DeliveryService
 from regflow.domain import Channel, ConfigError
+from regflow.http import HttpApi
 from regflow.intake import IntakeService
 from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
 from regflow.local.stores import (
