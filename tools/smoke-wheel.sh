@@ -47,6 +47,7 @@ if ! venv/bin/python "$ROOT/tools/smoke_flow.py" --base "http://127.0.0.1:$PORT"
 fi
 grep -q "regflow $VERSION is serving" "$SCRATCH/serve.log" || {
   echo "smoke-wheel: the banner does not name $VERSION" >&2; cat "$SCRATCH/serve.log" >&2; exit 1; }
-XDG_DATA_HOME="$SCRATCH/xdg" venv/bin/regflow list | grep -q "CONFIRMED" || {
+listing=$(XDG_DATA_HOME="$SCRATCH/xdg" venv/bin/regflow list)
+grep -q "CONFIRMED" <<<"$listing" || {
   echo "smoke-wheel: regflow list shows no confirmed registration" >&2; exit 1; }
 echo "smoke-wheel: $WHEEL installed outside the clone serves the whole flow"

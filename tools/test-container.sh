@@ -91,13 +91,15 @@ timeout 120 "$PYTHON" tools/smoke_flow.py --base "http://127.0.0.1:$PORT" \
   || fail "the sign-up flow"
 timeout 60 podman healthcheck run "$NAME" >/dev/null 2>>"$SCRATCH/podman.log" \
   || fail "the health check"
-podman logs "$NAME" 2>&1 | grep -q "regflow $VERSION is serving" || fail "the banner"
+logs=$(podman logs "$NAME" 2>&1)
+grep -q "regflow $VERSION is serving" <<<"$logs" || fail "the banner"
 [ -f "$SCRATCH/data/regflow.db" ] || fail "no database in the volume"
 [ "$(stat -c %a "$SCRATCH/data/secret.key")" = 600 ] || fail "the key in the volume is not 0600"
 
 step "stop (SIGTERM), and the state outlives the container"
 timeout 30 podman stop --time 15 "$NAME" >/dev/null 2>>"$SCRATCH/podman.log"
-podman logs "$NAME" 2>&1 | grep -q "regflow: stopped" || fail "no clean stop on SIGTERM"
+logs=$(podman logs "$NAME" 2>&1)
+grep -q "regflow: stopped" <<<"$logs" || fail "no clean stop on SIGTERM"
 podman rm "$NAME" >/dev/null 2>>"$SCRATCH/podman.log"
 listing=$(timeout 60 podman run --rm -v "$SCRATCH/data:/var/lib/regflow" "$IMAGE" list \
   2>>"$SCRATCH/podman.log")
