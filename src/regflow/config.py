@@ -229,7 +229,7 @@ class Settings:
         site_name = reader.text("SITE_NAME", "regflow")
         language = reader.choice_of("DEFAULT_LANGUAGE", SUPPORTED_LANGUAGES, "en")
         ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
-        templates = reader.directory("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
+        templates = reader.templates("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
         confirm_code = reader.choice_of("CONFIRM_CODE", ("on", "off"), "on") == "on"
         return cls(
             rules=Rules(
@@ -425,6 +425,22 @@ class _Reader:
         path = Path(self.required(name))
         if not path.is_dir():
             raise ConfigError(f"{name} must name an existing directory, got {str(path)!r}")
+        return path
+
+    def templates(self, name: str) -> Path:
+        """An owner's words and templates: templates are code, so a folder (or a file in it)
+        that other users may write is refused, as a key file they may read is."""
+        from regflow.render.templates import unsafe_override_path
+
+        path = self.directory(name)
+        found = unsafe_override_path(path)
+        if found is not None and found[1] == "writable":
+            raise ConfigError(
+                f"{name}: {found[0]} can be written by other users (group or others); "
+                f"run `chmod -R go-w {path}`"
+            )
+        if found is not None:
+            raise ConfigError(f"{name}: cannot read {found[0]}")
         return path
 
     def domains(self, name: str) -> frozenset[str]:
