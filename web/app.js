@@ -35,9 +35,44 @@
       "|(?<![\\p{L}\\p{N}_])(?:https?|ftp|mailto|javascript|data|file)\\s*:" +
       "|(?<![\\p{L}\\p{N}_])www\\s*\\." +
       "|(?<![\\p{L}\\p{N}_.-])[\\p{L}\\p{N}][\\p{L}\\p{N}_-]*[\\p{L}\\p{N}]\\." +
-      "(?:[\\p{L}\\p{N}_-]+\\.)*\\p{L}{2,}(?![\\p{L}\\p{N}_-])",
+      "(?:[\\p{L}\\p{N}_-]+\\.)*\\p{L}{2,}(?![\\p{L}\\p{N}_-])" +
+      // a dotted IPv4 address, or a shortened one before a path
+      "|(?<![\\p{L}\\p{N}_.])[0-9]{1,10}(?:\\.[0-9]{1,3}){3}(?![\\p{L}\\p{N}_]|\\.[0-9])" +
+      "|(?<![\\p{L}\\p{N}_.])[0-9]{1,10}(?:\\.[0-9]{1,8}){1,2}(?=[/\\\\?#]|:[0-9])",
     "iu"
   );
+  // A domain whose first label is one letter or digit (v.gd/Ab12Cd, x.com, t.co), unless it is
+  // initials glued to a surname (A.Smith, J.R.R.Tolkien): the server's _ONE_LETTER_DOMAIN.
+  var ONE_LETTER_DOMAIN = new RegExp(
+    "(?<![\\p{L}\\p{N}_.-])([\\p{L}\\p{N}](?:\\.[\\p{L}\\p{N}](?:[\\p{L}\\p{N}_-]*[\\p{L}\\p{N}])?)*)" +
+      "\\.(\\p{L}{2,}|xn--[a-z0-9-]+)(?![\\p{L}\\p{N}_-])([/\\\\?#@]|:[0-9])?",
+    "giu"
+  );
+
+  function isUpper(ch) {
+    return ch === ch.toUpperCase() && ch !== ch.toLowerCase();
+  }
+
+  function isInitials(match) {
+    var tld = match[2];
+    var labels = match[1].split(".");
+    for (var i = 0; i < labels.length; i++) {
+      if (Array.from(labels[i]).length !== 1 || !isUpper(labels[i])) return false;
+    }
+    var rest = tld.slice(1);
+    return match[3] === undefined && isUpper(tld[0]) && rest === rest.toLowerCase();
+  }
+
+  // The server's contains_link: the rule for any free text that is mailed.
+  function containsLink(text) {
+    var folded = text.normalize("NFKC").replace(DOTS, ".");
+    if (LINKISH.test(folded)) return true;
+    var matches = folded.matchAll(ONE_LETTER_DOMAIN);
+    for (var match of matches) {
+      if (!isInitials(match)) return true;
+    }
+    return false;
+  }
   // Dot-atom local part, ASCII only (no quoted strings, no empty atoms), as the server.
   var LOCAL_PART = /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/;
   // One domain label: letters and digits of any script, inner hyphens, at most 63 characters.
@@ -53,7 +88,7 @@
     if (codePointLength(name) > NAME_MAX) return msg("web.name.too_long", { max: NAME_MAX });
     if (FORBIDDEN_NAME_CHARS.test(name)) return msg("web.name.bad_chars");
     if (ENCODED_WORD.test(name)) return msg("web.name.bad_chars");
-    if (LINKISH.test(name.replace(DOTS, "."))) return msg("web.name.link");
+    if (containsLink(name)) return msg("web.name.link");
     return null;
   }
 
