@@ -398,6 +398,12 @@ class _Reader:
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 # the value is not echoed: it may hold a credential
                 raise ConfigError(f"WEBHOOK_URL entry {number} is not an absolute http(s) URL")
+            if parts.scheme == "http" and not _is_loopback(parts.hostname):
+                # a signed event carries names and addresses; Basic credentials ride along
+                raise ConfigError(
+                    f"WEBHOOK_URL entry {number} is http://: webhooks go to https:// only "
+                    "(http:// only to this machine: localhost, 127.0.0.0/8, ::1)"
+                )
             if part not in urls:
                 urls.append(part)
         secret = self.optional("WEBHOOK_SECRET")
@@ -458,6 +464,15 @@ class _Reader:
             except ValueError:
                 raise ConfigError(f"{name} has an invalid address or network: {part!r}") from None
         return tuple(nets)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _EVENT_BUS_RE = re.compile(

@@ -34,6 +34,8 @@ class Receiver:
     attempts: list[str] = field(default_factory=list)  # event id of every POST, in order
     accepted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id -> bodies
     bad_signatures: int = 0
+    authorization: list[str | None] = field(default_factory=list)  # per POST
+    request_lines: list[str] = field(default_factory=list)  # per POST
 
     def accepted_once(self) -> bool:
         return all(len(bodies) == 1 for bodies in self.accepted.values())
@@ -52,6 +54,8 @@ def webhook_receiver(
             event_id = self.headers.get("Regflow-Event-Id", "")
             with lock:
                 receiver.attempts.append(event_id)
+                receiver.authorization.append(self.headers.get("Authorization"))
+                receiver.request_lines.append(self.requestline)
                 if not verify(receiver.secret, self.headers.get("Regflow-Signature", ""), body):
                     receiver.bad_signatures += 1
                     code = 401
@@ -77,3 +81,61 @@ def webhook_receiver(
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Dribbler:
+    """A receiver that takes the POST and then answers one byte every `interval` seconds,
+    forever: each socket read gets data in time, only a wall-clock deadline ends it."""
+
+    url: str = ""
+    connections: int = 0
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+
+@contextmanager
+def dribbling_receiver(interval: float = 0.2, *, answer: bytes | None = None) -> Iterator[Dribbler]:
+    """`answer`: send these bytes at once instead of dribbling (a broken answer, say)."""
+    import socket
+
+    dribbler = Dribbler()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    dribbler.url = f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/slow"
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                if answer is not None:
+                    conn.sendall(answer)
+                    conn.shutdown(socket.SHUT_WR)
+                    return
+                line = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 10_000
+                for byte in line:
+                    if dribbler.stopped.wait(interval):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not dribbler.stopped.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            dribbler.connections += 1
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield dribbler
+    finally:
+        dribbler.stopped.set()
+        thread.join(2)
+        listener.close()

@@ -11,19 +11,30 @@ Failures are judged by the HTTP status, never by text (`classify`): a time-out, 
 connection, 408, 429 and 5xx are transient (retried, then parked); any other answer that is not
 2xx (4xx, a redirect) is the owner's to fix (parked, retried from there, never dropped).
 Redirects are not followed (a POST is never turned into a GET, nor sent on elsewhere).
+
+Each POST has a wall-clock deadline (`DEADLINE_SECONDS`, connection to the end of the answer's
+first 4 KiB): a receiver that dribbles its answer a byte at a time is cut off then, like one
+that does not answer at all (every socket operation also has its own `TIMEOUT_SECONDS`). A URL
+with credentials (`https://user:pass@host/hook`) sends them as `Authorization: Basic`, never in
+the request line. Every client error is a delivery failure, and no log line, error text or
+exception chain carries the URL (it may hold a credential): only the error's type.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import logging
+import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from regflow.domain import DeliveryError, Event, FailureClass, webhook_target
 
@@ -32,8 +43,10 @@ log = logging.getLogger("regflow.webhook")
 SIGNATURE_HEADER = "Regflow-Signature"
 EVENT_ID_HEADER = "Regflow-Event-Id"
 EVENT_TYPE_HEADER = "Regflow-Event-Type"
-TIMEOUT_SECONDS = 5.0
+TIMEOUT_SECONDS = 5.0  # each socket operation (connect, one read, one write)
+DEADLINE_SECONDS = 10.0  # the whole POST, wall clock (regflow.aws.budget counts it)
 TOLERANCE_SECONDS = 300  # what `verify` accepts between the signature's time and now
+ANSWER_BYTES = 4096  # what is read of an answer's body
 
 
 def body_of(event: Event) -> bytes:
@@ -55,13 +68,14 @@ def verify(
 ) -> bool:
     """What a receiver does (docs/events.md has the same in ten lines)."""
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
+    stamp = parts.get("t", "")
+    if not (stamp.isascii() and stamp.isdigit()):
         return False
+    timestamp = int(stamp)
     if abs(now - timestamp) > tolerance:
         return False
-    return hmac.compare_digest(parts.get("v1", ""), signature(secret, timestamp, body))
+    expected = signature(secret, timestamp, body).encode()
+    return hmac.compare_digest(parts.get("v1", "").encode("utf-8", "replace"), expected)
 
 
 def classify(status: int) -> FailureClass:
@@ -70,9 +84,56 @@ def classify(status: int) -> FailureClass:
     return FailureClass.ACCOUNT  # 3xx, 4xx: the owner fixes the URL or the receiver
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # the 3xx surfaces as an HTTPError
+class _Target:
+    """One webhook URL, taken apart once: where to connect, what to ask for, and the Basic
+    credentials of its `user:password@` (sent as a header, never in the request line)."""
+
+    __slots__ = ("authorization", "host", "https", "path", "port", "public_url")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.https = parts.scheme.lower() == "https"
+        self.host = parts.hostname or ""
+        self.port = parts.port
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.authorization: str | None = None
+        if parts.username is not None or parts.password is not None:
+            pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            self.authorization = "Basic " + base64.b64encode(pair.encode("utf-8")).decode()
+        netloc = self.host if ":" not in self.host else f"[{self.host}]"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        # the URL without credentials and fragment: what a v2 signature covers (docs/events.md)
+        self.public_url = urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, ""))
+
+
+class _Deadline:
+    """Cuts a connection's socket when the wall-clock deadline passes: a read or write that
+    blocks then fails at once, whatever the per-operation time-out."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.passed = threading.Event()
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def _cut(self) -> None:
+        self.passed.set()
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def check(self) -> None:
+        if self.passed.is_set():
+            raise TimeoutError
 
 
 class WebhookChannel:
@@ -84,52 +145,77 @@ class WebhookChannel:
         secret: bytes,
         *,
         timeout: float = TIMEOUT_SECONDS,
+        deadline: float = DEADLINE_SECONDS,
         now: Callable[[], float] = time.time,
     ) -> None:
-        self._urls = {webhook_target(url): url for url in urls}
+        self._urls = {webhook_target(url): _Target(url) for url in urls}
         self._secret = secret
         self._timeout = timeout
+        self._deadline = deadline
         self._now = now
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._tls = ssl.create_default_context()
 
     @property
     def targets(self) -> tuple[str, ...]:
         return tuple(self._urls)
 
     def publish(self, event: Event) -> bool:
-        url = self._urls.get(event.target)
-        if url is None:
+        target = self._urls.get(event.target)
+        if target is None:
             log.warning("webhook no longer configured; event not sent", extra={"id": event.id})
             return False
         body = body_of(event)
-        # S310: WEBHOOK_URL is checked to be http(s) at start-up (regflow.config)
-        request = urllib.request.Request(  # noqa: S310
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "regflow-webhook",
-                EVENT_ID_HEADER: event.id,
-                EVENT_TYPE_HEADER: event.type,
-                SIGNATURE_HEADER: signature_header(self._secret, int(self._now()), body),
-            },
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "regflow-webhook",
+            EVENT_ID_HEADER: event.id,
+            EVENT_TYPE_HEADER: event.type,
+            SIGNATURE_HEADER: signature_header(self._secret, int(self._now()), body),
+        }
+        if target.authorization is not None:
+            headers["Authorization"] = target.authorization
         try:
-            with self._opener.open(request, timeout=self._timeout) as response:
-                response.read(4096)
-                status = int(response.status)
-        except urllib.error.HTTPError as exc:
-            status = int(exc.code)
-            exc.close()
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            status = self._post(target, headers, body)
+        except Exception as exc:  # every client error is a failed delivery
+            code = "Deadline" if isinstance(exc, _DeadlinePassed) else type(exc).__name__
+            # no `from exc`: its text (and its chain's) may hold the URL and its credentials
             raise DeliveryError(
-                f"webhook unreachable ({type(exc).__name__})",
-                failure=FailureClass.TRANSIENT,
-                code=type(exc).__name__,
-            ) from exc
+                f"webhook unreachable ({code})", failure=FailureClass.TRANSIENT, code=code
+            ) from None
         if 200 <= status < 300:
             return True
         raise DeliveryError(
             f"webhook answered HTTP {status}", failure=classify(status), code=f"HTTP{status}"
         )
+
+    def _post(self, target: _Target, headers: dict[str, str], body: bytes) -> int:
+        timeout = min(self._timeout, self._deadline)
+        connection: http.client.HTTPConnection
+        if target.https:
+            connection = http.client.HTTPSConnection(
+                target.host, target.port, timeout=timeout, context=self._tls
+            )
+        else:
+            connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+        try:
+            with _Deadline(connection, self._deadline) as deadline:
+                try:
+                    connection.connect()
+                    deadline.check()
+                    connection.request("POST", target.path, body=body, headers=headers)
+                    response = connection.getresponse()
+                except Exception:
+                    if deadline.passed.is_set():
+                        raise _DeadlinePassed from None
+                    raise
+                status = int(response.status)
+                # the answer is in: a body that dribbles or breaks changes nothing
+                with contextlib.suppress(Exception):
+                    response.read(ANSWER_BYTES)
+                return status
+        finally:
+            connection.close()
+
+
+class _DeadlinePassed(Exception):
+    """The POST's wall-clock deadline passed."""

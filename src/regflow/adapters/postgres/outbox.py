@@ -25,6 +25,7 @@ from regflow.domain.messages import channel_of
 
 # A claim older than this is released (a delivery never takes that long: SMTP and SES time out).
 CLAIM_LEASE_SECONDS = 600.0
+EVENT_KINDS = tuple(kind.value for kind in MessageKind if kind.is_event)  # claim_due(events=)
 
 # The advisory lock namespace of "this process is alive and holds outbox claims" (the second
 # key is the process's `claimed_by` id).
@@ -80,7 +81,12 @@ class PostgresOutbox(Database):
             return self._owner
 
     def claim_due(
-        self, now: float, limit: int = 10, *, lease_seconds: float = CLAIM_LEASE_SECONDS
+        self,
+        now: float,
+        limit: int = 10,
+        *,
+        lease_seconds: float = CLAIM_LEASE_SECONDS,
+        events: bool | None = None,
     ) -> list[ClaimedMessage]:
         """Claim up to `limit` due rows (oldest first): rows nobody holds, rows whose lease ran
         out, and rows of a process that is gone (its advisory lock released)."""
@@ -94,6 +100,7 @@ class PostgresOutbox(Database):
                 "  OR (claimed_by <> %(me)s AND claimed_by NOT IN (SELECT objid::bigint"
                 "   FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = %(ns)s"
                 "   AND objsubid = 2 AND granted)))"
+                " AND (%(events)s::boolean IS NULL OR (kind = ANY(%(kinds)s)) = %(events)s)"
                 " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
                 " UPDATE outbox o SET claimed_at = %(now)s, claimed_by = %(me)s,"
                 " attempts = o.attempts + 1 FROM due WHERE o.id = due.id"
@@ -105,6 +112,8 @@ class PostgresOutbox(Database):
                     "me": me,
                     "ns": OWNER_LOCK_NAMESPACE,
                     "limit": limit,
+                    "kinds": list(EVENT_KINDS),
+                    "events": events,  # None both sorts, True only events, False only mail
                 },
             ).fetchall()
             if not rows:

@@ -20,6 +20,9 @@ from regflow.domain.messages import channel_of
 
 # A claim older than this is released (a delivery never takes that long: SMTP and SES time out).
 CLAIM_LEASE_SECONDS = 600.0
+EVENT_KINDS = tuple(kind.value for kind in MessageKind if kind.is_event)  # claim_due(events=)
+assert len(EVENT_KINDS) == 2  # the claim's `kind IN (?, ?)`
+
 
 _ERROR_CHARS = 200
 
@@ -46,19 +49,27 @@ class SQLiteOutbox(Database):
     HOLDS_FRESH = True  # every owed message is an outbox row, written with its state change
 
     def claim_due(
-        self, now: float, limit: int = 10, *, lease_seconds: float = CLAIM_LEASE_SECONDS
+        self,
+        now: float,
+        limit: int = 10,
+        *,
+        lease_seconds: float = CLAIM_LEASE_SECONDS,
+        events: bool | None = None,
     ) -> list[ClaimedMessage]:
         """Claim up to `limit` due rows (oldest first). A claimed row is not handed out again
         until it is settled or `recover_claims` releases it, or its claim is older than
         `lease_seconds` (its sender could not record the outcome, say the disk was full then):
         then it is due again, so no message stays stuck."""
+        # `events`: None both sorts, True only events, False only mail
+        sort = None if events is None else int(events)
         with self._write() as db:
             rows = db.execute(
                 "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1"
                 " WHERE id IN (SELECT id FROM outbox WHERE next_attempt_at <= ?"
-                " AND (claimed_at IS NULL OR claimed_at <= ?) ORDER BY id LIMIT ?)"
+                " AND (claimed_at IS NULL OR claimed_at <= ?)"
+                " AND (? IS NULL OR (kind IN (?, ?)) = ?) ORDER BY id LIMIT ?)"
                 " RETURNING id, kind, registration_id, attempts, first_failed_at, target, snapshot",
-                (now, now, now - lease_seconds, limit),
+                (now, now, now - lease_seconds, sort, *EVENT_KINDS, sort, limit),
             ).fetchall()
             claimed: list[ClaimedMessage] = []
             for row_id, kind, registration_id, attempts, failed_at, target, snapshot in sorted(
