@@ -7,6 +7,8 @@ idempotency id per event; one failing webhook never makes another receive an eve
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import logging
 import re
 import time
@@ -16,7 +18,15 @@ import pytest
 
 from regflow import logs
 from regflow.adapters.sqlite import SQLiteStore
-from regflow.adapters.webhook import WebhookChannel, body_of, classify, signature_header, verify
+from regflow.adapters.webhook import (
+    WebhookChannel,
+    body_of,
+    classify,
+    signature_header,
+    url_secret,
+    verify,
+    verify_v2,
+)
 from regflow.delivery import DeliveryService
 from regflow.domain import (
     Channel,
@@ -163,6 +173,28 @@ def test_unreachable_and_status_classes() -> None:
     assert channel.publish(event_of(other, now=START)) is False
 
 
+def test_v1_and_v2_verification_return_false_for_any_header() -> None:
+    """Issue 27: `t=²` ("²".isdigit() is True, int("²") raises) and a non-ASCII signature
+    (hmac.compare_digest raises TypeError for such a str) raised instead of returning False."""
+    key, url = b"k" * 32, "https://a.test/hook"
+    for hostile in ("t=\u00b2,v1=00,v2=00", "t=1700000000,v1=\u00e9,v2=\u00e9", "t", ",,=,"):
+        assert verify(key, hostile, b"{}", now=1_700_000_000) is False
+        assert verify_v2(key, url, hostile, b"{}", now=1_700_000_000) is False
+
+
+def test_each_url_has_its_own_v2_secret_and_signature() -> None:
+    secret, body, t = b"k" * 32, b'{"id":"x"}', 1_700_000_000
+    a, b = "https://a.test/hook", "https://b.test/hook"
+    assert url_secret(secret, a) != url_secret(secret, b)
+    assert len(url_secret(secret, a)) == 64
+    header = signature_header(secret, t, body, url=a)
+    assert verify_v2(url_secret(secret, a), a, header, body, now=t)
+    # b's receiver cannot take a's POST as its own (replay), nor sign one for a
+    assert not verify_v2(url_secret(secret, b), b, header, body, now=t)
+    assert not verify_v2(url_secret(secret, a), b, header, body, now=t)
+    assert verify(secret, header, body, now=t)  # v1 still there for one release
+
+
 def test_signature_scheme() -> None:
     from regflow.domain import Registration, Status
 
@@ -218,11 +250,30 @@ def test_the_documented_verification_example_verifies_regflows_signatures() -> N
     body = body_of(
         event_of(Message(MessageKind.REGISTRATION_CONFIRMED, reg, "webhook:x"), now=START)
     )
-    header = signature_header(HOOK_SECRET.encode(), int(time.time()), body)
-    assert check(HOOK_SECRET.encode(), header, body) is True
-    assert check(HOOK_SECRET.encode(), header, body.replace(b"N", b"M")) is False
-    stale = signature_header(HOOK_SECRET.encode(), int(time.time()) - 600, body)
-    assert check(HOOK_SECRET.encode(), stale, body) is False
+    url = "https://hooks.example.com/regflow?src=1"
+    configured = "https://u:p@hooks.example.com/regflow?src=1#frag"  # same URL: v2 signs it bare
+    key = hmac.new(HOOK_SECRET.encode(), url.encode(), hashlib.sha256).hexdigest().encode()
+    assert key == url_secret(HOOK_SECRET.encode(), configured)  # the documented derivation
+    header = signature_header(HOOK_SECRET.encode(), int(time.time()), body, url=configured)
+    assert check(key, url, header, body) is True
+    assert check(key, url, header, body.replace(b"N", b"M")) is False
+    assert check(key, "https://other.example.com/regflow?src=1", header, body) is False
+    other_key = url_secret(HOOK_SECRET.encode(), "https://other.example.com/hook")
+    assert check(other_key, url, header, body) is False
+    stale = signature_header(HOOK_SECRET.encode(), int(time.time()) - 600, body, url=url)
+    assert check(key, url, stale, body) is False
+    # issue 27: a hostile header is False, never an exception
+    now = int(time.time())
+    for hostile in (
+        "t=\u00b2,v2=00",
+        f"t={now},v2=\u00e9\u00e9",
+        f"t={now},v2=\ud800",
+        "",
+        "t=,v2=",
+        f"t=-{now},v2=00",
+        f"t= {now},v2=00",
+    ):
+        assert check(key, url, hostile, body) is False, hostile
 
 
 # --- issue 27: a webhook can neither stall mail nor leak its URL -------------------------------

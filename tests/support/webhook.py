@@ -16,13 +16,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def verify(secret: bytes, header: str, body: bytes, tolerance: int = 300) -> bool:
-    """The receiver's check, as in docs/events.md (kept independent of regflow's code)."""
+def verify(secret: bytes, url: str, header: str, body: bytes, tolerance: int = 300) -> bool:
+    """The receiver's check, as in docs/events.md (kept independent of regflow's code): `v2`
+    under this URL's own secret (derived from `secret`), and `v1` while it is still sent."""
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    if abs(time.time() - int(parts.get("t", "0"))) > tolerance:
+    t = parts.get("t", "")
+    if not (t.isascii() and t.isdigit()) or abs(time.time() - int(t)) > tolerance:
         return False
-    expected = hmac.new(secret, f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    key = hmac.new(secret, url.encode(), hashlib.sha256).hexdigest().encode()
+    v2 = hmac.new(key, f"{t}.{url}.".encode() + body, hashlib.sha256).hexdigest()
+    v1 = hmac.new(secret, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(v2.encode(), parts.get("v2", "").encode()) and (
+        hmac.compare_digest(v1.encode(), parts.get("v1", "").encode())
+    )
 
 
 @dataclass
@@ -56,7 +62,8 @@ def webhook_receiver(
                 receiver.attempts.append(event_id)
                 receiver.authorization.append(self.headers.get("Authorization"))
                 receiver.request_lines.append(self.requestline)
-                if not verify(receiver.secret, self.headers.get("Regflow-Signature", ""), body):
+                signed = self.headers.get("Regflow-Signature", "")
+                if not verify(receiver.secret, receiver.url, signed, body):
                     receiver.bad_signatures += 1
                     code = 401
                 elif receiver.fail_first > 0:

@@ -5,7 +5,12 @@ Headers:
 
 - `Regflow-Event-Id`: the idempotency id (the same on every retry and every target);
 - `Regflow-Event-Type`: `registration.confirmed` or `registration.erased`;
-- `Regflow-Signature`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`.
+- `Regflow-Signature`: `t=<unix seconds>,v1=<hex>,v2=<hex>`:
+  - `v2`: HMAC-SHA256 under the URL's own secret (`url_secret`: derived from `WEBHOOK_SECRET`
+    and the URL) of `"<t>.<url>."` + body, the URL as configured less `user:password@` and
+    `#fragment` (`public_url`): a receiver holds only its own secret, and a POST signed for
+    one URL does not verify at another;
+  - `v1` (kept for one release): HMAC-SHA256 under `WEBHOOK_SECRET` of `"<t>."` + body.
 
 Failures are judged by the HTTP status, never by text (`classify`): a time-out, a refused
 connection, 408, 429 and 5xx are transient (retried, then parked); any other answer that is not
@@ -55,27 +60,82 @@ def body_of(event: Event) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
+def public_url(url: str) -> str:
+    """The URL as configured, less `user:password@` and `#fragment`: what `v2` signs, and
+    what its secret is derived from (docs/events.md)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, ""))
+
+
+def url_secret(secret: bytes, url: str) -> bytes:
+    """The `v2` key of one webhook URL: the hex HMAC-SHA256 of `public_url(url)` under
+    `WEBHOOK_SECRET`, as 64 ASCII bytes (`printf %s URL | openssl dgst -sha256 -hmac SECRET`)."""
+    return hmac.new(secret, public_url(url).encode(), hashlib.sha256).hexdigest().encode()
+
+
 def signature(secret: bytes, timestamp: int, body: bytes) -> str:
+    """`v1` (one release more): under `WEBHOOK_SECRET`, over `<t>.` + body."""
     return hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: bytes, timestamp: int, body: bytes) -> str:
-    return f"t={timestamp},v1={signature(secret, timestamp, body)}"
+def signature_v2(key: bytes, timestamp: int, url: str, body: bytes) -> str:
+    """`v2`: under the URL's own secret (`url_secret`), over `<t>.<public url>.` + body."""
+    signed = f"{timestamp}.{public_url(url)}.".encode() + body
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()
+
+
+def signature_header(secret: bytes, timestamp: int, body: bytes, url: str | None = None) -> str:
+    """`t=...,v1=...` and, for a URL, `,v2=...`."""
+    header = f"t={timestamp},v1={signature(secret, timestamp, body)}"
+    if url is not None:
+        header += f",v2={signature_v2(url_secret(secret, url), timestamp, url, body)}"
+    return header
+
+
+def _timestamp(parts: dict[str, str], now: float, tolerance: int) -> int | None:
+    stamp = parts.get("t", "")
+    if not (stamp.isascii() and stamp.isdigit()):  # "²".isdigit() is True, int("²") raises
+        return None
+    timestamp = int(stamp)
+    return timestamp if abs(now - timestamp) <= tolerance else None
+
+
+def _parts(header: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+
+
+def _same(given: str, expected: str) -> bool:
+    # bytes: compare_digest raises TypeError for a str that is not ASCII
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
 def verify(
     secret: bytes, header: str, body: bytes, *, now: float, tolerance: int = TOLERANCE_SECONDS
 ) -> bool:
-    """What a receiver does (docs/events.md has the same in ten lines)."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    stamp = parts.get("t", "")
-    if not (stamp.isascii() and stamp.isdigit()):
+    """`v1`, as a receiver checks it (False, never an exception, for any header)."""
+    parts = _parts(header)
+    timestamp = _timestamp(parts, now, tolerance)
+    if timestamp is None:
         return False
-    timestamp = int(stamp)
-    if abs(now - timestamp) > tolerance:
+    return _same(parts.get("v1", ""), signature(secret, timestamp, body))
+
+
+def verify_v2(
+    key: bytes,
+    url: str,
+    header: str,
+    body: bytes,
+    *,
+    now: float,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> bool:
+    """`v2`, as a receiver checks it with its own key (docs/events.md has it in ten lines)."""
+    parts = _parts(header)
+    timestamp = _timestamp(parts, now, tolerance)
+    if timestamp is None:
         return False
-    expected = signature(secret, timestamp, body).encode()
-    return hmac.compare_digest(parts.get("v1", "").encode("utf-8", "replace"), expected)
+    return _same(parts.get("v2", ""), signature_v2(key, timestamp, url, body))
 
 
 def classify(status: int) -> FailureClass:
@@ -88,7 +148,7 @@ class _Target:
     """One webhook URL, taken apart once: where to connect, what to ask for, and the Basic
     credentials of its `user:password@` (sent as a header, never in the request line)."""
 
-    __slots__ = ("authorization", "host", "https", "path", "port", "public_url")
+    __slots__ = ("authorization", "host", "https", "path", "port", "url")
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -100,11 +160,7 @@ class _Target:
         if parts.username is not None or parts.password is not None:
             pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
             self.authorization = "Basic " + base64.b64encode(pair.encode("utf-8")).decode()
-        netloc = self.host if ":" not in self.host else f"[{self.host}]"
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-        # the URL without credentials and fragment: what a v2 signature covers (docs/events.md)
-        self.public_url = urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, ""))
+        self.url = url
 
 
 class _Deadline:
@@ -170,7 +226,9 @@ class WebhookChannel:
             "User-Agent": "regflow-webhook",
             EVENT_ID_HEADER: event.id,
             EVENT_TYPE_HEADER: event.type,
-            SIGNATURE_HEADER: signature_header(self._secret, int(self._now()), body),
+            SIGNATURE_HEADER: signature_header(
+                self._secret, int(self._now()), body, url=target.url
+            ),
         }
         if target.authorization is not None:
             headers["Authorization"] = target.authorization
