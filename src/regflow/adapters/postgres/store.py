@@ -191,6 +191,7 @@ class PostgresRegistrations(Database):
                 (registration_id,),
             ).fetchone()
             if row is None or row["addr_key"] != addr_key or row["code_tries"] >= max_tries:
+                _count_in_vain(cur, registration_id, now)
                 return Outcome.INVALID
             status, ttl = Status(row["status"]), row["ttl"]
             live = status is Status.PENDING and (ttl is None or ttl > int(now.timestamp()))
@@ -200,6 +201,8 @@ class PostgresRegistrations(Database):
                         "UPDATE registrations SET code_tries = code_tries + 1 WHERE id = %s",
                         (registration_id,),
                     )
+                else:
+                    _count_in_vain(cur, registration_id, now)
                 return Outcome.INVALID
             if status is Status.CONFIRMED:
                 return Outcome.ALREADY_CONFIRMED
@@ -305,3 +308,16 @@ def _locked_send_log(cur: Cursor, key: str) -> SendLog:
     )
     row = cur.execute("SELECT times FROM send_logs WHERE key = %s FOR UPDATE", (key,)).fetchone()
     return SendLog() if row is None else SendLog(tuple(int(t) for t in row["times"]))
+
+
+def _count_in_vain(cur: Cursor, registration_id: str, now: datetime) -> None:
+    """A wrong code where there is nothing to count still writes one row, as counting a live
+    registration's try does: the time of the answer does not tell whether a post was stored
+    (issue 27; the SQLite store's twin). The purge deletes the counter a day later."""
+    epoch = int(now.timestamp())
+    cur.execute(
+        "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
+        " VALUES (%s, %s, 1, %s, %s) ON CONFLICT (key) DO UPDATE SET"
+        " count = limit_counters.count + 1, last_at = excluded.last_at",
+        (f"code:{registration_id}", epoch, epoch, epoch + 86400),
+    )

@@ -157,6 +157,7 @@ class SQLiteRegistrations(Database):
                 (registration_id,),
             ).fetchone()
             if row is None or row[0] != addr_key or row[3] >= max_tries:
+                _count_in_vain(db, registration_id, now)
                 return Outcome.INVALID
             status, ttl = Status(row[1]), row[2]
             live = status is Status.PENDING and (ttl is None or ttl > int(now.timestamp()))
@@ -166,6 +167,8 @@ class SQLiteRegistrations(Database):
                         "UPDATE registrations SET code_tries = code_tries + 1 WHERE id = ?",
                         (registration_id,),
                     )
+                else:
+                    _count_in_vain(db, registration_id, now)
                 return Outcome.INVALID
             if status is Status.CONFIRMED:
                 return Outcome.ALREADY_CONFIRMED
@@ -282,4 +285,18 @@ def _put_send_log(db: sqlite3.Connection, key: str, log: SendLog, expires: int) 
         "INSERT INTO send_logs (key, times, expires) VALUES (?, ?, ?) ON CONFLICT (key)"
         " DO UPDATE SET times = excluded.times, expires = excluded.expires",
         (key, json.dumps(list(log.times)), expires),
+    )
+
+
+def _count_in_vain(db: sqlite3.Connection, registration_id: str, now: datetime) -> None:
+    """A wrong code where there is nothing to count (no such registration: a limited post's
+    cookie; confirmed, expired, dead) still writes one row, as counting a live registration's
+    try does: the two answers take as long, so the time does not tell whether a post was
+    stored (issue 27). The counter limits nothing; the purge deletes it a day later."""
+    epoch = int(now.timestamp())
+    db.execute(
+        "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
+        " VALUES (?, ?, 1, ?, ?) ON CONFLICT (key) DO UPDATE SET count = count + 1,"
+        " last_at = excluded.last_at",
+        (f"code:{registration_id}", epoch, epoch, epoch + 86400),
     )
