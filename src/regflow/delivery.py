@@ -354,7 +354,16 @@ class DeliveryService:
         return result
 
     def _count(self, message: Message, result: Result) -> None:
+        if result is Result.PARKED:
+            return  # counted where it is parked (`_count_park`), by why
         self.metrics.emit({RESULT_METRICS[result.value]: 1.0}, kind=message.kind.value)
+
+    def _count_park(self, message: Message, error: str) -> None:
+        """MessagesParked (SES or the relay refusing or down: alarmed), or DnsParked: the
+        address's domain did not answer (its own metric: a wildcard domain whose DNS times
+        out says nothing of SES)."""
+        name = "DnsParked" if error == DNS_UNAVAILABLE else RESULT_METRICS[Result.PARKED.value]
+        self.metrics.emit({name: 1.0}, kind=message.kind.value)
 
     def _deliver_fresh(
         self,
@@ -374,6 +383,10 @@ class DeliveryService:
                     time_left is not None and time_left() < verdict.delay + RETRY_MARGIN_SECONDS
                 ):
                     action = Action.PARK  # no time to wait in this invocation: the outbox waits
+                if action is Action.RETRY and exc.code == DNS_UNAVAILABLE:
+                    # a DNS time-out waits in the outbox, never in this batch: the domain's
+                    # unknown answer is cached for minutes, a retry now would only wait again
+                    action = Action.PARK
                 self._log_failure(message, exc, attempts, action)
                 error = exc.code or exc.failure.value
                 if action is Action.RETRY:
@@ -393,6 +406,7 @@ class DeliveryService:
                     at=now + verdict.delay,
                     now=now,
                 )
+                self._count_park(message, error)
                 return Result.PARKED
 
     def deliver_claimed(self, claimed: ClaimedMessage) -> Result:
@@ -437,6 +451,7 @@ class DeliveryService:
                 now=now,
                 claimed=claimed,
             )
+            self._count_park(message, error)
             return Result.PARKED
         outbox.complete(claimed)
         return Result.SENT if sent else Result.NOT_NEEDED
