@@ -63,7 +63,7 @@ class Rules:
     # CHALLENGE=pow: POST /register needs a solved proof-of-work challenge (`challenge`);
     # CHALLENGE_DIFFICULTY is its maxnumber (ALTCHA): the browser tries half of it on average
     challenge: bool = False
-    challenge_difficulty: int = 50_000
+    challenge_difficulty: int = 1_000_000
 
     @property
     def address_limit(self) -> Limit:
@@ -246,7 +246,7 @@ class Settings:
                 consent_text_version=reader.text("CONSENT_TEXT_VERSION", "1")[:64],
                 challenge=reader.choice_of("CHALLENGE", ("off", "pow"), "off") == "pow",
                 challenge_difficulty=reader.integer(
-                    "CHALLENGE_DIFFICULTY", 50_000, low=1, high=10_000_000
+                    "CHALLENGE_DIFFICULTY", 1_000_000, low=1, high=10_000_000
                 ),
             ),
             http=HttpEdge(
