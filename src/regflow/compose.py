@@ -214,7 +214,8 @@ def embedded(
     `StoreOpenError` (the store is closed again when it opened)."""
     from regflow.adapters.breaker import ProcessBreaker
     from regflow.adapters.mailbox import MailboxMailer
-    from regflow.local.stores import open_store, set_event_targets
+    from regflow.delivery import targets_of
+    from regflow.local.stores import open_store
     from regflow.local.worker import OutboxWorker
 
     smtp_url = settings.embedded.smtp_url or ""
@@ -224,10 +225,12 @@ def embedded(
         from regflow.adapters.smtp import SmtpMailer
 
         mailer = SmtpMailer.from_url(smtp_url)
+    events = event_channels(settings)  # webhooks only (no EventBridge embedded)
     store = open_store(
         settings.embedded.database_url,
         data_dir,
         sqlite_durability=settings.embedded.sqlite_durability,
+        event_targets=targets_of(events),  # each confirmation owes events to these
     )
     # CHALLENGE=pow and the registration cookie: keyed by CHALLENGE_SECRET, else by the token
     # secret
@@ -240,17 +243,10 @@ def embedded(
         mailer,
         secret,
         suppressions=store,
-        events=event_channels(settings),  # webhooks only (no EventBridge embedded)
+        events=events,
         # the mail breaker's state lives in this process: its one worker sends its mail
         breaker=ProcessBreaker(),
     )
-    if sender.event_targets:
-        # each confirmation owes one event message per target, written with it
-        try:
-            set_event_targets(store, sender.event_targets)
-        except Exception:
-            store.close()
-            raise
     worker = OutboxWorker(
         store, sender, poll_interval=poll, digest=settings.mail.owner_digest == "daily"
     )

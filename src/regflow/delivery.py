@@ -197,7 +197,7 @@ class DeliveryService:
     @property
     def event_targets(self) -> tuple[str, ...]:
         """Every target this sender publishes events to (what a confirmation owes)."""
-        return tuple(target for channel in self.events.values() for target in channel.targets)
+        return targets_of(self.events)
 
     def publish(self, message: Message) -> bool:
         """Publish the event `message` owes to its one target. True if it went out; False
@@ -499,3 +499,9 @@ class DeliveryService:
                 "to": mask_email(self.recipient(message)),
             },
         )
+
+
+def targets_of(events: Mapping[Channel, EventChannel]) -> tuple[str, ...]:
+    """Every target `events` publish to: what a confirmation or an erasure owes events to
+    (the decisions' input, given to an embedded store when it is opened)."""
+    return tuple(target for channel in events.values() for target in channel.targets)

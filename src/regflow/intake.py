@@ -22,6 +22,7 @@ from regflow.domain import (
     mask_email,
     utcnow,
 )
+from regflow.domain.transitions import ResendInputs, decide_resend
 from regflow.ports import Clock, ErasureStore, IdFactory, RegistrationStore
 from regflow.render import SUPPORTED_LANGUAGES
 from regflow.tokens import (
@@ -246,21 +247,11 @@ class IntakeService:
             log.info("resend: not a genuine token; nothing written")
             return None
         registration_id, addr_key = parsed
-        old = self.store.get(registration_id)
-        if old is None or old.addr_key != addr_key or old.status is not Status.PENDING:
+        inputs = ResendInputs(addr_key, self._new_id, self.rules.token_ttl_hours, consent)
+        fresh = decide_resend(self.store.get(registration_id), self.clock(), inputs)
+        if fresh is None:
             log.info("resend: no pending registration; nothing written")
             return None
-        now = self.clock()
-        fresh = Registration(
-            id=self._new_id(),
-            name=old.name,
-            email=old.email,
-            status=Status.PENDING,
-            timestamp=now,
-            ttl=int((now + timedelta(hours=self.rules.token_ttl_hours)).timestamp()),
-            language=old.language,
-            signup_consent=consent,
-        )
         try:
             result = self.store.create_pending(
                 fresh,

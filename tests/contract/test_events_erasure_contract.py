@@ -17,10 +17,14 @@ from tests.contract.test_operator_contract import T0, Store, add
 
 
 @pytest.fixture
+def event_targets() -> tuple[str, ...]:  # given to the store's constructor (conftest)
+    return ("webhook:aaaa", "eventbridge")
+
+
+@pytest.fixture
 def embedded(store: Any) -> Any:  # a Store that is also an ErasureStore
     if not getattr(store, "HOLDS_FRESH", False):
         pytest.skip("on AWS the table's stream owes fresh messages (tests/integration)")
-    store.event_targets = ("webhook:aaaa", "eventbridge")
     return store
 
 
@@ -114,3 +118,22 @@ def test_events_and_mail_are_claimed_apart(embedded: Any) -> None:
         MessageKind.VERIFICATION,
     ]
     assert embedded.claim_due(later, 100) == []
+
+
+def test_an_erasure_removes_the_address_on_every_store(store: Any) -> None:
+    """The erasure's rule (`domain.transitions.decide_erase`) on every store, DynamoDB too:
+    a token of another address erases nothing; the right one erases every registration of
+    the address, whatever its status, and its confirmed lock; then nothing is left."""
+    r = add(store, "ada@example.com")
+    other = add(store, "ADA@example.com", minutes=2)  # the same address, another attempt
+    keep = add(store, "bob@example.com")
+    assert store.confirm(r.id, r.addr_key, T0 + timedelta(minutes=1)) is Outcome.CONFIRMED
+    assert store.erase(r.id, keep.addr_key, T0) is None
+    assert store.erase("no-such-id", r.addr_key, T0) is None
+    assert store.get(r.id) is not None and store.get(other.id) is not None
+    erased = store.erase(other.id, r.addr_key, T0 + timedelta(minutes=5))  # the PENDING one
+    assert erased is not None and erased.id == other.id and erased.status is Status.PENDING
+    assert store.get(r.id) is None and store.get(other.id) is None
+    assert store.confirmed_registration_id(r.addr_key) is None
+    assert store.get(keep.id) is not None
+    assert store.erase(r.id, r.addr_key, T0) is None

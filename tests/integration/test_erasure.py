@@ -6,8 +6,10 @@ Erased events, and lands on the erased page."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,12 @@ import pytest
 
 from regflow.adapters.memory import MemoryStore
 from regflow.adapters.sqlite import SQLiteStore
-from regflow.delivery import DeliveryService
+from regflow.delivery import DeliveryService, targets_of
 from regflow.domain import Channel, MessageKind, Outcome, address_key
 from regflow.http import HttpApi
 from regflow.intake import IntakeService
 from regflow.local.worker import OutboxWorker
+from regflow.ports import EventChannel
 from regflow.tokens import TokenSigner
 from tests.support.events import form_post, http_event
 from tests.support.webhook import webhook_receiver
@@ -30,21 +33,23 @@ EMAIL = "Jane.Doe@example.com"
 
 
 class App:
-    def __init__(self, store: Any, urls: tuple[str, ...] = ()) -> None:
+    """`open_store` (given the event targets, as the composition does) and what serves it."""
+
+    def __init__(self, open_store: Callable[..., Any], urls: tuple[str, ...] = ()) -> None:
         env = {"WEBHOOK_URL": " ".join(urls), "WEBHOOK_SECRET": HOOK_SECRET} if urls else {}
         config = settings(**env)
-        self.store = store
+        events: dict[Channel, EventChannel] = {}
+        if urls:
+            from regflow.adapters.webhook import WebhookChannel
+
+            events[Channel.WEBHOOK] = WebhookChannel(urls, HOOK_SECRET.encode())
+        self.store = store = open_store(event_targets=targets_of(events))
         self.mailer = RecordingMailer()
         self.clock = Clock()
         signer = TokenSigner(SECRET)
         self.intake = IntakeService(
             store=store, rules=config.rules, signer=signer, clock=self.clock, new_id=Ids()
         )
-        events = {}
-        if urls:
-            from regflow.adapters.webhook import WebhookChannel
-
-            events[Channel.WEBHOOK] = WebhookChannel(urls, HOOK_SECRET.encode())
         self.delivery = DeliveryService(
             store=store,
             outbox=store,
@@ -54,7 +59,6 @@ class App:
             events=events,
             clock=self.clock,
         )
-        store.event_targets = self.delivery.event_targets
         self.worker = OutboxWorker(store, self.delivery)
         self.api = HttpApi(self.intake, config.http)
 
@@ -90,7 +94,7 @@ def table_rows(path: Path) -> dict[str, list[str]]:
 def test_the_link_page_button_and_erased_page_on_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "regflow.db"
     with webhook_receiver(HOOK_SECRET.encode()) as hook:
-        app = App(SQLiteStore(path), (hook.url,))
+        app = App(functools.partial(SQLiteStore, path), (hook.url,))
         app.registered_and_confirmed()
         link = app.link("erase")
         reg_id = next(iter(hook.accepted)).split(".")[0]
@@ -147,7 +151,7 @@ def test_the_link_page_button_and_erased_page_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_forged_and_confirmation_tokens_do_not_erase() -> None:
-    app = App(MemoryStore())
+    app = App(MemoryStore)
     app.registered_and_confirmed()
     confirm_token = app.link("confirm").split("token=")[1]
     erase_token = app.link("erase").split("token=")[1]
@@ -162,7 +166,7 @@ def test_forged_and_confirmation_tokens_do_not_erase() -> None:
 
 
 def test_every_registrant_mail_carries_the_link_in_its_language() -> None:
-    app = App(MemoryStore())
+    app = App(MemoryStore)
     app.intake.register("Jane", EMAIL, language="de")
     app.worker.run_once()
     mail = app.mailer.sent[-1]

@@ -27,7 +27,7 @@ from regflow.adapters.webhook import (
     verify,
     verify_v2,
 )
-from regflow.delivery import DeliveryService
+from regflow.delivery import DeliveryService, targets_of
 from regflow.domain import (
     Channel,
     ConfigError,
@@ -65,7 +65,10 @@ class Embedded:
         config = settings(WEBHOOK_URL=" ,\n".join(urls), WEBHOOK_SECRET=HOOK_SECRET)
         assert config.events.webhook_urls == tuple(urls)
         self.path = tmp_path / "regflow.db"
-        self.store = SQLiteStore(self.path)
+        secret = config.events.webhook_secret
+        assert secret is not None
+        events = {Channel.WEBHOOK: WebhookChannel(urls, secret, timeout=2.0, deadline=deadline)}
+        self.store = SQLiteStore(self.path, event_targets=targets_of(events))
         self.mailer = RecordingMailer()
         self.clock = Clock()
         self.now = Stepped()
@@ -73,19 +76,16 @@ class Embedded:
         self.intake = IntakeService(
             store=self.store, rules=config.rules, signer=signer, clock=self.clock, new_id=Ids()
         )
-        secret = config.events.webhook_secret
-        assert secret is not None
         self.delivery = DeliveryService(
             store=self.store,
             outbox=self.store,
             settings=config.mail,
             signer=signer,
             channels={Channel.EMAIL: self.mailer},
-            events={Channel.WEBHOOK: WebhookChannel(urls, secret, timeout=2.0, deadline=deadline)},
+            events=events,
             clock=self.clock,
             now=self.now,
         )
-        self.store.event_targets = self.delivery.event_targets
         self.worker = OutboxWorker(self.store, self.delivery, now=self.now)
 
     def confirm(self, *people: tuple[str, str]) -> None:

@@ -22,8 +22,8 @@ from tests.support.server import free_port, regflow_command, server_env
 
 
 @contextmanager
-def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "regflow.db")
+def sqlite_store(tmp_path: Path, event_targets: tuple[str, ...] = ()) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "regflow.db", event_targets=event_targets)
     try:
         yield store
     finally:

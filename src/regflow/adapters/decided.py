@@ -12,8 +12,9 @@ from regflow.domain.transitions import CodeEntry, ConfirmInputs, CreateInputs
 
 
 class DecidedChanges:
-    # where each confirmation's event goes (`regflow.domain.events`: one owed message per
-    # target, written with the confirmation); DynamoDB's stream owes them instead
+    # where each confirmation's and erasure's events go (`regflow.domain.events`: one owed
+    # message per target, written with the change): given to the store's constructor by the
+    # composition, never set afterwards; DynamoDB's stream owes them instead
     event_targets: tuple[str, ...] = ()
 
     def create_pending(

@@ -26,16 +26,18 @@ from regflow.domain import (
     SendLog,
     Status,
     Suppression,
-    count_client,
-    count_send,
 )
-from regflow.domain.challenge import replayed
 from regflow.domain.transitions import (
     UNKNOWN,
     ConfirmInputs,
     ConfirmState,
     CreateInputs,
+    CreateState,
+    EraseInputs,
     decide_confirm,
+    decide_create,
+    decide_digest,
+    decide_erase,
 )
 from regflow.ports import Stats
 
@@ -61,8 +63,8 @@ class _Row:
 class MemoryStore(DecidedChanges):
     HOLDS_FRESH = True  # every owed message is an outbox row
 
-    def __init__(self) -> None:
-        self.event_targets: tuple[str, ...] = ()  # the runtime sets it from its settings
+    def __init__(self, *, event_targets: tuple[str, ...] = ()) -> None:
+        self.event_targets = event_targets  # the decisions' input (`adapters.decided`)
         self.digests: set[str] = set()  # the days whose owner digest was owed
         self._lock = threading.RLock()
         self.by_id: dict[str, Registration] = {}
@@ -81,45 +83,37 @@ class MemoryStore(DecidedChanges):
     # --- RegistrationStore ------------------------------------------------------------
 
     def _create(self, registration: Registration, inputs: CreateInputs) -> CreateResult:
-        address_limit, client_limit = inputs.address_limit, inputs.client_limit
-        client_key, challenge = inputs.client_key, inputs.challenge
         now = int(registration.timestamp.timestamp())
+        client_key = f"client:{inputs.client_key}"
+        address_key = f"address:{registration.limit_key}"
         with self._lock:
-            if challenge is not None and self.spent_challenges.get(challenge.id, 0) > now:
-                raise replayed()
-            client: tuple[str, LimitState] | None = None
-            if client_key is not None and client_limit.enabled:
-                key = f"client:{client_key}"
-                state = self.limits.get(key)
-                assert state is None or isinstance(state, LimitState)
-                client = (key, count_client(state, client_limit, now))
-            address: tuple[str, SendLog] | None = None
-            if address_limit.enabled:
-                key = f"address:{registration.limit_key}"
-                log = self.limits.get(key, SendLog())
-                assert isinstance(log, SendLog)
-                after = count_send(log, address_limit, now)
-                address = None if after is None else (key, after)
-            if client is not None:
-                # counted for a limited post too: a limited post must spend the quota any
-                # other post spends, or counting posts would reveal it
-                key, new = client
-                self.limits[key] = new
-                self._limit_expires[key] = max(
-                    new.window_start + client_limit.window_seconds,
-                    new.last_at + client_limit.min_interval_seconds,
+            client, log = self.limits.get(client_key), self.limits.get(address_key, SendLog())
+            assert (client is None or isinstance(client, LimitState)) and isinstance(log, SendLog)
+            spent = (
+                self.spent_challenges.get(inputs.challenge.id, 0) > now
+                if inputs.challenge
+                else False
+            )
+            decision = decide_create(CreateState(client, log, spent), now, inputs)
+            if decision.client is not None:
+                new, limit = decision.client, inputs.client_limit
+                self.limits[client_key] = new
+                self._limit_expires[client_key] = max(
+                    new.window_start + limit.window_seconds,
+                    new.last_at + limit.min_interval_seconds,
                 )
-            if challenge is not None:  # spent by a counted post, limited or not
-                self.spent_challenges[challenge.id] = challenge.expires
-            if address_limit.enabled and address is None:
-                return CreateResult.ADDRESS_LIMITED
-            if address is not None:
-                key, log = address
-                self.limits[key] = log
-                self._limit_expires[key] = log.expires(address_limit) or now
-            self.by_id[registration.id] = registration
-            self._owe(Message(MessageKind.VERIFICATION, registration))
-            return CreateResult.CREATED
+            if decision.spend and inputs.challenge is not None:
+                self.spent_challenges[inputs.challenge.id] = inputs.challenge.expires
+            if decision.address is not None:
+                self.limits[address_key] = decision.address
+                self._limit_expires[address_key] = (
+                    decision.address.expires(inputs.address_limit) or now
+                )
+            if decision.owes:
+                self.by_id[registration.id] = registration
+            for kind, target in decision.owes:
+                self._owe(Message(kind, registration, target))
+            return decision.outcome
 
     def _confirm(self, registration_id: str, now: datetime, inputs: ConfirmInputs) -> Outcome:
         with self._lock:
@@ -451,13 +445,14 @@ class MemoryStore(DecidedChanges):
     def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
         with self._lock:
             reg = self.by_id.get(registration_id)
-            if reg is None or reg.addr_key != addr_key:
+            state = UNKNOWN if reg is None else ConfirmState(reg.status, reg.addr_key)
+            decision = decide_erase(state, EraseInputs(addr_key, self.event_targets))
+            if reg is None or decision.write is None:
                 return None
             self._forget({r.id for r in self.by_id.values() if r.addr_key == addr_key})
             self.confirmed_by_address.pop(addr_key, None)
-            self._owe(Message(MessageKind.ERASURE_NOTICE, reg))
-            for target in self.event_targets:
-                self._owe(Message(MessageKind.REGISTRATION_ERASED, reg, target))
+            for kind, target in decision.owes:
+                self._owe(Message(kind, reg, target))
             return reg
 
     # --- the owner's daily digest (OWNER_DIGEST=daily) ----------------------------------
@@ -465,8 +460,9 @@ class MemoryStore(DecidedChanges):
     def owe_digest(self, message: Message) -> bool:
         """Owe the digest of one day, once ever: False when that day's was owed already."""
         with self._lock:
-            if message.registration.id in self.digests:
-                return False
-            self.digests.add(message.registration.id)
-            self._owe(message)
-            return True
+            decision = decide_digest(message.registration.id in self.digests)
+            if decision.write is not None:
+                self.digests.add(message.registration.id)
+            for kind, target in decision.owes:
+                self._owe(Message(kind, message.registration, target))
+            return decision.write is not None

@@ -143,8 +143,8 @@ class SendLog:
         return SendLog((times or (state.last_at,))[-keep:])
 
 
-# --- one post, judged: what every store that reads its limit state first (memory, SQLite,
-# PostgreSQL) does inside its one transaction --------------------------------------------------
+# --- one post, judged: `transitions.decide_create`'s, and DynamoDB's re-plan from the item
+# a failed condition returned ------------------------------------------------------------------
 
 
 def count_client(state: LimitState | None, limit: Limit, now: int) -> LimitState:

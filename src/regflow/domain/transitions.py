@@ -14,15 +14,16 @@ when `decide` writes, so no store can judge differently from the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
-from regflow.domain.challenge import SpentChallenge
+from regflow.domain.challenge import SpentChallenge, replayed
 from regflow.domain.consent import Consent
-from regflow.domain.limits import Limit
+from regflow.domain.limits import Limit, LimitState, SendLog, count_client, count_send
 from regflow.domain.messages import MessageKind
-from regflow.domain.model import Outcome, Status
+from regflow.domain.model import CreateResult, Outcome, Registration, Status
 
 # --- the guard: what must hold of the stored record for a write to be right ---------------
 
@@ -92,12 +93,88 @@ class CreateInputs:
     challenge: SpentChallenge | None = None
 
 
+EMPTY_LOG = SendLog()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateState:
+    """What a post reads, locked: its client's counter (None: none, or an empty one), its
+    address's send log, and whether its challenge was spent already (and is still live)."""
+
+    client: LimitState | None = None
+    address: SendLog = EMPTY_LOG
+    challenge_spent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CreateDecision:
+    outcome: CreateResult
+    client: LimitState | None = None  # the client's counter to write (None: not counted)
+    address: SendLog | None = None  # the address's send log to write (None: unchanged)
+    spend: bool = False  # record the challenge spent
+    owes: tuple[Owed, ...] = ()  # CREATED: the registration is written and owes these
+
+
+def decide_create(state: CreateState, now: int, inputs: CreateInputs) -> CreateDecision:
+    """A spent challenge is refused (`replayed()`, nothing written); a client over its limit
+    too (`ClientRateLimited`). Otherwise the client is counted and the challenge spent, also
+    for a post the address limit refuses (ADDRESS_LIMITED, answered like any other: a limited
+    post spends the quota any other post spends, or counting posts would reveal it); a post
+    within it is CREATED, counted in the address's send log, and owes its verification."""
+    if inputs.challenge is not None and state.challenge_spent:
+        raise replayed()
+    client = None
+    if inputs.client_key is not None and inputs.client_limit.enabled:
+        client = count_client(state.client, inputs.client_limit, now)  # raises when limited
+    spend = inputs.challenge is not None
+    address = None
+    if inputs.address_limit.enabled:
+        address = count_send(state.address, inputs.address_limit, now)
+        if address is None:
+            return CreateDecision(CreateResult.ADDRESS_LIMITED, client, None, spend)
+    owes = ((MessageKind.VERIFICATION, ""),)
+    return CreateDecision(CreateResult.CREATED, client, address, spend, owes)
+
+
+# --- resend: "send me a new link" from an expired page -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResendInputs:
+    addr_key: str  # the address the (genuine) link token names
+    new_id: Callable[[], str]  # called once, for the fresh registration only
+    ttl_hours: int
+    consent: Consent | None = None
+
+
+def decide_resend(
+    state: Registration | None, now: datetime, inputs: ResendInputs
+) -> Registration | None:
+    """A fresh PENDING registration (new id, new link, new code, a full ttl) with the name,
+    address and language of the one the token names, if that one is still PENDING (expired
+    or not); None: nothing to resend. Its creation is then `decide_create`'s, under the
+    limits of any post."""
+    if state is None or state.addr_key != inputs.addr_key or state.status is not Status.PENDING:
+        return None
+    return Registration(
+        id=inputs.new_id(),
+        name=state.name,
+        email=state.email,
+        status=Status.PENDING,
+        timestamp=now,
+        ttl=int((now + timedelta(hours=inputs.ttl_hours)).timestamp()),
+        language=state.language,
+        signup_consent=inputs.consent,
+    )
+
+
 # --- confirm, by link or by code ----------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmState:
-    """What a confirmation reads. `status` None: no such registration."""
+    """What a confirmation (or an erasure) reads of a registration. `status` None: no such
+    registration."""
 
     status: Status | None
     addr_key: str = ""
@@ -179,3 +256,50 @@ def decide_confirm(state: ConfirmState, now: datetime, inputs: ConfirmInputs) ->
     events = [(MessageKind.REGISTRATION_CONFIRMED, target) for target in inputs.events]
     owes = ((MessageKind.OWNER_NOTIFICATION, ""), *events)
     return ConfirmDecision(Outcome.CONFIRMED, "confirm", owes)
+
+
+# --- self-service erasure (docs/erasure.md) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EraseInputs:
+    addr_key: str  # the address the erasure token names
+    events: tuple[str, ...] = ()  # the event targets (`regflow.domain.events`)
+
+
+@dataclass(frozen=True, slots=True)
+class EraseDecision:
+    # "erase": every registration of the address, its confirmed lock and the messages owed
+    # to or about them go, and the erasure owes `owes` (sent from a snapshot of the one the
+    # token named); None: nothing changes
+    write: Literal["erase"] | None = None
+    owes: tuple[Owed, ...] = ()
+
+
+def decide_erase(state: ConfirmState, inputs: EraseInputs) -> EraseDecision:
+    """A registration of the address the token names, whatever its status, is erased with
+    every other one of the address, and owes the owner's erasure notice and one erased event
+    per target. A registration gone, or of another address: nothing changes. No guard: the
+    stores read the registration locked (SQL, memory) or consistently (DynamoDB's documented
+    sequence of idempotent steps, docs/erasure.md)."""
+    if state.status is None or state.addr_key != inputs.addr_key:
+        return EraseDecision()
+    events = [(MessageKind.REGISTRATION_ERASED, target) for target in inputs.events]
+    return EraseDecision("erase", ((MessageKind.ERASURE_NOTICE, ""), *events))
+
+
+# --- the owner's daily digest (OWNER_DIGEST=daily) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestDecision:
+    write: Literal["owe"] | None = None  # "owe": remember the day, owe its digest
+    owes: tuple[Owed, ...] = ()
+
+
+def decide_digest(owed_already: bool) -> DigestDecision:
+    """A day's digest is owed once ever: the first time its day is asked for. Its guard is
+    the day's key (SQL's primary key, the memory store's set): it passes when it is new."""
+    if owed_already:
+        return DigestDecision()
+    return DigestDecision("owe", ((MessageKind.OWNER_DIGEST, ""),))

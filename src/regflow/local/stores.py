@@ -51,10 +51,13 @@ def open_store(
     migrate: bool = True,
     must_exist: bool = False,
     sqlite_durability: Literal["full", "normal"] = "full",
+    event_targets: tuple[str, ...] = (),
 ) -> EmbeddedStore:
     """The store `url` names (None: `<data_dir>/regflow.db`). PostgreSQL's schema is migrated
     first unless `migrate=False` (then it must be current). `must_exist`: a missing SQLite
-    file is a `FileNotFoundError` (the operator's commands)."""
+    file is a `FileNotFoundError` (the operator's commands). `event_targets`: each
+    confirmation and erasure owes one event message per target (`regflow.domain.events`),
+    written with it."""
     from regflow.domain import StoreUnavailable
 
     path = sqlite_path(url, data_dir)
@@ -66,7 +69,7 @@ def open_store(
             raise FileNotFoundError(f"no database at {path} (start `regflow serve` first)")
         try:
             refuse_newer(path)  # a newer regflow wrote it: one clear line, never opened
-            return SQLiteStore(path, durability=sqlite_durability)
+            return SQLiteStore(path, durability=sqlite_durability, event_targets=event_targets)
         except SchemaTooNew as exc:
             raise StoreOpenError(f"{path}: {exc}") from None
         except StoreUnavailable:
@@ -80,17 +83,8 @@ def open_store(
             "pip install 'regflow[local,postgres]'"
         ) from None
     try:
-        return PostgresStore(url.url, migrate_schema=migrate)
+        return PostgresStore(url.url, migrate_schema=migrate, event_targets=event_targets)
     except StoreUnavailable:
         raise StoreOpenError(f"cannot reach the database {describe(url, data_dir)}") from None
     except MigrationError as exc:
         raise StoreOpenError(f"{describe(url, data_dir)}: {exc}") from None
-
-
-def set_event_targets(store: EmbeddedStore, targets: tuple[str, ...]) -> None:
-    """Make each confirmation (and erasure) owe one event message per target
-    (`regflow.domain.events`), in its own transaction. Every embedded store supports it; a
-    store that did not would be a start-up error, never silently without events."""
-    if not hasattr(store, "event_targets"):
-        raise StoreOpenError("this store cannot publish events (WEBHOOK_URL)")
-    store.event_targets = targets

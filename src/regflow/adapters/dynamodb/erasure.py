@@ -24,6 +24,7 @@ from regflow.adapters.dynamodb import keys
 from regflow.adapters.dynamodb.keys import n, s
 from regflow.adapters.dynamodb.table import Table
 from regflow.domain import Registration
+from regflow.domain.transitions import UNKNOWN, ConfirmState, EraseInputs, decide_erase
 
 # An erasure record lives at most this long (its messages are sent in seconds; parked ones
 # carry their own copy in their OUTBOX# item).
@@ -36,10 +37,12 @@ class ErasureMixin(Table):
 
     def erase(self, registration_id: str, addr_key: str, now: datetime) -> Registration | None:
         item = self._get(keys.reg_pk(registration_id))
-        if item is None:
-            return None
-        registration = keys.registration_from_item(item)
-        if registration.addr_key != addr_key:
+        registration = None if item is None else keys.registration_from_item(item)
+        state = UNKNOWN
+        if registration is not None:
+            state = ConfirmState(registration.status, registration.addr_key)
+        # the messages owed follow from the stream (`stream.py`: the record's INSERT)
+        if registration is None or decide_erase(state, EraseInputs(addr_key)).write is None:
             return None
         pks = {keys.reg_pk(registration_id)}
         for page in self._query(

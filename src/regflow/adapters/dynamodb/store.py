@@ -24,7 +24,6 @@ from regflow.adapters.dynamodb.expressions import Expression, all_of, any_of
 from regflow.adapters.dynamodb.keys import n, number_list, s
 from regflow.adapters.dynamodb.table import CHECK_FAILED, Cancelled, Table
 from regflow.domain import (
-    ClientRateLimited,
     CreateResult,
     Limit,
     Outcome,
@@ -33,6 +32,8 @@ from regflow.domain import (
     SpentChallenge,
     Status,
     StoreUnavailable,
+    count_client,
+    count_send,
 )
 from regflow.domain.challenge import replayed
 from regflow.domain.transitions import (
@@ -89,10 +90,9 @@ class ClientWindow:
 
     def replan(self, old: keys.Item, now: int) -> ClientWindow:
         """The counter to write after its condition failed on `old`; raises
-        `ClientRateLimited` when `old` says no."""
+        `ClientRateLimited` when `old` says no (judged as every store judges: `count_client`)."""
         state = keys.limit_state_from_item(old)
-        if not state.allows(self.limit, now):
-            raise ClientRateLimited(state.retry_after(self.limit, now))
+        count_client(state, self.limit, now)  # raises when limited
         reset = state.window_start if state.window_over(self.limit, now) else None
         return ClientWindow(self.pk, self.limit, reset_from=reset)
 
@@ -142,11 +142,13 @@ class AddressSendLog:
         return e.condition(any_of(e.not_exists(keys.PK), all_of(interval_ok, room)))
 
     def replan(self, old: keys.Item, now: int) -> AddressSendLog | None:
-        """The log to write after its condition failed on `old`; None when `old` says no."""
+        """The log to write after its condition failed on `old`; None when `old` says no
+        (judged as every store judges: `count_send`)."""
         stored = keys.send_log_from_item(old)
-        if not stored.log.allows(self.limit, now):
+        new = count_send(stored.log, self.limit, now)
+        if new is None:
             return None
-        swap = LogSwap(stored.sends, stored.last_at, stored.log.after_event(self.limit, now))
+        swap = LogSwap(stored.sends, stored.last_at, new)
         return AddressSendLog(self.pk, self.limit, swap=swap)
 
 

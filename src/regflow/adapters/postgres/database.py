@@ -78,8 +78,10 @@ class Database:
         min_size: int = 1,
         max_size: int = POOL_MAX_SIZE,
         timeout: float = POOL_TIMEOUT_SECONDS,
+        event_targets: tuple[str, ...] = (),
     ) -> None:
         self.url = url
+        self.event_targets = event_targets  # the decisions' input (`adapters.decided`)
         self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
             url,
             min_size=min_size,

@@ -29,22 +29,23 @@ from regflow.domain import (
     CreateResult,
     LimitState,
     Message,
-    MessageKind,
     Outcome,
     Registration,
     SendLog,
     Status,
-    count_client,
-    count_send,
 )
-from regflow.domain.challenge import replayed
 from regflow.domain.transitions import (
     UNKNOWN,
     ConfirmInputs,
     ConfirmState,
     CreateInputs,
+    CreateState,
+    EraseInputs,
     confirm_guard,
     decide_confirm,
+    decide_create,
+    decide_digest,
+    decide_erase,
 )
 
 _SELECT = f"SELECT {REGISTRATION_COLUMNS} FROM registrations"
@@ -54,38 +55,37 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
     """`ports.RegistrationStore` (reference: `adapters.memory`)."""
 
     def _create(self, registration: Registration, inputs: CreateInputs) -> CreateResult:
-        address_limit, client_limit = inputs.address_limit, inputs.client_limit
-        client_key, challenge = inputs.client_key, inputs.challenge
+        """The locked reads (the challenge's key first: it serialises concurrent replays, and
+        is written at once, rolled back with the rest when the decision refuses the post),
+        the domain's decision (`domain.transitions.decide_create`), its writes."""
+        client_limit, challenge = inputs.client_limit, inputs.challenge
         now = int(registration.timestamp.timestamp())
+        client_key = f"client:{inputs.client_key}"
+        address_key = f"address:{registration.limit_key}"
         d = self.dialect
 
         def run(tx: Tx) -> CreateResult:
-            if challenge is not None:
-                # spent first (the key serialises concurrent replays); a refusal by the
-                # client limit raises and rolls it back with the rest
-                fresh = tx.execute(
+            spent = (
+                challenge is not None
+                and not tx.execute(
                     "INSERT INTO spent_challenges (id, expires) VALUES (?, ?)"
                     " ON CONFLICT (id) DO UPDATE SET expires = excluded.expires"
                     " WHERE spent_challenges.expires <= ? RETURNING id",
                     (challenge.id, challenge.expires, now),
                 ).fetchall()
-                if not fresh:
-                    raise replayed()
-            client: tuple[str, LimitState] | None = None
-            if client_key is not None and client_limit.enabled:
-                key = f"client:{client_key}"
-                client = (key, count_client(self._locked_counter(tx, key), client_limit, now))
-            address: tuple[str, SendLog] | None = None
-            limited = False
-            if address_limit.enabled:
-                key = f"address:{registration.limit_key}"
-                after = count_send(self._locked_send_log(tx, key), address_limit, now)
-                limited = after is None
-                address = None if after is None else (key, after)
-            if client is not None:
-                # counted for a limited post too (no enumeration by counting); an upsert: a
-                # purge of the (expired) row since the locked read must not lose the count
-                key, new = client
+            )
+            counted = inputs.client_key is not None and client_limit.enabled
+            state = CreateState(
+                self._locked_counter(tx, client_key) if counted else None,
+                self._locked_send_log(tx, address_key)
+                if inputs.address_limit.enabled
+                else SendLog(),
+                spent,
+            )
+            decision = decide_create(state, now, inputs)  # raises: all rolled back
+            if (new := decision.client) is not None:
+                # an upsert: a purge of the (expired) row since the locked read must not
+                # lose the count
                 expires = max(
                     new.window_start + client_limit.window_seconds,
                     new.last_at + client_limit.min_interval_seconds,
@@ -95,25 +95,24 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
                     " window_start = excluded.window_start, count = excluded.count,"
                     " last_at = excluded.last_at, expires = excluded.expires",
-                    (key, new.window_start, new.count, new.last_at, expires),
+                    (client_key, new.window_start, new.count, new.last_at, expires),
                 )
-            if limited:
-                return CreateResult.ADDRESS_LIMITED
-            if address is not None:
-                key, log = address
+            if (log := decision.address) is not None:
                 tx.execute(
                     "INSERT INTO send_logs (key, times, expires) VALUES (?, ?, ?)"
                     " ON CONFLICT (key) DO UPDATE SET times = excluded.times,"
                     " expires = excluded.expires",
-                    (key, d.ints(log.times), log.expires(address_limit) or now),
+                    (address_key, d.ints(log.times), log.expires(inputs.address_limit) or now),
                 )
-            tx.execute(
-                f"INSERT INTO registrations ({REGISTRATION_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                registration_params(registration, d),
-            )
-            owe(tx, d, MessageKind.VERIFICATION, registration.id, registration.timestamp)
-            return CreateResult.CREATED
+            if decision.owes:
+                tx.execute(
+                    f"INSERT INTO registrations ({REGISTRATION_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    registration_params(registration, d),
+                )
+            for kind, target in decision.owes:
+                owe(tx, d, kind, registration.id, registration.timestamp, target)
+            return decision.outcome
 
         return self._transact(run)
 
@@ -206,20 +205,20 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
         """One transaction: what `delete_address(addr_key)` deletes (the send log aside), and
         the erasure's messages (owner notice, one event per target), with a snapshot."""
         d = self.dialect
+        inputs = EraseInputs(addr_key, self.event_targets)
 
         def run(tx: Tx) -> Registration | None:
-            rows = tx.execute(
-                _SELECT + " WHERE id = ? AND addr_key = ?" + d.for_update,
-                (registration_id, addr_key),
-            ).fetchall()
-            if not rows:
+            rows = tx.execute(_SELECT + " WHERE id = ?" + d.for_update, (registration_id,))
+            found = rows.fetchall()
+            reg = registration_of(found[0], d) if found else None
+            state = UNKNOWN if reg is None else ConfirmState(reg.status, reg.addr_key)
+            decision = decide_erase(state, inputs)
+            if reg is None or decision.write is None:
                 return None
-            reg = registration_of(rows[0], d)
             _delete_address(tx, addr_key)
             snapshot = snapshot_of(reg)
-            owe(tx, d, MessageKind.ERASURE_NOTICE, reg.id, now, "", snapshot)
-            for target in self.event_targets:
-                owe(tx, d, MessageKind.REGISTRATION_ERASED, reg.id, now, target, snapshot)
+            for kind, target in decision.owes:
+                owe(tx, d, kind, reg.id, now, target, snapshot)
             return reg
 
         return self._transact(run)
@@ -230,13 +229,14 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
         reg = message.registration
 
         def run(tx: Tx) -> bool:
-            new = tx.execute(
+            new = tx.execute(  # the day's key, taken when new (the decision's guard)
                 "INSERT INTO digests (day) VALUES (?) ON CONFLICT (day) DO NOTHING RETURNING day",
                 (reg.id,),
             ).fetchall()
-            if new:
-                owe(tx, self.dialect, message.kind, reg.id, reg.timestamp, "", snapshot_of(reg))
-            return bool(new)
+            decision = decide_digest(not new)
+            for kind, target in decision.owes:
+                owe(tx, self.dialect, kind, reg.id, reg.timestamp, target, snapshot_of(reg))
+            return decision.write is not None
 
         return self._transact(run)
 

@@ -117,10 +117,12 @@ class Database:
         *,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         durability: Durability = "full",
+        event_targets: tuple[str, ...] = (),
     ) -> None:
         if durability not in DURABILITIES:
             raise ValueError(f"durability must be one of {DURABILITIES}, got {durability!r}")
         self.path = Path(path)
+        self.event_targets = event_targets  # the decisions' input (`adapters.decided`)
         self.durability: Durability = durability
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
