@@ -89,6 +89,22 @@ def test_bounced_registration_is_marked_and_never_confirmable(store: Registratio
     assert store.confirmed_registration_id(r.addr_key) is None
 
 
+def test_bounced_registration_is_invalid_by_code_too(store: RegistrationStore) -> None:
+    """The code beside the link judges a bounced registration as the link does: INVALID (SQL
+    stores answered EXPIRED), and a wrong code on it counts nothing."""
+    s = cast(SuppressionList, store)
+    r = reg()
+    store.create_pending(r, address_limit=NO_LIMIT, client_key=None, client_limit=NO_LIMIT)
+    assert s.mark_undeliverable(r.id, Status.BOUNCED, "smtp; 550 5.1.1 user unknown") is True
+    later = T0 + timedelta(minutes=1)
+    for matched in (True, False, True):
+        outcome = store.confirm_code(r.id, r.addr_key, later, matched=matched, max_tries=1)
+        assert outcome is Outcome.INVALID
+    got = store.get(r.id)
+    assert got is not None and got.status is Status.BOUNCED
+    assert store.confirmed_registration_id(r.addr_key) is None
+
+
 def test_confirmed_or_unknown_registrations_are_not_marked(store: RegistrationStore) -> None:
     s = cast(SuppressionList, store)
     r = reg()

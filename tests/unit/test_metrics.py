@@ -213,8 +213,8 @@ def test_the_metrics_module_imports_nothing_heavy() -> None:
 
 
 def test_the_aws_wiring_turns_them_on_from_the_templates_variables() -> None:
-    from regflow.aws import wiring
+    from regflow import compose
 
-    on = wiring.metrics_of(settings(METRICS="emf", METRICS_STACK="site-a"))
+    on = compose.metrics(settings(METRICS="emf", METRICS_STACK="site-a"))
     assert isinstance(on, EmfMetrics) and on.stack == "site-a"
-    assert wiring.metrics_of(settings()) is metrics.NO_METRICS
+    assert compose.metrics(settings()) is metrics.NO_METRICS

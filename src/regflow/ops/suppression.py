@@ -10,33 +10,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from regflow.domain import Suppression, SuppressionReason, mailbox_key, mask_email, utcnow
-from regflow.ports import SuppressionList
-
-
-def add_parser(sub: Any, data: argparse.ArgumentParser) -> None:
-    """The `suppression` command and its three subcommands."""
-    where = argparse.ArgumentParser(add_help=False, parents=[data])
-    where.add_argument(
-        "--stack", default=None, help="AWS: the stack whose table to use (default: embedded)"
-    )
-    where.add_argument("--region", default=None, help="AWS region (default: AWS_REGION etc.)")
-    command = sub.add_parser(
-        "suppression",
-        help="the addresses that get no mail (bounced, complained, added by hand)",
-        description="List, add or remove suppressed addresses; embedded, or an AWS stack's "
-        "table with --stack.",
-    )
-    actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", parents=[where], help="every suppressed inbox")
-    listing.add_argument("--full", action="store_true", help="show full addresses")
-    add = actions.add_parser("add", parents=[where], help="suppress an address's inbox")
-    add.add_argument("email")
-    add.add_argument("--note", default="added by the operator", help="kept as its diagnostic")
-    remove = actions.add_parser("remove", parents=[where], help="lift a suppression")
-    remove.add_argument("email")
+from regflow.ops.registrations import AwsClientFactory, open_operator_store
+from regflow.ports import Clock, SuppressionList
 
 
 def _normalized(email: str) -> str:
@@ -48,37 +26,19 @@ def _normalized(email: str) -> str:
         return email.strip()
 
 
-def _boto3_client(service: str, region: str | None) -> Any:
-    import boto3.session
-
-    session: Any = boto3.session.Session(region_name=region)
-    return session.client(service)
-
-
 def open_list(
-    args: argparse.Namespace, *, clients: Callable[[str, str | None], Any] = _boto3_client
+    args: argparse.Namespace, *, clients: AwsClientFactory | None = None
 ) -> tuple[SuppressionList, Callable[[], None]]:
-    """The list `args` names and how to close it. `clients(service, region)` makes the AWS
-    clients (`--stack`)."""
-    if args.stack:
-        from regflow.adapters.dynamodb import DynamoDBStore
-        from regflow.ops.stack import table_for_stack
-
-        cloudformation = clients("cloudformation", args.region)
-        table = table_for_stack(args.stack, args.region, client=cloudformation)
-        return DynamoDBStore(clients("dynamodb", args.region), table), lambda: None
-    import os
-
-    from regflow.config import parse_database_url
-    from regflow.local.stores import open_store
-
-    raw = os.environ.get("DATABASE_URL")
-    url = parse_database_url(raw) if raw and raw.strip() else None
-    store = open_store(url, Path(args.data_dir), migrate=False, must_exist=True)
+    """The list `args` names (`--stack`, else the embedded database) and how to close it.
+    `clients(service, region)` makes the AWS clients (`--stack`; default the operator's)."""
+    extra = {"clients": clients} if clients is not None else {}
+    store = open_operator_store(args.stack, args.region, Path(args.data_dir), **extra)
     return store, store.close
 
 
-def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
+def run(
+    args: argparse.Namespace, out: TextIO, store: SuppressionList, *, clock: Clock = utcnow
+) -> int:
     if args.action == "list":
         entries = store.suppressions()
         for entry in entries:
@@ -95,7 +55,7 @@ def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
                 email=address,
                 reason=SuppressionReason.OPERATOR,
                 diagnostic=args.note,
-                since=utcnow(),
+                since=clock(),
             )
         )
         out.write(f"{mask_email(address)}: {'suppressed' if added else 'already suppressed'}\n")
@@ -103,11 +63,3 @@ def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
     lifted = store.lift(mailbox_key(address))
     out.write(f"{mask_email(address)}: {'lifted' if lifted else 'was not suppressed'}\n")
     return 0 if lifted else 1
-
-
-def main(args: argparse.Namespace, out: TextIO) -> int:
-    store, close = open_list(args)
-    try:
-        return run(args, out, store)
-    finally:
-        close()
