@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from regflow.local.worker import OutboxWorker
     from regflow.metrics import Metrics
     from regflow.ports import (
+        BreakerStore,
         Clock,
         EventChannel,
         IdFactory,
@@ -145,10 +146,11 @@ def delivery(
     suppressions: SuppressionList | None,
     events: dict[Channel, EventChannel] | None = None,
     metrics: Metrics | None = None,
+    breaker: BreakerStore | None = None,
 ) -> DeliveryService:
     """A sender's delivery service: mail on `mailer`, events on `events`; deliverability
     (no mail to a suppressed inbox, a refusal of the recipient suppresses it, MX_CHECK) when
-    `suppressions` is given."""
+    `suppressions` is given; the mail breaker (`domain.breaker`) when `breaker` is."""
     from regflow.delivery import DeliveryService
     from regflow.domain import Channel
     from regflow.metrics import NO_METRICS
@@ -164,6 +166,7 @@ def delivery(
         suppressions=suppressions,
         mail_domains=mail_domains(settings) if suppressions is not None else None,
         events=events,
+        breaker=breaker,
     )
 
 
@@ -209,6 +212,7 @@ def embedded(
     """The store `DATABASE_URL` names (default the SQLite file in `data_dir`), the mail
     channel (SMTP_URL, else the mailbox in `mailbox_dir`) and the services over them. Raises
     `StoreOpenError` (the store is closed again when it opened)."""
+    from regflow.adapters.breaker import ProcessBreaker
     from regflow.adapters.mailbox import MailboxMailer
     from regflow.local.stores import open_store, set_event_targets
     from regflow.local.worker import OutboxWorker
@@ -237,6 +241,8 @@ def embedded(
         secret,
         suppressions=store,
         events=event_channels(settings),  # webhooks only (no EventBridge embedded)
+        # the mail breaker's state lives in this process: its one worker sends its mail
+        breaker=ProcessBreaker(),
     )
     if sender.event_targets:
         # each confirmation owes one event message per target, written with it

@@ -36,7 +36,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from regflow.local.stores import describe
 
     try:
-        return transfer.main(source.path, target.url, ctx.out)
+        code = transfer.main(source.path, target.url, ctx.out)
     except psycopg.OperationalError:
         print(f"regflow: cannot reach {describe(target, Path())}", file=sys.stderr)
         return 2
+    from regflow.local.server import SECRET_FILE
+
+    key = source.path.parent / SECRET_FILE
+    if code == 0 and key.is_file():
+        # the links already mailed are signed with this key: every server of the new store
+        # must have it (never printed: the command names the file)
+        ctx.out.write(
+            f"mailed links are signed with {key}: keep it in the data directory, or give every"
+            f" server TOKEN_SECRET=hex:$(cat {key})\n"
+        )
+    return code

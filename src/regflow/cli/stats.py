@@ -1,5 +1,6 @@
-"""`regflow stats`: counts, by day (with a chart on a terminal), the confirmation rate, the
-mail backlog and each parked message (`regflow.ops.stats`)."""
+"""`regflow stats`: counts (every status, the suppressed inboxes), the 24 h bounce and
+complaint rates, by day (with a chart on a terminal), the confirmation rate, the mail backlog
+and each parked message (`regflow.ops.stats`)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     out = ctx.out
     store = open_store(args)
+    census = by_day.Census(ctx.now())
     try:
         stats = store.stats()
         parked = store.parked()
-        report = by_day.daily(store.registrations(), today=ctx.now().date(), days=max(1, args.days))
+        suppressed = len(store.suppressions())
+        report = by_day.daily(
+            census.watch(store.registrations()), today=ctx.now().date(), days=max(1, args.days)
+        )
     finally:
         store.close()
     on_aws = bool(args.stack)
@@ -44,6 +49,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         out.write(f"{key}: {value}\n")
     owed = "in the stream" if on_aws else str(stats.outbox_due)
     out.write(f"mail_backlog: {owed} owed, {stats.outbox_parked} parked\n")
+    out.write(census.lines(suppressed))
     chart = args.chart == "always" or (args.chart == "auto" and isatty(out))
     out.write(by_day.render(report, chart=chart))
     for p in parked:

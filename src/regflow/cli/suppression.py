@@ -1,5 +1,5 @@
-"""`regflow suppression list|add|remove`: the suppression list of the embedded database or of
-a stack's table (`regflow.ops.suppression`)."""
+"""`regflow suppression list|add|remove|lift`: the suppression list of the embedded database
+or of a stack's table (`regflow.ops.suppression`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from regflow.cli._common import Context, Parents, Subparsers
 
 
 def register(sub: Subparsers, parents: Parents) -> argparse.ArgumentParser:
-    """The `suppression` command and its three subcommands."""
+    """The `suppression` command and its four subcommands."""
+    from regflow.domain import SuppressionReason
+    from regflow.ops.suppression import since_of
+
     where = argparse.ArgumentParser(add_help=False, parents=[parents.data])
     where.add_argument(
         "--stack", default=None, help="AWS: the stack whose table to use (default: embedded)"
@@ -29,6 +32,34 @@ def register(sub: Subparsers, parents: Parents) -> argparse.ArgumentParser:
     add.add_argument("--note", default="added by the operator", help="kept as its diagnostic")
     remove = actions.add_parser("remove", parents=[where], help="lift a suppression")
     remove.add_argument("email")
+    lift = actions.add_parser(
+        "lift",
+        parents=[where],
+        help="undo the suppressions since a time: registrations PENDING again, mail owed",
+        description="Lift every suppression since TIME (of the reasons and codes given); "
+        "their bounced registrations become PENDING again and their verification mail is "
+        "sent again. Without --reason: refused, no-mail-domain, bounce and soft-bounces "
+        "(a complaint or an operator's entry only when named).",
+    )
+    lift.add_argument(
+        "--since",
+        required=True,
+        type=since_of,
+        metavar="TIME",
+        help="ISO 8601 time (UTC unless it says), or an age: 90m, 6h, 3d",
+    )
+    lift.add_argument(
+        "--reason",
+        action="append",
+        choices=[r.value for r in SuppressionReason],
+        help="only entries of this reason (repeatable)",
+    )
+    lift.add_argument(
+        "--code",
+        default=None,
+        help="only entries whose diagnostic starts with this (e.g. SMTP554-5.7.1, SMTP550)",
+    )
+    lift.add_argument("--dry-run", action="store_true", help="show what would be lifted")
     return command
 
 
