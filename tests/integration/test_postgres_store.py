@@ -71,21 +71,68 @@ def test_migrations_are_versioned_idempotent_and_safe_to_race(url: str) -> None:
     assert sorted(v for a in applied for v in a) == list(range(1, SCHEMA_VERSION + 1))
     assert all(a == sorted(a) for a in applied)
     code, out = run("migrate", "--database-url", url)
-    assert code == 0 and "none (up to date)" in out
+    assert code == 0
+    assert out == (
+        f"{describe_pg(url)}: already up to date (schema version {SCHEMA_VERSION}); "
+        "nothing applied\n"
+    )
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (
             SCHEMA_VERSION,
         )
 
 
-def test_a_newer_database_is_refused(url: str) -> None:
+def describe_pg(url: str) -> str:
+    from regflow.local.stores import describe
+
+    return describe(parse_database_url(url), Path())
+
+
+def test_migrate_names_every_step_it_applied(url: str) -> None:
+    code, out = run("migrate", "--database-url", url)
+    assert code == 0
+    steps = "1 initial, 2 deliverability, 3 operator_export, 4 events, 5 signup"
+    assert out == (
+        f"{describe_pg(url)}: applied {SCHEMA_VERSION} migration steps: {steps}; "
+        f"now at schema version {SCHEMA_VERSION}\n"
+    )
+    with psycopg.connect(url, autocommit=True) as conn:  # as if the last step were still owed
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (SCHEMA_VERSION,))
+        conn.execute("DROP TABLE spent_challenges")
+        for column in ("code_tries", "signup_consent", "confirm_consent"):
+            conn.execute(f"ALTER TABLE registrations DROP COLUMN {column}")
+    code, out = run("migrate", "--database-url", url)
+    assert (code, out) == (
+        0,
+        f"{describe_pg(url)}: applied 1 migration step: 5 signup; now at schema version 5\n",
+    )
+
+
+def test_a_newer_database_is_refused(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     PostgresStore(url).close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
     code, _ = run("migrate", "--database-url", url)
     assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "schema version 999, newer than this regflow" in err
     with pytest.raises(Exception, match="newer than this regflow"):
         PostgresStore(url)
+    with pytest.raises(Exception, match="newer than this regflow"):
+        PostgresStore(url, migrate_schema=False)  # the operator's commands
+
+
+def test_every_migration_says_whether_it_allows_a_rolling_upgrade() -> None:
+    """docs/upgrading.md lists each step's `-- rolling:` line (the docs' tests check the page)."""
+    from regflow.adapters.postgres.schema import migrations
+
+    assert {m.version: m.rolling for m in migrations()} == {
+        1: False,
+        2: False,
+        3: True,
+        4: False,
+        5: True,
+    }
 
 
 def test_limits_are_exact_across_stores_on_one_database(url: str) -> None:

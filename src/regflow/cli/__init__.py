@@ -27,6 +27,7 @@ COMMANDS = (
     "reindex",
     "migrate",
     "migrate_data",
+    "init",
     "suppression",
     "redrive",
 )
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regflow", description="Email-verified two-step registration, embedded."
     )
+    from regflow import __version__
+
+    parser.add_argument("--version", action="version", version=f"regflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     shared = parents()
     for name in COMMANDS:

@@ -40,12 +40,14 @@ Run = Callable[[argparse.Namespace, Context], int]
 
 def parents() -> Parents:
     data = argparse.ArgumentParser(add_help=False)
+    from regflow.setup.paths import data_dir
+
     data.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(os.environ.get("REGFLOW_DATA_DIR") or ".regflow"),
-        help="where the database, secret key and mailbox live "
-        "(env REGFLOW_DATA_DIR, default ./.regflow)",
+        default=data_dir(os.environ),
+        help="where the database, secret key and mailbox live (env REGFLOW_DATA_DIR; default "
+        "$XDG_DATA_HOME/regflow or ~/.local/share/regflow, a checkout's own .regflow)",
     )
     # the operator's commands also work on a deployed stack
     stack = argparse.ArgumentParser(add_help=False)

@@ -31,7 +31,7 @@ def register(sub: Subparsers, parents: Parents) -> argparse.ArgumentParser:
         "--web-dir",
         type=Path,
         default=env.get("REGFLOW_WEB_DIR") or None,
-        help="the static pages (env REGFLOW_WEB_DIR, default the repository's web/)",
+        help="the static pages (env REGFLOW_WEB_DIR, default the pages the package carries)",
     )
     return serve
 

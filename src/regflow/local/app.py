@@ -253,14 +253,12 @@ def create_app(config: GatewayConfig) -> ASGIApp:
 
 
 def locate_web_dir(explicit: str | Path | None = None) -> Path | None:
-    """`explicit` if given; else the repository's `web/` (next to `src/`), else `./web`."""
+    """`explicit` if given; else the pages the package carries (`regflow.setup.paths`)."""
     if explicit:
         return Path(explicit)
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "web", Path.cwd() / "web"):
-        if (candidate / "index.html").is_file():
-            return candidate
-    return None
+    from regflow.setup.paths import packaged_web_dir
+
+    return packaged_web_dir()
 
 
 def locate_openapi() -> Path | None:

@@ -16,17 +16,18 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
-from regflow import compose, logs
+from regflow import __version__, compose, logs
 from regflow.config import EMBEDDED_DEFAULTS, Settings
 from regflow.domain import ConfigError
 from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
 from regflow.local.stores import DB_FILE, StoreOpenError, describe
 from regflow.render.catalog import CatalogError
+from regflow.setup.paths import data_dir as data_dir_default
 from regflow.tokens import MIN_SECRET_BYTES, generate_secret
 
 log = logging.getLogger("regflow.server")
@@ -43,7 +44,8 @@ class StartupError(Exception):
 class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
-    data_dir: Path = Path(".regflow")
+    # REGFLOW_DATA_DIR, else the per-user (or the checkout's) data directory: regflow.setup.paths
+    data_dir: Path = field(default_factory=lambda: data_dir_default())
     web_dir: Path | None = None
 
 
@@ -313,7 +315,7 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
             " set API_BASE_URL to the address visitors use (see docs/production.md)"
         )
     print(
-        f"regflow is serving on {base}\n"
+        f"regflow {__version__} is serving on {base}\n"
         f"  sign up:   {base}/\n"
         f"{mail_line}\n"
         f"  data:      {options.data_dir.resolve()}\n"
