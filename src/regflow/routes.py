@@ -13,15 +13,14 @@ A new route is one line here and one view in `regflow.views`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 REGISTRATION = "RegistrationHandler"  # no token secret, no SES: register, the challenge
 CONFIRMATION = "ConfirmationHandler"  # the token secret: every way to confirm, the resend
 ERASURE = "ErasureHandler"  # self-service erasure (docs/erasure.md)
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(NamedTuple):  # a NamedTuple, not a dataclass: it is built at every cold start
     method: str
     path: str
     view: str  # "module:function" in regflow.views

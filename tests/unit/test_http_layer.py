@@ -52,6 +52,9 @@ def test_the_request_reads_the_event_once_and_never_raises() -> None:
     assert request.client_ip == "198.51.100.7"
     assert request.fields == ({"name": "J", "lang": "de"}, True)
     assert request.language == "de"
+    with pytest.raises(AttributeError):
+        request.method = "GET"
+    assert "J" not in repr(request) and "a=1" not in repr(request)
     for junk in ({}, {"requestContext": "x", "headers": [], "body": 42, "routeKey": 7}):
         odd = Request.from_event(junk)
         assert odd.method == "GET" and odd.client_ip is None and odd.language == "en"

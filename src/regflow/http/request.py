@@ -14,7 +14,6 @@ import hmac
 import ipaddress
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs
@@ -89,19 +88,63 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-@dataclass(frozen=True)
+_NOTHING: Mapping[str, object] = {}
+
+
 class Request:
+    """Frozen: every attribute is set once, here; what is derived (the body, the fields, the
+    language) is computed on first use and kept. (A plain class, not a dataclass: building a
+    dataclass costs a Lambda cold start a few milliseconds.)"""
+
     method: str  # upper-case; GET when the event names none
     path: str  # the route's path (`/confirm`)
     headers: Mapping[str, str]  # names lower-cased
     cookies: tuple[str, ...]  # `name=value` pairs: the event's `cookies`, else a Cookie header
     client_ip: str | None  # decided once: `client_ip`
     request_id: str | None
-    default_language: str = "en"
-    raw_query: str = ""
-    query_parameters: Mapping[str, object] = field(default_factory=dict)
-    raw_body: object = None  # the event's `body`, as it came
-    base64: bool = False
+    default_language: str
+    raw_query: str
+    query_parameters: Mapping[str, object]
+    raw_body: object  # the event's `body`, as it came
+    base64: bool
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        cookies: tuple[str, ...] = (),
+        client_ip: str | None = None,
+        request_id: str | None = None,
+        default_language: str = "en",
+        raw_query: str = "",
+        query_parameters: Mapping[str, object] = _NOTHING,
+        raw_body: object = None,
+        base64: bool = False,
+    ) -> None:
+        self.__dict__.update(
+            method=method,
+            path=path,
+            headers=headers,
+            cookies=cookies,
+            client_ip=client_ip,
+            request_id=request_id,
+            default_language=default_language,
+            raw_query=raw_query,
+            query_parameters=query_parameters,
+            raw_body=raw_body,
+            base64=base64,
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Request is frozen ({name})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Request is frozen ({name})")
+
+    def __repr__(self) -> str:  # never the body, the cookies or the headers (tokens, addresses)
+        return f"Request({self.method} {self.path})"
 
     @classmethod
     def from_event(

@@ -5,11 +5,9 @@ sent): the view's word for what happened (`accepted`, `confirmed`, ...)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 SECURITY_HEADERS: Mapping[str, str] = {
@@ -24,12 +22,14 @@ SECURITY_HEADERS: Mapping[str, str] = {
 HTML = "text/html; charset=utf-8"
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+_NO_HEADERS: Mapping[str, str] = {}
+
+
+class Response(NamedTuple):  # immutable; a NamedTuple is cheaper to define than a dataclass
     status: int
     body: str = ""
     content_type: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = _NO_HEADERS
     cookies: tuple[str, ...] = ()  # Set-Cookie values
     outcome: str | None = None  # what the metrics count (not sent)
 
@@ -45,10 +45,10 @@ class Response:
         return out
 
     def counted(self, outcome: str) -> Response:
-        return dataclasses.replace(self, outcome=outcome)
+        return self._replace(outcome=outcome)
 
     def with_cookie(self, cookie: str) -> Response:
-        return dataclasses.replace(self, cookies=(*self.cookies, cookie))
+        return self._replace(cookies=(*self.cookies, cookie))
 
 
 def json_response(status: int, payload: Mapping[str, Any], **headers: str) -> Response:

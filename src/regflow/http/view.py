@@ -4,9 +4,8 @@ the one error handler and the metrics need to know of it (`@view(...)`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from regflow.http.app import HttpApi
@@ -35,8 +34,7 @@ class Pages(Enum):
 Handler = Callable[["Request", "HttpApi"], "Response"]
 
 
-@dataclass(frozen=True, slots=True)
-class View:
+class View(NamedTuple):
     handler: Handler
     pages: Pages = Pages.NEVER
     # what the metrics count: `metric` + the response's outcome (`Registration` + `accepted`:
