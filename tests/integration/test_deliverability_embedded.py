@@ -1,7 +1,9 @@
 """Embedded parity of deliverability (issue 11): the real `regflow serve` wiring (SQLite,
 the outbox worker, SmtpMailer) against a real SMTP server (aiosmtpd) on loopback that refuses
-one recipient with 550. The refusal is a hard bounce: the inbox is suppressed, the
-registration BOUNCED; later posts for that inbox send nothing and answer like any other."""
+one recipient with 550. The refusal is a hard bounce: the address is suppressed, the
+registration BOUNCED; later posts for that address send nothing and answer like any other.
+Suppression is keyed on the exact address (issue 21): a bouncing sub-address leaves the base
+inbox mailed."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from typing import Any
 import pytest
 
 from regflow.api import HttpApi
-from regflow.domain import Status, SuppressionReason, mailbox_key
+from regflow.domain import Outcome, Status, SuppressionReason
+from regflow.feedback import suppressed
 from regflow.local.server import EmbeddedApp, ServeOptions
 from tests.support import events
-from tests.support.sqlite import SmtpSink, version_3_file
+from tests.support.sqlite import SmtpSink, confirm_link, version_3_file
 
 DEAD = "dead.user+signup@example.com"
 
@@ -66,7 +69,7 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             assert len(sink.refused) == 1
             assert [to for _, tos in sink.envelopes for to in tos] == ["zoe@example.com"]
 
-            entry = app.store.suppression(mailbox_key("Dead.User@example.com"))
+            entry = suppressed(app.store, "Dead.User+Signup@example.com")
             assert entry is not None
             assert entry.reason is SuppressionReason.REFUSED
             assert entry.diagnostic == ("SMTP554" if at_data else "SMTP550")
@@ -74,9 +77,10 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             assert dead.status is Status.BOUNCED
 
             api = HttpApi(app.intake, app.settings.http)  # what the gateway calls
-            # three more posts for the same inbox (sub-address variants): the same answer as
-            # a post for a fresh address, and nothing reaches the SMTP server
-            for n, variant in enumerate([DEAD, "dead.user@example.com", "Dead.User+x@example.com"]):
+            # three more posts for the same address (as typed, in other case): the same
+            # answer as a post for a fresh address, and nothing reaches the SMTP server
+            variants = [DEAD, "Dead.User+Signup@example.com", "dead.user+signup@EXAMPLE.COM"]
+            for n, variant in enumerate(variants):
                 got = api.register(
                     events.json_post("/register", {"name": "Dead", "email": variant})
                 )
@@ -157,3 +161,46 @@ def test_a_version_3_sqlite_file_is_migrated_for_deliverability(tmp_path: Path) 
         "registrations_undeliverable",
         "registrations_confirmed",  # version 5 (operator export), after the rebuild
     }
+
+
+class RefusesTheSubAddress(SmtpSink):
+    """A provider without sub-addressing: `carol+zz@` is refused (550 5.1.1), `carol@` is
+    Carol's real inbox."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if "+" in address:
+            return "550 5.1.1 <carol+zz@example.com>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_drill_a_bouncing_sub_address_leaves_the_base_inbox_mailed(tmp_path: Path) -> None:
+    """Drill (issue 21): the sub-address bounces and is suppressed; Carol's base address is
+    not: her registration is mailed, its link confirms. (Before: the suppression was keyed
+    on the collapsed inbox and `carol@` never got mail again.)"""
+    with RefusesTheSubAddress() as sink:
+        env = {
+            "SMTP_URL": sink.url,
+            "SENDER_EMAIL": "no-reply@example.org",
+            "OWNER_EMAIL": "owner@example.org",
+            "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        }
+        app = EmbeddedApp(ServeOptions(data_dir=tmp_path / "data"), env=env)
+        try:
+            app.intake.register("Carol", "carol+zz@example.com")
+            assert app.worker.run_once() == 1
+            assert sink.envelopes == []
+            assert suppressed(app.store, "carol+zz@example.com") is not None
+            assert suppressed(app.store, "carol@example.com") is None
+
+            app.intake.register("Carol", "carol@example.com")
+            assert app.worker.run_once() == 1
+            assert [to for _, tos in sink.envelopes for to in tos] == ["carol@example.com"]
+            (carol,) = [r for r in app.store.registrations() if r.email == "carol@example.com"]
+            assert carol.status is Status.PENDING
+            token = confirm_link(sink.messages[-1]).split("token=", 1)[1]
+            assert app.intake.confirm(token) is Outcome.CONFIRMED
+        finally:
+            app.close()

@@ -30,6 +30,7 @@ from regflow.domain import (
     count_send,
 )
 from regflow.domain.challenge import replayed
+from regflow.domain.suppression import record_soft_bounce
 from regflow.domain.transitions import (
     UNKNOWN,
     ConfirmInputs,
@@ -72,8 +73,9 @@ class MemoryStore(DecidedChanges):
         self._limit_expires: dict[str, int] = {}  # key -> epoch seconds it stops limiting
         self._rows: dict[int, _Row] = {}  # insertion order is id order: oldest first
         self._ids = itertools.count(1)
-        self.suppressed: dict[str, Suppression] = {}  # mailbox_key -> entry
-        self.soft_bounces: dict[str, list[int]] = {}  # mailbox_key -> epoch seconds
+        self.suppressed: dict[str, Suppression] = {}  # suppression_key -> entry
+        # suppression_key -> epoch seconds; an event_key -> [] (a report counted already)
+        self.soft_bounces: dict[str, list[int]] = {}
         self._soft_bounce_expires: dict[str, int] = {}
         self.code_tries: dict[str, int] = {}
         self.spent_challenges: dict[str, int] = {}  # challenge id -> expires (CHALLENGE=pow)
@@ -400,12 +402,16 @@ class MemoryStore(DecidedChanges):
         with self._lock:
             return sorted(self.suppressed.values(), key=lambda e: (e.since, e.key))
 
-    def count_soft_bounce(self, key: str, at: int, window_seconds: int) -> int:
+    def count_soft_bounce(self, key: str, at: int, window_seconds: int, event: str = "") -> int:
         with self._lock:
-            times = [t for t in self.soft_bounces.get(key, []) if at - t < window_seconds]
-            times.append(at)
+            if event and event in self._soft_bounce_expires:  # this report counted already
+                return len([t for t in self.soft_bounces.get(key, []) if at - t < window_seconds])
+            times = record_soft_bounce(self.soft_bounces.get(key, []), at, window_seconds)
             self.soft_bounces[key] = times
             self._soft_bounce_expires[key] = max(times) + window_seconds
+            if event:
+                self.soft_bounces[event] = []
+                self._soft_bounce_expires[event] = at + window_seconds
             return len(times)
 
     def mark_undeliverable(self, registration_id: str, status: Status, diagnostic: str) -> bool:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from regflow.domain import Suppression, SuppressionReason, mailbox_key, mask_email, utcnow
+from regflow.domain import Suppression, SuppressionReason, mask_email, utcnow
+from regflow.domain.suppression import suppression_key
+from regflow.feedback import lift_address, suppress_address
 from regflow.ports import SuppressionList
 
 
@@ -89,18 +91,19 @@ def run(args: argparse.Namespace, out: TextIO, store: SuppressionList) -> int:
         return 0
     address = _normalized(args.email)
     if args.action == "add":
-        added = store.suppress(
+        added = suppress_address(
+            store,
             Suppression(
-                key=mailbox_key(address),
+                key=suppression_key(address),
                 email=address,
                 reason=SuppressionReason.OPERATOR,
                 diagnostic=args.note,
                 since=utcnow(),
-            )
+            ),
         )
         out.write(f"{mask_email(address)}: {'suppressed' if added else 'already suppressed'}\n")
         return 0
-    lifted = store.lift(mailbox_key(address))
+    lifted = lift_address(store, address)
     out.write(f"{mask_email(address)}: {'lifted' if lifted else 'was not suppressed'}\n")
     return 0 if lifted else 1
 
