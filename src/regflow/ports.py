@@ -233,7 +233,14 @@ class EventChannel(Protocol):
 
 class WorkerOutbox(Outbox, Protocol):
     """What the embedded worker needs beyond `Outbox` from a store it runs next to (SQLite,
-    memory: `HOLDS_FRESH`, every owed message is an outbox row)."""
+    memory: `HOLDS_FRESH`, every owed message is an outbox row).
+
+    Every outbox (DynamoDB's too) keeps a registration alive while its verification mail is
+    owed (`regflow.domain.expiry`): `claim_due`, `fail` and an automatic `park` of a
+    verification message push the registration's ttl to `verification_life_seconds` after
+    the send or the next attempt, and `purge_expired` leaves it alone meanwhile."""
+
+    verification_life_seconds: int  # TOKEN_TTL_HOURS in seconds
 
     def recover_claims(self, now: float) -> int:
         """Start-up, before any sender runs: release the claims of a process that died and

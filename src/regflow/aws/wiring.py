@@ -196,6 +196,9 @@ def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
     from regflow.domain import Channel
 
     store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    # a parked verification mail keeps its registration alive, its link a full life from the
+    # send (regflow.domain.expiry)
+    store.verification_life_seconds = settings.mail.token_ttl_hours * 3600
     mailer = SesMailer(clients.sesv2(), configuration_set=settings.aws.ses_configuration_set)
     return DeliveryService(
         store=store,

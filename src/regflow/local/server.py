@@ -220,6 +220,9 @@ class EmbeddedApp:
             )
         except StoreOpenError as exc:
             raise StartupError(str(exc)) from None
+        # a verification mail still owed keeps its registration alive, its link a full life
+        # from the send (regflow.domain.expiry)
+        self.store.verification_life_seconds = self.settings.rules.token_ttl_hours * 3600
         signer = TokenSigner(secret)
         self.intake = IntakeService(
             store=self.store,

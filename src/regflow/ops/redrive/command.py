@@ -56,6 +56,7 @@ def main(options: Options, out: TextIO, *, session: Any = None) -> int:
         from regflow.adapters.dynamodb import DynamoDBStore
 
         store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+        store.verification_life_seconds = settings.mail.token_ttl_hours * 3600
         delivery = aws.build_delivery(settings, clients)
         redriver = Redriver(
             sqs=session.client("sqs"),
