@@ -80,7 +80,7 @@ class Rules:
 
 @dataclass(frozen=True, slots=True)
 class HttpEdge:
-    """The HTTP adapter's settings (`regflow.api`)."""
+    """The HTTP layer's settings (`regflow.http`, `regflow.views`)."""
 
     success_url: str
     register_page_url: str = "/"
@@ -196,6 +196,29 @@ class Embedded:
     database_url: DatabaseUrl | None = None  # None: SQLite in the data directory
 
 
+TOKEN_SECRET_HEX = "hex:"  # noqa: S105 (a prefix, not a secret)
+
+
+def token_secret_of(text: str) -> bytes:
+    """`TOKEN_SECRET`: the key as text (its UTF-8 bytes), or `hex:` followed by the key's bytes
+    in hex, the form of the generated `secret.key` (`TOKEN_SECRET=hex:$(cat secret.key)`): so
+    every replica, and an installation moved to another machine or store, signs and checks
+    with the key its links were mailed under."""
+    if text.startswith(TOKEN_SECRET_HEX):
+        try:
+            key = bytes.fromhex(text[len(TOKEN_SECRET_HEX) :].strip())
+        except ValueError:
+            raise ConfigError(
+                "TOKEN_SECRET=hex:... must be hex digits (the form of secret.key)"
+            ) from None
+        if len(key) < 32:
+            raise ConfigError("TOKEN_SECRET=hex:... must hold at least 32 bytes (64 digits)")
+        return key
+    if len(text.encode()) < 32:
+        raise ConfigError("TOKEN_SECRET must be at least 32 characters")
+    return text.encode()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every layer's settings, read once. Runtimes hand each layer its own part."""
@@ -219,8 +242,7 @@ class Settings:
         source = {**defaults, **{k: v for k, v in given.items() if v != ""}}
         reader = _Reader(source)
         secret = reader.optional("TOKEN_SECRET")
-        if secret is not None and len(secret.encode()) < 32:
-            raise ConfigError("TOKEN_SECRET must be at least 32 characters")
+        token_secret = token_secret_of(secret) if secret is not None else None
         # the order of the docs' table: the first missing or bad variable is named
         sender = reader.email("SENDER_EMAIL")
         owner = reader.email("OWNER_EMAIL")
@@ -290,7 +312,7 @@ class Settings:
                 ),
                 database_url=reader.database_url("DATABASE_URL"),
             ),
-            token_secret=secret.encode() if secret else None,
+            token_secret=token_secret,
             log_level=reader.choice_text(
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +22,7 @@ from regflow.domain import (
     Status,
     Suppression,
 )
+from regflow.domain.breaker import Breaker
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware UTC."""
@@ -321,6 +322,25 @@ class SuppressionList(Protocol):
         confirmable), with `diagnostic` as its `delivery_failure`. True when it changed;
         any other registration (confirmed, already marked, gone) is left alone."""
         ...
+
+    def restore(self, key: str, registration_ids: Sequence[str], now: datetime) -> list[str]:
+        """Undo a suppression, in one atomic step: the inbox `key` comes off the list (as
+        `lift`), and each of `registration_ids` that is BOUNCED becomes PENDING again (its
+        `delivery_failure` cleared) and, when its ttl is after `now`, owes its verification
+        message again, due at once (SQL and memory: an outbox row; DynamoDB: a parked
+        message due now, for the recovery). Registrations of any other status, or gone,
+        are left alone. Returns the ids whose mail is owed again."""
+        ...
+
+
+class BreakerStore(Protocol):
+    """Where the mail breaker's state lives (`regflow.domain.breaker`): the process embedded
+    (`adapters.breaker.ProcessBreaker`: one outbox worker per process), the table on AWS
+    (Lambda instances come and go)."""
+
+    def load(self) -> Breaker: ...
+
+    def save(self, breaker: Breaker) -> None: ...
 
 
 class MailDomains(Protocol):

@@ -215,3 +215,48 @@ def test_bounced_registrations_and_old_soft_bounces_are_purged(store: Registrati
     assert s.suppression(mailbox_key("gone@example.com")) is not None
     # the soft bounce a day old no longer counts, and its row is gone
     assert s.count_soft_bounce(key, int(T0.timestamp()) + 25 * 3600, DAY) == 1
+
+
+def test_restore_lifts_the_inbox_and_owes_the_bounced_mail_again(store: RegistrationStore) -> None:
+    """The undo of a suppression (`regflow suppression lift`, the mail breaker): the inbox
+    off the list, its BOUNCED registration PENDING again with its verification owed at once;
+    a confirmed, an expired or an unknown registration is not mailed."""
+    from regflow.domain import MessageKind
+    from regflow.ports import Outbox
+    from tests.contract.test_outbox_contract import drain_fresh
+
+    s = cast(SuppressionList, store)
+    outbox = cast(Outbox, store)
+    bounced = reg("gone+x@example.com")
+    old = reg("gone@example.com", at=T0 - timedelta(hours=30))  # expired since
+    done = reg("done@example.com")
+    for r in (bounced, old, done):
+        store.create_pending(r, address_limit=NO_LIMIT, client_key=None, client_limit=NO_LIMIT)
+    drain_fresh(store)  # type: ignore[arg-type]
+    assert store.confirm(done.id, done.addr_key, T0) is Outcome.CONFIRMED
+    drain_fresh(store)  # type: ignore[arg-type]
+    for r in (bounced, old):
+        assert s.mark_undeliverable(r.id, Status.BOUNCED, "SMTP550")
+    s.suppress(entry("gone+x@example.com", reason=SuppressionReason.REFUSED))
+    key = mailbox_key("gone@example.com")
+    s.count_soft_bounce(key, int(T0.timestamp()), DAY)
+    now = T0 + timedelta(minutes=10)
+
+    owed = s.restore(key, [bounced.id, old.id, done.id, "no-such-id"], now)
+
+    assert owed == [bounced.id]
+    assert s.suppression(key) is None
+    assert s.count_soft_bounce(key, int(now.timestamp()), DAY) == 1  # its count forgotten
+    got = store.get(bounced.id)
+    assert got is not None and (got.status, got.delivery_failure) == (Status.PENDING, None)
+    expired = store.get(old.id)
+    assert expired is not None and expired.status is Status.PENDING  # purged as usual
+    confirmed = store.get(done.id)
+    assert confirmed is not None and confirmed.status is Status.CONFIRMED
+    [claimed] = outbox.claim_due(now.timestamp() + 1, 10)
+    assert claimed.message.kind is MessageKind.VERIFICATION
+    assert claimed.message.registration.id == bounced.id
+    assert claimed.message.registration.status is Status.PENDING
+    assert store.confirm(bounced.id, bounced.addr_key, now) is Outcome.CONFIRMED
+    # done again: nothing left to restore
+    assert s.restore(key, [bounced.id], now) == []

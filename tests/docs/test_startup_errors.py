@@ -56,6 +56,8 @@ FREE_TEXT = {
     "BLOCKED_EMAIL_DOMAINS",
     "METRICS_STACK",
     "CONSENT_TEXT_VERSION",
+    # a relative one is ignored, as the XDG specification says (the default is used instead)
+    "XDG_DATA_HOME",
 }
 
 

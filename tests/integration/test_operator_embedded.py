@@ -64,7 +64,8 @@ class Embedded:
 
     def run(self, *argv: str) -> tuple[int, str]:
         out = io.StringIO()
-        code = main([*argv, "--data-dir", str(self.data_dir)], out=out)
+        # the commands' "now" is the seed's: no minute (or midnight) passes between the two
+        code = main([*argv, "--data-dir", str(self.data_dir)], out=out, clock=lambda: NOW)
         return code, out.getvalue()
 
 

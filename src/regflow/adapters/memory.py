@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from regflow.adapters.decided import DecidedChanges
@@ -451,6 +451,27 @@ class MemoryStore(DecidedChanges):
                 reg, status=status, delivery_failure=diagnostic[:200]
             )
             return True
+
+    def restore(self, key: str, registration_ids: Sequence[str], now: datetime) -> list[str]:
+        with self._lock:
+            self.lift(key)
+            owed = []
+            for registration_id in registration_ids:
+                reg = self.by_id.get(registration_id)
+                if reg is None or reg.status is not Status.BOUNCED:
+                    continue
+                reg = dataclasses.replace(reg, status=Status.PENDING, delivery_failure=None)
+                self.by_id[registration_id] = reg
+                if reg.expired(now):
+                    continue
+                message = Message(MessageKind.VERIFICATION, reg)
+                row = self._row_of(message, None)
+                if row is None:
+                    self._owe(message)
+                else:  # a copy still kept: due at once, with this registration
+                    row.message, row.next_attempt_at, row.parked = message, 0.0, False
+                owed.append(registration_id)
+            return owed
 
     # --- ErasureStore -------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from regflow import aws
+from regflow import aws, routes
 
 aws.init_on_lambda(aws.Role.ERASE)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return aws.http_api(aws.Role.ERASE).erase(event)
+    return aws.http_api(aws.Role.ERASE).handle(event, routes.ERASURE)

@@ -23,12 +23,7 @@ from psycopg import errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from regflow.adapters.postgres.schema import (
-    SCHEMA_VERSION,
-    MigrationError,
-    current_version,
-    migrate,
-)
+from regflow.adapters.postgres.schema import check_current, migrate
 from regflow.adapters.sql.dialect import POSTGRES, Dialect, Tx
 from regflow.domain import StoreUnavailable
 
@@ -103,10 +98,8 @@ class Database:
             with self._pool.connection() as conn:
                 if migrate_schema:
                     migrate(conn)
-                elif current_version(conn) != SCHEMA_VERSION:
-                    raise MigrationError(
-                        "the database schema is not current: run `regflow migrate` first"
-                    )
+                else:
+                    check_current(conn)  # a newer one is refused as such
         except psycopg.OperationalError as exc:
             self._pool.close()
             raise StoreUnavailable(retry_after=1) from exc

@@ -3,8 +3,12 @@ marking of a bounced registration (reference: `adapters.memory`)."""
 
 from __future__ import annotations
 
-from regflow.adapters.sql.dialect import Row, SQLDatabase, Tx
-from regflow.domain import Status, Suppression, SuppressionReason
+from collections.abc import Sequence
+from datetime import datetime
+
+from regflow.adapters.sql.dialect import Dialect, Row, SQLDatabase, Tx
+from regflow.adapters.sql.outbox import owe
+from regflow.domain import MessageKind, Status, Suppression, SuppressionReason
 from regflow.domain.suppression import DIAGNOSTIC_MAX, record_soft_bounce
 
 _SELECT = "SELECT key, email, reason, diagnostic, since FROM suppressions"
@@ -83,6 +87,14 @@ class SQLSuppressions(SQLDatabase):
             (status.value, diagnostic[:DIAGNOSTIC_MAX], registration_id),
         )
 
+    def restore(self, key: str, registration_ids: Sequence[str], now: datetime) -> list[str]:
+        def run(tx: Tx) -> list[str]:
+            tx.execute("DELETE FROM soft_bounces WHERE key = ?", (key,))
+            tx.execute("DELETE FROM suppressions WHERE key = ?", (key,))
+            return [rid for rid in registration_ids if _restore_one(tx, self.dialect, rid, now)]
+
+        return self._transact(run)
+
     def _changed(self, sql: str, params: tuple[object, ...]) -> bool:
         """One statement with `RETURNING`, in a transaction of its own: whether it hit a row."""
         return self._transact(lambda tx: bool(tx.execute(sql, params).fetchall()))
@@ -95,3 +107,27 @@ class SQLSuppressions(SQLDatabase):
             diagnostic=row["diagnostic"],
             since=self.dialect.from_moment(row["since"]),
         )
+
+
+def _restore_one(tx: Tx, dialect: Dialect, registration_id: str, now: datetime) -> bool:
+    """A BOUNCED registration PENDING again and, unless expired, its verification owed at once
+    (its kept outbox row, if any, due now; else a new one). True when its mail is owed."""
+    rows = tx.execute(
+        "UPDATE registrations SET status = 'PENDING', delivery_failure = NULL"
+        " WHERE id = ? AND status = 'BOUNCED' RETURNING ttl",
+        (registration_id,),
+    ).fetchall()
+    if not rows:
+        return False
+    ttl = rows[0]["ttl"]
+    if ttl is not None and int(ttl) <= int(now.timestamp()):
+        return False
+    kind = MessageKind.VERIFICATION
+    kept = tx.execute(
+        f"UPDATE outbox SET next_attempt_at = 0, parked = false, {dialect.unclaim}"
+        " WHERE kind = ? AND registration_id = ? AND target = '' RETURNING id",
+        (kind.value, registration_id),
+    ).fetchall()
+    if not kept:
+        owe(tx, dialect, kind, registration_id, now)
+    return True
