@@ -63,7 +63,7 @@ class Rules:
     # CHALLENGE=pow: POST /register needs a solved proof-of-work challenge (`challenge`);
     # CHALLENGE_DIFFICULTY is its maxnumber (ALTCHA): the browser tries half of it on average
     challenge: bool = False
-    challenge_difficulty: int = 50_000
+    challenge_difficulty: int = 1_000_000
 
     @property
     def address_limit(self) -> Limit:
@@ -251,7 +251,7 @@ class Settings:
         site_name = reader.text("SITE_NAME", "regflow")
         language = reader.choice_of("DEFAULT_LANGUAGE", SUPPORTED_LANGUAGES, "en")
         ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
-        templates = reader.directory("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
+        templates = reader.templates("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
         confirm_code = reader.choice_of("CONFIRM_CODE", ("on", "off"), "on") == "on"
         return cls(
             rules=Rules(
@@ -268,7 +268,7 @@ class Settings:
                 consent_text_version=reader.text("CONSENT_TEXT_VERSION", "1")[:64],
                 challenge=reader.choice_of("CHALLENGE", ("off", "pow"), "off") == "pow",
                 challenge_difficulty=reader.integer(
-                    "CHALLENGE_DIFFICULTY", 50_000, low=1, high=10_000_000
+                    "CHALLENGE_DIFFICULTY", 1_000_000, low=1, high=10_000_000
                 ),
             ),
             http=HttpEdge(
@@ -420,6 +420,12 @@ class _Reader:
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 # the value is not echoed: it may hold a credential
                 raise ConfigError(f"WEBHOOK_URL entry {number} is not an absolute http(s) URL")
+            if parts.scheme == "http" and not _is_loopback(parts.hostname):
+                # a signed event carries names and addresses; Basic credentials ride along
+                raise ConfigError(
+                    f"WEBHOOK_URL entry {number} is http://: webhooks go to https:// only "
+                    "(http:// only to this machine: localhost, 127.0.0.0/8, ::1)"
+                )
             if part not in urls:
                 urls.append(part)
         secret = self.optional("WEBHOOK_SECRET")
@@ -449,6 +455,22 @@ class _Reader:
             raise ConfigError(f"{name} must name an existing directory, got {str(path)!r}")
         return path
 
+    def templates(self, name: str) -> Path:
+        """An owner's words and templates: templates are code, so a folder (or a file in it)
+        that other users may write is refused, as a key file they may read is."""
+        from regflow.render.templates import unsafe_override_path
+
+        path = self.directory(name)
+        found = unsafe_override_path(path)
+        if found is not None and found[1] == "writable":
+            raise ConfigError(
+                f"{name}: {found[0]} can be written by other users (group or others); "
+                f"run `chmod -R go-w {path}`"
+            )
+        if found is not None:
+            raise ConfigError(f"{name}: cannot read {found[0]}")
+        return path
+
     def domains(self, name: str) -> frozenset[str]:
         raw = self.optional(name) or ""
         return frozenset(d.strip().lower().lstrip("@") for d in raw.split(",") if d.strip())
@@ -464,6 +486,15 @@ class _Reader:
             except ValueError:
                 raise ConfigError(f"{name} has an invalid address or network: {part!r}") from None
         return tuple(nets)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _EVENT_BUS_RE = re.compile(

@@ -240,7 +240,16 @@ class DeliveryService:
         return result
 
     def _count(self, message: Message, result: Result) -> None:
+        if result is Result.PARKED:
+            return  # counted where it is parked (`_count_park`), by why
         self.metrics.emit({RESULT_METRICS[result.value]: 1.0}, kind=message.kind.value)
+
+    def _count_park(self, message: Message, error: str) -> None:
+        """MessagesParked (SES or the relay refusing or down: alarmed), or DnsParked: the
+        address's domain did not answer (its own metric: a wildcard domain whose DNS times
+        out says nothing of SES)."""
+        name = "DnsParked" if error == DNS_UNAVAILABLE else RESULT_METRICS[Result.PARKED.value]
+        self.metrics.emit({name: 1.0}, kind=message.kind.value)
 
     def _deliver_fresh(
         self,
@@ -265,6 +274,10 @@ class DeliveryService:
                     time_left is not None and time_left() < verdict.delay + RETRY_MARGIN_SECONDS
                 ):
                     action = Action.PARK  # no time to wait in this invocation: the outbox waits
+                if action is Action.RETRY and exc.code == DNS_UNAVAILABLE:
+                    # a DNS time-out waits in the outbox, never in this batch: the domain's
+                    # unknown answer is cached for minutes, a retry now would only wait again
+                    action = Action.PARK
                 self._log_failure(message, exc, attempts, action)
                 if action is Action.RETRY:
                     self.metrics.emit({"MessagesRetried": 1.0}, kind=message.kind.value)
@@ -341,6 +354,7 @@ class DeliveryService:
             now=now,
             claimed=claimed,
         )
+        self._count_park(message, error)
         return Result.PARKED
 
     # --- the breaker (regflow.domain.breaker) ---------------------------------------------
@@ -373,6 +387,7 @@ class DeliveryService:
         self._outbox().park(
             message, attempts=attempts, error=error, at=at, now=now, claimed=claimed
         )
+        self._count_park(message, error)
         return Result.PARKED
 
     def _sent(self, message: Message) -> None:

@@ -243,6 +243,14 @@ class WorkerOutbox(Outbox, Protocol):
 
     verification_life_seconds: int  # TOKEN_TTL_HOURS in seconds
 
+    def claim_due(
+        self, now: float, limit: int, *, events: bool | None = None
+    ) -> list[ClaimedMessage]:
+        """`Outbox.claim_due`, of one sort only when `events` is given: True only events
+        (webhooks), False only mail. The worker delivers each sort in its own thread, so no
+        webhook receiver can hold a verification mail back."""
+        ...
+
     def recover_claims(self, now: float) -> int:
         """Start-up, before any sender runs: release the claims of a process that died and
         make every message that is not parked due at `now` (the restart may have fixed what

@@ -17,10 +17,11 @@ from regflow import logs
 from regflow.adapters.sqlite import SQLiteStore
 from regflow.cli import main
 from regflow.domain import Limit, Registration, Status, ValidationError
-from regflow.validation import LOCAL_PART_MAX, clean_email, clean_name
+from regflow.validation import LOCAL_PART_MAX, clean_email, clean_name, contains_link
 from tests.support import iam
 from tests.support.aws import load_template
 from tests.support.events import http_event
+from tests.support.names import INITIALS_NAMES, LINK_NAMES
 from tests.unit.fakes import world
 
 # --- names -------------------------------------------------------------------------------------
@@ -82,6 +83,31 @@ def test_hostile_names_are_refused(name: str) -> None:
     with pytest.raises(ValidationError) as info:
         clean_name(name)
     assert info.value.field == "name"
+
+
+@pytest.mark.parametrize("name", LINK_NAMES)
+def test_names_with_one_letter_labels_or_an_ip_address_are_refused(name: str) -> None:
+    """Issue 27: one-letter labels (short-link hosts) and dotted IPv4 fell through the rule
+    kept for initials, and were mailed from the site's sender."""
+    assert contains_link(name)
+    with pytest.raises(ValidationError) as info:
+        clean_name(name)
+    assert (info.value.field, info.value.key) == ("name", "error.name.link")
+
+
+@pytest.mark.parametrize("name", INITIALS_NAMES)
+def test_initials_and_numbers_still_pass(name: str) -> None:
+    assert not contains_link(name)
+    assert clean_name(name) == name
+
+
+def test_the_link_rule_stays_fast_on_hostile_text_ten_times_a_name() -> None:
+    import time
+
+    started = time.perf_counter()
+    for text in ("a." * 500 + "!", "A.B" * 300 + "-", "1." * 400, "a-" * 500 + ".com!"):
+        contains_link(text)
+    assert time.perf_counter() - started < 1.0
 
 
 def test_names_are_stored_in_nfkc() -> None:

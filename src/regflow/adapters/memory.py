@@ -183,13 +183,20 @@ class MemoryStore(DecidedChanges):
             return [row.message for row in self._rows.values()]
 
     def claim_due(
-        self, now: float, limit: int = 10, *, lease_seconds: float = CLAIM_LEASE_SECONDS
+        self,
+        now: float,
+        limit: int = 10,
+        *,
+        lease_seconds: float = CLAIM_LEASE_SECONDS,
+        events: bool | None = None,
     ) -> list[ClaimedMessage]:
         with self._lock:
             claimed: list[ClaimedMessage] = []
             for row in list(self._rows.values()):
                 if len(claimed) >= limit:
                     break
+                if events is not None and row.message.kind.is_event is not events:
+                    continue
                 if row.next_attempt_at is None or row.next_attempt_at > now:
                     continue
                 if row.claimed_at is not None and row.claimed_at > now - lease_seconds:

@@ -16,6 +16,7 @@ import psycopg
 
 from regflow.adapters.postgres.database import Database
 from regflow.adapters.sql.dialect import Row, Tx
+from regflow.adapters.sql.outbox import EVENT_KINDS
 from regflow.domain import StoreUnavailable
 
 # The advisory lock namespace of "this process is alive and holds outbox claims" (the second
@@ -55,9 +56,11 @@ class PostgresClaims(Database):
                 self._owner_conn = conn
             return self._owner
 
-    def _claim_rows(self, tx: Tx, now: float, stale: float, limit: int) -> list[Row]:
+    def _claim_rows(
+        self, tx: Tx, now: float, stale: float, limit: int, events: bool | None = None
+    ) -> list[Row]:
         """Rows nobody holds, rows whose lease ran out, and rows of a process that is gone
-        (its advisory lock released)."""
+        (its advisory lock released); of one sort when `events` is given."""
         me = self._alive()
         return list(
             tx.execute(
@@ -65,6 +68,7 @@ class PostgresClaims(Database):
                 " SELECT id FROM outbox WHERE next_attempt_at <= %(now)s"
                 " AND (claimed_at IS NULL OR claimed_at <= %(stale)s"
                 f"  OR (claimed_by <> %(me)s AND claimed_by NOT IN ({_LIVE})))"
+                " AND (%(events)s::boolean IS NULL OR (kind = ANY(%(kinds)s)) = %(events)s)"
                 " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
                 " UPDATE outbox o SET claimed_at = %(now)s, claimed_by = %(me)s,"
                 " attempts = o.attempts + 1 FROM due WHERE o.id = due.id"
@@ -76,6 +80,8 @@ class PostgresClaims(Database):
                     "me": me,
                     "ns": OWNER_LOCK_NAMESPACE,
                     "limit": limit,
+                    "kinds": list(EVENT_KINDS),
+                    "events": events,  # None both sorts, True only events, False only mail
                 },
             ).fetchall()
         )

@@ -24,6 +24,9 @@ from regflow.domain.messages import channel_of
 
 # A claim older than this is released (a delivery never takes that long: SMTP and SES time out).
 CLAIM_LEASE_SECONDS = 600.0
+# `claim_due(events=)`: the kinds published rather than mailed (their own worker thread)
+EVENT_KINDS = tuple(kind.value for kind in MessageKind if kind.is_event)
+assert len(EVENT_KINDS) == 2  # the claims' `kind IN (?, ?)`
 
 _ERROR_CHARS = 200
 
@@ -85,17 +88,22 @@ class SQLOutbox(SQLDatabase):
         )
         return ttl
 
-    def _claim_rows(self, tx: Tx, now: float, stale: float, limit: int) -> list[Row]:
+    def _claim_rows(
+        self, tx: Tx, now: float, stale: float, limit: int, events: bool | None = None
+    ) -> list[Row]:
         """Claim up to `limit` due rows (oldest first): unclaimed ones and those whose claim is
-        older than `stale`; their id, kind, registration_id, attempts, first_failed_at,
-        target and snapshot."""
+        older than `stale`, of one sort when `events` is given (True only events, False only
+        mail); their id, kind, registration_id, attempts, first_failed_at, target and
+        snapshot."""
+        sort = None if events is None else int(events)
         return list(
             tx.execute(
                 "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1"
                 " WHERE id IN (SELECT id FROM outbox WHERE next_attempt_at <= ?"
-                " AND (claimed_at IS NULL OR claimed_at <= ?) ORDER BY id LIMIT ?)"
+                " AND (claimed_at IS NULL OR claimed_at <= ?)"
+                " AND (? IS NULL OR (kind IN (?, ?)) = ?) ORDER BY id LIMIT ?)"
                 " RETURNING id, kind, registration_id, attempts, first_failed_at, target, snapshot",
-                (now, now, stale, limit),
+                (now, now, stale, sort, *EVENT_KINDS, sort, limit),
             ).fetchall()
         )
 
@@ -106,7 +114,12 @@ class SQLOutbox(SQLDatabase):
         ).rowcount
 
     def claim_due(
-        self, now: float, limit: int = 10, *, lease_seconds: float = CLAIM_LEASE_SECONDS
+        self,
+        now: float,
+        limit: int = 10,
+        *,
+        lease_seconds: float = CLAIM_LEASE_SECONDS,
+        events: bool | None = None,
     ) -> list[ClaimedMessage]:
         """Claim up to `limit` due rows (oldest first). A claimed row is not handed out again
         until it is settled or `recover_claims` releases it, or its claim is older than
@@ -115,7 +128,7 @@ class SQLOutbox(SQLDatabase):
         d = self.dialect
 
         def run(tx: Tx) -> list[ClaimedMessage]:
-            rows = sorted(self._claim_rows(tx, now, now - lease_seconds, limit), key=_id)
+            rows = sorted(self._claim_rows(tx, now, now - lease_seconds, limit, events), key=_id)
             ids = list({r["registration_id"] for r in rows if r["snapshot"] is None})
             regs = {}
             if ids:

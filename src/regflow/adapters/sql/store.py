@@ -177,6 +177,8 @@ class SQLRegistrations(DecidedChanges, SQLDatabase):
                     f" WHERE id = ? AND {where}",
                     (registration_id, *params),
                 )
+            elif inputs.code is not None and not inputs.code.matched:
+                _count_in_vain(tx, registration_id, now)
             if decision.write != "confirm":
                 return decision.outcome
             taken = tx.execute(
@@ -259,3 +261,17 @@ def _delete_address(tx: Tx, addr_key: str) -> int:
     )
     tx.execute("DELETE FROM confirmed_addresses WHERE addr_key = ?", (addr_key,))
     return tx.execute("DELETE FROM registrations WHERE addr_key = ?", (addr_key,)).rowcount
+
+
+def _count_in_vain(tx: Tx, registration_id: str, now: datetime) -> None:
+    """A wrong code with nothing to count (no such registration: a limited post's cookie; or
+    one confirmed, expired, dead) still writes and commits one row, as counting a live
+    registration's try does: the answer's time does not tell whether a post was stored
+    (issue 27). The counter limits nothing; the purge deletes it a day later."""
+    epoch = int(now.timestamp())
+    tx.execute(
+        "INSERT INTO limit_counters (key, window_start, count, last_at, expires)"
+        " VALUES (?, ?, 1, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+        " count = limit_counters.count + 1, last_at = excluded.last_at",
+        (f"code:{registration_id}", epoch, epoch, epoch + 86400),
+    )
