@@ -232,6 +232,9 @@ def embedded(
         sqlite_durability=settings.embedded.sqlite_durability,
         event_targets=targets_of(events),  # each confirmation owes events to these
     )
+    # a verification mail still owed keeps its registration alive, its link a full life from
+    # the send (regflow.domain.expiry)
+    store.verification_life_seconds = settings.rules.token_ttl_hours * 3600
     # CHALLENGE=pow and the registration cookie: keyed by CHALLENGE_SECRET, else by the token
     # secret
     key = settings.challenge_secret or secret
@@ -331,7 +334,11 @@ def aws_store(settings: Settings, clients: AwsClients) -> DynamoDBStore:
     """The stack's table (TABLE_NAME) as a store."""
     from regflow.adapters.dynamodb import DynamoDBStore
 
-    return DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
+    # a parked verification mail keeps its registration alive (its ttl, so TTL keeps off),
+    # its link a full life from the send (regflow.domain.expiry)
+    store.verification_life_seconds = settings.mail.token_ttl_hours * 3600
+    return store
 
 
 def _ses(settings: Settings, clients: AwsClients) -> MailChannel:

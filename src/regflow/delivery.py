@@ -36,7 +36,7 @@ from regflow.domain import (
     utcnow,
 )
 from regflow.domain.breaker import BREAKER_WINDOW_SECONDS, CLOSED, Breaker, Refusal
-from regflow.feedback import TAG_KIND, TAG_REGISTRATION, suppress_inbox
+from regflow.feedback import TAG_KIND, TAG_REGISTRATION, suppress_inbox, suppressed
 from regflow.metrics import NO_METRICS, Metrics
 from regflow.ports import (
     BreakerStore,
@@ -192,7 +192,7 @@ class DeliveryService:
     def _suppressed(self, message: Message) -> bool:
         if self.suppressions is None or not message.kind.to_registrant:
             return False
-        return self.suppressions.suppression(message.registration.limit_key) is not None
+        return suppressed(self.suppressions, message.registration.email) is not None
 
     @property
     def event_targets(self) -> tuple[str, ...]:

@@ -2,11 +2,14 @@
 deliveries, rejects), applied to the suppression list and the registrations. Off the request
 path; one rule for both runtimes:
 
-- a hard (permanent) bounce or a complaint suppresses the recipient's inbox (`mailbox_key`:
-  sub-address and dot variants are one inbox) and marks the registration whose message it was
-  BOUNCED or COMPLAINED, with the service's diagnostic; it can no longer be confirmed;
-- a soft (transient) bounce is counted; the `SOFT_BOUNCE_LIMIT`-th inside
-  `SOFT_BOUNCE_WINDOW_SECONDS` suppresses the inbox like a hard bounce;
+- a hard (permanent) bounce or a complaint suppresses the recipient's exact address
+  (`domain.suppression.suppression_key`: `carol+zz@x` bouncing leaves `carol@x` mailed) and
+  marks the registration whose message it was BOUNCED or COMPLAINED, with the service's
+  diagnostic; it can no longer be confirmed;
+- a soft (transient) bounce is counted once per report (`domain.suppression.event_key`: a
+  report delivered three times counts once), at the report's own time; the
+  `SOFT_BOUNCE_LIMIT`-th inside `SOFT_BOUNCE_WINDOW_SECONDS` suppresses the address like a
+  hard bounce;
 - a bounce or complaint of the owner's own address (an owner notification) never suppresses
   the owner: it counts `OwnerAddressBounced`, which the stack alarms on, and is logged;
 - deliveries and rejects are counted only (the reputation dashboard and alarms).
@@ -17,6 +20,7 @@ embedded, the outbox worker's SMTP refusals arrive through `DeliveryService` (`r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -34,6 +38,7 @@ from regflow.domain import (
     mask_email,
     utcnow,
 )
+from regflow.domain.suppression import event_key, lookup_keys, names, suppression_key
 from regflow.metrics import NO_METRICS, Metrics
 from regflow.ports import SuppressionList
 
@@ -50,6 +55,45 @@ EVENT_METRICS = {
 }
 
 
+def suppressed(store: SuppressionList, email: str) -> Suppression | None:
+    """The entry that suppresses `email`, if any: the one under its own key, or one an older
+    release wrote under its inbox key (`mailbox_key`) for this very address."""
+    for key in lookup_keys(email):
+        entry = store.suppression(key)
+        if entry is not None and names(entry, email):
+            return entry
+    return None
+
+
+def suppress_address(store: SuppressionList, entry: Suppression) -> bool:
+    """Put `entry.email` on the list under its own key (`entry.key` is ignored); True when it
+    was not suppressed yet. A legacy entry of another address of the same inbox holding that
+    key (`carol+zz@x` written under `carol@x`'s key) first moves to its own key, so both stay
+    suppressed (that address stays suppressed throughout: moved before it is deleted)."""
+    if suppressed(store, entry.email) is not None:
+        return False
+    entry = dataclasses.replace(entry, key=suppression_key(entry.email))
+    if store.suppress(entry):
+        return True
+    held = store.suppression(entry.key)
+    if held is None or names(held, entry.email):
+        return False
+    store.suppress(dataclasses.replace(held, key=suppression_key(held.email)))
+    store.lift(entry.key)
+    return store.suppress(entry)
+
+
+def lift_address(store: SuppressionList, email: str) -> bool:
+    """Take `email` off the list (its own entry, and a legacy one naming it). True when it
+    was on."""
+    lifted = False
+    for key in lookup_keys(email):
+        entry = store.suppression(key)
+        if entry is not None and names(entry, email):
+            lifted = store.lift(key) or lifted
+    return lifted
+
+
 def suppress_inbox(
     store: SuppressionList,
     *,
@@ -59,11 +103,13 @@ def suppress_inbox(
     at: datetime,
     metrics: Metrics = NO_METRICS,
 ) -> bool:
-    """Put `email`'s inbox on the suppression list; True when it was not on it yet."""
-    added = store.suppress(
+    """Put the address `email` on the suppression list (`suppress_address`); True when it
+    was not on it yet."""
+    added = suppress_address(
+        store,
         Suppression(
-            key=mailbox_key(email), email=email, reason=reason, diagnostic=diagnostic, since=at
-        )
+            key=suppression_key(email), email=email, reason=reason, diagnostic=diagnostic, since=at
+        ),
     )
     if added:
         metrics.emit({"AddressesSuppressed": 1.0}, reason=reason.value)
@@ -113,7 +159,7 @@ class FeedbackService:
                 extra={"permanent": event.permanent, "diagnostic": event.diagnostic[:200]},
             )
             return []
-        now = self.clock()
+        now = event.at  # the report's own time, not when it is processed
         added: list[Suppression] = []
         status: Status | None = None
         for email in event.recipients:
@@ -121,7 +167,7 @@ class FeedbackService:
             if reason is None:
                 continue
             status = Status.COMPLAINED if reason is SuppressionReason.COMPLAINT else Status.BOUNCED
-            entry = Suppression(mailbox_key(email), email, reason, event.diagnostic, now)
+            entry = Suppression(suppression_key(email), email, reason, event.diagnostic, now)
             if suppress_inbox(
                 self.store,
                 email=email,
@@ -147,7 +193,10 @@ class FeedbackService:
         if event.permanent:
             return SuppressionReason.BOUNCE
         count = self.store.count_soft_bounce(
-            mailbox_key(email), int(now.timestamp()), self.soft_bounce_window
+            suppression_key(email),
+            int(now.timestamp()),
+            self.soft_bounce_window,
+            event_key(event.event_id, email),
         )
         log.info(
             "soft bounce %d of %d", count, self.soft_bounce_limit, extra={"to": mask_email(email)}

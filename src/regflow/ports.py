@@ -234,7 +234,14 @@ class EventChannel(Protocol):
 
 class WorkerOutbox(Outbox, Protocol):
     """What the embedded worker needs beyond `Outbox` from a store it runs next to (SQLite,
-    memory: `HOLDS_FRESH`, every owed message is an outbox row)."""
+    memory: `HOLDS_FRESH`, every owed message is an outbox row).
+
+    Every outbox (DynamoDB's too) keeps a registration alive while its verification mail is
+    owed (`regflow.domain.expiry`): `claim_due`, `fail` and an automatic `park` of a
+    verification message push the registration's ttl to `verification_life_seconds` after
+    the send or the next attempt, and `purge_expired` leaves it alone meanwhile."""
+
+    verification_life_seconds: int  # TOKEN_TTL_HOURS in seconds
 
     def claim_due(
         self, now: float, limit: int, *, events: bool | None = None
@@ -285,30 +292,37 @@ class ExportQueries(Protocol):
 
 
 class SuppressionList(Protocol):
-    """The inboxes that get no mail (`regflow.domain.suppression`), the soft-bounce counts,
+    """The addresses that get no mail (`regflow.domain.suppression`), the soft-bounce counts,
     and the marking of a registration whose mail bounced or was reported as spam. Keyed by
-    `mailbox_key`. Every adapter passes `tests/contract/test_suppression_contract.py`."""
+    `suppression_key` (entries of older releases by `mailbox_key`); which entry suppresses
+    which address is the domain's rule, applied by `regflow.feedback` (`suppressed`,
+    `suppress_address`, `lift_address`). Every adapter passes
+    `tests/contract/test_suppression_contract.py`."""
 
     def suppression(self, key: str) -> Suppression | None:
-        """The entry of the inbox `key`, if it is suppressed."""
+        """The entry stored under `key`, if any."""
         ...
 
     def suppress(self, entry: Suppression) -> bool:
-        """Put the inbox on the list; an entry already there is kept as it is (its first
-        reason and time). True when the inbox was not suppressed before."""
+        """Store `entry` under its key; an entry already there is kept as it is (its first
+        reason and time). True when there was none."""
         ...
 
     def lift(self, key: str) -> bool:
-        """Take the inbox off the list (and forget its soft bounces). True when it was on."""
+        """Delete the entry under `key` (and the soft bounces counted under it). True when
+        there was one."""
         ...
 
     def suppressions(self) -> list[Suppression]:
         """Every entry, oldest first."""
         ...
 
-    def count_soft_bounce(self, key: str, at: int, window_seconds: int) -> int:
-        """Record one soft bounce of the inbox at `at` (epoch seconds); how many lie in
-        `(at - window_seconds, at]`, this one included."""
+    def count_soft_bounce(self, key: str, at: int, window_seconds: int, event: str = "") -> int:
+        """Record one soft bounce of the address at `at` (epoch seconds, the event's own
+        time; `domain.suppression.record_soft_bounce`); how many lie in
+        `(at - window_seconds, at]` and after, this one included. `event`: the report's
+        `event_key`; a report counted already (within the window) is not counted again (the
+        count as it stands). Atomic: a report is counted once, however often it arrives."""
         ...
 
     def mark_undeliverable(self, registration_id: str, status: Status, diagnostic: str) -> bool:

@@ -15,6 +15,8 @@ from regflow.domain import (
     SuppressionReason,
     mailbox_key,
 )
+from regflow.domain.suppression import event_key, suppression_key
+from regflow.feedback import lift_address, suppress_address, suppressed
 from regflow.ports import RegistrationStore, SuppressionList
 from tests.contract.test_store_contract import NO_LIMIT, T0, reg
 
@@ -25,7 +27,7 @@ def entry(
     email: str, at: datetime = T0, reason: SuppressionReason = SuppressionReason.BOUNCE
 ) -> Suppression:
     return Suppression(
-        key=mailbox_key(email),
+        key=suppression_key(email),
         email=email,
         reason=reason,
         diagnostic="smtp; 550 5.1.1 user unknown",
@@ -33,22 +35,72 @@ def entry(
     )
 
 
-def test_suppress_round_trips_and_keys_one_inbox(store: RegistrationStore) -> None:
+def test_suppress_round_trips_under_its_key(store: RegistrationStore) -> None:
     s = cast(SuppressionList, store)
-    assert s.suppression(mailbox_key("jane@example.com")) is None
+    assert s.suppression(suppression_key("jane@example.com")) is None
     assert s.suppress(entry("jane+news@example.com")) is True
-    got = s.suppression(mailbox_key("Jane+other@Example.com"))
+    got = s.suppression(suppression_key(" Jane+News@Example.com"))
     assert got == entry("jane+news@example.com")
     assert s.suppressions() == [got]
+
+
+def test_a_bouncing_sub_address_leaves_the_base_inbox_mailed(store: RegistrationStore) -> None:
+    """Issue 21: suppression is keyed on the exact address (case aside); the collapsed inbox
+    key is for the mail limits only."""
+    s = cast(SuppressionList, store)
+    assert suppress_address(s, entry("carol+zz@example.com")) is True
+    assert suppressed(s, "Carol+ZZ@example.com") == entry("carol+zz@example.com")
+    for other in ("carol@example.com", "carol+news@example.com"):
+        assert suppressed(s, other) is None, other
+    assert suppress_address(s, entry("carol+zz@example.com")) is False  # already
+    # Gmail's dot variants are other addresses too
+    assert suppress_address(s, entry("j.ane@gmail.com"))
+    assert suppressed(s, "jane@gmail.com") is None
+
+
+def test_entries_keyed_by_the_inbox_keep_working(store: RegistrationStore) -> None:
+    """An entry an older release wrote under `mailbox_key` suppresses the address it names,
+    and no other address of that inbox; suppressing the base address, whose key it holds,
+    moves it to its own key (both stay suppressed); lifting either leaves the other."""
+    s = cast(SuppressionList, store)
+    legacy = Suppression(
+        mailbox_key("carol+zz@example.com"),
+        "carol+zz@example.com",
+        SuppressionReason.BOUNCE,
+        "smtp; 550 5.1.1",
+        T0,
+    )
+    assert s.suppress(legacy)
+    assert suppressed(s, "carol+zz@example.com") == legacy
+    assert suppressed(s, "carol@example.com") is None  # its key, not its address
+    assert suppress_address(s, entry("carol@example.com", T0 + timedelta(hours=1))) is True
+    assert suppressed(s, "carol@example.com") == entry("carol@example.com", T0 + timedelta(hours=1))
+    moved = suppressed(s, "carol+zz@example.com")
+    assert moved is not None and (moved.key, moved.since, moved.reason) == (
+        suppression_key("carol+zz@example.com"),
+        T0,
+        SuppressionReason.BOUNCE,
+    )
+    assert lift_address(s, "carol+zz@example.com") is True
+    assert suppressed(s, "carol+zz@example.com") is None
+    assert suppressed(s, "carol@example.com") is not None
+    # a legacy entry is lifted by the address it names
+    other = Suppression(
+        mailbox_key("dan+x@example.com"), "dan+x@example.com", SuppressionReason.OPERATOR, "", T0
+    )
+    s.suppress(other)
+    assert lift_address(s, "dan@example.com") is False
+    assert lift_address(s, "Dan+X@example.com") is True
+    assert s.suppression(other.key) is None
 
 
 def test_suppress_again_keeps_the_first_entry(store: RegistrationStore) -> None:
     s = cast(SuppressionList, store)
     first = entry("j.ane@gmail.com")
     assert s.suppress(first)
-    later = entry("jane@gmail.com", T0 + timedelta(hours=1), SuppressionReason.COMPLAINT)
+    later = entry("J.Ane@gmail.com", T0 + timedelta(hours=1), SuppressionReason.COMPLAINT)
     assert s.suppress(later) is False
-    assert s.suppression(mailbox_key("jane@gmail.com")) == first
+    assert s.suppression(suppression_key("j.ane@gmail.com")) == first
 
 
 def test_list_is_oldest_first_and_lift_removes(store: RegistrationStore) -> None:
@@ -74,6 +126,24 @@ def test_soft_bounces_count_inside_the_window(store: RegistrationStore) -> None:
     assert s.count_soft_bounce(mailbox_key("other@example.com"), t, 7 * DAY) == 1
     s.lift(key)
     assert s.count_soft_bounce(key, t + 8 * DAY, 7 * DAY) == 1
+
+
+def test_one_soft_bounce_report_counts_once(store: RegistrationStore) -> None:
+    """Issue 21: SNS delivers at least once and Lambda retries; a report (its `event_key`)
+    delivered three times is one soft bounce. Another report, or the same report about
+    another recipient, counts."""
+    s = cast(SuppressionList, store)
+    key = suppression_key("full@example.com")
+    t = int(T0.timestamp())
+    once = event_key("feedback:0100-a", "full@example.com")
+    assert [s.count_soft_bounce(key, t, 7 * DAY, once) for _ in range(3)] == [1, 1, 1]
+    again = event_key("feedback:0100-b", "full@example.com")
+    assert s.count_soft_bounce(key, t + 60, 7 * DAY, again) == 2
+    assert s.count_soft_bounce(key, t + 60, 7 * DAY, again) == 2
+    other = suppression_key("other@example.com")
+    assert s.count_soft_bounce(other, t, 7 * DAY, event_key("feedback:0100-a", "other@x")) == 1
+    assert s.count_soft_bounce(key, t + 120, 7 * DAY, "") == 3  # no id: every delivery counts
+    assert s.count_soft_bounce(key, t + 120, 7 * DAY, "") == 4
 
 
 def test_bounced_registration_is_marked_and_never_confirmable(store: RegistrationStore) -> None:
@@ -160,7 +230,11 @@ def test_restore_lifts_the_inbox_and_owes_the_bounced_mail_again(store: Registra
     bounced = reg("gone+x@example.com")
     old = reg("gone@example.com", at=T0 - timedelta(hours=30))  # expired since
     done = reg("done@example.com")
-    for r in (bounced, old, done):
+    # the old one's mail went out when it was made (expiry counts from the send)
+    store.create_pending(old, address_limit=NO_LIMIT, client_key=None, client_limit=NO_LIMIT)
+    for claimed in outbox.claim_due(old.timestamp.timestamp(), 10):
+        outbox.complete(claimed)
+    for r in (bounced, done):
         store.create_pending(r, address_limit=NO_LIMIT, client_key=None, client_limit=NO_LIMIT)
     drain_fresh(store)  # type: ignore[arg-type]
     assert store.confirm(done.id, done.addr_key, T0) is Outcome.CONFIRMED

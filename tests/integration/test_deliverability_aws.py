@@ -29,6 +29,16 @@ def ses_event(name: str, registration_id: str, to: str) -> dict[str, Any]:
     return loaded
 
 
+def soft_bounce(registration_id: str, to: str, n: int) -> dict[str, Any]:
+    """The recorded transient bounce as report number `n`: its own `feedbackId` and time."""
+    event = ses_event("sns_bounce_transient", registration_id, to)
+    doc = json.loads(event["Records"][0]["Sns"]["Message"])
+    doc["bounce"]["feedbackId"] = f"0100-soft-{n}"
+    doc["bounce"]["timestamp"] = f"2026-11-2{6 + n}T12:00:00.000Z"
+    event["Records"][0]["Sns"]["Message"] = json.dumps(doc)
+    return event
+
+
 def deliver(stack: Stack, event: dict[str, Any]) -> dict[str, int]:
     from regflow.handlers import ses_events
 
@@ -60,7 +70,7 @@ def test_hard_bounce_then_identical_answers_and_no_mail() -> None:
         assert stack.item(rid)["status"]["S"] == "BOUNCED"  # type: ignore[index]
         assert stack.items("SUPPRESS#")[0]["reason"]["S"] == "bounce"
 
-        for n, variant in enumerate([jane, "Jane.Doe+a@example.com", "jane.doe+b@example.com"]):
+        for n, variant in enumerate([jane, "Jane.Doe@example.com", "jane.doe@EXAMPLE.com"]):
             got = post(stack, variant, ip=f"198.51.100.{10 + n}")
             other = post(stack, f"someone{n}@example.org", ip=f"198.51.100.{10 + n}")
             assert (got["statusCode"], got["body"], got["headers"]) == (
@@ -86,7 +96,7 @@ def test_soft_bounces_suppress_at_the_limit_and_owner_bounce_is_a_metric() -> No
         rid = registration_id(stack, zoe)
         for n in range(SOFT_BOUNCE_LIMIT):
             assert stack.items("SUPPRESS#") == [], n
-            deliver(stack, ses_event("sns_bounce_transient", rid, zoe))
+            deliver(stack, soft_bounce(rid, zoe, n))
         assert stack.items("SUPPRESS#")[0]["reason"]["S"] == "soft-bounces"
         assert stack.items("SOFTBOUNCE#")[0].get("ttl") is not None
 
@@ -140,3 +150,34 @@ def test_ses_events_function_starts_on_lambda_and_the_mx_check_follows_the_setti
             {**STACK_ENV, "MX_CHECK": setting, "TOKEN_SECRET": "k" * 32, "TABLE_NAME": "t"}
         )
         assert isinstance(compose.mail_domains(settings), expected)
+
+
+def test_drill_one_soft_bounce_delivered_three_times_is_counted_once() -> None:
+    """Drill (issue 21): SNS delivers at least once and Lambda retries; the one transient
+    bounce arriving three times (the same `feedbackId`) counts once: Zoe is not suppressed
+    and her registration stays PENDING. (Before: three deliveries suppressed her.)"""
+    env = {"SES_CONFIGURATION_SET": "regflow-mail", "ADDRESS_MIN_INTERVAL_SECONDS": "0"}
+    with aws_stack(**env) as stack:
+        zoe = "zoe@example.com"
+        post(stack, zoe)
+        stack.pump()
+        rid = registration_id(stack, zoe)
+        for _ in range(SOFT_BOUNCE_LIMIT):
+            assert deliver(stack, ses_event("sns_bounce_transient", rid, zoe)) == {
+                "events": 1,
+                "suppressed": 0,
+            }
+        assert stack.items("SUPPRESS#") == []
+        assert stack.item(rid)["status"]["S"] == "PENDING"  # type: ignore[index]
+        (log,) = [i for i in stack.items("SOFTBOUNCE#") if "sends" in i and i["sends"]["L"]]
+        assert len(log["sends"]["L"]) == 1
+        # a sub-address bouncing for good leaves the base address mailed
+        sub = "zoe+zz@example.com"
+        post(stack, sub, ip="198.51.100.9")
+        stack.pump()
+        deliver(stack, ses_event("sns_bounce_permanent", registration_id(stack, sub), sub))
+        assert [i["email"]["S"] for i in stack.items("SUPPRESS#")] == [sub]
+        before = len(stack.mail())
+        post(stack, "zoe@example.com", ip="198.51.100.10")
+        stack.pump()
+        assert [m.to for m in stack.mail()[before:]] == [["zoe@example.com"]]

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from regflow.domain import Status, SuppressionReason, mailbox_key
+from regflow.domain import Outcome, Status, SuppressionReason
+from regflow.feedback import suppressed
 from regflow.http import HttpApi
 from regflow.local.server import EmbeddedApp, ServeOptions
 from tests.support import events
-from tests.support.sqlite import SmtpSink, version_3_file
+from tests.support.sqlite import SmtpSink, confirm_link, version_3_file
 
 DEAD = "dead.user+signup@example.com"
 
@@ -68,7 +69,7 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             assert len(sink.refused) == 1
             assert [to for _, tos in sink.envelopes for to in tos] == ["zoe@example.com"]
 
-            entry = app.store.suppression(mailbox_key("Dead.User@example.com"))
+            entry = suppressed(app.store, "Dead.User+Signup@example.com")
             assert entry is not None
             assert entry.reason is SuppressionReason.REFUSED
             assert entry.diagnostic == "SMTP550-5.1.1"
@@ -78,7 +79,9 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             api = HttpApi(app.intake, app.settings.http)  # what the gateway calls
             # three more posts for the same inbox (sub-address variants): the same answer as
             # a post for a fresh address, and nothing reaches the SMTP server
-            for n, variant in enumerate([DEAD, "dead.user@example.com", "Dead.User+x@example.com"]):
+            # (the same address as typed, in other case: suppression is per exact address)
+            variants = [DEAD, "Dead.User+Signup@example.com", "dead.user+signup@EXAMPLE.COM"]
+            for n, variant in enumerate(variants):
                 got = api(events.json_post("/register", {"name": "Dead", "email": variant}))
                 fresh = api(
                     events.json_post("/register", {"name": "New", "email": f"new{n}@example.com"})
@@ -317,5 +320,48 @@ def test_real_refusals_at_few_domains_still_suppress(tmp_path: Path) -> None:
             app.worker.run_once()
             assert len(app.store.suppressions()) == len(dead)
             assert {r.status for r in app.store.registrations()} == {Status.BOUNCED}
+        finally:
+            app.close()
+
+
+class RefusesTheSubAddress(SmtpSink):
+    """A provider without sub-addressing: `carol+zz@` is refused (550 5.1.1), `carol@` is
+    Carol's real inbox."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if "+" in address:
+            return "550 5.1.1 <carol+zz@example.com>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_drill_a_bouncing_sub_address_leaves_the_base_inbox_mailed(tmp_path: Path) -> None:
+    """Drill (issue 21): the sub-address bounces and is suppressed; Carol's base address is
+    not: her registration is mailed, its link confirms. (Before: the suppression was keyed
+    on the collapsed inbox and `carol@` never got mail again.)"""
+    with RefusesTheSubAddress() as sink:
+        env = {
+            "SMTP_URL": sink.url,
+            "SENDER_EMAIL": "no-reply@example.org",
+            "OWNER_EMAIL": "owner@example.org",
+            "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        }
+        app = EmbeddedApp(ServeOptions(data_dir=tmp_path / "data"), env=env)
+        try:
+            app.intake.register("Carol", "carol+zz@example.com")
+            assert app.worker.run_once() == 1
+            assert sink.envelopes == []
+            assert suppressed(app.store, "carol+zz@example.com") is not None
+            assert suppressed(app.store, "carol@example.com") is None
+
+            app.intake.register("Carol", "carol@example.com")
+            assert app.worker.run_once() == 1
+            assert [to for _, tos in sink.envelopes for to in tos] == ["carol@example.com"]
+            (carol,) = [r for r in app.store.registrations() if r.email == "carol@example.com"]
+            assert carol.status is Status.PENDING
+            token = confirm_link(sink.messages[-1]).split("token=", 1)[1]
+            assert app.intake.confirm(token) is Outcome.CONFIRMED
         finally:
             app.close()

@@ -127,7 +127,8 @@ def test_a_refused_owner_address_is_parked_never_dropped(tmp_path: Path) -> None
 
 def test_expired_links_answer_expired_for_a_week_before_their_rows_go(tmp_path: Path) -> None:
     s = Setup(tmp_path)
-    [claimed] = s.store.claim_due(1e12, 10)
+    [claimed] = s.store.claim_due(s.clock().timestamp(), 10)  # sent at once
+    s.store.complete(claimed)
     reg = claimed.message.registration
     assert reg.ttl is not None
     s.clock.advance(hours=25)

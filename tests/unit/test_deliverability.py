@@ -22,9 +22,8 @@ from regflow.domain import (
     MessageKind,
     Status,
     SuppressionReason,
-    mailbox_key,
 )
-from regflow.feedback import TAG_KIND, TAG_REGISTRATION, FeedbackService
+from regflow.feedback import TAG_KIND, TAG_REGISTRATION, FeedbackService, suppressed
 from regflow.mail_domains import DnsUnavailable, MailDomainCheck, registrable_domain
 from tests.support import events
 from tests.unit.fakes import World, world
@@ -49,6 +48,16 @@ def fixture(name: str, registration_id: str = "REGISTRATION_ID") -> dict[str, An
     text = (FIXTURES / f"{name}.json").read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text.replace("REGISTRATION_ID", registration_id))
     return loaded
+
+
+def soft_bounce(registration_id: str, feedback_id: str, at: str) -> dict[str, Any]:
+    """The recorded transient bounce as another report: its own `feedbackId` and time."""
+    event = fixture("sns_bounce_transient", registration_id)
+    doc = json.loads(event["Records"][0]["Sns"]["Message"])
+    doc["bounce"]["feedbackId"] = feedback_id
+    doc["bounce"]["timestamp"] = at
+    event["Records"][0]["Sns"]["Message"] = json.dumps(doc)
+    return event
 
 
 def registered(w: World, email: str = TO) -> str:
@@ -118,8 +127,12 @@ def test_hard_bounce_suppresses_the_inbox_and_marks_the_registration() -> None:
     w, feedback, metrics = deliverable_world()
     rid = registered(w)
     assert process(fixture("sns_bounce_permanent", rid), feedback) == {"events": 1, "suppressed": 1}
-    entry = w.store.suppression(mailbox_key("JANE.DOE+other@example.com"))  # one inbox
+    entry = suppressed(w.store, "Jane.Doe+News@Example.com")  # the address, case aside
     assert entry is not None and entry.reason is SuppressionReason.BOUNCE
+    assert entry.since.isoformat() == "2026-11-26T12:00:02.512000+00:00"  # the report's time
+    # the same inbox's other addresses are not: the bounce may be the sub-address's alone
+    assert suppressed(w.store, "jane.doe@example.com") is None
+    assert suppressed(w.store, "jane.doe+other@example.com") is None
     reg = w.store.get(rid)
     assert reg is not None and reg.status is Status.BOUNCED
     assert reg.delivery_failure is not None and reg.delivery_failure.startswith("smtp; 550 5.1.1")
@@ -133,7 +146,7 @@ def test_complaint_suppresses_and_marks_complained() -> None:
     w, feedback, metrics = deliverable_world()
     rid = registered(w)
     process(fixture("sns_complaint", rid), feedback)
-    entry = w.store.suppression(mailbox_key(TO))
+    entry = suppressed(w.store, TO)
     assert entry is not None and entry.reason is SuppressionReason.COMPLAINT
     reg = w.store.get(rid)
     assert reg is not None and (reg.status, reg.delivery_failure) == (
@@ -147,13 +160,12 @@ def test_soft_bounces_suppress_only_at_the_limit() -> None:
     w, feedback, metrics = deliverable_world()
     rid = registered(w)
     for n in range(1, SOFT_BOUNCE_LIMIT):
-        process(fixture("sns_bounce_transient", rid), feedback)
-        assert w.store.suppression(mailbox_key(TO)) is None, n
-        w.clock.advance(days=1)
+        process(soft_bounce(rid, f"soft-{n}", f"2026-11-2{n}T12:00:00Z"), feedback)
+        assert suppressed(w.store, TO) is None, n
     reg = w.store.get(rid)
     assert reg is not None and reg.status is Status.PENDING
     process(fixture("eventbridge_bounce_transient", rid), feedback)
-    entry = w.store.suppression(mailbox_key(TO))
+    entry = suppressed(w.store, TO)
     assert entry is not None and entry.reason is SuppressionReason.SOFT_BOUNCES
     assert metrics.total("MailSoftBounced") == SOFT_BOUNCE_LIMIT
 
@@ -161,10 +173,28 @@ def test_soft_bounces_suppress_only_at_the_limit() -> None:
 def test_soft_bounces_outside_the_window_do_not_add_up() -> None:
     w, feedback, _ = deliverable_world()
     rid = registered(w)
-    for _ in range(SOFT_BOUNCE_LIMIT + 2):
+    for n in range(SOFT_BOUNCE_LIMIT + 2):  # two within any 7 days, by the reports' times
+        process(soft_bounce(rid, f"soft-{n}", f"2026-11-{1 + 4 * n:02d}T12:00:00Z"), feedback)
+    assert suppressed(w.store, TO) is None
+
+
+def test_one_soft_bounce_delivered_three_times_is_counted_once() -> None:
+    """Drill (issue 21): SNS delivers at least once and Lambda retries: the same report three
+    times (SNS and EventBridge shapes alike) is one soft bounce, not the limit."""
+    w, feedback, _ = deliverable_world()
+    rid = registered(w)
+    for _ in range(SOFT_BOUNCE_LIMIT):
         process(fixture("sns_bounce_transient", rid), feedback)
-        w.clock.advance(days=4)  # two within any 7 days
-    assert w.store.suppression(mailbox_key(TO)) is None
+        w.clock.advance(days=1)  # processed later: still the one report
+    assert suppressed(w.store, TO) is None
+    reg = w.store.get(rid)
+    assert reg is not None and reg.status is Status.PENDING
+    # two more reports (their own feedbackIds) inside the window reach the limit
+    process(soft_bounce(rid, "soft-2", "2026-11-27T12:00:00Z"), feedback)
+    assert suppressed(w.store, TO) is None
+    process(soft_bounce(rid, "soft-3", "2026-11-28T12:00:00Z"), feedback)
+    entry = suppressed(w.store, TO)
+    assert entry is not None and entry.reason is SuppressionReason.SOFT_BOUNCES
 
 
 @pytest.mark.parametrize("name", ["sns_delivery", "sns_reject"])
@@ -207,7 +237,7 @@ def test_suppressed_inbox_gets_the_same_answer_and_no_mail(report: str) -> None:
     rid = registered(w)
     process(fixture(report, rid), feedback)
     sent_before = len(w.mailer.sent)
-    variants = [TO, "jane.doe@example.com", "Jane.Doe+x@Example.com", "jane.doe+y@example.com"]
+    variants = [TO, "Jane.Doe+News@Example.com", " jane.doe+news@example.com"]
     for n, address in enumerate(variants * 2):
         post = events.json_post("/register", {"name": "Jane", "email": address})
         fresh = events.json_post("/register", {"name": "Jane", "email": f"fresh{n}@example.org"})
@@ -233,7 +263,9 @@ def test_operator_lifts_the_suppression() -> None:
     w, feedback, _ = deliverable_world()
     rid = registered(w)
     process(fixture("sns_bounce_permanent", rid), feedback)
-    assert w.store.lift(mailbox_key(TO))
+    from regflow.feedback import lift_address
+
+    assert lift_address(w.store, TO)
     w.intake.register("Jane", TO)
     assert w.drain() == 1
 
@@ -246,7 +278,7 @@ def test_a_final_refusal_of_the_address_is_a_hard_bounce() -> None:
     w.mailer.fail_with = DeliveryError("no", failure=FailureClass.RECIPIENT, code="SMTP550")
     w.intake.register("Jane", TO)
     w.drain()
-    entry = w.store.suppression(mailbox_key(TO))
+    entry = suppressed(w.store, TO)
     assert entry is not None and (entry.reason, entry.diagnostic) == (
         SuppressionReason.REFUSED,
         "SMTP550",
@@ -361,7 +393,7 @@ def test_no_mail_domain_is_a_hard_bounce_without_a_send() -> None:
     w.intake.register("Jane", "jane@no-records.example")
     assert w.drain() == 0
     assert w.mailer.sent == []
-    entry = w.store.suppression(mailbox_key("jane@no-records.example"))
+    entry = suppressed(w.store, "jane@no-records.example")
     assert entry is not None and entry.reason is SuppressionReason.NO_MAIL_DOMAIN
     (reg,) = w.store.by_id.values()
     assert (reg.status, reg.delivery_failure) == (Status.BOUNCED, "NoMailDomain")

@@ -27,6 +27,8 @@ from regflow.domain import (
     Status,
     Suppression,
 )
+from regflow.domain.expiry import DEFAULT_LIFE_SECONDS, owed_ttl
+from regflow.domain.suppression import record_soft_bounce
 from regflow.domain.transitions import (
     UNKNOWN,
     ConfirmInputs,
@@ -65,6 +67,8 @@ class MemoryStore(DecidedChanges):
 
     def __init__(self, *, event_targets: tuple[str, ...] = ()) -> None:
         self.event_targets = event_targets  # the decisions' input (`adapters.decided`)
+        # TOKEN_TTL_HOURS in seconds: how long a link lives from the send (domain.expiry)
+        self.verification_life_seconds: int = DEFAULT_LIFE_SECONDS
         self.digests: set[str] = set()  # the days whose owner digest was owed
         self._lock = threading.RLock()
         self.by_id: dict[str, Registration] = {}
@@ -74,8 +78,9 @@ class MemoryStore(DecidedChanges):
         self._limit_expires: dict[str, int] = {}  # key -> epoch seconds it stops limiting
         self._rows: dict[int, _Row] = {}  # insertion order is id order: oldest first
         self._ids = itertools.count(1)
-        self.suppressed: dict[str, Suppression] = {}  # mailbox_key -> entry
-        self.soft_bounces: dict[str, list[int]] = {}  # mailbox_key -> epoch seconds
+        self.suppressed: dict[str, Suppression] = {}  # suppression_key -> entry
+        # suppression_key -> epoch seconds; an event_key -> [] (a report counted already)
+        self.soft_bounces: dict[str, list[int]] = {}
         self._soft_bounce_expires: dict[str, int] = {}
         self.code_tries: dict[str, int] = {}
         self.spent_challenges: dict[str, int] = {}  # challenge id -> expires (CHALLENGE=pow)
@@ -196,6 +201,7 @@ class MemoryStore(DecidedChanges):
                     continue
                 row.claimed_at = now
                 row.attempts += 1
+                self._push_ttl(row, now)  # it goes out now
                 claimed.append(
                     ClaimedMessage(row.message, row.attempts, str(row.id), row.first_failed_at)
                 )
@@ -215,6 +221,7 @@ class MemoryStore(DecidedChanges):
             row.claimed_at = None
             row.next_attempt_at = at
             row.last_error = error[:200]
+            self._push_ttl(row, at)
 
     def park(
         self,
@@ -242,6 +249,21 @@ class MemoryStore(DecidedChanges):
             row.parked = True
             row.parked_at = now if row.parked_at is None else row.parked_at
             row.first_failed_at = now if row.first_failed_at is None else row.first_failed_at
+            if at is not None:  # retried automatically: the registration waits for it
+                self._push_ttl(row, at)
+
+    def _push_ttl(self, row: _Row, due: float) -> None:
+        """The verification mail of `row` is next attempted (or goes out) at `due`: push its
+        registration's ttl (`domain.expiry.owed_ttl`); the row carries it as it is now."""
+        reg = self.by_id.get(row.message.registration.id)
+        if reg is None or row.message.kind.outlives_registration:
+            return
+        ttl = owed_ttl(reg.status, reg.ttl, row.message.kind, due, self.verification_life_seconds)
+        if ttl is not None:
+            reg = dataclasses.replace(reg, ttl=ttl)
+            self.by_id[reg.id] = reg
+        if row.message.kind is MessageKind.VERIFICATION:
+            row.message = dataclasses.replace(row.message, registration=reg)
 
     def drop(self, message: Message, *, error: str, claimed: ClaimedMessage | None = None) -> None:
         with self._lock:
@@ -304,10 +326,18 @@ class MemoryStore(DecidedChanges):
         epoch = int(now.timestamp())
         cutoff = epoch - grace_seconds
         with self._lock:
+            owed = {  # not while its verification mail is owed automatically (domain.expiry)
+                r.message.registration.id
+                for r in self._rows.values()
+                if r.message.kind is MessageKind.VERIFICATION and r.next_attempt_at is not None
+            }
             gone = {
                 r.id
                 for r in self.by_id.values()
-                if r.status is not Status.CONFIRMED and r.ttl is not None and r.ttl <= cutoff
+                if r.status is not Status.CONFIRMED
+                and r.ttl is not None
+                and r.ttl <= cutoff
+                and not (r.status is Status.PENDING and r.id in owed)
             }  # PENDING, and BOUNCED/COMPLAINED (deliverability) like the PENDING they were
             for key in [k for k, e in self._soft_bounce_expires.items() if e <= epoch]:
                 del self._soft_bounce_expires[key]
@@ -401,12 +431,16 @@ class MemoryStore(DecidedChanges):
         with self._lock:
             return sorted(self.suppressed.values(), key=lambda e: (e.since, e.key))
 
-    def count_soft_bounce(self, key: str, at: int, window_seconds: int) -> int:
+    def count_soft_bounce(self, key: str, at: int, window_seconds: int, event: str = "") -> int:
         with self._lock:
-            times = [t for t in self.soft_bounces.get(key, []) if at - t < window_seconds]
-            times.append(at)
+            if event and event in self._soft_bounce_expires:  # this report counted already
+                return len([t for t in self.soft_bounces.get(key, []) if at - t < window_seconds])
+            times = record_soft_bounce(self.soft_bounces.get(key, []), at, window_seconds)
             self.soft_bounces[key] = times
             self._soft_bounce_expires[key] = max(times) + window_seconds
+            if event:
+                self.soft_bounces[event] = []
+                self._soft_bounce_expires[event] = at + window_seconds
             return len(times)
 
     def mark_undeliverable(self, registration_id: str, status: Status, diagnostic: str) -> bool:

@@ -11,6 +11,9 @@ Identity notifications (`notificationType` instead of `eventType`, the older fee
 forwarding) have the same shape and are read too. Anything else (a delivery delay, an open, a
 click, SNS's subscription confirmation) is no `MailEvent` and is skipped.
 
+`bounce.feedbackId` / `complaint.feedbackId` identify the report across SNS's redeliveries
+(`MailEvent.feedback_id`: counted once); the report's own `timestamp` is its time.
+
 `mail.tags` carries the tags regflow put on the message (`regflow.feedback.TAG_KIND`,
 `TAG_REGISTRATION`): which message, which registration.
 """
@@ -55,7 +58,12 @@ def event_from_document(doc: Mapping[str, Any]) -> MailEvent | None:
     mail = doc.get("mail") or {}
 
     def made(
-        recipients: tuple[str, ...], at: datetime, *, permanent: bool = False, diagnostic: str = ""
+        recipients: tuple[str, ...],
+        at: datetime,
+        *,
+        permanent: bool = False,
+        diagnostic: str = "",
+        feedback_id: object = "",
     ) -> MailEvent:
         return MailEvent(
             type=kind,
@@ -66,6 +74,7 @@ def event_from_document(doc: Mapping[str, Any]) -> MailEvent | None:
             registration_id=_tag(mail, TAG_REGISTRATION),
             message_kind=_tag(mail, TAG_KIND),
             message_id=str(mail.get("messageId") or ""),
+            feedback_id=str(feedback_id or ""),
         )
 
     if kind is MailEventType.BOUNCE:
@@ -80,6 +89,7 @@ def event_from_document(doc: Mapping[str, Any]) -> MailEvent | None:
             _time(bounce.get("timestamp")),
             permanent=bounce.get("bounceType") == "Permanent",
             diagnostic=diagnostic,
+            feedback_id=bounce.get("feedbackId"),
         )
     if kind is MailEventType.COMPLAINT:
         complaint = doc.get("complaint") or {}
@@ -88,6 +98,7 @@ def event_from_document(doc: Mapping[str, Any]) -> MailEvent | None:
             tuple(str(r["emailAddress"]) for r in recipients if r.get("emailAddress")),
             _time(complaint.get("timestamp")),
             diagnostic=f"complaint: {complaint.get('complaintFeedbackType') or 'unspecified'}",
+            feedback_id=complaint.get("feedbackId"),
         )
     if kind is MailEventType.DELIVERY:
         delivery = doc.get("delivery") or {}

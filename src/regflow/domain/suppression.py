@@ -2,17 +2,29 @@
 (bounces, complaints, deliveries), and the soft-bounce rule.
 
 An address on the suppression list gets no mail, ever, until an operator lifts it
-(`regflow suppression remove`). Entries are keyed like the per-inbox limits
-(`model.mailbox_key`): `jane+1@x` and `jane+2@x` (and Gmail's dot variants) are one inbox, so one
-bounce suppresses them all. Nothing here knows SES or SMTP: adapters turn their reports into a
-`MailEvent`.
+(`regflow suppression remove`). Entries are keyed on the exact address (`suppression_key`, the
+case-insensitive `model.address_key`): a bounce of `carol+zz@x` (a provider without
+sub-addressing) suppresses `carol+zz@x` only, never `carol@x`. The collapsed inbox key
+(`model.mailbox_key`) keys the per-inbox mail limits only.
+
+Entries written before that were keyed by `mailbox_key`; they keep working without a
+migration (`lookup_keys`, `names`): such an entry suppresses the one address it names (its
+`email`), no other address of its inbox.
+
+A bounce or complaint is counted once per event (`event_key`: SES's `feedbackId`, else the
+message id, plus the recipient), at the event's own time. Nothing here knows SES or SMTP:
+adapters turn their reports into a `MailEvent`.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from regflow.domain.model import address_key, mailbox_key
 
 # Soft bounces (a full mailbox, a greylisting server, a transient DNS failure) are counted per
 # inbox; the SOFT_BOUNCE_LIMIT-th inside SOFT_BOUNCE_WINDOW_SECONDS suppresses the inbox. One or
@@ -36,7 +48,8 @@ class SuppressionReason(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Suppression:
     """One suppressed inbox. `email` is the address as it was reported (for the operator's
-    list); `key` is its `mailbox_key`, what every check uses."""
+    list); `key` is its `suppression_key` (entries written before issue 21: its
+    `mailbox_key`; `names` says which address such an entry suppresses)."""
 
     key: str
     email: str
@@ -70,3 +83,46 @@ class MailEvent:
     registration_id: str | None = None
     message_kind: str | None = None
     message_id: str = ""
+    feedback_id: str = ""  # the service's id of this report (SES `feedbackId`), if it has one
+
+    @property
+    def event_id(self) -> str:
+        """What identifies this report across redeliveries ("" when nothing does)."""
+        return f"feedback:{self.feedback_id}" if self.feedback_id else self.message_id
+
+
+# --- keys and rules ------------------------------------------------------------------------
+
+
+def suppression_key(email: str) -> str:
+    """The key of an address's suppression entry: the exact address (case-insensitive)."""
+    return address_key(email)
+
+
+def lookup_keys(email: str) -> tuple[str, ...]:
+    """The keys an entry suppressing `email` may have: its own, then the inbox key entries
+    were written under before issue 21 (the same key when the address is its inbox's base
+    form, `carol@x`)."""
+    exact, legacy = suppression_key(email), mailbox_key(email)
+    return (exact,) if exact == legacy else (exact, legacy)
+
+
+def names(entry: Suppression, email: str) -> bool:
+    """Whether `entry` suppresses `email`: it names that very address. (A legacy entry found
+    under `carol@x`'s key but written for `carol+zz@x` does not suppress `carol@x`.)"""
+    return suppression_key(entry.email) == suppression_key(email)
+
+
+def event_key(event_id: str, recipient: str) -> str:
+    """The key a report about one recipient is counted once under ("" when the report has no
+    id: then every delivery of it counts)."""
+    if not event_id:
+        return ""
+    text = f"{event_id}\n{recipient.strip().lower()}"
+    return "event:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def record_soft_bounce(old: Iterable[int], at: int, window_seconds: int) -> list[int]:
+    """An address's soft-bounce log after one more at `at` (epoch seconds, the event's own
+    time): the bounces in `(at - window_seconds, at]` and any later ones, oldest first."""
+    return sorted([t for t in old if at - t < window_seconds] + [at])

@@ -23,10 +23,11 @@ from regflow.domain import (
     Suppression,
     SuppressionReason,
     address_key,
-    mailbox_key,
     mask_email,
     utcnow,
 )
+from regflow.domain.suppression import suppression_key
+from regflow.feedback import lift_address, suppress_address
 from regflow.ops.registrations import AwsClientFactory, open_operator_store
 from regflow.ports import Clock, ExportQueries, SuppressionList
 
@@ -138,18 +139,19 @@ def run(
         return 0
     address = _normalized(args.email)
     if args.action == "add":
-        added = store.suppress(
+        added = suppress_address(
+            store,
             Suppression(
-                key=mailbox_key(address),
+                key=suppression_key(address),
                 email=address,
                 reason=SuppressionReason.OPERATOR,
                 diagnostic=args.note,
                 since=clock(),
-            )
+            ),
         )
         out.write(f"{mask_email(address)}: {'suppressed' if added else 'already suppressed'}\n")
         return 0
-    lifted = store.lift(mailbox_key(address))
+    lifted = lift_address(store, address)
     out.write(f"{mask_email(address)}: {'lifted' if lifted else 'was not suppressed'}\n")
     return 0 if lifted else 1
 

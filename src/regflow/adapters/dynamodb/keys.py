@@ -73,9 +73,10 @@ ADDR_PREFIX = "ADDR#"
 CLIENT_LIMIT_PREFIX = "LIMIT#IP#"
 ADDRESS_LIMIT_PREFIX = "LIMIT#ADDR#"
 OUTBOX_PREFIX = "OUTBOX#"
-# deliverability (`suppression.py`): `SUPPRESS#<mailboxKey>` a suppressed inbox (`email`,
-# `reason`, `diagnostic`, `since`; permanent); `SOFTBOUNCE#<mailboxKey>` its recent soft
-# bounces (`sends`: epoch seconds, oldest first; `ttl`: the newest + the window)
+# deliverability (`suppression.py`): `SUPPRESS#<suppressionKey>` a suppressed address
+# (`email`, `reason`, `diagnostic`, `since`; permanent; older releases' by `mailboxKey`);
+# `SOFTBOUNCE#<suppressionKey>` its recent soft bounces (`sends`: epoch seconds, oldest first;
+# `ttl`: the newest + the window), `SOFTBOUNCE#event:<hash>` a report counted already
 SUPPRESS_PREFIX = "SUPPRESS#"
 SOFT_BOUNCE_PREFIX = "SOFTBOUNCE#"
 ERASED_PREFIX = "ERASED#"  # a self-service erasure's record (erasure.py)

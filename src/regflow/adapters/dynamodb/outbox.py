@@ -22,6 +22,7 @@ settled or rescheduled: the claim's condition (on the item itself) is what decid
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -32,7 +33,8 @@ from regflow.adapters.dynamodb import keys
 from regflow.adapters.dynamodb.expressions import Expression, all_of, any_of
 from regflow.adapters.dynamodb.keys import n, s
 from regflow.adapters.dynamodb.table import Table, is_check_failed
-from regflow.domain import ClaimedMessage, Message, MessageKind, ParkedMessage
+from regflow.domain import ClaimedMessage, Message, MessageKind, ParkedMessage, Status
+from regflow.domain.expiry import DEFAULT_LIFE_SECONDS, owed_ttl
 
 CLAIM_LEASE_SECONDS = 600.0
 QUERY_PAGE = 100  # items read per Query page at most (before the lease filter)
@@ -80,6 +82,29 @@ class OutboxMixin(Table):
     the stream delivers them."""
 
     HOLDS_FRESH = False
+    # TOKEN_TTL_HOURS in seconds: how long a link lives from the send (`domain.expiry`)
+    verification_life_seconds: int = DEFAULT_LIFE_SECONDS
+
+    def _push_ttl(self, message: Message, due: float) -> Message:
+        """The verification mail of `message` is next attempted (or goes out) at `due`: push
+        its registration's `ttl` (`domain.expiry.owed_ttl`; so TTL does not delete it while
+        the mail is owed), conditioned on it being PENDING with an earlier ttl. The message
+        with the registration as it is now."""
+        reg = message.registration
+        ttl = owed_ttl(reg.status, reg.ttl, message.kind, due, self.verification_life_seconds)
+        if ttl is None:
+            return message
+        e = Expression()
+        e.set_value("ttl", "ttl", n(ttl))
+        e.condition(
+            all_of(
+                e.compare("status", "=", "pending", s(Status.PENDING.value)),
+                e.compare("ttl", "<", "pushed", n(ttl)),
+            )
+        )
+        if self._conditional(self._client.update_item, keys.reg_pk(reg.id), e) is None:
+            return message  # confirmed, gone, or pushed further meanwhile
+        return dataclasses.replace(message, registration=dataclasses.replace(reg, ttl=ttl))
 
     def _conditional(self, operation: Any, pk: str, expression: Expression, **extra: Any) -> Any:
         """A conditional single-item write; None when its condition failed."""
@@ -182,8 +207,9 @@ class OutboxMixin(Table):
                     deleted += self._delete_if_exists(pk)
                     continue
                 claim = self._claim(pk, now)
-                if claim is not None:
-                    claimed.append(claim)
+                if claim is not None:  # it goes out now: its link lives from now
+                    pushed = self._push_ttl(claim.message, now)
+                    claimed.append(dataclasses.replace(claim, message=pushed))
             if not (more and deleted):
                 break
         return claimed
@@ -244,7 +270,8 @@ class OutboxMixin(Table):
         failed = e.value("failedAt", n(time.time()))
         e.set(keys.FIRST_FAILED_AT, e.if_not_exists(keys.FIRST_FAILED_AT, failed))
         e.remove(keys.CLAIMED_UNTIL, keys.CLAIM_ID)
-        self._conditional(self._client.update_item, pk, e)
+        if self._conditional(self._client.update_item, pk, e) is not None:
+            self._push_ttl(claimed.message, at)
 
     def park(
         self,
@@ -260,6 +287,8 @@ class OutboxMixin(Table):
         keeping when it was first parked and first failed. It always carries its
         `parkedShard`; without `at` it has no `nextAttemptAt`, which keeps it out of the
         index (only an operator brings it back)."""
+        if at is not None:  # retried automatically: the registration waits for it
+            message = self._push_ttl(message, at)
         pk, e = park_expression(message, attempts=attempts, error=error, at=at, now=now)
         if claimed is not None:
             e.remove(keys.CLAIMED_UNTIL, keys.CLAIM_ID)

@@ -2,8 +2,12 @@
 
 - `SUPPRESS#<mailboxKey>`: a suppressed inbox (`email`, `reason`, `diagnostic`, `since`),
   permanent (no `ttl`, no `status`: the stream filter never takes it for a registration).
-- `SOFTBOUNCE#<mailboxKey>`: the inbox's recent soft bounces (`sends`, epoch seconds, oldest
-  first), `ttl` the newest plus the window: TTL removes the counts nobody needs.
+- `SUPPRESS#` is keyed by `suppression_key` (the exact address); entries written before issue
+  21 by `mailbox_key` stay and are honoured (`domain.suppression.lookup_keys`, `names`).
+- `SOFTBOUNCE#<suppressionKey>`: the address's recent soft bounces (`sends`, epoch seconds,
+  oldest first), `ttl` the newest plus the window: TTL removes the counts nobody needs.
+  `SOFTBOUNCE#event:<hash>`: a report counted already (`domain.suppression.event_key`), kept
+  as long as the window.
 
 None of this is on the request path: registration stays one `TransactWriteItems`. The mail
 sender reads `SUPPRESS#` before each message to the registrant (one GetItem), the SES events
@@ -32,7 +36,7 @@ from regflow.domain import (
     Suppression,
     SuppressionReason,
 )
-from regflow.domain.suppression import DIAGNOSTIC_MAX
+from regflow.domain.suppression import DIAGNOSTIC_MAX, record_soft_bounce
 
 # Conditional swaps of a soft-bounce list lost to a concurrent writer before giving up.
 _SWAP_ATTEMPTS = 5
@@ -94,14 +98,18 @@ class SuppressionMixin(Table):
         ]
         return sorted(found, key=lambda entry: (entry.since, entry.key))
 
-    def count_soft_bounce(self, key: str, at: int, window_seconds: int) -> int:
+    def count_soft_bounce(self, key: str, at: int, window_seconds: int, event: str = "") -> int:
         """Read, prune, append, and write back conditioned on the list being unchanged
-        (a concurrent bounce of the same inbox makes the swap try again)."""
+        (a concurrent bounce of the same inbox makes the swap try again), in one transaction
+        with the report's own item (`SOFTBOUNCE#<event_key>`, put only if absent): a report
+        counted already changes nothing."""
         pk = soft_bounce_pk(key)
         for _ in range(_SWAP_ATTEMPTS):
             item = self._get(pk)
             old = tuple(int(v["N"]) for v in item["sends"]["L"]) if item is not None else None
-            times = [t for t in old or () if at - t < window_seconds] + [at]
+            if event and self._get(soft_bounce_pk(event)) is not None:
+                return len([t for t in old or () if at - t < window_seconds])
+            times = record_soft_bounce(old or (), at, window_seconds)
             e = Expression()
             e.set_value("sends", "sends", number_list(times))
             e.set_value("ttl", "ttl", n(max(times) + window_seconds))
@@ -109,12 +117,22 @@ class SuppressionMixin(Table):
                 e.condition(e.not_exists(keys.PK))
             else:
                 e.condition(e.compare("sends", "=", "old", number_list(old)))
+            update = {"TableName": self._table, "Key": keys.key(pk), **e.params()}
+            seen = Expression()
+            seen.condition(seen.not_exists(keys.PK))
+            put = {
+                "TableName": self._table,
+                "Item": {
+                    **keys.key(soft_bounce_pk(event)),
+                    "sends": number_list(()),
+                    "ttl": n(at + window_seconds),
+                },
+                **seen.params(),
+            }
             try:
-                self._call(self._client.update_item, Key=keys.key(pk), **e.params())
-            except ClientError as exc:
-                if is_check_failed(exc):
-                    continue
-                raise
+                self._transact([{"Update": update}] + ([{"Put": put}] if event else []))
+            except Cancelled:
+                continue  # a concurrent writer: the list changed, or the report was counted
             return len(times)
         raise StoreUnavailable(1)
 

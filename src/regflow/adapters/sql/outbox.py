@@ -12,12 +12,14 @@ with `FOR UPDATE SKIP LOCKED` and an advisory lock per live claimer (`postgres.c
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from regflow.adapters.snapshot import registration_of_snapshot
 from regflow.adapters.sql.dialect import Dialect, Row, SQLDatabase, Tx
 from regflow.adapters.sql.rows import REGISTRATION_COLUMNS, registration_of
 from regflow.domain import ClaimedMessage, Message, MessageKind, ParkedMessage
+from regflow.domain.expiry import DEFAULT_LIFE_SECONDS, owed_ttl
 from regflow.domain.messages import channel_of
 
 # A claim older than this is released (a delivery never takes that long: SMTP and SES time out).
@@ -60,8 +62,31 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+# The purge leaves a registration alone while its verification mail is owed automatically
+# (a row due, or parked with a next attempt: `domain.expiry`).
+OWED = (
+    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.registration_id = registrations.id"
+    " AND o.kind = 'verification' AND o.next_attempt_at IS NOT NULL)"
+)
+
+
 class SQLOutbox(SQLDatabase):
     HOLDS_FRESH = True  # every owed message is an outbox row, written with its state change
+    # TOKEN_TTL_HOURS in seconds: how long a link lives from the send (`domain.expiry`)
+    verification_life_seconds: int = DEFAULT_LIFE_SECONDS
+
+    def _push_ttl(self, tx: Tx, message: Message, due: float) -> int | None:
+        """The verification mail of `message` is next attempted (or goes out) at `due`: push
+        its registration's ttl (`domain.expiry.owed_ttl`); the new ttl, or None."""
+        reg = message.registration
+        ttl = owed_ttl(reg.status, reg.ttl, message.kind, due, self.verification_life_seconds)
+        if ttl is None:
+            return None
+        tx.execute(
+            "UPDATE registrations SET ttl = ? WHERE id = ? AND status = 'PENDING' AND ttl < ?",
+            (ttl, reg.id, ttl),
+        )
+        return ttl
 
     def _claim_rows(
         self, tx: Tx, now: float, stale: float, limit: int, events: bool | None = None
@@ -122,6 +147,11 @@ class SQLOutbox(SQLDatabase):
                     tx.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
                     continue
                 message = Message(MessageKind(row["kind"]), reg, row["target"] or "")
+                pushed = self._push_ttl(tx, message, now)  # it goes out now
+                if pushed is not None:
+                    message = dataclasses.replace(
+                        message, registration=dataclasses.replace(reg, ttl=pushed)
+                    )
                 failed = _seconds(row["first_failed_at"])
                 claimed.append(ClaimedMessage(message, row["attempts"], str(row["id"]), failed))
             return claimed
@@ -135,15 +165,19 @@ class SQLOutbox(SQLDatabase):
 
     def fail(self, claimed: ClaimedMessage, *, at: float, error: str) -> None:
         """Release the claim, due again at `at`; the attempt (made when it was claimed) is its
-        first failure unless an earlier one was recorded."""
-        self._transact(
-            lambda tx: tx.execute(
+        first failure unless an earlier one was recorded. A verification mail's registration
+        lives on until `verification_life_seconds` after `at` (`domain.expiry`)."""
+
+        def run(tx: Tx) -> None:
+            tx.execute(
                 f"UPDATE outbox SET {self.dialect.unclaim}, next_attempt_at = ?,"
                 " last_error = ?, first_failed_at = COALESCE(first_failed_at, claimed_at)"
                 " WHERE id = ?",
                 (at, error[:_ERROR_CHARS], int(claimed.claim)),
             )
-        )
+            self._push_ttl(tx, claimed.message, at)
+
+        self._transact(run)
 
     def park(
         self,
@@ -186,6 +220,8 @@ class SQLOutbox(SQLDatabase):
                         registration_id,
                     ),
                 )
+            if at is not None:  # retried automatically: the registration waits for it
+                self._push_ttl(tx, message, at)
 
         self._transact(run)
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from regflow.adapters.sql.dialect import SQLDatabase, Tx
+from regflow.adapters.sql.outbox import OWED as _OWED
 from regflow.adapters.sql.rows import REGISTRATION_COLUMNS, registration_of
 from regflow.adapters.sql.store import _delete_address
 from regflow.domain import Registration, Status
@@ -111,14 +112,15 @@ class SQLQueries(SQLDatabase):
         cutoff = epoch - grace_seconds
 
         def run(tx: Tx) -> int:
+            # not while its verification mail is owed automatically (`domain.expiry`)
             tx.execute(
                 "DELETE FROM outbox WHERE registration_id IN (SELECT id FROM registrations"
-                " WHERE status = 'PENDING' AND ttl IS NOT NULL AND ttl <= ?)",
+                " WHERE status = 'PENDING' AND ttl IS NOT NULL AND ttl <= ?" + _OWED + ")",
                 (cutoff,),
             )
             deleted = tx.execute(
                 "DELETE FROM registrations WHERE status = 'PENDING' AND ttl IS NOT NULL"
-                " AND ttl <= ?",
+                " AND ttl <= ?" + _OWED,
                 (cutoff,),
             ).rowcount
             # deliverability: bounced/complained registrations go like the PENDING ones they

@@ -9,7 +9,7 @@ from datetime import datetime
 from regflow.adapters.sql.dialect import Dialect, Row, SQLDatabase, Tx
 from regflow.adapters.sql.outbox import owe
 from regflow.domain import MessageKind, Status, Suppression, SuppressionReason
-from regflow.domain.suppression import DIAGNOSTIC_MAX
+from regflow.domain.suppression import DIAGNOSTIC_MAX, record_soft_bounce
 
 _SELECT = "SELECT key, email, reason, diagnostic, since FROM suppressions"
 
@@ -47,10 +47,19 @@ class SQLSuppressions(SQLDatabase):
     def suppressions(self) -> list[Suppression]:
         return [self._entry(row) for row in self._read(_SELECT + " ORDER BY since, key")]
 
-    def count_soft_bounce(self, key: str, at: int, window_seconds: int) -> int:
+    def count_soft_bounce(self, key: str, at: int, window_seconds: int, event: str = "") -> int:
+        """The address's log and the reports counted are rows of `soft_bounces` (an event's
+        row: its `event_key`, no times), written in one transaction."""
         d = self.dialect
 
         def run(tx: Tx) -> int:
+            first = not event or bool(
+                tx.execute(
+                    "INSERT INTO soft_bounces (key, times, expires) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO NOTHING RETURNING key",
+                    (event, d.ints(()), at + window_seconds),
+                ).fetchall()
+            )
             tx.execute(
                 "INSERT INTO soft_bounces (key, times, expires) VALUES (?, ?, 0)"
                 " ON CONFLICT DO NOTHING",
@@ -60,7 +69,9 @@ class SQLSuppressions(SQLDatabase):
                 "SELECT times FROM soft_bounces WHERE key = ?" + d.for_update, (key,)
             ).fetchall()
             old = d.from_ints(rows[0]["times"]) if rows else []
-            times = [t for t in old if at - t < window_seconds] + [at]
+            if not first:  # this report counted already
+                return len([t for t in old if at - t < window_seconds])
+            times = record_soft_bounce(old, at, window_seconds)
             tx.execute(
                 "UPDATE soft_bounces SET times = ?, expires = ? WHERE key = ?",
                 (d.ints(times), max(times) + window_seconds, key),
