@@ -169,13 +169,8 @@ def client_ip(event: Event, origin_verify_secret: str | None = None) -> str | No
     whose value only the distribution and this function know), the viewer's address CloudFront
     reports. Behind CloudFront the source IP is an edge server's, shared by many visitors."""
     if origin_verify_secret:
-        headers = headers_of(event)
-        presented = headers.get(ORIGIN_VERIFY_HEADER, "")
-        viewer = headers.get(VIEWER_ADDRESS_HEADER, "")
-        if viewer and hmac.compare_digest(
-            presented.encode("utf-8", "surrogatepass"),
-            origin_verify_secret.encode("utf-8", "surrogatepass"),
-        ):
+        viewer = headers_of(event).get(VIEWER_ADDRESS_HEADER, "")
+        if viewer and from_origin(event, origin_verify_secret):
             # "198.51.100.7:46532" or "2001:db8::7:46532": the address, then the source port
             host = viewer.rpartition(":")[0].strip("[]")
             try:
@@ -186,6 +181,16 @@ def client_ip(event: Event, origin_verify_secret: str | None = None) -> str | No
     http = ctx.get("http") if isinstance(ctx, Mapping) else None
     ip = http.get("sourceIp") if isinstance(http, Mapping) else None
     return ip if isinstance(ip, str) and ip else None
+
+
+def from_origin(event: Event, origin_verify_secret: str) -> bool:
+    """The request carries the origin-verify value: it came through our CloudFront
+    distribution (constant-time comparison)."""
+    presented = headers_of(event).get(ORIGIN_VERIFY_HEADER, "")
+    return hmac.compare_digest(
+        presented.encode("utf-8", "surrogatepass"),
+        origin_verify_secret.encode("utf-8", "surrogatepass"),
+    )
 
 
 def rate_limit_key(ip: str | None) -> str | None:
@@ -279,7 +284,11 @@ class HttpApi:
         edge: HttpEdge,
         metrics: Metrics = NO_METRICS,
         cookie_key: bytes | None = None,
+        origin_secret: Callable[[], str | None] | None = None,
     ) -> None:
+        # the origin-verify value (ORIGIN_VERIFY_SECRET), or how to fetch it at run time (AWS:
+        # regflow.aws.secrets); given, `from_edge` refuses a request that does not carry it
+        self._origin_secret = origin_secret
         # signs the registration cookie (`tokens.seal_handle`); CONFIRM_MODE=button trusts
         # only a sealed one, so without a key the same-browser shortcut is off
         self.cookie_key = cookie_key
@@ -288,6 +297,24 @@ class HttpApi:
         self.metrics = metrics
         self._catalog: Catalog | None = None
         self._renderer: Renderer | None = None
+
+    def origin_secret(self) -> str | None:
+        if self._origin_secret is not None:
+            return self._origin_secret()
+        return self.edge.origin_verify_secret
+
+    def from_edge(self, event: Event) -> Response | None:
+        """None for a request that may be served; 403 for one that bypassed CloudFront (and
+        so the web ACL) when the API is fronted by it (an origin-verify value is set)."""
+        try:
+            secret = self.origin_secret()
+        except StoreUnavailable as exc:  # the value could not be fetched: try again shortly
+            say = self._say(self.language(event))
+            return error(503, say("error.busy"), **{"Retry-After": str(exc.retry_after)})
+        if not secret or from_origin(event, secret):
+            return None
+        self.metrics.emit({"OriginRefused": 1.0}, route="edge")
+        return error(403, self._say(self.language(event))("error.origin"))
 
     @property
     def catalog(self) -> Catalog:
@@ -326,7 +353,7 @@ class HttpApi:
                     _, handle = self.intake.register_with_handle(
                         fields.get("name"),
                         fields.get("email"),
-                        client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                        client_key=rate_limit_key(client_ip(event, self.origin_secret())),
                         honeypot=fields.get(HONEYPOT_FIELD) or "",
                         language=language,
                         consent=self._consent(event),
@@ -336,7 +363,7 @@ class HttpApi:
                     self.intake.register(
                         fields.get("name"),
                         fields.get("email"),
-                        client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                        client_key=rate_limit_key(client_ip(event, self.origin_secret())),
                         honeypot=fields.get(HONEYPOT_FIELD) or "",
                         language=language,
                         consent=self._consent(event),
@@ -559,7 +586,7 @@ class HttpApi:
     def _consent(self, event: Event) -> Consent:
         """The proof of consent of this request: the client address as the limits see it
         (CloudFront's viewer address behind the origin-verify header), the user agent."""
-        ip = client_ip(event, self.edge.origin_verify_secret)
+        ip = client_ip(event, self.origin_secret())
         return self.intake.consent_of(ip, headers_of(event).get("user-agent"))
 
     def _registration_cookie(self, handle: str, max_age: int | None = None) -> str:
@@ -657,7 +684,7 @@ class HttpApi:
             say = self._say(self.language(event, requested))
             self.intake.resend(
                 fields.get("token"),
-                client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
+                client_key=rate_limit_key(client_ip(event, self.origin_secret())),
                 consent=self._consent(event),
             )
             if from_form and wants_html(event):

@@ -281,7 +281,9 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         )
         # (and the confirmation path, for the proof of consent's client address)
         request_path = ("RegistrationHandler", "ConfirmationHandler")
-        origin = {"ORIGIN_VERIFY_SECRET"} if function in request_path else set()
+        # every function behind an API route refuses requests past CloudFront (issue 27)
+        routed = (*request_path, "ErasureHandler")
+        origin = {"ORIGIN_VERIFY_SECRET"} if function in routed else set()
         # CHALLENGE=pow: only the registration function signs and checks challenges
         # (and seals the registration cookie, which the confirmation function checks)
         challenge = {"CHALLENGE_SECRET"} if function in request_path else set()

@@ -13,6 +13,9 @@ aws.init_on_lambda(aws.Role.CONFIRM)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    refused = aws.http_api(aws.Role.CONFIRM).from_edge(event)  # only through CloudFront
+    if refused is not None:
+        return refused
     if event.get("routeKey") == "POST /confirm-code":  # CONFIRM_CODE: the code beside the link
         return aws.http_api(aws.Role.CONFIRM).confirm_code(event)
     if event.get("routeKey") == "POST /resend":  # the expired page's "send me a new link"

@@ -14,4 +14,7 @@ aws.init_on_lambda(aws.Role.ERASE)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    refused = aws.http_api(aws.Role.ERASE).from_edge(event)  # only through CloudFront
+    if refused is not None:
+        return refused
     return aws.http_api(aws.Role.ERASE).erase(event)

@@ -12,6 +12,9 @@ aws.init_on_lambda(aws.Role.REGISTER)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    refused = aws.http_api(aws.Role.REGISTER).from_edge(event)  # only through CloudFront
+    if refused is not None:
+        return refused
     if event.get("routeKey") == "GET /challenge":  # CHALLENGE=pow: a fresh challenge
         return aws.http_api(aws.Role.REGISTER).challenge(event)
     return aws.http_api(aws.Role.REGISTER).register(event)
