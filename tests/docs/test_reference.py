@@ -104,6 +104,7 @@ DEPLOY_ONLY = {
     "SAM",
     "SENDER_DOMAIN",
     "MAIL_FROM_SUBDOMAIN",
+    "REUSE_TABLE",
 }
 
 
