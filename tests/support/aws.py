@@ -138,6 +138,7 @@ def resolve(
     stack: str = TEST_STACK,
     params: Mapping[str, str] | None = None,
     template: Mapping[str, Any] | None = None,
+    region: str = REGION,
 ) -> Any:
     """`value` of template.yaml with the stack's name and parameters filled in: Ref of a
     parameter or pseudo parameter, Fn::Sub over those, Fn::If over the template's conditions
@@ -146,7 +147,7 @@ def resolve(
     given = dict(params or {})
     pseudo = {
         "AWS::StackName": stack,
-        "AWS::Region": REGION,
+        "AWS::Region": region,
         "AWS::AccountId": ACCOUNT,
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
