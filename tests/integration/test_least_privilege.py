@@ -55,6 +55,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses_events"
 FIXTURE_TO = "jane.doe+news@example.com"
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-MailDeadLetterQueue-TEST"
 SES_EVENTS_DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-ses-events-dead-letters"
+DIGEST_FAILURES_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-owner-digest-failures"
 CONFIGURATION_SET = "regflow-mail"  # the template's name for StackName "regflow"
 
 
@@ -86,6 +87,13 @@ def service_performed(
             iam.Request("sqs:SendMessage", DLQ_ARN),
             "the mapping's OnFailure destination: Lambda sends the description of a batch "
             "that exhausted its retries to the dead-letter queue, with the function's role",
+        ),
+    ]
+    out["OwnerDigestHandler"] += [
+        (
+            iam.Request("sqs:SendMessage", DIGEST_FAILURES_ARN),
+            "the function's on-failure destination: Lambda records a run that failed after "
+            "two retries there, with the function's role",
         ),
     ]
     out["SesEventsHandler"] += [
@@ -358,6 +366,7 @@ def refs_for(template: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, A
         "UserRegistrations.StreamArn": ctx["stream_arn"],
         "TokenSecret": ctx["secret_arn"],
         "MailDeadLetterQueue.Arn": DLQ_ARN,
+        "OwnerDigestFailureQueue.Arn": DIGEST_FAILURES_ARN,
         "SesEventsDeadLetterQueue.Arn": SES_EVENTS_DLQ_ARN,
         "SesConfigurationSet": CONFIGURATION_SET,
         "SenderEmail": STACK_ENV["SENDER_EMAIL"],
@@ -411,8 +420,10 @@ def test_the_flow_exercised_every_function(observed: Observed) -> None:
     assert ("ParkedMessageRecovery", "eventbridge", "PutEvents") in ops
     assert ("ErasureHandler", "dynamodb", "TransactWriteItems") in ops
     assert ("ErasureHandler", "dynamodb", "Query") in ops
-    assert ("OwnerDigestHandler", "dynamodb", "Scan") in ops
-    assert ("ParkedMessageRecovery", "dynamodb", "Scan") in ops
+    # the digest reads the index of confirmations: no function ever Scans the table
+    assert ("OwnerDigestHandler", "dynamodb", "Query") in ops
+    assert ("ParkedMessageRecovery", "dynamodb", "Query") in ops
+    assert not [c for c in observed.calls if c.operation == "Scan"]
     # RegistrationHandler never touches the secret or SES (cold start, least privilege).
     assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
 
@@ -523,10 +534,12 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     put_reg = iam.Request("dynamodb:PutItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
     assert not iam.is_allowed(erase, put_reg)
     assert not iam.is_allowed(erase, iam.Request("dynamodb:Scan", table))
-    assert not iam.is_allowed(mail, iam.Request("dynamodb:Scan", table))  # only digests read all
-    assert iam.is_allowed(
-        flow.statements["OwnerDigestHandler"], iam.Request("dynamodb:Scan", table)
-    )
+    # no function may Scan the table (the digests Query the index of confirmations)
+    for function, statements in flow.statements.items():
+        assert not iam.is_allowed(statements, iam.Request("dynamodb:Scan", table)), function
+    confirmations = iam.Request("dynamodb:Query", f"{table}/index/ConfirmedRegistrations")
+    assert iam.is_allowed(flow.statements["OwnerDigestHandler"], confirmations)
+    assert not iam.is_allowed(mail, confirmations)
 
 
 def test_unknown_calls_are_not_silently_allowed() -> None:
