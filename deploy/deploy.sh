@@ -37,9 +37,17 @@ fi
 
 echo "--- checks (stack ${STACK})"
 plan_text=$("$PYTHON" -m regflow.ops.deploy plan "$STACK")
-mapfile -t plan <<<"$plan_text"
-REGION=${plan[0]}
-params=("${plan[@]:1}")
+# the region on the first line, then one parameter override a line (bash 3.2, macOS's: no
+# mapfile, and an empty array is "unbound" under set -u, hence the ${params[@]+...} below)
+REGION=
+params=()
+while IFS= read -r line; do
+  if [ -z "$REGION" ]; then
+    REGION=$line
+  elif [ -n "$line" ]; then
+    params+=("$line")
+  fi
+done <<<"$plan_text"
 
 if [ "${REUSE_TABLE:-}" = yes ]; then
   # a table kept from a deleted stack: the new stack is made around it first (an IMPORT)
@@ -60,7 +68,7 @@ echo "--- deploying stack ${STACK} to ${REGION}"
   --no-confirm-changeset \
   --no-fail-on-empty-changeset \
   --tags "regflow:stack=${STACK}" "regflow:app=regflow" \
-  --parameter-overrides "${params[@]}"
+  --parameter-overrides ${params[@]+"${params[@]}"}
 
 echo "--- uploading the pages"
 "$PYTHON" -m regflow.publish --stack "$STACK" --region "$REGION" --source web

@@ -284,11 +284,7 @@ class HttpApi:
         edge: HttpEdge,
         metrics: Metrics = NO_METRICS,
         cookie_key: bytes | None = None,
-        origin_secret: Callable[[], str | None] | None = None,
     ) -> None:
-        # the origin-verify value (ORIGIN_VERIFY_SECRET), or how to fetch it at run time (AWS:
-        # regflow.aws.secrets); given, `from_edge` refuses a request that does not carry it
-        self._origin_secret = origin_secret
         # signs the registration cookie (`tokens.seal_handle`); CONFIRM_MODE=button trusts
         # only a sealed one, so without a key the same-browser shortcut is off
         self.cookie_key = cookie_key
@@ -298,19 +294,10 @@ class HttpApi:
         self._catalog: Catalog | None = None
         self._renderer: Renderer | None = None
 
-    def origin_secret(self) -> str | None:
-        if self._origin_secret is not None:
-            return self._origin_secret()
-        return self.edge.origin_verify_secret
-
     def from_edge(self, event: Event) -> Response | None:
         """None for a request that may be served; 403 for one that bypassed CloudFront (and
-        so the web ACL) when the API is fronted by it (an origin-verify value is set)."""
-        try:
-            secret = self.origin_secret()
-        except StoreUnavailable as exc:  # the value could not be fetched: try again shortly
-            say = self._say(self.language(event))
-            return error(503, say("error.busy"), **{"Retry-After": str(exc.retry_after)})
+        so the web ACL) when the API is fronted by it (ORIGIN_VERIFY_SECRET is set)."""
+        secret = self.edge.origin_verify_secret
         if not secret or from_origin(event, secret):
             return None
         self.metrics.emit({"OriginRefused": 1.0}, route="edge")
@@ -353,7 +340,7 @@ class HttpApi:
                     _, handle = self.intake.register_with_handle(
                         fields.get("name"),
                         fields.get("email"),
-                        client_key=rate_limit_key(client_ip(event, self.origin_secret())),
+                        client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
                         honeypot=fields.get(HONEYPOT_FIELD) or "",
                         language=language,
                         consent=self._consent(event),
@@ -363,7 +350,7 @@ class HttpApi:
                     self.intake.register(
                         fields.get("name"),
                         fields.get("email"),
-                        client_key=rate_limit_key(client_ip(event, self.origin_secret())),
+                        client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
                         honeypot=fields.get(HONEYPOT_FIELD) or "",
                         language=language,
                         consent=self._consent(event),
@@ -586,7 +573,7 @@ class HttpApi:
     def _consent(self, event: Event) -> Consent:
         """The proof of consent of this request: the client address as the limits see it
         (CloudFront's viewer address behind the origin-verify header), the user agent."""
-        ip = client_ip(event, self.origin_secret())
+        ip = client_ip(event, self.edge.origin_verify_secret)
         return self.intake.consent_of(ip, headers_of(event).get("user-agent"))
 
     def _registration_cookie(self, handle: str, max_age: int | None = None) -> str:
@@ -684,7 +671,7 @@ class HttpApi:
             say = self._say(self.language(event, requested))
             self.intake.resend(
                 fields.get("token"),
-                client_key=rate_limit_key(client_ip(event, self.origin_secret())),
+                client_key=rate_limit_key(client_ip(event, self.edge.origin_verify_secret)),
                 consent=self._consent(event),
             )
             if from_form and wants_html(event):

@@ -34,6 +34,7 @@ from tests.support.aws import (
     REGION,
     STACK_ENV,
     TOKEN_RE,
+    WEBHOOK_VALUE,
     Faults,
     StreamReader,
     aws_stack,
@@ -41,6 +42,7 @@ from tests.support.aws import (
     matches_any,
     sent_mail,
 )
+from tests.support.webhook import webhook_receiver
 
 FUNCTIONS = (
     "RegistrationHandler",
@@ -160,11 +162,13 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         # its transaction (the CHAL# Put)
         "CHALLENGE": "pow",
         "CHALLENGE_DIFFICULTY": "20",
-        "CHALLENGE_SECRET": "s" * 32,
+        # issue 27: the secrets come from Secrets Manager at run time (by ARN), the webhook
+        # key too (a real receiver on loopback takes the events)
     }
     with (
+        webhook_receiver(WEBHOOK_VALUE.encode()) as receiver,
         pytest.MonkeyPatch.context() as patch,
-        aws_stack(**env) as stack,
+        aws_stack(**env, WEBHOOK_URL=receiver.url) as stack,
     ):
         patch.setattr(aws.AwsClients, "_new_client", hooked)
         reader = StreamReader(stack.dynamodb, stack.table_name)
@@ -351,6 +355,8 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
             "table_arn": table["TableArn"],
             "stream_arn": table["LatestStreamArn"],
             "secret_arn": stack.secret_arn,
+            "secret_arns": stack.secret_arns,
+            "webhooks": len(receiver.accepted),
         }
 
 
@@ -365,6 +371,9 @@ def refs_for(template: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, A
         "UserRegistrations.Arn": ctx["table_arn"],
         "UserRegistrations.StreamArn": ctx["stream_arn"],
         "TokenSecret": ctx["secret_arn"],
+        "OriginVerifySecret": ctx["secret_arns"]["ORIGIN_VERIFY_SECRET_ARN"],
+        "ChallengeSecret": ctx["secret_arns"]["CHALLENGE_SECRET_ARN"],
+        "WebhookSecret": ctx["secret_arns"]["WEBHOOK_SECRET_ARN"],
         "MailDeadLetterQueue.Arn": DLQ_ARN,
         "OwnerDigestFailureQueue.Arn": DIGEST_FAILURES_ARN,
         "SesEventsDeadLetterQueue.Arn": SES_EVENTS_DLQ_ARN,
@@ -424,8 +433,28 @@ def test_the_flow_exercised_every_function(observed: Observed) -> None:
     assert ("OwnerDigestHandler", "dynamodb", "Query") in ops
     assert ("ParkedMessageRecovery", "dynamodb", "Query") in ops
     assert not [c for c in observed.calls if c.operation == "Scan"]
-    # RegistrationHandler never touches the secret or SES (cold start, least privilege).
-    assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
+    # RegistrationHandler never touches the token key or SES (cold start, least privilege):
+    # it reads the origin-verify value and the challenge key, nothing else of Secrets Manager
+    assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb", "secrets-manager"}
+    # issue 27: every secret is read at run time, by the functions that use it
+    read = {
+        (c.function, c.params["SecretId"].split(":")[-1].rsplit("-", 1)[0])
+        for c in observed.calls
+        if c.operation == "GetSecretValue"
+    }
+    assert read == {
+        ("RegistrationHandler", "regflow-ORIGIN_VERIFY_SECRET"),
+        ("RegistrationHandler", "regflow-CHALLENGE_SECRET"),
+        ("ConfirmationHandler", "regflow-ORIGIN_VERIFY_SECRET"),
+        ("ConfirmationHandler", "regflow-CHALLENGE_SECRET"),
+        ("ConfirmationHandler", "regflow-token-secret"),
+        ("ErasureHandler", "regflow-ORIGIN_VERIFY_SECRET"),
+        ("ErasureHandler", "regflow-token-secret"),
+        ("MailSender", "regflow-token-secret"),
+        ("MailSender", "regflow-WEBHOOK_SECRET"),
+        ("ParkedMessageRecovery", "regflow-token-secret"),
+        ("ParkedMessageRecovery", "regflow-WEBHOOK_SECRET"),
+    }
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -499,8 +528,30 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     flow = observed.flows[0]
     reg = flow.statements["RegistrationHandler"]
     mail = flow.statements["MailSender"]
-    table = next(r.resource for r in flow.requests["RegistrationHandler"])
+    table = next(
+        r.resource for r in flow.requests["RegistrationHandler"] if r.action.startswith("dynamodb:")
+    )
     put = iam.Request("dynamodb:PutItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
+    # issue 27: each function may read only the secrets its path uses
+    secret = {
+        variable: next(
+            r.resource
+            for f in flow.requests
+            for r in flow.requests[f]
+            if r.action == "secretsmanager:GetSecretValue" and variable in r.resource
+        )
+        for variable in ("ORIGIN_VERIFY_SECRET", "CHALLENGE_SECRET", "WEBHOOK_SECRET", "token")
+    }
+    read = {v: iam.Request("secretsmanager:GetSecretValue", arn) for v, arn in secret.items()}
+    assert not iam.is_allowed(reg, read["token"]) and not iam.is_allowed(
+        reg, read["WEBHOOK_SECRET"]
+    )
+    assert not iam.is_allowed(mail, read["ORIGIN_VERIFY_SECRET"])
+    assert not iam.is_allowed(mail, read["CHALLENGE_SECRET"])
+    for function in ("SesEventsHandler", "OwnerDigestHandler"):
+        assert not any(iam.is_allowed(flow.statements[function], r) for r in read.values())
+    erase = flow.statements["ErasureHandler"]
+    assert not iam.is_allowed(erase, read["CHALLENGE_SECRET"])
     assert iam.is_allowed(reg, put)
     assert not iam.is_allowed(
         reg, iam.Request(put.action, table, {"dynamodb:LeadingKeys": ("ADDR#x",)})
@@ -512,8 +563,12 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     assert iam.is_allowed(mail, ses)
     spoofed = iam.Request(ses.action, ses.resource, {"ses:FromAddress": ("ceo@example.com",)})
     assert not iam.is_allowed(mail, spoofed)
-    secret = next(r for r in flow.requests["ConfirmationHandler"] if r.action.startswith("secrets"))
-    assert not iam.is_allowed(reg, secret)  # the registration function cannot read the key
+    token_key = next(
+        r
+        for r in flow.requests["ConfirmationHandler"]
+        if r.action.startswith("secrets") and "token" in r.resource
+    )
+    assert not iam.is_allowed(reg, token_key)  # the registration function cannot read the key
     put = next(r for r in flow.requests["MailSender"] if r.action == "events:PutEvents")
     assert put.context["events:source"] == ("regflow.regflow",)
     assert iam.is_allowed(mail, put)

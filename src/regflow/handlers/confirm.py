@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from regflow import aws
+from regflow.aws import edge
 
 aws.init_on_lambda(aws.Role.CONFIRM)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    refused = aws.http_api(aws.Role.CONFIRM).from_edge(event)  # only through CloudFront
+    refused = edge.gate(aws.Role.CONFIRM, event)  # only through CloudFront
     if refused is not None:
         return refused
     if event.get("routeKey") == "POST /confirm-code":  # CONFIRM_CODE: the code beside the link

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from regflow import aws
+from regflow.aws import edge
 
 aws.init_on_lambda(aws.Role.REGISTER)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    refused = aws.http_api(aws.Role.REGISTER).from_edge(event)  # only through CloudFront
+    refused = edge.gate(aws.Role.REGISTER, event)  # only through CloudFront
     if refused is not None:
         return refused
     if event.get("routeKey") == "GET /challenge":  # CHALLENGE=pow: a fresh challenge

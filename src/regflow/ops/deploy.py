@@ -14,6 +14,8 @@
   so a new stack of the same name finds it in the way; the deploy is refused with the two
   ways on (REUSE_TABLE=yes adopts it into the new stack, `adopt-table`; DELETE_DATA=yes
   `make destroy` deletes it, `delete-table`);
+- the edge: WEB_ACL_ARN must be a WAFv2 web ACL of scope CLOUDFRONT; CERTIFICATE_ARN must be
+  ISSUED and cover DOMAIN_NAME (ACM in us-east-1), else CloudFormation fails minutes in;
 - the parameters: each optional variable that is set is passed, an empty value resetting the
   parameter to empty (`Param=""`); an unset one keeps the stack's previous value.
 
@@ -155,6 +157,63 @@ def check_inputs(env: Mapping[str, str], stack: str) -> None:
         raise DeployError("CERTIFICATE_ARN must be an ACM certificate in us-east-1")
     if env.get("HOSTED_ZONE_ID", "").strip() and not domain:
         raise DeployError("HOSTED_ZONE_ID is for DOMAIN_NAME's records: set DOMAIN_NAME too")
+    web_acl = env.get("WEB_ACL_ARN", "").strip()
+    if web_acl and not WEB_ACL_ARN.match(web_acl):
+        hint = " (that is a REGIONAL web ACL)" if ":regional/webacl/" in web_acl else ""
+        raise DeployError(
+            f"WEB_ACL_ARN={web_acl}: not the ARN of an AWS WAF (WAFv2) web ACL of scope "
+            f"CLOUDFRONT{hint}; CloudFront takes those only, made in us-east-1: "
+            "arn:aws:wafv2:us-east-1:ACCOUNT:global/webacl/NAME/ID (aws wafv2 list-web-acls "
+            "--scope CLOUDFRONT --region us-east-1)"
+        )
+
+
+# The template's AllowedPattern for WebAclArn (tests compare them).
+WEB_ACL_ARN = re.compile(
+    r"^arn:aws[a-z-]*:wafv2:us-east-1:[0-9]{12}:global/webacl/[A-Za-z0-9_-]{1,128}/[0-9a-f-]{36}$"
+)
+
+
+def covers(pattern: str, domain: str) -> bool:
+    """A certificate name covers `domain`: equal, or a wildcard for exactly one label."""
+    pattern, domain = pattern.lower().rstrip("."), domain.lower().rstrip(".")
+    if pattern == domain:
+        return True
+    if pattern.startswith("*."):
+        head, _, rest = domain.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return False
+
+
+def check_certificate(acm: Any, certificate: str, domain: str) -> None:
+    """The certificate is issued and names DOMAIN_NAME (itself or by a wildcard): otherwise
+    CloudFormation would fail on the distribution, minutes into the deploy."""
+    try:
+        found = acm.describe_certificate(CertificateArn=certificate)["Certificate"]
+    except acm.exceptions.ResourceNotFoundException:
+        raise DeployError(
+            f"CERTIFICATE_ARN {certificate} does not exist in us-east-1 (request one there: "
+            f"aws acm request-certificate --domain-name {domain} --validation-method DNS "
+            "--region us-east-1)"
+        ) from None
+    status = str(found.get("Status", ""))
+    if status != "ISSUED":
+        wait = (
+            "it is still waiting for validation: publish the CNAME record ACM shows "
+            f"(aws acm describe-certificate --certificate-arn {certificate} --region "
+            "us-east-1), wait until its status is ISSUED, then deploy"
+            if status == "PENDING_VALIDATION"
+            else "request a new one"
+        )
+        raise DeployError(f"CERTIFICATE_ARN is {status}, not ISSUED: {wait}")
+    names = [str(found.get("DomainName", ""))] + [
+        str(n) for n in found.get("SubjectAlternativeNames", [])
+    ]
+    if not any(covers(name, domain) for name in names if name):
+        raise DeployError(
+            f"CERTIFICATE_ARN does not cover DOMAIN_NAME={domain}: it names "
+            f"{', '.join(sorted({n for n in names if n}))}"
+        )
 
 
 def check_stack(cfn: Any, stack: str, region: str) -> dict[str, Any] | None:
@@ -465,6 +524,10 @@ def plan(
             region,
             allow_unverified=allow,
         )
+        certificate = env.get("CERTIFICATE_ARN", "").strip()
+        domain = env.get("DOMAIN_NAME", "").strip()
+        if certificate and domain:  # CloudFront's certificates live in us-east-1
+            check_certificate(session_factory("us-east-1").client("acm"), certificate, domain)
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(f"AWS call failed ({region}): {exc}") from exc
     notes = retained + notes
