@@ -8,7 +8,8 @@
 # Optional: STACK (regflow; several stacks per account and region are fine), REGION (else
 #   AWS_REGION, else AWS_DEFAULT_REGION, else your profile's region), ALARM_EMAIL,
 #   ALARM_TOPIC_ARN, SITE_NAME (spaces allowed), TABLE_NAME, DOMAIN_NAME + CERTIFICATE_ARN (+ HOSTED_ZONE_ID), WEB_ACL_ARN,
-#   REUSE_TABLE=yes (a new stack adopts the table a deleted one kept), EVENT_BUS_NAME, WEBHOOK_URL (commas between several), OWNER_DIGEST (off|daily),
+#   REUSE_TABLE=yes (a new stack adopts the table a deleted one kept), SES_EVENTS_KEY (off|on),
+#   EVENT_BUS_NAME, WEBHOOK_URL (commas between several), OWNER_DIGEST (off|daily),
 #   TOKEN_TTL_HOURS, CONFIRM_CODE, CHALLENGE (pow, the stack's default; off),
 #   CHALLENGE_DIFFICULTY, CONSENT_IP, CONSENT_TEXT_VERSION, CONFIRM_MODE,
 #   CORS_ALLOW_ORIGINS, ADDRESS_MIN_INTERVAL_SECONDS,

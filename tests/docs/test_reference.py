@@ -299,6 +299,7 @@ SERVICE_ROWS = {
     "SNS": "SNS",
     "SES": "SES configuration set",
     "Route53": "Route 53",
+    "KMS": "KMS",
     "IAM": "IAM",
 }
 

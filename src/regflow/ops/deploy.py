@@ -61,6 +61,7 @@ PARAMETERS: tuple[tuple[str, str], ...] = (
     ("DomainName", "DOMAIN_NAME"),
     ("CertificateArn", "CERTIFICATE_ARN"),
     ("HostedZoneId", "HOSTED_ZONE_ID"),
+    ("SesEventsKey", "SES_EVENTS_KEY"),
     ("WebAclArn", "WEB_ACL_ARN"),
     ("EventBusName", "EVENT_BUS_NAME"),
     ("WebhookUrl", "WEBHOOK_URL"),
