@@ -137,10 +137,10 @@ class SpreadClock:
 
 
 def spread_handler(n: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The register handler's own code (`HttpApi.register` over the intake `aws` builds for
+    """The register handler's own code (`HttpApi` over the intake `aws` builds for
     the register role), with a clock that spreads the posts over 24 hours."""
     from regflow import aws
-    from regflow.api import HttpApi
+    from regflow.http import HttpApi
     from regflow.intake import IntakeService
 
     base = aws.http_api(aws.Role.REGISTER)
@@ -152,7 +152,7 @@ def spread_handler(n: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
     def handle(event: dict[str, Any]) -> dict[str, Any]:
         clock.advance()
-        return http_api.register(event)
+        return http_api(event)
 
     return handle
 

@@ -1,9 +1,10 @@
 """Build the Lambda bundle (build/lambda) from pyproject.toml, runtime dependencies only.
 
     python deploy/build_bundle.py [--out build/lambda] [--python-version 3.13] [--with-boto3]
-                                  [--templates-dir DIR]
+                                  [--templates-dir DIR] [--wheel dist/regflow-<v>-py3-none-any.whl]
 
-pyproject.toml stays the single source of metadata: the regflow wheel is built from it, and its
+pyproject.toml stays the single source of metadata: the regflow wheel is built from it (or
+`--wheel` names the one `make build` made: the release's artifact), and its
 `[project].dependencies` are installed for the Lambda platform (manylinux2014_aarch64, CPython
 3.13, binary wheels only, so the build machine's own platform never leaks in).
 
@@ -79,7 +80,12 @@ def add_site_templates(out: Path, source: Path | None) -> None:
 
 
 def build(
-    out: Path, python_version: str, *, with_boto3: bool, templates_dir: Path | None = None
+    out: Path,
+    python_version: str,
+    *,
+    with_boto3: bool,
+    templates_dir: Path | None = None,
+    wheel: Path | None = None,
 ) -> None:
     if out.exists():
         shutil.rmtree(out)
@@ -91,10 +97,13 @@ def build(
         "--only-binary=:all:",
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as wheels:
-        pip("wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, str(ROOT))
-        (wheel,) = Path(wheels).glob("regflow-*.whl")
+        if wheel is None:  # the same wheel `make build` makes, built here from the checkout
+            pip("wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, str(ROOT))
+            (wheel,) = Path(wheels).glob("regflow-*.whl")
         pip("install", "--quiet", "--target", str(out), "--no-deps", str(wheel))
         shutil.rmtree(out / "bin", ignore_errors=True)  # console scripts: not for Lambda
+        # the pages the wheel carries for `regflow serve`: on AWS they are served from S3
+        shutil.rmtree(out / "regflow" / "web", ignore_errors=True)
         requirements = runtime_requirements(ROOT / "pyproject.toml", with_boto3=with_boto3)
         if requirements:
             pip("install", "--quiet", "--target", str(out), *platform, *requirements)
@@ -111,13 +120,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "lambda")
     parser.add_argument("--python-version", default="3.13")
     parser.add_argument("--with-boto3", action="store_true")
+    parser.add_argument(
+        "--wheel",
+        type=Path,
+        default=None,
+        help="a regflow wheel already built (make build: dist/regflow-<version>-py3-none-any.whl)",
+    )
     default_templates = os.environ.get("TEMPLATES_DIR") or None
     parser.add_argument(
         "--templates-dir", type=Path, default=Path(default_templates) if default_templates else None
     )
     args = parser.parse_args()
     build(
-        args.out, args.python_version, with_boto3=args.with_boto3, templates_dir=args.templates_dir
+        args.out,
+        args.python_version,
+        with_boto3=args.with_boto3,
+        templates_dir=args.templates_dir,
+        wheel=args.wheel,
     )
 
 

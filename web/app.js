@@ -35,9 +35,44 @@
       "|(?<![\\p{L}\\p{N}_])(?:https?|ftp|mailto|javascript|data|file)\\s*:" +
       "|(?<![\\p{L}\\p{N}_])www\\s*\\." +
       "|(?<![\\p{L}\\p{N}_.-])[\\p{L}\\p{N}][\\p{L}\\p{N}_-]*[\\p{L}\\p{N}]\\." +
-      "(?:[\\p{L}\\p{N}_-]+\\.)*\\p{L}{2,}(?![\\p{L}\\p{N}_-])",
+      "(?:[\\p{L}\\p{N}_-]+\\.)*\\p{L}{2,}(?![\\p{L}\\p{N}_-])" +
+      // a dotted IPv4 address, or a shortened one before a path
+      "|(?<![\\p{L}\\p{N}_.])[0-9]{1,10}(?:\\.[0-9]{1,3}){3}(?![\\p{L}\\p{N}_]|\\.[0-9])" +
+      "|(?<![\\p{L}\\p{N}_.])[0-9]{1,10}(?:\\.[0-9]{1,8}){1,2}(?=[/\\\\?#]|:[0-9])",
     "iu"
   );
+  // A domain whose first label is one letter or digit (v.gd/Ab12Cd, x.com, t.co), unless it is
+  // initials glued to a surname (A.Smith, J.R.R.Tolkien): the server's _ONE_LETTER_DOMAIN.
+  var ONE_LETTER_DOMAIN = new RegExp(
+    "(?<![\\p{L}\\p{N}_.-])([\\p{L}\\p{N}](?:\\.[\\p{L}\\p{N}](?:[\\p{L}\\p{N}_-]*[\\p{L}\\p{N}])?)*)" +
+      "\\.(\\p{L}{2,}|xn--[a-z0-9-]+)(?![\\p{L}\\p{N}_-])([/\\\\?#@]|:[0-9])?",
+    "giu"
+  );
+
+  function isUpper(ch) {
+    return ch === ch.toUpperCase() && ch !== ch.toLowerCase();
+  }
+
+  function isInitials(match) {
+    var tld = match[2];
+    var labels = match[1].split(".");
+    for (var i = 0; i < labels.length; i++) {
+      if (Array.from(labels[i]).length !== 1 || !isUpper(labels[i])) return false;
+    }
+    var rest = tld.slice(1);
+    return match[3] === undefined && isUpper(tld[0]) && rest === rest.toLowerCase();
+  }
+
+  // The server's contains_link: the rule for any free text that is mailed.
+  function containsLink(text) {
+    var folded = text.normalize("NFKC").replace(DOTS, ".");
+    if (LINKISH.test(folded)) return true;
+    var matches = folded.matchAll(ONE_LETTER_DOMAIN);
+    for (var match of matches) {
+      if (!isInitials(match)) return true;
+    }
+    return false;
+  }
   // Dot-atom local part, ASCII only (no quoted strings, no empty atoms), as the server.
   var LOCAL_PART = /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/;
   // One domain label: letters and digits of any script, inner hyphens, at most 63 characters.
@@ -53,7 +88,7 @@
     if (codePointLength(name) > NAME_MAX) return msg("web.name.too_long", { max: NAME_MAX });
     if (FORBIDDEN_NAME_CHARS.test(name)) return msg("web.name.bad_chars");
     if (ENCODED_WORD.test(name)) return msg("web.name.bad_chars");
-    if (LINKISH.test(name.replace(DOTS, "."))) return msg("web.name.link");
+    if (containsLink(name)) return msg("web.name.link");
     return null;
   }
 
@@ -314,8 +349,6 @@
 
   var challenge = { state: "off", payload: null, promise: Promise.resolve() };
   var challengeStatus = document.getElementById("challenge-status");
-  var SOLVE_BATCH = 1000;
-
   function sayChallenge(key) {
     if (!challengeStatus) return;
     challengeStatus.textContent = key ? msg(key) : "";
@@ -328,11 +361,64 @@
     return out;
   }
 
-  function solve(task) {
+  // The search runs in workers (web/challenge-worker.js: SHA-256 in plain JavaScript, the
+  // salt's whole blocks hashed once, then one block per number, no promise or allocation per
+  // number), one per core up to 8, each on its own part of [0, maxnumber]; WebCrypto checks
+  // the answer. Without workers, the page does it itself, one WebCrypto digest per number
+  // (slow, but it works).
+  var WORKER_URL = (function () {
+    var script = document.currentScript && document.currentScript.src;
+    return script ? script.replace(/[^/]*$/, "challenge-worker.js") : "challenge-worker.js";
+  })();
+
+  function solveInWorkers(task) {
+    var count = Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 8));
+    var max = task.maxnumber;
+    var share = Math.ceil((max + 1) / count);
+    return new Promise(function (resolve, reject) {
+      var workers = [];
+      var pending = count;
+      var settled = false;
+      function settle(ok, value) {
+        if (settled) return;
+        settled = true;
+        workers.forEach(function (worker) {
+          worker.terminate();
+        });
+        (ok ? resolve : reject)(value);
+      }
+      for (var i = 0; i < count && !settled; i++) {
+        var worker;
+        try {
+          worker = new Worker(WORKER_URL);
+        } catch (error) {
+          settle(false, error);
+          return;
+        }
+        workers.push(worker);
+        worker.onmessage = function (event) {
+          if (typeof event.data === "number") settle(true, event.data);
+          else if (--pending === 0) settle(true, null);
+        };
+        worker.onerror = function (event) {
+          if (event && event.preventDefault) event.preventDefault();
+          settle(false, new Error("challenge worker failed"));
+        };
+        worker.postMessage({
+          salt: String(task.salt),
+          target: String(task.challenge).toLowerCase(),
+          start: i * share,
+          end: Math.min(max, (i + 1) * share - 1),
+        });
+      }
+    });
+  }
+
+  function solveHere(task) {
     var encoder = new TextEncoder();
     function batch(start) {
       if (start > task.maxnumber) return Promise.resolve(null);
-      var end = Math.min(start + SOLVE_BATCH - 1, task.maxnumber);
+      var end = Math.min(start + 999, task.maxnumber);
       var digests = [];
       for (var n = start; n <= end; n++) {
         digests.push(crypto.subtle.digest("SHA-256", encoder.encode(task.salt + n)));
@@ -345,6 +431,22 @@
       });
     }
     return batch(0);
+  }
+
+  function solve(task) {
+    var search = typeof Worker === "function" ? solveInWorkers(task) : Promise.reject(null);
+    return search
+      .catch(function () {
+        return solveHere(task);
+      })
+      .then(function (found) {
+        if (found === null) return null;
+        // WebCrypto has the last word on the answer
+        var data = new TextEncoder().encode(task.salt + found);
+        return crypto.subtle.digest("SHA-256", data).then(function (hash) {
+          return toHex(hash) === task.challenge ? found : null;
+        });
+      });
   }
 
   function challengeEndpoint() {
@@ -473,5 +575,5 @@
   catalogLoaded.then(showQueryStatus);
 
   // Exposed for tests and for embedding pages that want to reuse the checks.
-  window.regflow = { checkName: checkName, checkEmail: checkEmail };
+  window.regflow = { checkName: checkName, checkEmail: checkEmail, solveChallenge: solve };
 })();

@@ -1,3 +1,3 @@
 """regflow: an email-verified two-step registration pipeline."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

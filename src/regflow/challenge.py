@@ -31,6 +31,7 @@ from regflow.domain import ConfigError, SpentChallenge, ValidationError
 from regflow.domain.challenge import FIELD, REFUSED
 
 ALGORITHM = "SHA-256"
+SALT_BLOCK = 64  # bytes: one SHA-256 block
 _CONTEXT = b"regflow/challenge/v1\x00"
 
 
@@ -48,7 +49,11 @@ class ChallengeIssuer:
 
     def issue(self, now: float) -> dict[str, object]:
         expires = int(now) + self.ttl_seconds
-        salt = f"{secrets.token_hex(12)}?expires={expires}&max={self.difficulty}"
+        rest = f"?expires={expires}&max={self.difficulty}"
+        # at least 96 random bits, and a salt of whole 64-byte SHA-256 blocks: the page hashes
+        # it once and then one block per number tried (web/app.js); the work is the numbers
+        size = 24 + (-(24 + len(rest)) % SALT_BLOCK)
+        salt = secrets.token_hex((size + 1) // 2)[:size] + rest
         number = secrets.randbelow(self.difficulty + 1)
         challenge = hashlib.sha256(f"{salt}{number}".encode()).hexdigest()
         return {

@@ -63,7 +63,7 @@ class Rules:
     # CHALLENGE=pow: POST /register needs a solved proof-of-work challenge (`challenge`);
     # CHALLENGE_DIFFICULTY is its maxnumber (ALTCHA): the browser tries half of it on average
     challenge: bool = False
-    challenge_difficulty: int = 50_000
+    challenge_difficulty: int = 1_000_000
 
     @property
     def address_limit(self) -> Limit:
@@ -80,7 +80,7 @@ class Rules:
 
 @dataclass(frozen=True, slots=True)
 class HttpEdge:
-    """The HTTP adapter's settings (`regflow.api`)."""
+    """The HTTP layer's settings (`regflow.http`, `regflow.views`)."""
 
     success_url: str
     register_page_url: str = "/"
@@ -196,6 +196,29 @@ class Embedded:
     database_url: DatabaseUrl | None = None  # None: SQLite in the data directory
 
 
+TOKEN_SECRET_HEX = "hex:"  # noqa: S105 (a prefix, not a secret)
+
+
+def token_secret_of(text: str) -> bytes:
+    """`TOKEN_SECRET`: the key as text (its UTF-8 bytes), or `hex:` followed by the key's bytes
+    in hex, the form of the generated `secret.key` (`TOKEN_SECRET=hex:$(cat secret.key)`): so
+    every replica, and an installation moved to another machine or store, signs and checks
+    with the key its links were mailed under."""
+    if text.startswith(TOKEN_SECRET_HEX):
+        try:
+            key = bytes.fromhex(text[len(TOKEN_SECRET_HEX) :].strip())
+        except ValueError:
+            raise ConfigError(
+                "TOKEN_SECRET=hex:... must be hex digits (the form of secret.key)"
+            ) from None
+        if len(key) < 32:
+            raise ConfigError("TOKEN_SECRET=hex:... must hold at least 32 bytes (64 digits)")
+        return key
+    if len(text.encode()) < 32:
+        raise ConfigError("TOKEN_SECRET must be at least 32 characters")
+    return text.encode()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every layer's settings, read once. Runtimes hand each layer its own part."""
@@ -219,8 +242,7 @@ class Settings:
         source = {**defaults, **{k: v for k, v in given.items() if v != ""}}
         reader = _Reader(source)
         secret = reader.optional("TOKEN_SECRET")
-        if secret is not None and len(secret.encode()) < 32:
-            raise ConfigError("TOKEN_SECRET must be at least 32 characters")
+        token_secret = token_secret_of(secret) if secret is not None else None
         # the order of the docs' table: the first missing or bad variable is named
         sender = reader.email("SENDER_EMAIL")
         owner = reader.email("OWNER_EMAIL")
@@ -229,7 +251,7 @@ class Settings:
         site_name = reader.text("SITE_NAME", "regflow")
         language = reader.choice_of("DEFAULT_LANGUAGE", SUPPORTED_LANGUAGES, "en")
         ttl_hours = reader.integer("TOKEN_TTL_HOURS", 24, low=1, high=24 * 30)
-        templates = reader.directory("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
+        templates = reader.templates("TEMPLATES_DIR") if reader.optional("TEMPLATES_DIR") else None
         confirm_code = reader.choice_of("CONFIRM_CODE", ("on", "off"), "on") == "on"
         return cls(
             rules=Rules(
@@ -246,7 +268,7 @@ class Settings:
                 consent_text_version=reader.text("CONSENT_TEXT_VERSION", "1")[:64],
                 challenge=reader.choice_of("CHALLENGE", ("off", "pow"), "off") == "pow",
                 challenge_difficulty=reader.integer(
-                    "CHALLENGE_DIFFICULTY", 50_000, low=1, high=10_000_000
+                    "CHALLENGE_DIFFICULTY", 1_000_000, low=1, high=10_000_000
                 ),
             ),
             http=HttpEdge(
@@ -290,7 +312,7 @@ class Settings:
                 ),
                 database_url=reader.database_url("DATABASE_URL"),
             ),
-            token_secret=secret.encode() if secret else None,
+            token_secret=token_secret,
             log_level=reader.choice_text(
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
             ),
@@ -398,6 +420,12 @@ class _Reader:
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 # the value is not echoed: it may hold a credential
                 raise ConfigError(f"WEBHOOK_URL entry {number} is not an absolute http(s) URL")
+            if parts.scheme == "http" and not _is_loopback(parts.hostname):
+                # a signed event carries names and addresses; Basic credentials ride along
+                raise ConfigError(
+                    f"WEBHOOK_URL entry {number} is http://: webhooks go to https:// only "
+                    "(http:// only to this machine: localhost, 127.0.0.0/8, ::1)"
+                )
             if part not in urls:
                 urls.append(part)
         secret = self.optional("WEBHOOK_SECRET")
@@ -429,6 +457,22 @@ class _Reader:
             raise ConfigError(f"{name} must name an existing directory, got {str(path)!r}")
         return path
 
+    def templates(self, name: str) -> Path:
+        """An owner's words and templates: templates are code, so a folder (or a file in it)
+        that other users may write is refused, as a key file they may read is."""
+        from regflow.render.templates import unsafe_override_path
+
+        path = self.directory(name)
+        found = unsafe_override_path(path)
+        if found is not None and found[1] == "writable":
+            raise ConfigError(
+                f"{name}: {found[0]} can be written by other users (group or others); "
+                f"run `chmod -R go-w {path}`"
+            )
+        if found is not None:
+            raise ConfigError(f"{name}: cannot read {found[0]}")
+        return path
+
     def domains(self, name: str) -> frozenset[str]:
         raw = self.optional(name) or ""
         return frozenset(d.strip().lower().lstrip("@") for d in raw.split(",") if d.strip())
@@ -444,6 +488,15 @@ class _Reader:
             except ValueError:
                 raise ConfigError(f"{name} has an invalid address or network: {part!r}") from None
         return tuple(nets)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _EVENT_BUS_RE = re.compile(

@@ -1,5 +1,6 @@
-"""Delivery: render what an owed message says and send it through its channel, off the request
-path, under the one delivery policy (`regflow.domain.policy`).
+"""Delivery: send what an owed message says (composed by `regflow.composer`) through its
+channel, off the request path, under the one delivery policy (`regflow.domain.policy`), and
+settle every failure in one step (`_settle`: drop, retry or park in the outbox).
 
 Used by every sender alike: the AWS mail sender (fresh messages from the table's stream), the
 embedded outbox worker and the operator's `regflow redrive` / `retry-dead` (claimed messages
@@ -12,10 +13,10 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from regflow.composer import Composer
 from regflow.config import MailSettings
 from regflow.domain import (
     DEFAULT_POLICY,
@@ -27,17 +28,18 @@ from regflow.domain import (
     Email,
     FailureClass,
     Message,
-    MessageKind,
-    Registration,
     Status,
     SuppressionReason,
+    Verdict,
     event_of,
     mask_email,
     utcnow,
 )
+from regflow.domain.breaker import BREAKER_WINDOW_SECONDS, CLOSED, Breaker, Refusal
 from regflow.feedback import TAG_KIND, TAG_REGISTRATION, suppress_inbox
 from regflow.metrics import NO_METRICS, Metrics
 from regflow.ports import (
+    BreakerStore,
     Clock,
     EventChannel,
     MailChannel,
@@ -49,7 +51,7 @@ from regflow.ports import (
 from regflow.tokens import TokenSigner
 
 if TYPE_CHECKING:
-    from regflow.render.templates import Renderer
+    pass
 
 log = logging.getLogger("regflow.delivery")
 
@@ -63,6 +65,8 @@ RETRY_MARGIN_SECONDS = 25.0
 SUPPRESSED = "Suppressed"
 NO_MAIL_DOMAIN = "NoMailDomain"
 DNS_UNAVAILABLE = "DnsUnavailable"
+# A message parked by the open mail breaker until its next try (regflow.domain.breaker).
+BREAKER_OPEN = "BreakerOpen"
 
 # The metric each result counts under (regflow.metrics; EMF on AWS).
 RESULT_METRICS = {
@@ -100,8 +104,12 @@ class DeliveryService:
         suppressions: SuppressionList | None = None,
         mail_domains: MailDomains | None = None,
         events: Mapping[Channel, EventChannel] | None = None,
+        breaker: BreakerStore | None = None,
     ) -> None:
         self.store = store
+        # the mail breaker (regflow.domain.breaker): a run of the recipient's refusals over
+        # several domains is the account's; None: off (no suppression list either)
+        self.breaker = breaker
         self.events = dict(events or {})  # webhooks, EventBridge (regflow.domain.events)
         # deliverability: no mail to a suppressed inbox; a refusal of the registrant's
         # address suppresses it; a verification mail only to a domain that receives mail
@@ -115,144 +123,18 @@ class DeliveryService:
         self.clock = clock
         self._now = now
         self.metrics = metrics
-        self._renderer: Renderer | None = None
-        self._erasure_signer: TokenSigner | None = None
+        self.composer = Composer(store=store, settings=settings, signer=signer, clock=clock)
 
     # --- rendering -----------------------------------------------------------------------
 
-    @property
-    def renderer(self) -> Renderer:
-        # Imported here, not at module level: only senders render, and the template engine
-        # would add to the register/confirm handlers' cold start.
-        if self._renderer is None:
-            from regflow.render.catalog import Catalog
-            from regflow.render.templates import Renderer
-
-            s = self.settings
-            self._renderer = Renderer(
-                Catalog(s.templates_dir, s.default_language), s.templates_dir, site=s.site_name
-            )
-        return self._renderer
-
-    def recipient(self, message: Message) -> str:
-        if message.kind.is_event:
-            return message.target
-        if message.kind in (
-            MessageKind.OWNER_NOTIFICATION,
-            MessageKind.ERASURE_NOTICE,
-            MessageKind.OWNER_DIGEST,
-        ):
-            return self.settings.owner_email
-        return message.registration.email
-
-    def confirm_link(self, registration: Registration) -> str:
-        token = self.signer.issue(registration.id, registration.addr_key)
-        link = f"{self.settings.confirm_url}?token={token}"
-        if registration.language != self.settings.default_language:
-            link += f"&lang={registration.language}"
-        return link
-
-    def erase_link(self, registration_id: str, addr_key: str, lang: str) -> str:
-        """The signed self-service erasure link every mail to a registrant carries."""
-        if self._erasure_signer is None:
-            self._erasure_signer = self.signer.for_erasure()
-        token = self._erasure_signer.issue(registration_id, addr_key)
-        link = f"{self.settings.erase_url}?token={token}"
-        if lang != self.settings.default_language:
-            link += f"&lang={lang}"
-        return link
+    # --- composition (regflow.composer) ------------------------------------------------
 
     def render(self, message: Message) -> Email | None:
         """The email a message owes, or None when it no longer owes one."""
-        from regflow import emails
+        return self.composer.compose(message)
 
-        if message.kind.is_event:
-            return None  # not an email (`publish`)
-        reg = message.registration
-        s = self.settings
-        if message.kind is MessageKind.OWNER_DIGEST:
-            return self._digest(message)
-        if message.kind is MessageKind.OWNER_NOTIFICATION:
-            if s.owner_digest == "daily":
-                return None  # the day's digest tells the owner (OWNER_DIGEST=daily)
-            return emails.owner_notification(
-                reg, sender=s.sender_email, owner=s.owner_email, renderer=self.renderer
-            )
-        if message.kind is MessageKind.ERASURE_NOTICE:
-            return emails.erasure_notice(
-                reg,
-                erased_at=self.clock(),
-                sender=s.sender_email,
-                owner=s.owner_email,
-                renderer=self.renderer,
-            )
-        confirmed_id = self.store.confirmed_registration_id(reg.addr_key)
-        if confirmed_id == reg.id:
-            return None  # confirmed already (a retried stream record): the link is not needed
-        if confirmed_id is not None:
-            return emails.already_registered(
-                reg,
-                sender=s.sender_email,
-                site=s.site_name,
-                lang=reg.language,
-                renderer=self.renderer,
-                # bound to the confirmed registration: it outlives this pending one
-                erase_link=self.erase_link(confirmed_id, reg.addr_key, reg.language),
-            )
-        if reg.ttl is None or reg.expired(self.clock()):
-            log.warning(
-                "verification message not sent: registration expired before delivery",
-                extra={"registration_id": reg.id},
-            )
-            return None
-        return emails.verification(
-            reg,
-            link=self.confirm_link(reg),
-            expires_at=datetime.fromtimestamp(reg.ttl, tz=reg.timestamp.tzinfo),
-            hours=s.token_ttl_hours,
-            sender=s.sender_email,
-            site=s.site_name,
-            lang=reg.language,
-            renderer=self.renderer,
-            erase_link=self.erase_link(reg.id, reg.addr_key, reg.language),
-            code=self.confirm_code(reg) if s.confirm_code else None,
-        )
-
-    def _digest(self, message: Message) -> Email:
-        """The owner's digest of one UTC day: the confirmations in its window, read from the
-        store through its index of confirmations (`ExportQueries.registrations_since`,
-        oldest first, read only up to the window's end; on DynamoDB the ConfirmedRegistrations
-        index, one Query per shard, never a Scan of the table)."""
-        from itertools import takewhile
-
-        from regflow import emails
-        from regflow.domain import Status
-        from regflow.domain.digest import window_of
-        from regflow.ports import ExportQueries
-
-        since, until = window_of(message)
-        queries: ExportQueries = self.store  # type: ignore[assignment]
-        in_order = queries.registrations_since(Status.CONFIRMED, since)
-        confirmed = [
-            r
-            for r in takewhile(lambda r: r.confirmed_at is None or r.confirmed_at < until, in_order)
-            if r.confirmed_at is not None and since <= r.confirmed_at
-        ]
-        confirmed.sort(key=lambda r: (r.confirmed_at or r.timestamp, r.id))
-        s = self.settings
-        return emails.owner_digest(
-            since.date().isoformat(),
-            confirmed,
-            sender=s.sender_email,
-            owner=s.owner_email,
-            renderer=self.renderer,
-        )
-
-    def confirm_code(self, registration: Registration) -> str:
-        """The 6-digit code beside the link (CONFIRM_CODE; `tokens.confirmation_code`)."""
-        from regflow.tokens import confirmation_code
-
-        return confirmation_code(self.signer, registration.id, registration.addr_key)
+    def recipient(self, message: Message) -> str:
+        return self.composer.recipient(message)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -358,7 +240,16 @@ class DeliveryService:
         return result
 
     def _count(self, message: Message, result: Result) -> None:
+        if result is Result.PARKED:
+            return  # counted where it is parked (`_count_park`), by why
         self.metrics.emit({RESULT_METRICS[result.value]: 1.0}, kind=message.kind.value)
+
+    def _count_park(self, message: Message, error: str) -> None:
+        """MessagesParked (SES or the relay refusing or down: alarmed), or DnsParked: the
+        address's domain did not answer (its own metric: a wildcard domain whose DNS times
+        out says nothing of SES)."""
+        name = "DnsParked" if error == DNS_UNAVAILABLE else RESULT_METRICS[Result.PARKED.value]
+        self.metrics.emit({name: 1.0}, kind=message.kind.value)
 
     def _deliver_fresh(
         self,
@@ -367,10 +258,15 @@ class DeliveryService:
         sleep: Callable[[float], None],
         time_left: Callable[[], float] | None,
     ) -> Result:
+        if self._held(message):
+            return self._hold(message, attempts=1)
         attempts = 1
         while True:
             try:
-                return Result.SENT if self.send(message) else Result.NOT_NEEDED
+                if not self.send(message):
+                    return Result.NOT_NEEDED
+                self._sent(message)
+                return Result.SENT
             except DeliveryError as exc:
                 verdict = self.policy.decide(message.kind, exc.failure, attempts)
                 action = verdict.action
@@ -378,26 +274,17 @@ class DeliveryService:
                     time_left is not None and time_left() < verdict.delay + RETRY_MARGIN_SECONDS
                 ):
                     action = Action.PARK  # no time to wait in this invocation: the outbox waits
+                if action is Action.RETRY and exc.code == DNS_UNAVAILABLE:
+                    # a DNS time-out waits in the outbox, never in this batch: the domain's
+                    # unknown answer is cached for minutes, a retry now would only wait again
+                    action = Action.PARK
                 self._log_failure(message, exc, attempts, action)
-                error = exc.code or exc.failure.value
                 if action is Action.RETRY:
                     self.metrics.emit({"MessagesRetried": 1.0}, kind=message.kind.value)
                     sleep(verdict.delay)
                     attempts += 1
                     continue
-                if action is Action.DROP:
-                    self._outbox().drop(message, error=error)
-                    self.refused(message, exc)
-                    return Result.DROPPED
-                now = self._now()
-                self._outbox().park(
-                    message,
-                    attempts=attempts,
-                    error=error,
-                    at=now + verdict.delay,
-                    now=now,
-                )
-                return Result.PARKED
+                return self._settle(message, exc, action, verdict, attempts=attempts)
 
     def deliver_claimed(self, claimed: ClaimedMessage) -> Result:
         """A message an outbox handed out: deliver it and settle it there by the policy."""
@@ -408,6 +295,8 @@ class DeliveryService:
     def _deliver_claimed(self, claimed: ClaimedMessage) -> Result:
         outbox = self._outbox()
         message = claimed.message
+        if self._held(message):
+            return self._hold(message, attempts=claimed.attempts, claimed=claimed)
         try:
             try:
                 sent = self.send(message)
@@ -425,25 +314,146 @@ class DeliveryService:
                 message.kind, exc.failure, claimed.attempts, failing_for=now - first
             )
             self._log_failure(message, exc, claimed.attempts, verdict.action)
-            error = exc.code or exc.failure.value
-            if verdict.action is Action.DROP:
-                outbox.drop(message, error=error, claimed=claimed)
-                self.refused(message, exc)
-                return Result.DROPPED
-            if verdict.action is Action.RETRY:
-                outbox.fail(claimed, at=now + verdict.delay, error=error)
-                return Result.RETRY
-            outbox.park(
-                message,
-                attempts=claimed.attempts,
-                error=error,
-                at=now + verdict.delay if verdict.automatic else None,
-                now=now,
-                claimed=claimed,
+            return self._settle(
+                message, exc, verdict.action, verdict, attempts=claimed.attempts, claimed=claimed
             )
-            return Result.PARKED
         outbox.complete(claimed)
+        if sent:
+            self._sent(message)
         return Result.SENT if sent else Result.NOT_NEEDED
+
+    def _settle(
+        self,
+        message: Message,
+        exc: DeliveryError,
+        action: Action,
+        verdict: Verdict,
+        *,
+        attempts: int,
+        claimed: ClaimedMessage | None = None,
+    ) -> Result:
+        """The one settle step of a failed delivery, fresh or claimed: the policy's `action`
+        written to the outbox (a fresh message's RETRY waits in process, never here)."""
+        outbox = self._outbox()
+        error = exc.code or exc.failure.value
+        now = self._now()
+        if action is Action.DROP and not self._breaker_parks(message, exc, now):
+            outbox.drop(message, error=error, claimed=claimed)
+            self.refused(message, exc)
+            return Result.DROPPED
+        if action is Action.DROP:  # the breaker's: the account's problem, kept for the fix
+            return self._hold(message, attempts=attempts, claimed=claimed, error=error)
+        if action is Action.RETRY and claimed is not None:
+            outbox.fail(claimed, at=now + verdict.delay, error=error)
+            return Result.RETRY
+        outbox.park(
+            message,
+            attempts=attempts,
+            error=error,
+            at=now + verdict.delay if verdict.automatic else None,
+            now=now,
+            claimed=claimed,
+        )
+        self._count_park(message, error)
+        return Result.PARKED
+
+    # --- the breaker (regflow.domain.breaker) ---------------------------------------------
+
+    def _held(self, message: Message) -> bool:
+        """The breaker is open and this is not the one message it tries now."""
+        if self.breaker is None or message.kind.is_event:
+            return False
+        state = self.breaker.load()
+        if not state.open:
+            return False
+        after, may = state.probe(self._now())
+        if may:
+            self.breaker.save(after)
+            log.info("mail breaker open: trying one message", extra={"kind": message.kind.value})
+        return not may
+
+    def _hold(
+        self,
+        message: Message,
+        *,
+        attempts: int,
+        claimed: ClaimedMessage | None = None,
+        error: str = BREAKER_OPEN,
+    ) -> Result:
+        """Park `message` until the breaker's next try."""
+        assert self.breaker is not None
+        now = self._now()
+        at = max(self.breaker.load().probe_at, now)
+        self._outbox().park(
+            message, attempts=attempts, error=error, at=at, now=now, claimed=claimed
+        )
+        self._count_park(message, error)
+        return Result.PARKED
+
+    def _sent(self, message: Message) -> None:
+        """A successful send: the breaker closes (written only when it changes)."""
+        if self.breaker is None or message.kind.is_event:
+            return
+        state = self.breaker.load()
+        if state == CLOSED:
+            return
+        self.breaker.save(state.sent())
+        if state.open:
+            self.metrics.emit({"MailBreakerClosed": 1.0})
+            log.warning("mail breaker closed: a message was sent; parked mail goes out now")
+
+    def _breaker_parks(self, message: Message, exc: DeliveryError, now: float) -> bool:
+        """A refusal the classifier calls the recipient's, seen by the breaker: False while
+        it stands (drop and suppress); True when the breaker is or just became open (the
+        message parks; on opening, the window's earlier refusals are undone)."""
+        if (
+            self.breaker is None
+            or self.suppressions is None
+            or not message.kind.to_registrant
+            or exc.code == SUPPRESSED
+        ):
+            return False
+        reg = message.registration
+        state = self.breaker.load()
+        refusal = Refusal(
+            at=now,
+            domain=reg.email.rpartition("@")[2].lower(),
+            key=reg.limit_key,
+            registration_id=reg.id,
+        )
+        after, undo = state.refused(refusal)
+        if after != state:
+            self.breaker.save(after)
+        if undo is None:
+            return False
+        if not state.open:
+            self._open(after, undo, refusal)
+        return True
+
+    def _open(self, state: Breaker, undo: tuple[Refusal, ...], refusal: Refusal) -> None:
+        """The breaker just opened: lift the window's suppressions, their registrations
+        PENDING again with their mail owed, and tell the owner (an ERROR line; on AWS the
+        `MailBreakerOpened` metric, which an alarm watches)."""
+        assert self.suppressions is not None
+        by_key: dict[str, list[str]] = {}
+        for r in undo:
+            by_key.setdefault(r.key, []).append(r.registration_id)
+        owed = 0
+        for key, ids in by_key.items():
+            owed += len(self.suppressions.restore(key, ids, self.clock()))
+        self.metrics.emit({"MailBreakerOpened": 1.0})
+        domains = {r.domain for r in (*undo, refusal)}
+        log.error(
+            "mail breaker open: %d refusals of recipients at %d domains within %d minutes and"
+            " no mail sent: read as the account's (the relay, the sender, DNS), not the"
+            " recipients'; nobody is suppressed, %d suppressions lifted, %d messages owed"
+            " again; fix the cause and the parked mail goes out by itself",
+            len(undo) + 1,
+            len(domains),
+            int(BREAKER_WINDOW_SECONDS // 60),
+            len(by_key),
+            owed,
+        )
 
     def refused(self, message: Message, exc: DeliveryError) -> None:
         """A message to the registrant was refused for good (DROP): a suppressed inbox is

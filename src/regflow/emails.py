@@ -203,12 +203,12 @@ def to_mime(message: Email, *, now: datetime | None = None) -> Message:
     subject = _one_line(message.subject)
     # typeshed types header values as str; Message also takes a Header (RFC 2047-encoded)
     mime["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
-    mime["From"] = _address(message.sender)
-    mime["To"] = _address(message.to)
+    mime["From"] = wire_address(message.sender)
+    mime["To"] = wire_address(message.to)
     if message.reply_to and _plain(message.reply_to):
         # a courtesy header: left out for an address that is not plain ASCII (registrations
         # made before validation refused those), rather than refusing the whole message
-        mime["Reply-To"] = _address(message.reply_to)
+        mime["Reply-To"] = wire_address(message.reply_to)
     mime["Date"] = format_datetime(now or datetime.now(UTC))
     domain = message.sender.rpartition("@")[2] or "localhost"
     mime["Message-ID"] = make_msgid(domain=domain)
@@ -227,7 +227,9 @@ def _text_part(text: str, subtype: str) -> MIMEText:
     return MIMEText(text, subtype, _UTF8_QP)  # type: ignore[arg-type]
 
 
-def _address(addr: str) -> str:
+def wire_address(addr: str) -> str:
+    """`addr` as it goes on the wire (headers, the SMTP envelope, SES's parameters): its
+    domain in IDNA (xn--) form. Raises ValueError for a local part that is not plain ASCII."""
     local, _, domain = addr.rpartition("@")
     if not domain.isascii():
         # An internationalized domain goes on the wire in its IDNA (xn--) form: the stdlib

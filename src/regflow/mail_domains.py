@@ -8,9 +8,12 @@ domain that does not exist: it cannot receive mail.
 
 DNS is a port (`DnsResolver`; `regflow.adapters.dns` over dnspython, a fake in the tests).
 A lookup that cannot be answered (a time-out, SERVFAIL) is "unknown" (None), never "no": the
-mail sender then retries the message under the delivery policy instead of dropping it. Answers
-are cached (a small LRU, a few minutes) so that a burst of sign-ups at one provider costs one
-lookup.
+mail sender then parks the message (retried from the outbox, never in process) instead of
+dropping it. Answers are cached (a small LRU, a few minutes) so that a burst of sign-ups at
+one provider costs one lookup. An unknown answer is cached too, for the whole registrable
+domain (`registrable_domain`: `a1.evil.example` and `a2.evil.example` are `evil.example`) and
+for `UNKNOWN_TTL_SECONDS`: posts to many subdomains of a domain whose DNS times out cost one
+time-out, not one each, and cannot hold the mail sender for everyone.
 """
 
 from __future__ import annotations
@@ -35,6 +38,25 @@ class DnsResolver(Protocol):
         ...
 
 
+UNKNOWN_TTL_SECONDS = 180.0
+# Second-level labels under which a country's registries hand out names (`example.co.uk`):
+# without the public suffix list, these make `registrable_domain` keep three labels.
+_SHARED_SECOND_LEVEL = frozenset(
+    {"co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "mil", "nom", "ltd"}
+)
+
+
+def registrable_domain(name: str) -> str:
+    """The part of `name` one owner registers, roughly (no public suffix list): the last two
+    labels, or three when the second-to-last is a shared second level under a country code
+    (`mail.example.co.uk` -> `example.co.uk`)."""
+    labels = name.strip().lower().rstrip(".").split(".")
+    keep = 2
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SHARED_SECOND_LEVEL:
+        keep = 3
+    return ".".join(labels[-keep:])
+
+
 def _is_null_mx(records: list[str]) -> bool:
     if len(records) != 1:
         return False
@@ -51,10 +73,12 @@ class MailDomainCheck:
         *,
         cache_size: int = 512,
         ttl_seconds: float = 600.0,
+        unknown_ttl_seconds: float = UNKNOWN_TTL_SECONDS,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._resolver = resolver
-        self._cache: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[bool | None, float]] = OrderedDict()
+        self._unknown_ttl = unknown_ttl_seconds
         self._size = cache_size
         self._ttl = ttl_seconds
         self._now = now
@@ -65,18 +89,23 @@ class MailDomainCheck:
         if not name:
             return False
         now = self._now()
+        # an unknown answer is kept under the registrable domain ("?" + it), a known one
+        # under the name itself
+        unknown_key = "?" + registrable_domain(name)
         with self._lock:
-            hit = self._cache.get(name)
-            if hit is not None and hit[1] > now:
-                self._cache.move_to_end(name)
-                return hit[0]
+            for key in (name, unknown_key):
+                hit = self._cache.get(key)
+                if hit is not None and hit[1] > now:
+                    self._cache.move_to_end(key)
+                    return hit[0]
         try:
-            answer = self._judge(name)
+            answer: bool | None = self._judge(name)
         except DnsUnavailable:
-            return None  # never cached: the next attempt asks again
+            answer = None
+        key, ttl = (name, self._ttl) if answer is not None else (unknown_key, self._unknown_ttl)
         with self._lock:
-            self._cache[name] = (answer, now + self._ttl)
-            self._cache.move_to_end(name)
+            self._cache[key] = (answer, now + ttl)
+            self._cache.move_to_end(key)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return answer

@@ -18,6 +18,7 @@ network on the request path, nothing imported beyond `json`. The metrics (namesp
 | AddressesSuppressed | `feedback` | an inbox put on the suppression list |
 | OwnerAddressBounced | `feedback` | the owner's address bounced or complained (alarmed) |
 | MessagesSuppressed / MessagesNoMailDomain | `delivery` | a send skipped (suppressed; no MX) |
+| DnsParked | `delivery` | parked: its domain's DNS did not answer (not MessagesParked) |
 
 Off by default (`NO_METRICS`): the embedded runtime prints no EMF; the template turns it on
 with `METRICS=emf` and names the stack in `METRICS_STACK`.
@@ -64,6 +65,7 @@ METRIC_NAMES = frozenset(
         "OwnerAddressBounced",
         "MessagesSuppressed",
         "MessagesNoMailDomain",
+        "DnsParked",
     }
 )
 

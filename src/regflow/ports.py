@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +22,7 @@ from regflow.domain import (
     Status,
     Suppression,
 )
+from regflow.domain.breaker import Breaker
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware UTC."""
@@ -235,6 +236,14 @@ class WorkerOutbox(Outbox, Protocol):
     """What the embedded worker needs beyond `Outbox` from a store it runs next to (SQLite,
     memory: `HOLDS_FRESH`, every owed message is an outbox row)."""
 
+    def claim_due(
+        self, now: float, limit: int, *, events: bool | None = None
+    ) -> list[ClaimedMessage]:
+        """`Outbox.claim_due`, of one sort only when `events` is given: True only events
+        (webhooks), False only mail. The worker delivers each sort in its own thread, so no
+        webhook receiver can hold a verification mail back."""
+        ...
+
     def recover_claims(self, now: float) -> int:
         """Start-up, before any sender runs: release the claims of a process that died and
         make every message that is not parked due at `now` (the restart may have fixed what
@@ -307,6 +316,25 @@ class SuppressionList(Protocol):
         confirmable), with `diagnostic` as its `delivery_failure`. True when it changed;
         any other registration (confirmed, already marked, gone) is left alone."""
         ...
+
+    def restore(self, key: str, registration_ids: Sequence[str], now: datetime) -> list[str]:
+        """Undo a suppression, in one atomic step: the inbox `key` comes off the list (as
+        `lift`), and each of `registration_ids` that is BOUNCED becomes PENDING again (its
+        `delivery_failure` cleared) and, when its ttl is after `now`, owes its verification
+        message again, due at once (SQL and memory: an outbox row; DynamoDB: a parked
+        message due now, for the recovery). Registrations of any other status, or gone,
+        are left alone. Returns the ids whose mail is owed again."""
+        ...
+
+
+class BreakerStore(Protocol):
+    """Where the mail breaker's state lives (`regflow.domain.breaker`): the process embedded
+    (`adapters.breaker.ProcessBreaker`: one outbox worker per process), the table on AWS
+    (Lambda instances come and go)."""
+
+    def load(self) -> Breaker: ...
+
+    def save(self, breaker: Breaker) -> None: ...
 
 
 class MailDomains(Protocol):

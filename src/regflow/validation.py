@@ -22,10 +22,50 @@ _LINKISH = re.compile(
     r"|\bwww\s*\."
     # a domain name: a label of 2+ letters/digits, dot, (labels, dot,) a letters-only TLD of
     # 2+ (any script), not glued to more word characters: "evil-site.com/win", "bit.ly";
-    # not "J.R.R. Tolkien" (one-letter labels) nor "Dr. Jane" (a space after the dot)
-    r"|(?<![\w.-])[^\W_][\w-]*[^\W_]\.(?:[\w-]+\.)*[^\W\d_]{2,}(?![\w-])",
+    # not "Dr. Jane" (a space after the dot). One-letter first labels: `_ONE_LETTER_DOMAIN`.
+    r"|(?<![\w.-])[^\W_][\w-]*[^\W_]\.(?:[\w-]+\.)*[^\W\d_]{2,}(?![\w-])"
+    # a dotted IPv4 address ("185.199.1.2"), or a shortened one before a path ("127.1/x")
+    r"|(?<![\w.])[0-9]{1,10}(?:\.[0-9]{1,3}){3}(?![\w]|\.[0-9])"
+    r"|(?<![\w.])[0-9]{1,10}(?:\.[0-9]{1,8}){1,2}(?=[/\\?#]|:[0-9])",
     re.IGNORECASE,
 )
+# A domain whose first label is one letter or digit: the short-link hosts ("v.gd/Ab12Cd", "t.ly",
+# "s.id", "x.com", "t.co"). Initials look alike ("J.R.R. Tolkien", "A.Smith"): see `_initials`.
+_ONE_LETTER_DOMAIN = re.compile(
+    r"(?<![\w.-])(?P<labels>[^\W_](?:\.[^\W_](?:[\w-]*[^\W_])?)*)"
+    r"\.(?P<tld>[^\W\d_]{2,}|xn--[a-z0-9-]+)(?![\w-])(?P<path>[/\\?#@]|:[0-9])?",
+    re.IGNORECASE,
+)
+
+
+def _initials(match: re.Match[str]) -> bool:
+    """Initials glued to a surname ("A.Smith", "J.R.R.Tolkien", "M.Sc"), not a host name:
+    single capital letters, then one capitalized word, and no path, port or query after it.
+    A host is written in lower case or all capitals ("x.com", "X.COM"); "X.Com" without a
+    path is the bare home page of a one-letter domain (nobody's phishing page)."""
+    tld = match.group("tld")
+    return (
+        match.group("path") is None
+        and all(len(label) == 1 and label.isupper() for label in match.group("labels").split("."))
+        and tld[0].isupper()
+        and tld[1:].islower()
+    )
+
+
+def contains_link(text: str) -> bool:
+    """Whether a reader, or a mail client that makes links of what it sees, would take part
+    of `text` for a web address: a scheme (`https:`, `x://`), `www.`, a domain name (also
+    with one-letter labels: "v.gd/Ab12Cd", "x.com"), a dotted IPv4 address. Judged on the
+    NFKC form (a one-dot leader U+2024 is a full stop) with look-alike dots mapped. The rule
+    for any free text regflow mails: names today, custom fields tomorrow. Meant for short
+    fields (a name is checked after its 100-character limit): the work grows with the square
+    of the length, about 60 ms at 1,000 characters."""
+    folded = unicodedata.normalize("NFKC", text).translate(_DOTS)
+    if _LINKISH.search(folded):
+        return True
+    return any(not _initials(match) for match in _ONE_LETTER_DOMAIN.finditer(folded))
+
+
 # RFC 2047 encoded words (=?charset?q?...?=): a mail client decodes them in a Subject.
 _ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
 
@@ -61,7 +101,7 @@ def clean_name(value: object) -> str:
         raise ValidationError("name", NAME_BAD_CHARACTERS)
     if _ENCODED_WORD.search(name):
         raise ValidationError("name", NAME_BAD_CHARACTERS)
-    if _LINKISH.search(name.translate(_DOTS)):
+    if contains_link(name):
         # The name is mailed, as text, to whatever address was typed: a web address in it
         # would turn the site's verified sender into a phishing relay.
         raise ValidationError("name", NAME_LINK)

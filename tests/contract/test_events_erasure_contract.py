@@ -94,3 +94,23 @@ def test_a_days_digest_is_owed_once(embedded: Any) -> None:
     assert owe(digest_message("2026-11-25")) is False
     [claimed] = embedded.claim_due(T0.timestamp() + 10**6, 100)
     assert claimed.message == digest_message("2026-11-25")
+
+
+def test_events_and_mail_are_claimed_apart(embedded: Any) -> None:
+    """Issue 27: the embedded worker sends mail and events in threads of their own, each
+    claiming only its sort (a slow webhook receiver never holds a verification mail)."""
+    r = add(embedded, "ada@example.com")
+    embedded.confirm(r.id, r.addr_key, T0 + timedelta(minutes=1))
+    later = T0.timestamp() + 10**6
+    events = embedded.claim_due(later, 100, events=True)
+    assert sorted((c.message.kind, c.message.target) for c in events) == [
+        (MessageKind.REGISTRATION_CONFIRMED, "eventbridge"),
+        (MessageKind.REGISTRATION_CONFIRMED, "webhook:aaaa"),
+    ]
+    assert embedded.claim_due(later, 100, events=True) == []  # claimed: not handed out again
+    mail = embedded.claim_due(later, 100, events=False)
+    assert sorted(c.message.kind for c in mail) == [
+        MessageKind.OWNER_NOTIFICATION,
+        MessageKind.VERIFICATION,
+    ]
+    assert embedded.claim_due(later, 100) == []

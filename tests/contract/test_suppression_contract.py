@@ -89,6 +89,22 @@ def test_bounced_registration_is_marked_and_never_confirmable(store: Registratio
     assert store.confirmed_registration_id(r.addr_key) is None
 
 
+def test_bounced_registration_is_invalid_by_code_too(store: RegistrationStore) -> None:
+    """The code beside the link judges a bounced registration as the link does: INVALID (SQL
+    stores answered EXPIRED), and a wrong code on it counts nothing."""
+    s = cast(SuppressionList, store)
+    r = reg()
+    store.create_pending(r, address_limit=NO_LIMIT, client_key=None, client_limit=NO_LIMIT)
+    assert s.mark_undeliverable(r.id, Status.BOUNCED, "smtp; 550 5.1.1 user unknown") is True
+    later = T0 + timedelta(minutes=1)
+    for matched in (True, False, True):
+        outcome = store.confirm_code(r.id, r.addr_key, later, matched=matched, max_tries=1)
+        assert outcome is Outcome.INVALID
+    got = store.get(r.id)
+    assert got is not None and got.status is Status.BOUNCED
+    assert store.confirmed_registration_id(r.addr_key) is None
+
+
 def test_confirmed_or_unknown_registrations_are_not_marked(store: RegistrationStore) -> None:
     s = cast(SuppressionList, store)
     r = reg()
@@ -129,3 +145,48 @@ def test_bounced_registrations_and_old_soft_bounces_are_purged(store: Registrati
     assert s.suppression(mailbox_key("gone@example.com")) is not None
     # the soft bounce a day old no longer counts, and its row is gone
     assert s.count_soft_bounce(key, int(T0.timestamp()) + 25 * 3600, DAY) == 1
+
+
+def test_restore_lifts_the_inbox_and_owes_the_bounced_mail_again(store: RegistrationStore) -> None:
+    """The undo of a suppression (`regflow suppression lift`, the mail breaker): the inbox
+    off the list, its BOUNCED registration PENDING again with its verification owed at once;
+    a confirmed, an expired or an unknown registration is not mailed."""
+    from regflow.domain import MessageKind
+    from regflow.ports import Outbox
+    from tests.contract.test_outbox_contract import drain_fresh
+
+    s = cast(SuppressionList, store)
+    outbox = cast(Outbox, store)
+    bounced = reg("gone+x@example.com")
+    old = reg("gone@example.com", at=T0 - timedelta(hours=30))  # expired since
+    done = reg("done@example.com")
+    for r in (bounced, old, done):
+        store.create_pending(r, address_limit=NO_LIMIT, client_key=None, client_limit=NO_LIMIT)
+    drain_fresh(store)  # type: ignore[arg-type]
+    assert store.confirm(done.id, done.addr_key, T0) is Outcome.CONFIRMED
+    drain_fresh(store)  # type: ignore[arg-type]
+    for r in (bounced, old):
+        assert s.mark_undeliverable(r.id, Status.BOUNCED, "SMTP550")
+    s.suppress(entry("gone+x@example.com", reason=SuppressionReason.REFUSED))
+    key = mailbox_key("gone@example.com")
+    s.count_soft_bounce(key, int(T0.timestamp()), DAY)
+    now = T0 + timedelta(minutes=10)
+
+    owed = s.restore(key, [bounced.id, old.id, done.id, "no-such-id"], now)
+
+    assert owed == [bounced.id]
+    assert s.suppression(key) is None
+    assert s.count_soft_bounce(key, int(now.timestamp()), DAY) == 1  # its count forgotten
+    got = store.get(bounced.id)
+    assert got is not None and (got.status, got.delivery_failure) == (Status.PENDING, None)
+    expired = store.get(old.id)
+    assert expired is not None and expired.status is Status.PENDING  # purged as usual
+    confirmed = store.get(done.id)
+    assert confirmed is not None and confirmed.status is Status.CONFIRMED
+    [claimed] = outbox.claim_due(now.timestamp() + 1, 10)
+    assert claimed.message.kind is MessageKind.VERIFICATION
+    assert claimed.message.registration.id == bounced.id
+    assert claimed.message.registration.status is Status.PENDING
+    assert store.confirm(bounced.id, bounced.addr_key, now) is Outcome.CONFIRMED
+    # done again: nothing left to restore
+    assert s.restore(key, [bounced.id], now) == []

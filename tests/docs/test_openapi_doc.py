@@ -1,6 +1,6 @@
 """The OpenAPI document (src/regflow/openapi.yaml, which the HTTP API page is rendered from)
 against real answers: for every status it documents, a request that gets that status from the
-local gateway (the same `regflow.api` the Lambda handlers call), and the answer checked against
+local gateway (the same `regflow.http` the Lambda handlers call), and the answer checked against
 the document: the status is listed, every required header is there and matches its schema,
 and a JSON body matches the documented schema. A documented status without a request here, or
 a request here whose status is not documented, fails and names it."""
@@ -125,6 +125,7 @@ CASES: dict[tuple[str, str, str], list[tuple[dict[str, str], Case]]] = {
     ],
     ("GET", "/erase", "400"): [({}, lambda w, c: c.get("/erase", params={"token": "x" * 64}))],
     ("HEAD", "/erase", "405"): [({}, lambda w, c: c.head("/erase", params={"token": "x"}))],
+    ("HEAD", "/challenge", "405"): [({}, lambda w, c: c.head("/challenge"))],
     ("POST", "/erase", "303"): [
         (
             {},

@@ -51,7 +51,9 @@ def test_the_docs_have_regflow_commands_to_check() -> None:
 def test_every_regflow_command_parses(block: Block, argv: list[str]) -> None:
     try:
         cli.build_parser().parse_args(argv)
-    except SystemExit:
+    except SystemExit as done:
+        if argv == ["--version"] and done.code == 0:
+            return
         pytest.fail(f"{block.where}: `regflow {' '.join(argv)}` is refused by the parser")
 
 
@@ -60,7 +62,9 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory with a migrated `.regflow` holding one pending registration."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("REGFLOW_DATA_DIR", raising=False)
+    # the docs' commands name no data directory: a checkout's default is its own .regflow, so
+    # the scratch one is named (as `make run` names the checkout's)
+    monkeypatch.setenv("REGFLOW_DATA_DIR", str(tmp_path / ".regflow"))
     (tmp_path / ".regflow").mkdir(mode=0o700)  # `regflow serve` makes it; migrate does not
     assert cli.main(["migrate"], out=io.StringIO()) == 0
     from regflow.adapters.sqlite import SQLiteStore  # the embedded default store

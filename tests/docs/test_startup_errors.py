@@ -56,6 +56,8 @@ FREE_TEXT = {
     "BLOCKED_EMAIL_DOMAINS",
     "METRICS_STACK",
     "CONSENT_TEXT_VERSION",
+    # a relative one is ignored, as the XDG specification says (the default is used instead)
+    "XDG_DATA_HOME",
 }
 
 
@@ -92,3 +94,29 @@ def test_a_bad_value_stops_start_up_with_one_line_naming_it(
     assert lines[0].startswith("regflow: ")
     assert variable in lines[0], f"the line does not name {variable}: {lines[0]}"
     assert "Traceback" not in err
+
+
+def test_a_templates_dir_others_can_write_stops_start_up_naming_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27: templates are code run with the server's rights, so a folder others may
+    change is refused like a key file others may read (docs/security.md)."""
+    monkeypatch.chdir(tmp_path)
+    for name in [*BAD, *FREE_TEXT]:
+        monkeypatch.delenv(name, raising=False)
+    words = tmp_path / "words"
+    (words / "templates" / "pages").mkdir(parents=True)
+    for folder in (words, words / "templates", words / "templates" / "pages"):
+        folder.chmod(0o755)
+    page = words / "templates" / "pages" / "erase.j2"
+    page.write_text("{{ cycler.__init__.__globals__.os.popen('id').read() }}", "utf-8")
+    page.chmod(0o666)
+    monkeypatch.setenv("TEMPLATES_DIR", str(words))
+    monkeypatch.setenv("PORT", str(free_port()))
+    code = cli.main(["serve"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert lines == [
+        f"regflow: TEMPLATES_DIR: {page} can be written by other users (group or others); "
+        f"run `chmod -R go-w {words}`"
+    ]

@@ -254,3 +254,20 @@ def test_the_api_base_is_configurable_for_embedding(
     assert posted.value.url == server.base_url + "/elsewhere/api/register"
     expect(page.locator("#form-status")).to_have_text("Accepted elsewhere.")
     visit.assert_clean()
+
+
+def test_the_page_refuses_the_names_with_links_the_server_refuses(visit: Visit) -> None:
+    """Issue 27: the page's mirror of `contains_link` (web/app.js) judges the same corpus as
+    the server: one-letter labels, dotted IPv4, a one-dot leader refused; initials pass."""
+    from tests.support.names import INITIALS_NAMES, LINK_NAMES
+
+    page = visit.page
+    page.goto("/")
+    page.wait_for_function("() => window.regflow !== undefined")
+    verdicts = page.evaluate(
+        "names => names.map(n => window.regflow.checkName(n))", [*LINK_NAMES, *INITIALS_NAMES]
+    )
+    refused = dict(zip(LINK_NAMES, verdicts[: len(LINK_NAMES)], strict=True))
+    passed = dict(zip(INITIALS_NAMES, verdicts[len(LINK_NAMES) :], strict=True))
+    assert all(v is not None and "web address" in v for v in refused.values()), refused
+    assert all(v is None for v in passed.values()), passed

@@ -8,6 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from tests.support.names import INITIALS_NAMES, LINK_NAMES
+
 # Every code point, surrogates and controls included, plus the characters that matter here.
 any_char = st.one_of(
     st.characters(codec=None, exclude_categories=()),
@@ -39,6 +41,8 @@ names = st.one_of(
             "=?utf-8?q?x?=",
             "J. R. R. Tolkien",
             "x" * 101,
+            *LINK_NAMES,  # issue 27: one-letter labels, dotted IPv4, a one-dot leader
+            *INITIALS_NAMES,
         ]
     ),
 )

@@ -117,15 +117,21 @@ def test_unverified_sender_parks_the_visitors_mail_until_fixed(stack: Stack) -> 
     assert stack.recover(later_by=7200)["sent"] == 0
 
 
-def test_refused_visitor_address_is_dropped_and_recorded_not_blocking(stack: Stack) -> None:
-    post(stack, "bounce@example.com")
-    post(stack, "jane@example.com", ip="198.51.100.7")
+def test_an_ses_bad_request_parks_and_suppresses_nobody(stack: Stack) -> None:
+    """SES answers BadRequestException for an invalid From, an oversized message or a
+    malformed tag too: never the recipient's (it once suppressed and BOUNCED the visitor)."""
+    post(stack, "jane@example.com")
+    post(stack, "zoe@example.com", ip="198.51.100.7")
     Faults(stack.clients.sesv2(), "SendEmail").fail("BadRequestException")
     assert stack.pump() == [{"batchItemFailures": []}]
-    assert [m.to for m in stack.mail()] == [["jane@example.com"]]
-    assert stack.parked() == []
-    [bounced] = [i for i in stack.items("REG#") if i["email"]["S"] == "bounce@example.com"]
-    assert bounced["deliveryFailure"] == {"S": "BadRequestException"}
+    assert [m.to for m in stack.mail()] == [["zoe@example.com"]]
+    [parked] = stack.parked()
+    assert parked.last_error == "BadRequestException"
+    assert stack.items("SUPPRESS#") == []
+    [jane] = [i for i in stack.items("REG#") if i["email"]["S"] == "jane@example.com"]
+    assert jane["status"] == {"S": "PENDING"} and "deliveryFailure" not in jane
+    assert stack.recover(later_by=3600)["sent"] == 1
+    assert sorted(m.to[0] for m in stack.mail()) == ["jane@example.com", "zoe@example.com"]
 
 
 # --- DynamoDB throttling on register ---

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from regflow import api
+from regflow.http.request import ORIGIN_VERIFY_HEADER
 from tests.support.aws import ORIGIN_VALUE, Stack, aws_stack, count_calls, load_template
 from tests.support.events import http_event, json_post, say
 
 EDGE = ORIGIN_VALUE  # the stack's OriginVerifySecret, read by the functions at run time
-THROUGH_CLOUDFRONT = {api.ORIGIN_VERIFY_HEADER: EDGE, "cloudfront-viewer-address": "198.51.100.7:4"}
+THROUGH_CLOUDFRONT = {ORIGIN_VERIFY_HEADER: EDGE, "cloudfront-viewer-address": "198.51.100.7:4"}
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def call(stack: Stack, function: str, event: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {api.ORIGIN_VERIFY_HEADER: "guess"}, {api.ORIGIN_VERIFY_HEADER: EDGE[:-1]}],
+    [{}, {ORIGIN_VERIFY_HEADER: "guess"}, {ORIGIN_VERIFY_HEADER: EDGE[:-1]}],
     ids=["no value", "a guess", "all but one character"],
 )
 def test_a_request_past_cloudfront_is_refused_before_any_work(

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from regflow import api
 from regflow.aws import secrets
 from regflow.domain import StoreUnavailable
+from regflow.http.request import ORIGIN_VERIFY_HEADER
 from regflow.tokens import TokenSigner
 from tests.support.aws import (
     ORIGIN_VALUE,
@@ -35,7 +35,7 @@ def stack() -> Iterator[Stack]:
 
 
 def direct(handler: Any, event: dict[str, Any], origin: str) -> dict[str, Any]:
-    event["headers"][api.ORIGIN_VERIFY_HEADER] = origin
+    event["headers"][ORIGIN_VERIFY_HEADER] = origin
     response: dict[str, Any] = handler.lambda_handler(event, None)
     return response
 

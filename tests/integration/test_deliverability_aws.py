@@ -131,7 +131,7 @@ def test_ses_events_function_starts_on_lambda_and_the_mx_check_follows_the_setti
     )
     assert result.returncode == 0, result.stderr
 
-    from regflow import aws
+    from regflow import compose
     from regflow.config import Settings
     from regflow.mail_domains import MailDomainCheck
 
@@ -139,4 +139,4 @@ def test_ses_events_function_starts_on_lambda_and_the_mx_check_follows_the_setti
         settings = Settings.from_env(
             {**STACK_ENV, "MX_CHECK": setting, "TOKEN_SECRET": "k" * 32, "TABLE_NAME": "t"}
         )
-        assert isinstance(aws.wiring.mail_domains_of(settings), expected)
+        assert isinstance(compose.mail_domains(settings), expected)

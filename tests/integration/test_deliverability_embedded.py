@@ -1,7 +1,9 @@
 """Embedded parity of deliverability (issue 11): the real `regflow serve` wiring (SQLite,
 the outbox worker, SmtpMailer) against a real SMTP server (aiosmtpd) on loopback that refuses
-one recipient with 550. The refusal is a hard bounce: the inbox is suppressed, the
-registration BOUNCED; later posts for that inbox send nothing and answer like any other."""
+one recipient with 550 5.1.1. The refusal is a hard bounce: the inbox is suppressed, the
+registration BOUNCED; later posts for that inbox send nothing and answer like any other. And a
+relay that refuses the sender (5.7.1) for a while: nobody suppressed, every mail sent after the
+fix."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from regflow.api import HttpApi
 from regflow.domain import Status, SuppressionReason, mailbox_key
+from regflow.http import HttpApi
 from regflow.local.server import EmbeddedApp, ServeOptions
 from tests.support import events
 from tests.support.sqlite import SmtpSink, version_3_file
@@ -43,11 +45,11 @@ class RefusesOne(SmtpSink):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.at_data and any(r.startswith("dead.user") for r in envelope.rcpt_tos):
             self.refused.extend(envelope.rcpt_tos)
-            return "554 5.7.1 Message refused for this recipient"
+            return "550 5.1.1 <dead.user>: user unknown (checked after the message)"
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.mark.parametrize("at_data", [False, True], ids=["rcpt-550", "data-554"])
+@pytest.mark.parametrize("at_data", [False, True], ids=["rcpt-550", "data-550"])
 def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
     tmp_path: Path, at_data: bool
 ) -> None:
@@ -69,7 +71,7 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             entry = app.store.suppression(mailbox_key("Dead.User@example.com"))
             assert entry is not None
             assert entry.reason is SuppressionReason.REFUSED
-            assert entry.diagnostic == ("SMTP554" if at_data else "SMTP550")
+            assert entry.diagnostic == "SMTP550-5.1.1"
             (dead,) = [r for r in app.store.registrations() if r.email == DEAD]
             assert dead.status is Status.BOUNCED
 
@@ -77,10 +79,8 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
             # three more posts for the same inbox (sub-address variants): the same answer as
             # a post for a fresh address, and nothing reaches the SMTP server
             for n, variant in enumerate([DEAD, "dead.user@example.com", "Dead.User+x@example.com"]):
-                got = api.register(
-                    events.json_post("/register", {"name": "Dead", "email": variant})
-                )
-                fresh = api.register(
+                got = api(events.json_post("/register", {"name": "Dead", "email": variant}))
+                fresh = api(
                     events.json_post("/register", {"name": "New", "email": f"new{n}@example.com"})
                 )
                 assert events.public_answer(got) == events.public_answer(fresh)
@@ -93,6 +93,94 @@ def test_smtp_refusal_suppresses_and_later_posts_send_nothing(
                 "new1@example.com",
                 "new2@example.com",
             ]
+        finally:
+            app.close()
+
+
+class Relay(SmtpSink):
+    """A relay that refuses every recipient with `reply` at RCPT while `broken` (the
+    operator's relay does not know this host), then is fixed."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__()
+        self.reply = reply
+        self.broken = True
+        self.refused = 0
+
+    def __enter__(self) -> Relay:
+        super().__enter__()
+        return self
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.broken:
+            self.refused += 1
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+class Epoch:
+    """The worker's and the delivery's epoch clock, moved by hand."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+VISITORS = [
+    "ann@example.com",
+    "bob@example.net",
+    "cem@example.org",
+    "dora@mail.example",
+    "eli@example.com",
+    "fay@example.net",
+]
+
+
+def test_a_relay_refusing_the_sender_for_a_while_suppresses_nobody(tmp_path: Path) -> None:
+    """Postfix's answer to a host it does not relay for, `554 5.7.1 <x>: Relay access
+    denied` at RCPT, for every visitor for three hours; then the operator fixes the relay.
+    Every message parks (the account's), nobody is suppressed or BOUNCED, and every owed mail
+    goes out after the fix under the delivery policy, unattended."""
+    with Relay("554 5.7.1 <x@example.com>: Relay access denied") as relay:
+        env = {
+            "SMTP_URL": relay.url,
+            "SENDER_EMAIL": "no-reply@example.org",
+            "OWNER_EMAIL": "owner@example.org",
+            "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        }
+        app = EmbeddedApp(ServeOptions(data_dir=tmp_path / "data"), env=env)
+        epoch = Epoch()
+        app.worker._now = epoch
+        app.delivery._now = epoch
+        try:
+            for email in VISITORS:
+                app.intake.register("Visitor", email)
+            assert app.worker.run_once() == len(VISITORS)
+            for _ in range(3):  # three hours of the relay refusing, retried by the policy
+                epoch.now += 3600 * 1.2 + 1
+                app.worker.run_once()
+            assert relay.refused >= 2 * len(VISITORS)
+            assert app.store.suppressions() == []
+            assert {r.status for r in app.store.registrations()} == {Status.PENDING}
+            stats = app.store.stats()
+            assert (stats.outbox_parked, stats.outbox_due) == (len(VISITORS), 0)
+            assert relay.envelopes == []
+
+            relay.broken = False  # the operator fixes the relay
+            epoch.now += 3600 * 1.2 + 1
+            app.worker.run_once()
+            delivered = sorted(to for _, tos in relay.envelopes for to in tos)
+            assert delivered == sorted(VISITORS)
+            assert app.store.suppressions() == []
+            assert {r.status for r in app.store.registrations()} == {Status.PENDING}
+            assert app.store.stats().outbox_parked == 0
         finally:
             app.close()
 
@@ -157,3 +245,77 @@ def test_a_version_3_sqlite_file_is_migrated_for_deliverability(tmp_path: Path) 
         "registrations_undeliverable",
         "registrations_confirmed",  # version 5 (operator export), after the rebuild
     }
+
+
+def test_the_breaker_catches_a_relay_refusal_the_classifier_reads_as_the_recipients(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Exim's `550 relay not permitted` at RCPT carries no enhanced code: by its basic code
+    and stage it reads as the recipient's, and the first refusals suppress. The fifth refusal
+    at a third domain within ten minutes, with nothing sent, opens the breaker: those
+    suppressions are lifted, their registrations PENDING again, every message parks, the
+    owner is told (an ERROR line); while open one message is tried at a time; after the fix
+    the first success closes it and every owed mail goes out."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="regflow.delivery")
+    with Relay("550 relay not permitted") as relay:
+        env = {
+            "SMTP_URL": relay.url,
+            "SENDER_EMAIL": "no-reply@example.org",
+            "OWNER_EMAIL": "owner@example.org",
+            "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        }
+        app = EmbeddedApp(ServeOptions(data_dir=tmp_path / "data"), env=env)
+        epoch = Epoch()
+        app.worker._now = epoch
+        app.delivery._now = epoch
+        try:
+            for email in VISITORS:
+                app.intake.register("Visitor", email)
+            app.worker.run_once()
+            assert relay.refused == 5  # the fifth opened it; the sixth was not tried
+            assert app.store.suppressions() == []
+            assert {r.status for r in app.store.registrations()} == {Status.PENDING}
+            assert app.store.stats().outbox_parked == len(VISITORS)
+            [opened] = [r for r in caplog.records if "mail breaker open:" in r.getMessage()]
+            assert opened.levelname == "ERROR" and "4 suppressions lifted" in opened.getMessage()
+
+            epoch.now += 61  # still broken: one message is tried, and parks again
+            app.worker.run_once()
+            assert relay.refused == 6
+            assert app.store.suppressions() == []
+
+            relay.broken = False  # the operator fixes the relay
+            epoch.now += 61
+            app.worker.run_once()
+            delivered = sorted(to for _, tos in relay.envelopes for to in tos)
+            assert delivered == sorted(VISITORS)
+            assert app.store.suppressions() == []
+            assert {r.status for r in app.store.registrations()} == {Status.PENDING}
+            assert app.store.stats().outbox_parked == 0
+            assert any("mail breaker closed" in r.getMessage() for r in caplog.records)
+        finally:
+            app.close()
+
+
+def test_real_refusals_at_few_domains_still_suppress(tmp_path: Path) -> None:
+    """The breaker does not hide real dead addresses: refusals at two domains, however many,
+    suppress as before."""
+    with RefusesOne() as sink:
+        env = {
+            "SMTP_URL": sink.url,
+            "SENDER_EMAIL": "no-reply@example.org",
+            "OWNER_EMAIL": "owner@example.org",
+            "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+        }
+        app = EmbeddedApp(ServeOptions(data_dir=tmp_path / "data"), env=env)
+        try:
+            dead = [f"dead.user{i}@{'ab'[i % 2]}.example" for i in range(6)]
+            for email in dead:
+                app.intake.register("Dead", email)
+            app.worker.run_once()
+            assert len(app.store.suppressions()) == len(dead)
+            assert {r.status for r in app.store.registrations()} == {Status.BOUNCED}
+        finally:
+            app.close()

@@ -15,9 +15,9 @@ import pytest
 
 from regflow.adapters.memory import MemoryStore
 from regflow.adapters.sqlite import SQLiteStore
-from regflow.api import HttpApi
 from regflow.delivery import DeliveryService
 from regflow.domain import Channel, MessageKind, Outcome, address_key
+from regflow.http import HttpApi
 from regflow.intake import IntakeService
 from regflow.local.worker import OutboxWorker
 from regflow.tokens import TokenSigner
@@ -75,9 +75,7 @@ class App:
 
 def get(api: HttpApi, link: str, **headers: str) -> dict[str, Any]:
     query = link.split("?", 1)[1]
-    return api.erase(
-        http_event("GET", "/erase", query=query, headers={"accept": "text/html", **headers})
-    )
+    return api(http_event("GET", "/erase", query=query, headers={"accept": "text/html", **headers}))
 
 
 def table_rows(path: Path) -> dict[str, list[str]]:
@@ -106,15 +104,15 @@ def test_the_link_page_button_and_erased_page_on_sqlite(tmp_path: Path) -> None:
         )
         assert "Erase your registration?" in page["body"]
         assert table_rows(path) == before
-        head = app.api.erase(http_event("HEAD", "/erase", query=link.split("?", 1)[1]))
+        head = app.api(http_event("HEAD", "/erase", query=link.split("?", 1)[1]))
         assert head["statusCode"] == 405 and table_rows(path) == before
 
         # the button
         token = link.split("token=")[1]
-        answer = app.api.erase(form_post("/erase", {"token": token}))
+        answer = app.api(form_post("/erase", {"token": token}))
         assert answer["statusCode"] == 303
         assert answer["headers"]["Location"] == "erase?status=erased"
-        done = app.api.erase(http_event("GET", "/erase", query="status=erased"))
+        done = app.api(http_event("GET", "/erase", query="status=erased"))
         assert done["statusCode"] == 200 and "Your registration is erased" in done["body"]
 
         # gone from every table at once; owed: the owner's notice and the event (snapshots)
@@ -143,7 +141,7 @@ def test_the_link_page_button_and_erased_page_on_sqlite(tmp_path: Path) -> None:
         assert "name" not in erased["data"]
 
         # the link again: nothing left, the same erased page; the registration can start over
-        again = app.api.erase(form_post("/erase", {"token": token}))
+        again = app.api(form_post("/erase", {"token": token}))
         assert again["headers"]["Location"] == "erase?status=erased"
         app.store.close()
 
@@ -155,7 +153,7 @@ def test_forged_and_confirmation_tokens_do_not_erase() -> None:
     erase_token = app.link("erase").split("token=")[1]
     snapshot = dict(app.store.by_id)
     for bad in (confirm_token, erase_token[:-2] + "AA", "", "x" * 64):
-        answer = app.api.erase(form_post("/erase", {"token": bad}))
+        answer = app.api(form_post("/erase", {"token": bad}))
         assert answer["statusCode"] == 400 and "This link does not work" in answer["body"]
         assert get(app.api, f"https://x/erase?token={bad}")["statusCode"] == 400
     assert app.store.by_id == snapshot

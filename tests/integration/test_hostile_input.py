@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.aws import Stack, aws_stack
 from tests.support.events import http_event, json_post
+from tests.support.names import LINK_NAMES
 from tests.support.server import RunningServer, regflow_command, regflow_server, server_env
 
 pytestmark = pytest.mark.slow
@@ -93,6 +94,21 @@ def test_lone_surrogate_in_name_is_a_400_embedded(server: RunningServer) -> None
     assert r.status_code == 400
     assert r.json()["field"] == "name"
     no_traceback(server)
+
+
+@pytest.mark.parametrize("name", LINK_NAMES)
+def test_a_name_with_a_short_link_or_an_ip_address_is_a_400_embedded(
+    server: RunningServer, name: str
+) -> None:
+    """Issue 27: nothing is stored or mailed for a name a mail client would make a link of."""
+    r = httpx.post(
+        server.url("/register"),
+        json={"name": name, "email": "linky@example.com"},
+        headers={"x-forwarded-for": "10.9.9.8"},
+    )
+    assert r.status_code == 400
+    assert r.json()["field"] == "name"
+    assert "web address" in r.json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -165,12 +165,24 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         # issue 27: the secrets come from Secrets Manager at run time (by ARN), the webhook
         # key too (a real receiver on loopback takes the events)
     }
+    dead_domains: set[str] = set()
+
+    class MailDomains:
+        """The MX check (MX_CHECK=on) without DNS: the domains in `dead_domains` have no
+        mail servers."""
+
+        def receives_mail(self, domain: str) -> bool | None:
+            return domain not in dead_domains
+
     with (
         webhook_receiver(WEBHOOK_VALUE.encode()) as receiver,
         pytest.MonkeyPatch.context() as patch,
         aws_stack(**env, WEBHOOK_URL=receiver.url) as stack,
     ):
         patch.setattr(aws.AwsClients, "_new_client", hooked)
+        from regflow import compose
+
+        patch.setattr(compose, "mail_domains", lambda settings: MailDomains())
         reader = StreamReader(stack.dynamodb, stack.table_name)
         recorder.hook(reader._streams, as_function="MailSender")  # the mapping's own reads
         alice = {"name": "Alice", "email": f"alice-{mode}@example.com"}
@@ -208,16 +220,19 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         pump(reader, recorder)  # "you are already registered"
         assert len(sent_mail()) == 3
 
-        # SES refuses: an account-level refusal parks a message, a refusal of the visitor's
-        # address drops it (recorded on the registration)
+        # SES refuses: every refusal at SES's API is the account's and parks the message;
+        # an address whose domain has no mail servers (the MX check) is dropped, suppressed
+        # and recorded on the registration
         ses = Faults(stack.clients.sesv2(), "SendEmail")
-        for who, code in (
-            ("bob", "AccountSuspendedException"),
-            ("dave", "SendingPausedException"),
-            ("carol", "BadRequestException"),
+        dead_domains.add("nomail.example")
+        for who, code, domain in (
+            ("bob", "AccountSuspendedException", "example.com"),
+            ("dave", "BadRequestException", "gone.example"),
+            ("carol", None, "nomail.example"),
         ):
-            ses.fail(code)
-            person = {"name": who.title(), "email": f"{who}-{mode}@example.com"}
+            if code is not None:
+                ses.fail(code)
+            person = {"name": who.title(), "email": f"{who}-{mode}@{domain}"}
             with recorder.acting_as("RegistrationHandler"):
                 post = events.json_post(
                     "/register", solved(person), source_ip=f"198.51.100.{len(who)}"
@@ -225,9 +240,10 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
                 assert stack.register(post)["statusCode"] == 202
             pump(reader, recorder)
         assert len(stack.parked()) == 2
-        # the scheduled recovery: bob's refused again (parked again), dave's address refused
-        # for good (dropped), then bob's sent
-        ses.fail("AccountSuspendedException").fail("BadRequestException")
+        # the scheduled recovery: bob's refused again (parked again), dave's domain lost its
+        # mail servers meanwhile (dropped), then bob's sent
+        dead_domains.add("gone.example")
+        ses.fail("AccountSuspendedException")
         with recorder.acting_as("ParkedMessageRecovery"):
             counts = stack.recover(later_by=3600)
         assert (counts["parked"], counts["dropped"]) == (1, 1)

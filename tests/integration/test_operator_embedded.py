@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,7 +66,8 @@ class Embedded:
 
     def run(self, *argv: str) -> tuple[int, str]:
         out = io.StringIO()
-        code = main([*argv, "--data-dir", str(self.data_dir)], out=out)
+        # the commands' "now" is the seed's: no minute (or midnight) passes between the two
+        code = main([*argv, "--data-dir", str(self.data_dir)], out=out, clock=lambda: NOW)
         return code, out.getvalue()
 
 
@@ -173,13 +176,13 @@ def test_resend_sends_within_the_limits_and_says_why_not(
 
 def test_the_confirmed_since_query_uses_the_partial_index(tmp_path: Path) -> None:
     SQLiteStore(tmp_path / "regflow.db").close()
-    from regflow.adapters.sqlite.export import _SINCE
+    from regflow.adapters.sql.queries import SINCE
 
     db = sqlite3.connect(tmp_path / "regflow.db")
     try:
         plan = " ".join(
             str(row[-1])
-            for row in db.execute("EXPLAIN QUERY PLAN " + _SINCE[Status.CONFIRMED], ("", "", 9))
+            for row in db.execute("EXPLAIN QUERY PLAN " + SINCE[Status.CONFIRMED], ("", "", 9))
         )
     finally:
         db.close()
@@ -212,7 +215,7 @@ def test_postgresql_serves_confirmed_since_from_the_partial_index(pg_admin_url: 
     import psycopg
 
     from regflow.adapters.postgres import PostgresStore
-    from regflow.adapters.postgres.export import _SINCE
+    from regflow.adapters.sql.queries import SINCE
     from tests.support.postgres import fresh_database
 
     url = fresh_database(pg_admin_url, "ops_explain")
@@ -222,7 +225,8 @@ def test_postgresql_serves_confirmed_since_from_the_partial_index(pg_admin_url: 
         plan = " ".join(
             str(row[0])
             for row in conn.execute(
-                "EXPLAIN " + _SINCE[Status.CONFIRMED], (datetime(2026, 1, 1, tzinfo=UTC), "", 9)
+                "EXPLAIN " + SINCE[Status.CONFIRMED].replace("?", "%s"),
+                (datetime(2026, 1, 1, tzinfo=UTC), "", 9),
             )
         )
     assert "registrations_confirmed" in plan and "Sort" not in plan, plan
@@ -252,6 +256,38 @@ def test_export_shows_progress_on_the_terminal_but_never_into_the_export(
     monkeypatch.setattr("sys.stderr", quiet)
     assert main(["export", "--data-dir", str(tmp_path), "--output", str(target)], out=screen) == 0
     assert quiet.getvalue() == ""
+
+
+def test_export_output_is_private_and_cannot_be_redirected(
+    embedded: Embedded, tmp_path: Path
+) -> None:
+    """Issue 27: the export (names, addresses, IPs, user agents) was written 0644 through a
+    predictable `FILE.part` opened without O_EXCL/O_NOFOLLOW: a link planted there by another
+    user made the export overwrite (or feed) a file of theirs or the owner's."""
+    embedded.seed(confirmed=2, pending=0)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    target = folder / "people.csv"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me", "utf-8")
+    (folder / "people.csv.part").symlink_to(victim)  # the old predictable name
+    old = os.umask(0)
+    try:
+        code, out = embedded.run("export", "--output", str(target))
+    finally:
+        os.umask(old)
+    assert (code, out) == (0, "")
+    assert victim.read_text("utf-8") == "keep me"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert not target.is_symlink()
+    assert len(list(csv.DictReader(target.open(encoding="utf-8")))) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["people.csv", "people.csv.part"]
+    # a link planted at the output itself is replaced, never written through
+    target.unlink()
+    target.symlink_to(victim)
+    assert embedded.run("export", "--output", str(target))[0] == 0
+    assert victim.read_text("utf-8") == "keep me" and not target.is_symlink()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
 
 
 def test_a_version_3_file_gets_the_index_on_open(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from regflow.adapters.sql.dialect import SQLITE
 from regflow.adapters.sqlite import SQLiteStore
-from regflow.adapters.sqlite.rows import iso
 
 N = 100_000
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -54,7 +54,7 @@ def bulk_insert(path: Path) -> None:
     the file `regflow serve` would make (times formatted as the store formats them)."""
     SQLiteStore(path).close()  # the schema, as `regflow serve` makes it
     start = int(T0.timestamp())
-    assert iso(T0) == "2026-11-01T00:00:00.000000+00:00"
+    assert SQLITE.moment(T0) == "2026-11-01T00:00:00.000000+00:00"
 
     def at(epoch: int) -> str:
         return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000+00:00")

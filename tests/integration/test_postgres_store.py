@@ -71,21 +71,68 @@ def test_migrations_are_versioned_idempotent_and_safe_to_race(url: str) -> None:
     assert sorted(v for a in applied for v in a) == list(range(1, SCHEMA_VERSION + 1))
     assert all(a == sorted(a) for a in applied)
     code, out = run("migrate", "--database-url", url)
-    assert code == 0 and "none (up to date)" in out
+    assert code == 0
+    assert out == (
+        f"{describe_pg(url)}: already up to date (schema version {SCHEMA_VERSION}); "
+        "nothing applied\n"
+    )
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (
             SCHEMA_VERSION,
         )
 
 
-def test_a_newer_database_is_refused(url: str) -> None:
+def describe_pg(url: str) -> str:
+    from regflow.local.stores import describe
+
+    return describe(parse_database_url(url), Path())
+
+
+def test_migrate_names_every_step_it_applied(url: str) -> None:
+    code, out = run("migrate", "--database-url", url)
+    assert code == 0
+    steps = "1 initial, 2 deliverability, 3 operator_export, 4 events, 5 signup"
+    assert out == (
+        f"{describe_pg(url)}: applied {SCHEMA_VERSION} migration steps: {steps}; "
+        f"now at schema version {SCHEMA_VERSION}\n"
+    )
+    with psycopg.connect(url, autocommit=True) as conn:  # as if the last step were still owed
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (SCHEMA_VERSION,))
+        conn.execute("DROP TABLE spent_challenges")
+        for column in ("code_tries", "signup_consent", "confirm_consent"):
+            conn.execute(f"ALTER TABLE registrations DROP COLUMN {column}")
+    code, out = run("migrate", "--database-url", url)
+    assert (code, out) == (
+        0,
+        f"{describe_pg(url)}: applied 1 migration step: 5 signup; now at schema version 5\n",
+    )
+
+
+def test_a_newer_database_is_refused(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     PostgresStore(url).close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
     code, _ = run("migrate", "--database-url", url)
     assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "schema version 999, newer than this regflow" in err
     with pytest.raises(Exception, match="newer than this regflow"):
         PostgresStore(url)
+    with pytest.raises(Exception, match="newer than this regflow"):
+        PostgresStore(url, migrate_schema=False)  # the operator's commands
+
+
+def test_every_migration_says_whether_it_allows_a_rolling_upgrade() -> None:
+    """docs/upgrading.md lists each step's `-- rolling:` line (the docs' tests check the page)."""
+    from regflow.adapters.postgres.schema import migrations
+
+    assert {m.version: m.rolling for m in migrations()} == {
+        1: False,
+        2: False,
+        3: True,
+        4: False,
+        5: True,
+    }
 
 
 def test_limits_are_exact_across_stores_on_one_database(url: str) -> None:
@@ -300,3 +347,63 @@ def test_migrate_data_refuses_wrong_urls(tmp_path: Path) -> None:
         "migrate-data", "--from", f"sqlite:///{tmp_path}/none.db", "--to", "postgresql://h/db"
     )
     assert code == 2
+
+
+def test_a_mailed_link_works_after_migrate_data_on_another_server(url: str, tmp_path: Path) -> None:
+    """Keys survive a move: a link mailed by the SQLite installation, then `migrate-data` to
+    PostgreSQL, then a server elsewhere (its own data directory, no secret.key) given the old
+    key in the key file's form, `TOKEN_SECRET=hex:...`: the link confirms. The same hex given
+    as plain text (what an operator copying secret.key did before) is another key."""
+    from regflow.http import HttpApi
+    from regflow.local.server import EmbeddedApp, ServeOptions
+    from tests.support import events
+    from tests.support.sqlite import confirm_link
+
+    env = {
+        "SENDER_EMAIL": "no-reply@example.org",
+        "OWNER_EMAIL": "owner@example.org",
+        "ADDRESS_MIN_INTERVAL_SECONDS": "0",
+    }
+    old = tmp_path / "old"
+    app = EmbeddedApp(ServeOptions(data_dir=old), env=env)
+    try:
+        app.intake.register("Zoe", "zoe@example.com")
+        assert app.worker.run_once() == 1
+        [stored] = app.mailbox.messages()
+        mailed = app.mailbox.message(stored.id)
+        assert mailed is not None
+        token = confirm_link(mailed).split("token=", 1)[1]
+    finally:
+        app.close()
+    code, out = run("migrate-data", "--from", f"sqlite:///{old / 'regflow.db'}", "--to", url)
+    assert code == 0, out
+    key_file = old / "secret.key"
+    assert f"TOKEN_SECRET=hex:$(cat {key_file})" in out
+    key_hex = key_file.read_text().strip()
+    assert key_hex not in out  # the key itself is never printed
+
+    def confirm_on_a_new_server(secret: str, name: str) -> str:
+        moved = EmbeddedApp(
+            ServeOptions(data_dir=tmp_path / name),
+            env={**env, "DATABASE_URL": url, "TOKEN_SECRET": secret},
+        )
+        try:
+            api = HttpApi(moved.intake, moved.settings.http)
+            answer = api.handle(events.http_event("GET", "/confirm", query={"token": token}))
+            return str(answer["headers"]["Location"]).rsplit("status=", 1)[1]
+        finally:
+            moved.close()
+
+    assert confirm_on_a_new_server(key_hex, "as-text") == "invalid"  # the old trap
+    assert confirm_on_a_new_server(f"hex:{key_hex}", "as-key") == "confirmed"
+    assert not (tmp_path / "as-key" / "secret.key").exists()  # no key of its own was made
+
+
+def test_token_secret_in_the_key_files_form_is_checked() -> None:
+    from regflow.config import token_secret_of
+
+    assert token_secret_of("hex:" + "ab" * 32) == bytes([0xAB]) * 32
+    assert token_secret_of("x" * 32) == b"x" * 32
+    for bad in ("hex:zz" + "a" * 62, "hex:" + "ab" * 8, "short"):
+        with pytest.raises(ConfigError, match="TOKEN_SECRET"):
+            token_secret_of(bad)

@@ -44,25 +44,86 @@ def test_sends_multipart_text_and_html_with_valid_headers() -> None:
 
 
 class Refusing(SmtpSink):
-    def __init__(self, reply: str) -> None:
+    """Answers `reply` (raw, multi-line with CRLF) at one step: MAIL, RCPT or DATA."""
+
+    def __init__(self, reply: str, stage: str = "rcpt") -> None:
         super().__init__()
         self.reply = reply
+        self.stage = stage
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.stage == "mail":
+            return self.reply
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
-        return self.reply
+        if self.stage == "rcpt":
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stage == "data":
+            return self.reply
+        return await super().handle_DATA(server, session, envelope)
 
 
 @pytest.mark.parametrize(
-    ("reply", "failure", "code"),
+    ("reply", "stage", "failure", "code"),
     [
-        ("450 4.2.1 Mailbox busy, try later", FailureClass.TRANSIENT, "SMTP450"),
-        ("550 5.1.1 No such user", FailureClass.RECIPIENT, "SMTP550"),
+        ("450 4.2.1 Mailbox busy, try later", "rcpt", FailureClass.TRANSIENT, "SMTP450-4.2.1"),
+        ("550 5.1.1 No such user", "rcpt", FailureClass.RECIPIENT, "SMTP550-5.1.1"),
+        # Postfix, the usual answer of a relay that does not know this host
+        (
+            "554 5.7.1 <zoe@example.com>: Relay access denied",
+            "rcpt",
+            FailureClass.ACCOUNT,
+            "SMTP554-5.7.1",
+        ),
+        # Gmail, multi-line
+        (
+            "550-5.1.1 The email account that you tried to reach does not exist. Please try\r\n"
+            "550-5.1.1 double-checking the recipient's email address for typos or\r\n"
+            "550 5.1.1 unnecessary spaces. - gsmtp",
+            "rcpt",
+            FailureClass.RECIPIENT,
+            "SMTP550-5.1.1",
+        ),
+        (
+            "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+            "rcpt",
+            FailureClass.RECIPIENT,
+            "SMTP550-5.1.10",
+        ),
+        ("550 Unrouteable address", "rcpt", FailureClass.RECIPIENT, "SMTP550"),  # Exim
+        (
+            "553 5.1.8 <no-reply@example.org>: Sender address rejected: Domain not found",
+            "mail",
+            FailureClass.ACCOUNT,
+            "SMTP553-5.1.8",
+        ),
+        ("550 5.1.1 sender unknown", "mail", FailureClass.ACCOUNT, "SMTP550-5.1.1"),
+        # at DATA: the message's (content, size, policy), unless it names the mailbox
+        ("554 5.7.1 Message refused", "data", FailureClass.ACCOUNT, "SMTP554-5.7.1"),
+        (
+            "552 5.3.4 Message size exceeds fixed limit",
+            "data",
+            FailureClass.ACCOUNT,
+            "SMTP552-5.3.4",
+        ),
+        ("554 Transaction failed", "data", FailureClass.ACCOUNT, "SMTP554"),
+        ("550 5.1.1 User unknown", "data", FailureClass.RECIPIENT, "SMTP550-5.1.1"),
     ],
 )
-def test_smtp_replies_map_to_failure_classes(reply: str, failure: FailureClass, code: str) -> None:
-    with Refusing(reply) as sink, pytest.raises(DeliveryError) as info:
+def test_smtp_replies_map_to_failure_classes(
+    reply: str, stage: str, failure: FailureClass, code: str
+) -> None:
+    with Refusing(reply, stage) as sink, pytest.raises(DeliveryError) as info:
         SmtpMailer.from_url(sink.url).send(MESSAGE)
     assert (info.value.failure, info.value.code) == (failure, code)
     assert sink.messages == []

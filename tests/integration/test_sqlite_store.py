@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from regflow.adapters.sqlite import SCHEMA_VERSION, SQLiteStore, queries
+from regflow.adapters.sql import queries
+from regflow.adapters.sqlite import SCHEMA_VERSION, SQLiteStore
 from regflow.domain import (
     ClientRateLimited,
     CreateResult,

@@ -17,7 +17,9 @@ from unittest import mock
 
 import pytest
 
-from regflow import api
+import regflow
+from regflow import http
+from regflow.http.request import ORIGIN_VERIFY_HEADER
 from tests.support.aws import TEMPLATE, load_template
 
 BIN = Path(sys.executable).parent
@@ -240,7 +242,7 @@ def env_of(translated: dict[str, Any], function: str) -> dict[str, Any]:
 
 
 def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any]) -> None:
-    config = (Path(api.__file__).parent / "config.py").read_text(encoding="utf-8")
+    config = (Path(regflow.__file__).parent / "config.py").read_text(encoding="utf-8")
     read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', config))
     common = {
         "TABLE_NAME",
@@ -536,12 +538,12 @@ def test_security_headers_match_the_apis(resources: dict[str, Any]) -> None:
     config = resources["SecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
     headers = config["SecurityHeadersConfig"]
     csp = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]
-    assert csp == api.SECURITY_HEADERS["Content-Security-Policy"]
+    assert csp == http.SECURITY_HEADERS["Content-Security-Policy"]
     assert "default-src 'self'" in csp
     assert "frame-ancestors 'none'" in csp
     assert headers["ContentTypeOptions"]["Override"] is True  # X-Content-Type-Options: nosniff
-    assert headers["ReferrerPolicy"]["ReferrerPolicy"] == api.SECURITY_HEADERS["Referrer-Policy"]
-    assert headers["FrameOptions"]["FrameOption"] == api.SECURITY_HEADERS["X-Frame-Options"]
+    assert headers["ReferrerPolicy"]["ReferrerPolicy"] == http.SECURITY_HEADERS["Referrer-Policy"]
+    assert headers["FrameOptions"]["FrameOption"] == http.SECURITY_HEADERS["X-Frame-Options"]
     assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
     assert all(h["Override"] is True for h in headers.values())
 
@@ -574,7 +576,7 @@ def test_cloudfront_proves_its_requests_to_the_api(translated: dict[str, Any]) -
     api_origin = next(o for o in origins if o["Id"] == "api")
     headers = {h["HeaderName"].lower(): h["HeaderValue"] for h in api_origin["OriginCustomHeaders"]}
     expected = {"Fn::Sub": "{{resolve:secretsmanager:${OriginVerifySecret}:SecretString}}"}
-    assert headers[api.ORIGIN_VERIFY_HEADER] == expected
+    assert headers[ORIGIN_VERIFY_HEADER] == expected
     assert env_of(translated, "RegistrationHandler")["ORIGIN_VERIFY_SECRET_ARN"] == {
         "Ref": "OriginVerifySecret"
     }

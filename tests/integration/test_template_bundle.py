@@ -60,7 +60,7 @@ def test_handlers_import_only_the_bundle_and_the_runtime() -> None:
     what got imported."""
     code = """
 from regflow.handlers import register, confirm, mail_sender, recovery
-from regflow import aws
+from regflow import aws, compose
 import regflow.emails
 from regflow.config import Settings
 import regflow.adapters.dynamodb, regflow.adapters.ses
@@ -69,8 +69,8 @@ env = {"SENDER_EMAIL": "a@example.com", "OWNER_EMAIL": "b@example.com",
        "TOKEN_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x"}
 settings = Settings.from_env(env)
 for role in (aws.Role.REGISTER, aws.Role.CONFIRM):
-    aws.build_api(settings, aws.AwsClients(), role)
-aws.build_delivery(settings, aws.AwsClients())
+    compose.aws_api(settings, aws.AwsClients(), role)
+compose.aws_delivery(settings, aws.AwsClients())
 """
     imported = imported_by(code)
     runtime = imported_by(BOTO3)  # boto3 and whatever it pulls in: the Lambda runtime's

@@ -6,18 +6,33 @@ idempotency id per event; one failing webhook never makes another receive an eve
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import logging
 import re
+import time
 from pathlib import Path
 
 import pytest
 
+from regflow import logs
 from regflow.adapters.sqlite import SQLiteStore
-from regflow.adapters.webhook import WebhookChannel, body_of, classify, signature_header, verify
+from regflow.adapters.webhook import (
+    WebhookChannel,
+    body_of,
+    classify,
+    signature_header,
+    url_secret,
+    verify,
+    verify_v2,
+)
 from regflow.delivery import DeliveryService
 from regflow.domain import (
     Channel,
     ConfigError,
     DeliveryError,
+    Event,
     FailureClass,
     Message,
     MessageKind,
@@ -29,7 +44,7 @@ from regflow.intake import IntakeService
 from regflow.local.worker import OutboxWorker
 from regflow.tokens import TokenSigner
 from tests.support.sqlite import query
-from tests.support.webhook import webhook_receiver
+from tests.support.webhook import dribbling_receiver, webhook_receiver
 from tests.unit.fakes import SECRET, START, Clock, Ids, RecordingMailer, settings
 
 HOOK_SECRET = "w" * 40
@@ -46,7 +61,7 @@ class Stepped:
 class Embedded:
     """What `regflow serve` wires, on a SQLite file, with a hand-moved clock."""
 
-    def __init__(self, tmp_path: Path, urls: list[str]) -> None:
+    def __init__(self, tmp_path: Path, urls: list[str], *, deadline: float = 10.0) -> None:
         config = settings(WEBHOOK_URL=" ,\n".join(urls), WEBHOOK_SECRET=HOOK_SECRET)
         assert config.events.webhook_urls == tuple(urls)
         self.path = tmp_path / "regflow.db"
@@ -66,7 +81,7 @@ class Embedded:
             settings=config.mail,
             signer=signer,
             channels={Channel.EMAIL: self.mailer},
-            events={Channel.WEBHOOK: WebhookChannel(urls, secret, timeout=2.0)},
+            events={Channel.WEBHOOK: WebhookChannel(urls, secret, timeout=2.0, deadline=deadline)},
             clock=self.clock,
             now=self.now,
         )
@@ -158,6 +173,28 @@ def test_unreachable_and_status_classes() -> None:
     assert channel.publish(event_of(other, now=START)) is False
 
 
+def test_v1_and_v2_verification_return_false_for_any_header() -> None:
+    """Issue 27: `t=²` ("²".isdigit() is True, int("²") raises) and a non-ASCII signature
+    (hmac.compare_digest raises TypeError for such a str) raised instead of returning False."""
+    key, url = b"k" * 32, "https://a.test/hook"
+    for hostile in ("t=\u00b2,v1=00,v2=00", "t=1700000000,v1=\u00e9,v2=\u00e9", "t", ",,=,"):
+        assert verify(key, hostile, b"{}", now=1_700_000_000) is False
+        assert verify_v2(key, url, hostile, b"{}", now=1_700_000_000) is False
+
+
+def test_each_url_has_its_own_v2_secret_and_signature() -> None:
+    secret, body, t = b"k" * 32, b'{"id":"x"}', 1_700_000_000
+    a, b = "https://a.test/hook", "https://b.test/hook"
+    assert url_secret(secret, a) != url_secret(secret, b)
+    assert len(url_secret(secret, a)) == 64
+    header = signature_header(secret, t, body, url=a)
+    assert verify_v2(url_secret(secret, a), a, header, body, now=t)
+    # b's receiver cannot take a's POST as its own (replay), nor sign one for a
+    assert not verify_v2(url_secret(secret, b), b, header, body, now=t)
+    assert not verify_v2(url_secret(secret, a), b, header, body, now=t)
+    assert verify(secret, header, body, now=t)  # v1 still there for one release
+
+
 def test_signature_scheme() -> None:
     from regflow.domain import Registration, Status
 
@@ -213,8 +250,148 @@ def test_the_documented_verification_example_verifies_regflows_signatures() -> N
     body = body_of(
         event_of(Message(MessageKind.REGISTRATION_CONFIRMED, reg, "webhook:x"), now=START)
     )
-    header = signature_header(HOOK_SECRET.encode(), int(time.time()), body)
-    assert check(HOOK_SECRET.encode(), header, body) is True
-    assert check(HOOK_SECRET.encode(), header, body.replace(b"N", b"M")) is False
-    stale = signature_header(HOOK_SECRET.encode(), int(time.time()) - 600, body)
-    assert check(HOOK_SECRET.encode(), stale, body) is False
+    url = "https://hooks.example.com/regflow?src=1"
+    configured = "https://u:p@hooks.example.com/regflow?src=1#frag"  # same URL: v2 signs it bare
+    key = hmac.new(HOOK_SECRET.encode(), url.encode(), hashlib.sha256).hexdigest().encode()
+    assert key == url_secret(HOOK_SECRET.encode(), configured)  # the documented derivation
+    header = signature_header(HOOK_SECRET.encode(), int(time.time()), body, url=configured)
+    assert check(key, url, header, body) is True
+    assert check(key, url, header, body.replace(b"N", b"M")) is False
+    assert check(key, "https://other.example.com/regflow?src=1", header, body) is False
+    other_key = url_secret(HOOK_SECRET.encode(), "https://other.example.com/hook")
+    assert check(other_key, url, header, body) is False
+    stale = signature_header(HOOK_SECRET.encode(), int(time.time()) - 600, body, url=url)
+    assert check(key, url, stale, body) is False
+    # issue 27: a hostile header is False, never an exception
+    now = int(time.time())
+    for hostile in (
+        "t=\u00b2,v2=00",
+        f"t={now},v2=\u00e9\u00e9",
+        f"t={now},v2=\ud800",
+        "",
+        "t=,v2=",
+        f"t=-{now},v2=00",
+        f"t= {now},v2=00",
+    ):
+        assert check(key, url, hostile, body) is False, hostile
+
+
+# --- issue 27: a webhook can neither stall mail nor leak its URL -------------------------------
+
+
+def _event_for(url: str) -> Event:
+    from regflow.domain import Registration, Status
+
+    reg = Registration("id1", "N", "n@example.com", Status.CONFIRMED, START, None, START)
+    return event_of(
+        Message(MessageKind.REGISTRATION_CONFIRMED, reg, webhook_target(url)), now=START
+    )
+
+
+def test_a_receiver_that_dribbles_its_answer_is_cut_off_at_the_deadline() -> None:
+    """One byte every 0.2 s: each read is in time (per-operation time-out 1 s), only the
+    wall-clock deadline (1.5 s) ends the POST."""
+    with dribbling_receiver(0.2) as slow:
+        channel = WebhookChannel([slow.url], b"k" * 32, timeout=1.0, deadline=1.5)
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as caught:
+            channel.publish(_event_for(slow.url))
+        took = time.monotonic() - started
+    assert 1.4 <= took < 3.0, took
+    assert (caught.value.failure, caught.value.code) == (FailureClass.TRANSIENT, "Deadline")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",  # BadStatusLine: an http.client error, not an OSError
+        b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 200 + b"\r\n",  # too many headers
+        b"",  # closed without an answer
+    ],
+)
+def test_every_client_error_is_a_delivery_failure(answer: bytes) -> None:
+    with dribbling_receiver(answer=answer) as broken:
+        channel = WebhookChannel([broken.url], b"k" * 32, timeout=2.0)
+        with pytest.raises(DeliveryError) as caught:
+            channel.publish(_event_for(broken.url))
+    assert caught.value.failure is FailureClass.TRANSIENT
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_url_with_credentials_sends_them_as_basic_auth(tmp_path: Path) -> None:
+    with webhook_receiver(HOOK_SECRET.encode()) as hook:
+        url = hook.url.replace("http://", "http://hook%40user:p%3Ass@")
+        channel = WebhookChannel([url], HOOK_SECRET.encode(), timeout=2.0)
+        assert channel.publish(_event_for(url)) is True
+    expected = "Basic " + base64.b64encode(b"hook@user:p:ss").decode()
+    assert hook.authorization == [expected]
+    assert hook.request_lines == ["POST /hooks/regflow HTTP/1.1"]
+
+
+def test_no_log_line_carries_a_webhook_url_or_its_password(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The password of `http://user:pass@host/hook` reached ERROR tracebacks (InvalidURL)."""
+    caplog.set_level(logging.DEBUG)
+    with dribbling_receiver(answer=b"garbage\r\n\r\n") as broken:
+        url = broken.url.replace("http://", "http://owner:Sw0rdfish-secret@")
+        app = Embedded(tmp_path, [url])
+        app.confirm(("Jane", "jane@example.com"))
+        app.drain(4)
+        app.store.close()
+    assert broken.connections >= 4  # delivered, failed, retried: never stuck on an exception
+    formatter = logs.JsonFormatter()
+    text = "\n".join(formatter.format(r) for r in caplog.records)
+    assert "Sw0rdfish-secret" not in text and "/hooks/slow" not in text
+    assert all(r.exc_info is None for r in caplog.records if r.name.startswith("regflow"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080/x", "http://localhost/x", "http://[::1]:9/x", "https://a.test/x"],
+)
+def test_webhooks_may_use_http_only_to_this_machine(url: str) -> None:
+    assert settings(WEBHOOK_URL=url, WEBHOOK_SECRET=HOOK_SECRET).events.webhook_urls == (url,)
+
+
+def test_an_http_webhook_elsewhere_stops_start_up_with_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(
+            WEBHOOK_URL="https://a.test/x http://user:pw@hooks.example.com/x",
+            WEBHOOK_SECRET=HOOK_SECRET,
+        )
+    message = str(caught.value)
+    assert message.startswith("WEBHOOK_URL entry 2 is http://: webhooks go to https:// only")
+    assert "\n" not in message and "hooks.example.com" not in message and "pw" not in message
+
+
+def test_a_slow_receiver_never_delays_a_verification_mail(tmp_path: Path) -> None:
+    """Issue 27: a receiver answering a byte at a time held the one outbox worker (mail and
+    events alike); a verification mail left 60 s late. Events have their own thread now."""
+    with dribbling_receiver(0.5) as slow:
+        app = Embedded(tmp_path, [slow.url], deadline=60.0)
+        app.worker = OutboxWorker(app.store, app.delivery, now=time.time, poll_interval=0.1)
+        app.confirm(("Jane", "jane@example.com"))  # owes an event to the slow receiver
+        app.worker.start()
+        try:
+            deadline = time.monotonic() + 5
+            while slow.connections == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert slow.connections == 1  # the events thread is in the slow POST
+            started = time.monotonic()
+            app.intake.register("Bob", "bob@example.com")
+            app.worker.wake()
+
+            def to_bob() -> bool:
+                return any(mail.to == "bob@example.com" for mail in app.mailer.sent)
+
+            while not to_bob() and time.monotonic() - started < 10:
+                time.sleep(0.02)
+            took = time.monotonic() - started
+            assert to_bob(), "the verification mail waited"
+            assert took < 2.0, took
+            assert slow.connections == 1 and not slow.stopped.is_set()  # still in that POST
+        finally:
+            slow.stopped.set()  # the receiver lets go: the events thread can stop
+            app.worker.stop()
+            app.store.close()

@@ -16,13 +16,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def verify(secret: bytes, header: str, body: bytes, tolerance: int = 300) -> bool:
-    """The receiver's check, as in docs/events.md (kept independent of regflow's code)."""
+def verify(secret: bytes, url: str, header: str, body: bytes, tolerance: int = 300) -> bool:
+    """The receiver's check, as in docs/events.md (kept independent of regflow's code): `v2`
+    under this URL's own secret (derived from `secret`), and `v1` while it is still sent."""
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    if abs(time.time() - int(parts.get("t", "0"))) > tolerance:
+    t = parts.get("t", "")
+    if not (t.isascii() and t.isdigit()) or abs(time.time() - int(t)) > tolerance:
         return False
-    expected = hmac.new(secret, f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    key = hmac.new(secret, url.encode(), hashlib.sha256).hexdigest().encode()
+    v2 = hmac.new(key, f"{t}.{url}.".encode() + body, hashlib.sha256).hexdigest()
+    v1 = hmac.new(secret, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(v2.encode(), parts.get("v2", "").encode()) and (
+        hmac.compare_digest(v1.encode(), parts.get("v1", "").encode())
+    )
 
 
 @dataclass
@@ -34,6 +40,8 @@ class Receiver:
     attempts: list[str] = field(default_factory=list)  # event id of every POST, in order
     accepted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id -> bodies
     bad_signatures: int = 0
+    authorization: list[str | None] = field(default_factory=list)  # per POST
+    request_lines: list[str] = field(default_factory=list)  # per POST
 
     def accepted_once(self) -> bool:
         return all(len(bodies) == 1 for bodies in self.accepted.values())
@@ -52,7 +60,10 @@ def webhook_receiver(
             event_id = self.headers.get("Regflow-Event-Id", "")
             with lock:
                 receiver.attempts.append(event_id)
-                if not verify(receiver.secret, self.headers.get("Regflow-Signature", ""), body):
+                receiver.authorization.append(self.headers.get("Authorization"))
+                receiver.request_lines.append(self.requestline)
+                signed = self.headers.get("Regflow-Signature", "")
+                if not verify(receiver.secret, receiver.url, signed, body):
                     receiver.bad_signatures += 1
                     code = 401
                 elif receiver.fail_first > 0:
@@ -77,3 +88,61 @@ def webhook_receiver(
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Dribbler:
+    """A receiver that takes the POST and then answers one byte every `interval` seconds,
+    forever: each socket read gets data in time, only a wall-clock deadline ends it."""
+
+    url: str = ""
+    connections: int = 0
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+
+@contextmanager
+def dribbling_receiver(interval: float = 0.2, *, answer: bytes | None = None) -> Iterator[Dribbler]:
+    """`answer`: send these bytes at once instead of dribbling (a broken answer, say)."""
+    import socket
+
+    dribbler = Dribbler()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    dribbler.url = f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/slow"
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                if answer is not None:
+                    conn.sendall(answer)
+                    conn.shutdown(socket.SHUT_WR)
+                    return
+                line = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 10_000
+                for byte in line:
+                    if dribbler.stopped.wait(interval):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not dribbler.stopped.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            dribbler.connections += 1
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield dribbler
+    finally:
+        dribbler.stopped.set()
+        thread.join(2)
+        listener.close()

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from regflow.adapters.memory import MemoryStore
-from regflow.api import HttpApi
 from regflow.config import Settings
 from regflow.delivery import DeliveryService, Result
 from regflow.domain import Channel, DeliveryError, Email, Message
+from regflow.http import HttpApi
 from regflow.intake import IntakeService
 from regflow.tokens import TokenSigner
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -247,3 +248,59 @@ def test_start_up_does_not_load_email_validator() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+# --- issue 27: TEMPLATES_DIR holds code (templates): only its owner may change it -------------
+
+
+def _words(tmp_path: Path) -> Path:
+    folder = tmp_path / "words"
+    (folder / "templates" / "pages").mkdir(parents=True)
+    (folder / "templates" / "pages" / "erase.j2").write_text("x", "utf-8")
+    for path in (folder, folder / "templates", folder / "templates" / "pages"):
+        path.chmod(0o755)
+    (folder / "templates" / "pages" / "erase.j2").chmod(0o644)
+    return folder
+
+
+def test_an_owner_only_templates_dir_is_accepted(tmp_path: Path) -> None:
+    folder = _words(tmp_path)
+    assert Settings.from_env({**REQUIRED, "TEMPLATES_DIR": str(folder)}).http.templates_dir == (
+        folder
+    )
+
+
+@pytest.mark.parametrize(
+    ("relative", "mode"),
+    [
+        (".", 0o775),
+        (".", 0o757),
+        ("templates", 0o777),
+        ("templates/pages", 0o775),
+        ("templates/pages/erase.j2", 0o664),
+        ("templates/pages/erase.j2", 0o646),
+    ],
+)
+def test_a_templates_dir_others_can_write_stops_start_up(
+    tmp_path: Path, relative: str, mode: int
+) -> None:
+    folder = _words(tmp_path)
+    target = folder / relative
+    target.chmod(mode)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**REQUIRED, "TEMPLATES_DIR": str(folder)})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("TEMPLATES_DIR: ")
+    assert f"{target} can be written" in message
+    assert "other users" in message
+
+
+def test_a_writable_file_behind_a_symbolic_link_stops_start_up(tmp_path: Path) -> None:
+    folder = _words(tmp_path)
+    outside = tmp_path / "elsewhere.j2"
+    outside.write_text("x", "utf-8")
+    outside.chmod(0o666)
+    (folder / "templates" / "pages" / "problem.j2").symlink_to(outside)
+    with pytest.raises(ConfigError, match=r"problem\.j2 can be written by other users"):
+        Settings.from_env({**REQUIRED, "TEMPLATES_DIR": str(folder)})

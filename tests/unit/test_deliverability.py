@@ -6,6 +6,7 @@ resolver, and the public answer that never changes for a suppressed inbox."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from regflow.domain import (
     mailbox_key,
 )
 from regflow.feedback import TAG_KIND, TAG_REGISTRATION, FeedbackService
-from regflow.mail_domains import DnsUnavailable, MailDomainCheck
+from regflow.mail_domains import DnsUnavailable, MailDomainCheck, registrable_domain
 from tests.support import events
 from tests.unit.fakes import World, world
 
@@ -210,7 +211,7 @@ def test_suppressed_inbox_gets_the_same_answer_and_no_mail(report: str) -> None:
     for n, address in enumerate(variants * 2):
         post = events.json_post("/register", {"name": "Jane", "email": address})
         fresh = events.json_post("/register", {"name": "Jane", "email": f"fresh{n}@example.org"})
-        got, other = w.api.register(post), w.api.register(fresh)
+        got, other = w.api(post), w.api(fresh)
         assert (got["statusCode"], got["body"], got["headers"]) == (
             other["statusCode"],
             other["body"],
@@ -330,15 +331,21 @@ def test_mx_check(domain: str, answer: bool | None) -> None:
     assert check.receives_mail(domain) is answer
 
 
-def test_mx_check_caches_answers_but_not_time_outs() -> None:
+def test_mx_check_caches_answers_and_time_outs_per_registrable_domain() -> None:
     now = [0.0]
-    resolver = FakeResolver(DNS, slow={"slow.example"})
-    check = MailDomainCheck(resolver, ttl_seconds=60, cache_size=2, now=lambda: now[0])
+    resolver = FakeResolver(DNS, slow={"slow.example", "a1.slow.example", "a2.slow.example"})
+    check = MailDomainCheck(
+        resolver, ttl_seconds=60, unknown_ttl_seconds=30, cache_size=2, now=lambda: now[0]
+    )
     for _ in range(3):
-        check.receives_mail("example.com")
-        check.receives_mail("slow.example")
+        assert check.receives_mail("example.com") is True
+        assert check.receives_mail("a1.slow.example") is None
+        assert check.receives_mail("a2.slow.example") is None  # the same registrable domain
     assert resolver.asked.count(("example.com", "MX")) == 1
-    assert resolver.asked.count(("slow.example", "MX")) == 3
+    assert [n for n, _ in resolver.asked if n.endswith("slow.example")] == ["a1.slow.example"]
+    now[0] = 31  # an unknown answer is kept a shorter while: asked again
+    assert check.receives_mail("a2.slow.example") is None
+    assert resolver.asked[-1] == ("a2.slow.example", "MX")
     now[0] = 61
     check.receives_mail("example.com")
     assert resolver.asked.count(("example.com", "MX")) == 2
@@ -361,10 +368,25 @@ def test_no_mail_domain_is_a_hard_bounce_without_a_send() -> None:
     assert metrics.total("MessagesNoMailDomain") == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "registrable"),
+    [
+        ("a1.evil.example", "evil.example"),
+        ("Deep.A.B.Evil.Example.", "evil.example"),
+        ("example.com", "example.com"),
+        ("mail.example.co.uk", "example.co.uk"),
+        ("x.y.example.com.au", "example.com.au"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_registrable_domain(name: str, registrable: str) -> None:
+    assert registrable_domain(name) == registrable
+
+
 def test_mx_time_out_retries_the_message_never_drops_it() -> None:
     w, _, _ = deliverable_world()
     resolver = FakeResolver(DNS, slow={"example.com"})
-    w.delivery.mail_domains = MailDomainCheck(resolver)
+    w.delivery.mail_domains = MailDomainCheck(resolver, now=lambda: w.clock().timestamp())
     w.intake.register("Jane", "jane@example.com")
     claims = w.store.claim_due(w.clock().timestamp(), 10)
     assert [w.delivery.deliver_claimed(c) for c in claims] == [Result.RETRY]
@@ -387,8 +409,47 @@ def test_mx_time_out_on_the_stream_path_parks_after_the_quick_retries() -> None:
     assert isinstance(message, Message)
     slept: list[float] = []
     assert w.delivery.deliver_fresh(message, sleep=slept.append) is Result.PARKED
-    assert len(slept) == 2  # the policy's quick retries
+    assert slept == []  # issue 27: parked at once, retried from the outbox, never in process
     assert [p.last_error for p in w.store.parked()] == ["DnsUnavailable"]
+
+
+class SlowResolver(FakeResolver):
+    """Names in `slow` time out after `seconds` of real time, as dnspython's lifetime does."""
+
+    def __init__(self, seconds: float, **kwargs: Any) -> None:
+        super().__init__(DNS, **kwargs)
+        self.seconds = seconds
+
+    def lookup(self, name: str, rdtype: str) -> list[str] | None:
+        if name in self.slow:
+            time.sleep(self.seconds)
+        return super().lookup(name, rdtype)
+
+
+def test_wildcard_subdomains_that_time_out_do_not_hold_the_batch() -> None:
+    """Issue 27: three posts to wildcard subdomains of a domain whose DNS times out held one
+    AWS batch about 37 s (each lookup timed out, was retried in process, never cached) before
+    a legitimate mail went out, and were parked as MessagesParked (the "SES refusing or down"
+    alarm). Now: one time-out for the domain, parked at once, under their own metric."""
+    from regflow.domain import Message
+
+    w, _, metrics = deliverable_world()
+    slow = {f"a{i}.wild.example" for i in range(3)}
+    resolver = SlowResolver(0.3, slow=slow)
+    w.delivery.mail_domains = MailDomainCheck(resolver)
+    for i in range(3):
+        w.intake.register("Bot", f"x@a{i}.wild.example")
+    w.intake.register("Jane", "jane@example.com")
+    messages = w.store.owed()
+    assert all(isinstance(m, Message) for m in messages) and len(messages) == 4
+    started = time.monotonic()
+    results = [w.delivery.deliver_fresh(m, sleep=time.sleep) for m in messages]
+    took = time.monotonic() - started
+    assert results == [Result.PARKED] * 3 + [Result.SENT]
+    assert took < 1.0, took  # one 0.3 s time-out for the whole domain, no sleeps
+    assert [n for n, _ in resolver.asked if n.endswith("wild.example")] == ["a0.wild.example"]
+    assert [m.to for m in w.mailer.sent] == ["jane@example.com"]
+    assert (metrics.total("DnsParked"), metrics.total("MessagesParked")) == (3, 0)
 
 
 def test_ses_mailer_sends_through_the_configuration_set_with_the_tags() -> None:

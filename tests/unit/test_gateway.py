@@ -1,4 +1,4 @@
-"""The local gateway: HTTP -> the API Gateway v2 event -> regflow.api -> HTTP, in process."""
+"""The local gateway: HTTP -> the API Gateway v2 event -> regflow.http -> HTTP, in process."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from regflow import api
+from regflow import http
 from regflow.adapters.mailbox import MailboxMailer
 from regflow.adapters.memory import MemoryStore
 from regflow.config import Settings
@@ -127,7 +127,7 @@ class GatewayClient(TestClient):
     """The test client, with what the tests look at behind the gateway."""
 
     delivery: DeliveryService
-    api: api.HttpApi
+    api: http.HttpApi
     store: MemoryStore
     wakes: list[int]
 
@@ -159,7 +159,7 @@ def client(tmp_path: Path) -> GatewayClient:
         channels={Channel.EMAIL: mailbox},
     )
     wakes: list[int] = []
-    http_api = api.HttpApi(intake, settings.http)
+    http_api = http.HttpApi(intake, settings.http)
     app = create_app(
         GatewayConfig(
             api=http_api,
@@ -177,7 +177,7 @@ def client(tmp_path: Path) -> GatewayClient:
 
 
 def assert_secure(response: Any) -> None:
-    for name, value in api.SECURITY_HEADERS.items():
+    for name, value in http.SECURITY_HEADERS.items():
         assert response.headers[name] == value, name
 
 
@@ -212,7 +212,7 @@ def test_register_and_confirm_through_the_handlers(client: GatewayClient) -> Non
 
 
 def test_oversized_bodies_are_refused_with_413(client: GatewayClient) -> None:
-    big = b"x" * (api.MAX_BODY_BYTES + 1)
+    big = b"x" * (http.MAX_BODY_BYTES + 1)
     declared = client.post("/register", content=big, headers={"content-type": "application/json"})
     assert declared.status_code == 413
     assert_secure(declared)
@@ -256,11 +256,10 @@ def test_static_pages_and_no_escape_from_web_dir(client: GatewayClient) -> None:
 def test_a_body_over_the_limit_is_the_same_413_locally_and_on_lambda(
     client: GatewayClient, path: str
 ) -> None:
-    body = "token=" + "x" * (api.MAX_BODY_BYTES + 10)
+    body = "token=" + "x" * (http.MAX_BODY_BYTES + 10)
     headers = {"content-type": "application/x-www-form-urlencoded"}
     local = client.post(path, content=body, headers=headers)
     event = http_event("POST", path, body=body, headers=headers)
-    handler = client.api.register if path == "/register" else client.api.confirm
-    on_lambda = handler(event)
+    on_lambda = client.api(event)
     assert local.status_code == on_lambda["statusCode"] == 413
     assert local.content == on_lambda["body"].encode()

@@ -17,10 +17,11 @@ from regflow import logs
 from regflow.adapters.sqlite import SQLiteStore
 from regflow.cli import main
 from regflow.domain import Limit, Registration, Status, ValidationError
-from regflow.validation import LOCAL_PART_MAX, clean_email, clean_name
+from regflow.validation import LOCAL_PART_MAX, clean_email, clean_name, contains_link
 from tests.support import iam
 from tests.support.aws import load_template
 from tests.support.events import http_event
+from tests.support.names import INITIALS_NAMES, LINK_NAMES
 from tests.unit.fakes import world
 
 # --- names -------------------------------------------------------------------------------------
@@ -84,6 +85,31 @@ def test_hostile_names_are_refused(name: str) -> None:
     assert info.value.field == "name"
 
 
+@pytest.mark.parametrize("name", LINK_NAMES)
+def test_names_with_one_letter_labels_or_an_ip_address_are_refused(name: str) -> None:
+    """Issue 27: one-letter labels (short-link hosts) and dotted IPv4 fell through the rule
+    kept for initials, and were mailed from the site's sender."""
+    assert contains_link(name)
+    with pytest.raises(ValidationError) as info:
+        clean_name(name)
+    assert (info.value.field, info.value.key) == ("name", "error.name.link")
+
+
+@pytest.mark.parametrize("name", INITIALS_NAMES)
+def test_initials_and_numbers_still_pass(name: str) -> None:
+    assert not contains_link(name)
+    assert clean_name(name) == name
+
+
+def test_the_link_rule_stays_fast_on_hostile_text_ten_times_a_name() -> None:
+    import time
+
+    started = time.perf_counter()
+    for text in ("a." * 500 + "!", "A.B" * 300 + "-", "1." * 400, "a-" * 500 + ".com!"):
+        contains_link(text)
+    assert time.perf_counter() - started < 1.0
+
+
 def test_names_are_stored_in_nfkc() -> None:
     assert clean_name("\uff2aane") == "Jane"  # full-width J
     assert clean_name("ﬁona") == "fiona"  # the ligature
@@ -119,7 +145,7 @@ def test_surrogate_json_is_a_400_with_a_field_error_and_stores_nothing() -> None
         event = http_event(
             "POST", "/register", body=body, headers={"content-type": "application/json"}
         )
-        response = w.api.register(event)
+        response = w.api(event)
         assert response["statusCode"] == 400
         assert json.loads(response["body"])["field"] == field
     assert w.snapshot() == before
@@ -134,7 +160,7 @@ def test_head_confirm_changes_nothing() -> None:
     [entry] = w.owed()
     token = w.signer.issue(entry.registration.id, entry.registration.addr_key)
     before = w.snapshot()
-    response = w.api.confirm(http_event("HEAD", "/confirm", query={"token": token}))
+    response = w.api(http_event("HEAD", "/confirm", query={"token": token}))
     assert response["statusCode"] == 405
     assert w.snapshot() == before
 
@@ -150,7 +176,7 @@ def test_post_confirm_wants_a_form(content_type: str) -> None:
     before = w.snapshot()
     headers = {"content-type": content_type} if content_type else {}
     event = http_event("POST", "/confirm", body=f"token={token}", headers=headers)
-    assert w.api.confirm(event)["statusCode"] == 415
+    assert w.api(event)["statusCode"] == 415
     assert w.snapshot() == before
 
 

@@ -73,17 +73,17 @@ def observed_world(**env: str) -> tuple[World, Lines]:
 
 def test_an_accepted_registration() -> None:
     w, lines = observed_world()
-    w.api.register(json_post("/register", {"name": "Jane", "email": "jane@example.com"}))
+    w.api(json_post("/register", {"name": "Jane", "email": "jane@example.com"}))
     assert lines.values() == [{"Http2xx": 1, "RegistrationAccepted": 1}]
     assert lines.events[0]["route"] == "register"
 
 
 def test_a_rejected_and_a_limited_registration() -> None:
     w, lines = observed_world(IP_LIMIT_PER_HOUR="1")
-    w.api.register(json_post("/register", {"name": "", "email": "nope"}))
+    w.api(json_post("/register", {"name": "", "email": "nope"}))
     ip = {"source_ip": "198.51.100.7"}
-    w.api.register(json_post("/register", {"name": "A", "email": "a@example.com"}, **ip))
-    w.api.register(json_post("/register", {"name": "B", "email": "b@example.com"}, **ip))
+    w.api(json_post("/register", {"name": "A", "email": "a@example.com"}, **ip))
+    w.api(json_post("/register", {"name": "B", "email": "b@example.com"}, **ip))
     assert lines.values() == [
         {"Http4xx": 1, "RegistrationRejected": 1},
         {"Http2xx": 1, "RegistrationAccepted": 1},
@@ -98,18 +98,18 @@ def test_a_5xx_answer_counts_as_http5xx_only(monkeypatch: pytest.MonkeyPatch) ->
         raise StoreUnavailable(retry_after=1)
 
     monkeypatch.setattr(w.store, "create_pending", down)
-    response = w.api.register(json_post("/register", {"name": "J", "email": "j@example.com"}))
+    response = w.api(json_post("/register", {"name": "J", "email": "j@example.com"}))
     assert response["statusCode"] == 503
     assert lines.values() == [{"Http5xx": 1}]
 
 
 def test_confirmations_by_outcome() -> None:
     w, lines = observed_world()
-    w.api.register(json_post("/register", {"name": "Jane", "email": "jane@example.com"}))
+    w.api(json_post("/register", {"name": "Jane", "email": "jane@example.com"}))
     reg = next(iter(w.store.by_id.values()))
     token = w.signer.issue(reg.id, reg.addr_key)
     for query in ({"token": token}, {"token": token}, {"token": "garbage"}):
-        w.api.confirm(http_event("GET", "/confirm", query=query))
+        w.api(http_event("GET", "/confirm", query=query))
     assert lines.values()[1:] == [
         {"Http3xx": 1, "ConfirmationConfirmed": 1},
         {"Http3xx": 1, "ConfirmationAlreadyConfirmed": 1},
@@ -195,7 +195,7 @@ def test_emf_goes_to_stdout_one_line_per_event(capsys: pytest.CaptureFixture[str
 
 def test_the_embedded_runtime_prints_no_metrics(capsys: pytest.CaptureFixture[str]) -> None:
     w = world()
-    w.api.register(json_post("/register", {"name": "Jane", "email": "jane@example.com"}))
+    w.api(json_post("/register", {"name": "Jane", "email": "jane@example.com"}))
     w.drain()
     assert "CloudWatchMetrics" not in capsys.readouterr().out
 
@@ -213,8 +213,8 @@ def test_the_metrics_module_imports_nothing_heavy() -> None:
 
 
 def test_the_aws_wiring_turns_them_on_from_the_templates_variables() -> None:
-    from regflow.aws import wiring
+    from regflow import compose
 
-    on = wiring.metrics_of(settings(METRICS="emf", METRICS_STACK="site-a"))
+    on = compose.metrics(settings(METRICS="emf", METRICS_STACK="site-a"))
     assert isinstance(on, EmfMetrics) and on.stack == "site-a"
-    assert wiring.metrics_of(settings()) is metrics.NO_METRICS
+    assert compose.metrics(settings()) is metrics.NO_METRICS

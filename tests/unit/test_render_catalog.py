@@ -63,7 +63,7 @@ def test_plural_pairs_are_complete() -> None:
 
 def test_api_validation_and_gateway_messages_have_keys() -> None:
     """Every message the API, validation and the local gateway answer with (today's English
-    texts, collected from api.py, validation.py and local/gateway.py)."""
+    texts, collected from the HTTP layer, validation.py and local/gateway.py)."""
     english = _raw("en")
     expected = {
         "api.accepted": "Thanks! If this address can receive mail, a verification link is on "

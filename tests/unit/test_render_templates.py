@@ -393,3 +393,52 @@ def test_an_owner_page_template_replaces_the_shipped_one(tmp_path: Path) -> None
         page
     )
     assert '<html lang="es">' in page  # the shipped frame, extended by the owner's page
+
+
+# --- issue 27: an owner's template is sandboxed, and its folder only the owner's to change ----
+
+PAYLOADS = (
+    "{{ cycler.__init__.__globals__.os.popen('touch %(marker)s').read() }}",
+    "{{ joiner.__init__.__globals__['os'].system('touch %(marker)s') }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ t.__globals__['os'].system('touch %(marker)s') }}",
+    "{{ lipsum.__globals__.os.popen('touch %(marker)s') }}",
+)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_an_owner_page_template_cannot_reach_python_internals(tmp_path: Path, payload: str) -> None:
+    from jinja2.exceptions import SecurityError, UndefinedError
+
+    marker = tmp_path / "ran"
+    folder = tmp_path / "templates" / "pages"
+    folder.mkdir(parents=True)
+    (folder / "erase.j2").write_text(payload.replace("%(marker)s", str(marker)), "utf-8")
+    renderer = Renderer(Catalog(), tmp_path)
+    with pytest.raises((SecurityError, UndefinedError)):
+        renderer.page("erase", "en", state="ask", token="t")
+    assert not marker.exists()
+
+
+def test_an_owner_template_cannot_change_what_it_is_given(tmp_path: Path) -> None:
+    from jinja2.exceptions import SecurityError
+
+    folder = tmp_path / "templates" / "pages"
+    folder.mkdir(parents=True)
+    (folder / "erase.j2").write_text("{{ items.append(1) }}", "utf-8")
+    items: list[int] = []
+    with pytest.raises(SecurityError):
+        Renderer(Catalog(), tmp_path).page("erase", "en", items=items)
+    assert items == []
+
+
+def test_the_sandbox_keeps_every_shipped_page_and_helper_working(tmp_path: Path) -> None:
+    folder = tmp_path / "templates" / "pages"
+    folder.mkdir(parents=True)
+    (folder / "erase.j2").write_text(
+        "{{ t('page.confirm.lead', site=site) }}|{{ fmt_utc(when) }}|{{ name|upper }}"
+        "|{{ '%s-%s'|format(lang, state) }}|{{ state.replace('a', 'o') }}",
+        "utf-8",
+    )
+    page = Renderer(Catalog(), tmp_path).page("erase", "en", state="ask", when=NOW, name="jo")
+    assert page.endswith("|2026-11-29 16:00 UTC|JO|en-ask|osk")

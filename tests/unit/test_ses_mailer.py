@@ -75,9 +75,10 @@ def test_sends_raw_multipart_with_every_part() -> None:
         ("MessageRejected", 400, FailureClass.ACCOUNT),  # "Email address is not verified"
         ("AccessDeniedException", 403, FailureClass.ACCOUNT),
         ("SomethingNew", 400, FailureClass.ACCOUNT),
-        # this recipient's address, for good
-        ("BadRequestException", 400, FailureClass.RECIPIENT),
-        ("InvalidParameterValue", 400, FailureClass.RECIPIENT),
+        # an invalid From, an oversized message, a malformed tag: the account's (SES never
+        # refuses a recipient at the API; tests/unit/test_refusals.py)
+        ("BadRequestException", 400, FailureClass.ACCOUNT),
+        ("InvalidParameterValue", 400, FailureClass.ACCOUNT),
     ],
 )
 def test_errors_are_classified_by_code(code: str, status: int, failure: FailureClass) -> None:
@@ -106,3 +107,23 @@ def test_connection_errors_are_transient(exc: Exception) -> None:
     with pytest.raises(DeliveryError) as info:
         SesMailer(RecordingClient(exc)).send(MESSAGE)  # type: ignore[arg-type]
     assert info.value.failure is FailureClass.TRANSIENT
+
+
+def test_an_internationalized_sender_domain_goes_to_ses_in_its_idna_form() -> None:
+    """SES refuses a Unicode domain in FromEmailAddress (BadRequestException, which once
+    suppressed the recipient): both parameters carry the xn-- form, as the MIME headers do."""
+    client = RecordingClient()
+    message = Email(
+        sender="no-reply@bücher.example",
+        to="jane@müller.example",
+        subject="s",
+        text="t",
+        html="<p>t</p>",
+        reply_to=None,
+    )
+    SesMailer(client).send(message)  # type: ignore[arg-type]
+    [call] = client.calls
+    assert call["FromEmailAddress"] == "no-reply@xn--bcher-kva.example"
+    assert call["Destination"] == {"ToAddresses": ["jane@xn--mller-kva.example"]}
+    parsed = email.message_from_bytes(call["Content"]["Raw"]["Data"], policy=email.policy.default)
+    assert parsed["From"].addresses[0].addr_spec == call["FromEmailAddress"]

@@ -19,7 +19,7 @@ COOKIE = re.compile(
 
 def register(w: World, email: str = "jane@example.com", **kwargs: Any) -> str:
     """POST /register; the registration cookie's value."""
-    response = w.api.register(json_post("/register", {"name": "Jane", "email": email}, **kwargs))
+    response = w.api(json_post("/register", {"name": "Jane", "email": email}, **kwargs))
     assert response["statusCode"] == 202
     (cookie,) = response["cookies"]
     match = COOKIE.fullmatch(cookie)
@@ -29,7 +29,7 @@ def register(w: World, email: str = "jane@example.com", **kwargs: Any) -> str:
 
 def send_code(w: World, handle: str | None, code: str) -> dict[str, Any]:
     headers = {"cookie": f"regflow_reg={handle}"} if handle else {}
-    return w.api.confirm_code(json_post("/confirm-code", {"code": code}, headers=headers))
+    return w.api(json_post("/confirm-code", {"code": code}, headers=headers))
 
 
 def right_code(w: World, handle: str) -> str:
@@ -114,9 +114,7 @@ def test_a_limited_or_trapped_post_gets_a_cookie_like_any_other_that_confirms_no
     response = send_code(w, limited, right_code(w, limited))
     assert response["statusCode"] == 400
     assert body(response) == {"error": say("error.signup_code.invalid"), "field": "code"}
-    trapped = w.api.register(
-        json_post("/register", {"name": "B", "email": "b@example.com", "website": "x"})
-    )
+    trapped = w.api(json_post("/register", {"name": "B", "email": "b@example.com", "website": "x"}))
     assert COOKIE.fullmatch(trapped["cookies"][0])
 
 
@@ -124,22 +122,20 @@ def test_plain_form_post_of_the_code() -> None:
     w = world()
     handle = register(w)
     headers = {"cookie": f"regflow_reg={handle}"}
-    bad = w.api.confirm_code(form_post("/confirm-code", {"code": "abc"}, headers=headers))
+    bad = w.api(form_post("/confirm-code", {"code": "abc"}, headers=headers))
     assert bad["statusCode"] == 303
     assert bad["headers"]["Location"] == "https://www.example.org/?status=code-error"
-    good = w.api.confirm_code(
-        form_post("/confirm-code", {"code": right_code(w, handle)}, headers=headers)
-    )
+    good = w.api(form_post("/confirm-code", {"code": right_code(w, handle)}, headers=headers))
     assert good["statusCode"] == 303
     assert good["headers"]["Location"].endswith("/confirmed.html?status=confirmed")
 
 
 def test_confirm_code_off() -> None:
     w = world(CONFIRM_CODE="off")
-    response = w.api.register(json_post("/register", {"name": "J", "email": "j@example.com"}))
+    response = w.api(json_post("/register", {"name": "J", "email": "j@example.com"}))
     assert response["statusCode"] == 202 and "cookies" not in response
     w.drain()
     (mail,) = w.mailer.sent
     assert not re.search(r"\b[0-9]{6}\b", mail.text)
-    refused = w.api.confirm_code(json_post("/confirm-code", {"code": "123456"}))
+    refused = w.api(json_post("/confirm-code", {"code": "123456"}))
     assert refused["statusCode"] == 404

@@ -57,7 +57,7 @@ def test_sign_up_and_confirmation_are_recorded(
         source_ip="198.51.100.77",
         headers={"user-agent": UA},
     )
-    assert w.api.register(post)["statusCode"] == 202
+    assert w.api(post)["statusCode"] == 202
     (reg,) = w.store.by_id.values()
     assert reg.signup_consent == Consent(signup_ip, UA[:200], "2026-11")
     w.clock.advance(minutes=3)
@@ -69,7 +69,7 @@ def test_sign_up_and_confirmation_are_recorded(
         source_ip="2001:db8:abcd:12:1::7",
         headers={"user-agent": "Phone/1.0"},
     )
-    assert w.api.confirm(click)["headers"]["Location"].endswith("status=confirmed")
+    assert w.api(click)["headers"]["Location"].endswith("status=confirmed")
     done = w.store.by_id[reg.id]
     assert done.status is Status.CONFIRMED and done.confirmed_at == w.clock()
     assert done.timestamp == reg.timestamp  # the sign-up's time
@@ -79,7 +79,7 @@ def test_sign_up_and_confirmation_are_recorded(
 def test_defaults_truncate_and_version_one() -> None:
     w = world()
     post = json_post("/register", {"name": "J", "email": "j@example.com"}, source_ip="192.0.2.9")
-    w.api.register(post)
+    w.api(post)
     (reg,) = w.store.by_id.values()
     assert reg.signup_consent is not None
     assert (reg.signup_consent.ip, reg.signup_consent.text_version) == ("192.0.2.0/24", "1")

@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+from regflow.adapters.decided import DecidedChanges
 from regflow.domain import (
     ClaimedMessage,
-    Consent,
     CreateResult,
-    Limit,
     LimitState,
     Message,
     MessageKind,
@@ -25,15 +24,19 @@ from regflow.domain import (
     ParkedMessage,
     Registration,
     SendLog,
-    SpentChallenge,
     Status,
     Suppression,
-    ValidationError,
     count_client,
     count_send,
 )
-from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
-from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
+from regflow.domain.challenge import replayed
+from regflow.domain.transitions import (
+    UNKNOWN,
+    ConfirmInputs,
+    ConfirmState,
+    CreateInputs,
+    decide_confirm,
+)
 from regflow.ports import Stats
 
 # A claim older than this is released (a delivery never takes that long).
@@ -55,15 +58,13 @@ class _Row:
     first_failed_at: float | None = None
 
 
-class MemoryStore:
+class MemoryStore(DecidedChanges):
     HOLDS_FRESH = True  # every owed message is an outbox row
 
     def __init__(self) -> None:
-        # where each confirmation's event goes (`regflow.domain.events`: one owed message per
-        # target, written with the confirmation); the runtime sets it from its settings
-        self.event_targets: tuple[str, ...] = ()
+        self.event_targets: tuple[str, ...] = ()  # the runtime sets it from its settings
         self.digests: set[str] = set()  # the days whose owner digest was owed
-        self._lock = threading.RLock()  # confirm_code confirms under the lock it holds
+        self._lock = threading.RLock()
         self.by_id: dict[str, Registration] = {}
         self.confirmed_by_address: dict[str, str] = {}
         # "client:<key>" -> LimitState (fixed hourly window); "address:<key>" -> SendLog
@@ -79,19 +80,13 @@ class MemoryStore:
 
     # --- RegistrationStore ------------------------------------------------------------
 
-    def create_pending(
-        self,
-        registration: Registration,
-        *,
-        address_limit: Limit,
-        client_key: str | None,
-        client_limit: Limit,
-        challenge: SpentChallenge | None = None,
-    ) -> CreateResult:
+    def _create(self, registration: Registration, inputs: CreateInputs) -> CreateResult:
+        address_limit, client_limit = inputs.address_limit, inputs.client_limit
+        client_key, challenge = inputs.client_key, inputs.challenge
         now = int(registration.timestamp.timestamp())
         with self._lock:
             if challenge is not None and self.spent_challenges.get(challenge.id, 0) > now:
-                raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED)
+                raise replayed()
             client: tuple[str, LimitState] | None = None
             if client_key is not None and client_limit.enabled:
                 key = f"client:{client_key}"
@@ -126,57 +121,36 @@ class MemoryStore:
             self._owe(Message(MessageKind.VERIFICATION, registration))
             return CreateResult.CREATED
 
-    def confirm(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        consent: Consent | None = None,
-    ) -> Outcome:
+    def _confirm(self, registration_id: str, now: datetime, inputs: ConfirmInputs) -> Outcome:
         with self._lock:
             reg = self.by_id.get(registration_id)
-            if reg is None or reg.addr_key != addr_key:
-                return Outcome.INVALID
-            if reg.status is Status.CONFIRMED:
-                return Outcome.ALREADY_CONFIRMED
-            if reg.status is not Status.PENDING:  # bounced, complained: never confirmable
-                return Outcome.INVALID
-            if reg.expired(now):
-                return Outcome.EXPIRED
-            if addr_key in self.confirmed_by_address:
-                return Outcome.ALREADY_CONFIRMED
+            state = UNKNOWN
+            if reg is not None:
+                state = ConfirmState(
+                    reg.status,
+                    reg.addr_key,
+                    reg.ttl,
+                    self.code_tries.get(registration_id, 0),
+                    reg.addr_key in self.confirmed_by_address,
+                )
+            decision = decide_confirm(state, now, inputs)
+            if reg is None or decision.write is None:
+                return decision.outcome
+            if decision.write == "count-try":
+                self.code_tries[registration_id] = state.code_tries + 1
+                return decision.outcome
             confirmed = dataclasses.replace(
-                reg, status=Status.CONFIRMED, ttl=None, confirmed_at=now, confirm_consent=consent
+                reg,
+                status=Status.CONFIRMED,
+                ttl=None,
+                confirmed_at=now,
+                confirm_consent=inputs.consent,
             )
             self.by_id[registration_id] = confirmed
-            self.confirmed_by_address[addr_key] = registration_id
-            self._owe(Message(MessageKind.OWNER_NOTIFICATION, confirmed))
-            for target in self.event_targets:
-                self._owe(Message(MessageKind.REGISTRATION_CONFIRMED, confirmed, target))
-            return Outcome.CONFIRMED
-
-    def confirm_code(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        matched: bool,
-        max_tries: int,
-        consent: Consent | None = None,
-    ) -> Outcome:
-        with self._lock:
-            reg = self.by_id.get(registration_id)
-            if reg is None or reg.addr_key != addr_key:
-                return Outcome.INVALID
-            if self.code_tries.get(registration_id, 0) >= max_tries:
-                return Outcome.INVALID
-            if not matched:
-                if reg.status is Status.PENDING and not reg.expired(now):
-                    self.code_tries[registration_id] = self.code_tries.get(registration_id, 0) + 1
-                return Outcome.INVALID
-            return self.confirm(registration_id, addr_key, now, consent=consent)
+            self.confirmed_by_address[reg.addr_key] = registration_id
+            for kind, target in decision.owes:
+                self._owe(Message(kind, confirmed, target))
+            return decision.outcome
 
     def get(self, registration_id: str) -> Registration | None:
         with self._lock:
@@ -204,13 +178,20 @@ class MemoryStore:
             return [row.message for row in self._rows.values()]
 
     def claim_due(
-        self, now: float, limit: int = 10, *, lease_seconds: float = CLAIM_LEASE_SECONDS
+        self,
+        now: float,
+        limit: int = 10,
+        *,
+        lease_seconds: float = CLAIM_LEASE_SECONDS,
+        events: bool | None = None,
     ) -> list[ClaimedMessage]:
         with self._lock:
             claimed: list[ClaimedMessage] = []
             for row in list(self._rows.values()):
                 if len(claimed) >= limit:
                     break
+                if events is not None and row.message.kind.is_event is not events:
+                    continue
                 if row.next_attempt_at is None or row.next_attempt_at > now:
                     continue
                 if row.claimed_at is not None and row.claimed_at > now - lease_seconds:
@@ -443,6 +424,27 @@ class MemoryStore:
                 reg, status=status, delivery_failure=diagnostic[:200]
             )
             return True
+
+    def restore(self, key: str, registration_ids: Sequence[str], now: datetime) -> list[str]:
+        with self._lock:
+            self.lift(key)
+            owed = []
+            for registration_id in registration_ids:
+                reg = self.by_id.get(registration_id)
+                if reg is None or reg.status is not Status.BOUNCED:
+                    continue
+                reg = dataclasses.replace(reg, status=Status.PENDING, delivery_failure=None)
+                self.by_id[registration_id] = reg
+                if reg.expired(now):
+                    continue
+                message = Message(MessageKind.VERIFICATION, reg)
+                row = self._row_of(message, None)
+                if row is None:
+                    self._owe(message)
+                else:  # a copy still kept: due at once, with this registration
+                    row.message, row.next_attempt_at, row.parked = message, 0.0, False
+                owed.append(registration_id)
+            return owed
 
     # --- ErasureStore -------------------------------------------------------------------
 

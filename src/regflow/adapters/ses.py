@@ -1,9 +1,10 @@
 """The SES v2 mailer: one `SendEmail` with raw MIME content (text + HTML alternatives).
 
 Errors are judged by their code (and HTTP status), never by their text, into the delivery
-policy's failure classes (`classify`): throttling and outages are transient; an account-level
-refusal (unverified identity, access denied, sending paused, quota) is the operator's to fix;
-only a refusal of the recipient's address itself is final.
+policy's failure classes (`adapters.refusals.classify_ses`): throttling and outages are
+transient; everything else (an unverified identity, access denied, sending paused, quota, an
+invalid From, an oversized message, a malformed tag) is about the account, the sender or the
+message, and parks. SES never refuses a recipient at the API: that comes back as a bounce.
 """
 
 from __future__ import annotations
@@ -12,42 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from regflow.adapters.refusals import classify_ses
 from regflow.domain import DeliveryError, Email, FailureClass
-from regflow.emails import to_mime
+from regflow.emails import to_mime, wire_address
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2.client import SESV2Client
 else:
     SESV2Client = Any
-
-# A final refusal of this message's recipient (an address SES will not take).
-RECIPIENT_CODES = frozenset({"BadRequestException", "InvalidParameterValue"})
-# The account's state, fixed by the operator: the sender identity not verified yet (SES says
-# MessageRejected "Email address is not verified"), IAM denying the send, sending paused, the
-# daily quota spent. Never dropped: the message waits (parked) until the cause is fixed.
-ACCOUNT_CODES = frozenset(
-    {
-        "MessageRejected",
-        "AccessDeniedException",
-        "AccessDenied",
-        "SendingPausedException",
-        "AccountSuspendedException",
-        "MailFromDomainNotVerifiedException",
-        "NotFoundException",
-        "LimitExceededException",
-    }
-)
-# Transient by definition; other codes are judged by their HTTP status (429 and 5xx transient).
-TRANSIENT_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "Throttling",
-        "ThrottlingException",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
 
 
 class SesMailer:
@@ -58,8 +31,10 @@ class SesMailer:
     def send(self, email: Email) -> None:
         raw = to_mime(email).as_bytes()
         kwargs: dict[str, Any] = {
-            "FromEmailAddress": email.sender,
-            "Destination": {"ToAddresses": [email.to]},
+            # as in the MIME headers: an internationalized domain in its IDNA (xn--) form
+            # (SES refuses the Unicode form with BadRequestException)
+            "FromEmailAddress": wire_address(email.sender),
+            "Destination": {"ToAddresses": [wire_address(email.to)]},
             "Content": {"Raw": {"Data": raw}},
         }
         if self._configuration_set:
@@ -75,7 +50,7 @@ class SesMailer:
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             raise DeliveryError(
                 f"SES refused the message ({code or status})",
-                failure=classify(code, status),
+                failure=classify_ses(code, status),
                 code=code or f"HTTP{status}",
             ) from exc
         except BotoCoreError as exc:  # connection errors, timeouts
@@ -84,13 +59,3 @@ class SesMailer:
                 failure=FailureClass.TRANSIENT,
                 code=type(exc).__name__,
             ) from exc
-
-
-def classify(code: str, status: int) -> FailureClass:
-    if code in RECIPIENT_CODES:
-        return FailureClass.RECIPIENT
-    if code in ACCOUNT_CODES:
-        return FailureClass.ACCOUNT
-    if code in TRANSIENT_CODES or status == 429 or status >= 500:
-        return FailureClass.TRANSIENT
-    return FailureClass.ACCOUNT  # unknown: kept for the operator, never dropped

@@ -2,7 +2,9 @@
 
 `SMTP_URL` forms: `smtp://host:port` (plain), `smtp+starttls://user:pass@host:587` (STARTTLS,
 required), `smtps://user:pass@host:465` (implicit TLS). Credentials are URL-decoded. A 4xx reply
-or a connection problem is transient (the outbox retries it); a 5xx reply is not.
+or a connection problem is transient (the outbox retries it); whose fault a 5xx reply is (the
+recipient's or the sender's, the relay's) is read from its RFC 3463 enhanced status code and the
+step it answered (`adapters.refusals`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from regflow.adapters.refusals import Reply, Stage, classify_reply, smtp_reply
 from regflow.domain import ConfigError, DeliveryError, Email, FailureClass
 from regflow.emails import to_mime
 
@@ -78,35 +81,32 @@ class SmtpMailer:
                 context=self._tls,
                 local_hostname=self._local_hostname,
             )
-        client = smtplib.SMTP(
+        return smtplib.SMTP(
             c.host, c.port, timeout=self.timeout, local_hostname=self._local_hostname
         )
-        if c.security == "starttls":
-            client.starttls(context=self._tls)
-        return client
 
     def send(self, email: Email) -> None:
         message = to_mime(email)
         client: smtplib.SMTP | None = None
+        stage = Stage.CONNECT  # the step a generic reply error answered
         try:
             client = self._connect()
+            if self.config.security == "starttls":
+                stage = Stage.STARTTLS
+                client.starttls(context=self._tls)
             if self.config.username is not None:
+                stage = Stage.AUTH
                 client.login(self.config.username, self.config.password or "")
+            stage = Stage.MAIL
             client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            transient = all(400 <= c < 500 for c in codes)
-            raise DeliveryError(
-                "SMTP server refused the recipient",
-                failure=FailureClass.TRANSIENT if transient else FailureClass.RECIPIENT,
-                code=f"SMTP{max(codes, default=0)}",
-            ) from exc
+            # one recipient per message: its reply (the worst, were there several)
+            replies = [smtp_reply(code, text, Stage.RCPT) for code, text in exc.recipients.values()]
+            reply = max(replies, key=lambda r: r.code, default=Reply(0, None, Stage.RCPT))
+            raise _refused("SMTP server refused the recipient", reply) from exc
         except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(
-                f"SMTP server answered {exc.smtp_code}",
-                failure=_classify(exc),
-                code=f"SMTP{exc.smtp_code}",
-            ) from exc
+            reply = smtp_reply(exc.smtp_code, exc.smtp_error, _stage_of(exc, stage))
+            raise _refused(f"SMTP server answered {exc.smtp_code}", reply) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(
                 "SMTP server lacks a required extension",
@@ -125,6 +125,26 @@ class SmtpMailer:
                 _close(client)
 
 
+def _stage_of(exc: smtplib.SMTPResponseException, stage: Stage) -> Stage:
+    """The step `exc` answered: smtplib says it by the exception's type for the steps of a
+    message; otherwise the step this mailer was taking."""
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return Stage.CONNECT
+    if isinstance(exc, smtplib.SMTPHeloError):
+        return Stage.HELO
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return Stage.AUTH
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return Stage.MAIL
+    if isinstance(exc, smtplib.SMTPDataError):
+        return Stage.DATA
+    return stage
+
+
+def _refused(text: str, reply: Reply) -> DeliveryError:
+    return DeliveryError(text, failure=classify_reply(reply), code=reply.error_code)
+
+
 def _close(client: smtplib.SMTP) -> None:
     """QUIT, after the message was accepted or refused: its answer changes nothing (a failed
     QUIT must not make an accepted message look failed, and be sent again)."""
@@ -132,13 +152,3 @@ def _close(client: smtplib.SMTP) -> None:
         client.quit()
     except (smtplib.SMTPException, OSError):
         client.close()
-
-
-def _classify(exc: smtplib.SMTPResponseException) -> FailureClass:
-    """4xx: try again. A 5xx to the message itself (DATA) refuses this recipient's mail for
-    good; a 5xx to the sender or the login is the operator's to fix."""
-    if exc.smtp_code < 500:
-        return FailureClass.TRANSIENT
-    if isinstance(exc, smtplib.SMTPDataError):
-        return FailureClass.RECIPIENT
-    return FailureClass.ACCOUNT

@@ -1,13 +1,11 @@
-"""The AWS runtime: wiring (settings, clients, each function's objects) and the mail sender.
+"""The AWS runtime: wiring (settings, clients, each function's objects, built by
+`regflow.compose`) and the mail sender.
 
 The Lambda handlers (`regflow.handlers`) are one line each over this package."""
 
 from regflow.aws.wiring import (
     AwsClients,
     Role,
-    build_api,
-    build_delivery,
-    build_feedback,
     clients,
     delivery,
     delivery_for,
@@ -22,9 +20,6 @@ from regflow.aws.wiring import (
 __all__ = [
     "AwsClients",
     "Role",
-    "build_api",
-    "build_delivery",
-    "build_feedback",
     "clients",
     "delivery",
     "delivery_for",

@@ -20,8 +20,9 @@ Mail sender (Timeout 120 s): one message is, at worst, the token secret (first m
 the address lock (GetItem), the send and the park (UpdateItem):
 
     9 + 9 + 6 + 9 = 33 s   -> MIN_REMAINING_MS 35 s: no new record with less left
-    (an event instead of a mail: PutEvents 1 x (1 s + 3 s) = 4 s, or a webhook POST, 5 s
-    socket time-out for the connection and again for the answer = 10 s; both fit. A
+    (an event instead of a mail: PutEvents 1 x (1 s + 3 s) = 4 s, or a webhook POST, a
+    10 s wall-clock deadline from connecting to the answer (a receiver that dribbles its
+    answer is cut off then: regflow.adapters.webhook.DEADLINE_SECONDS); both fit. A
     confirmation owes several messages; each after the first starts only with
     MIN_REMAINING_MS left, else it waits parked for the recovery: regflow.aws.mail_sender)
     a quick retry after its backoff: GetItem + send + park = 24 s

@@ -1,8 +1,8 @@
 """The gate in front of every function behind an API route (register, confirm, erase): a
 request that did not come through the stack's CloudFront distribution gets 403
-(`HttpApi.from_edge`), and a function that cannot fetch its secrets yet (Secrets Manager
-throttled or unreachable on its first request) answers 503 with `Retry-After` instead of
-failing the invocation."""
+(`regflow.http.HttpApi.from_edge`), and a function that cannot fetch its secrets yet
+(Secrets Manager throttled or unreachable on its first request) answers 503 with
+`Retry-After` instead of failing the invocation."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def gate(role: Role, event: dict[str, Any]) -> dict[str, Any] | None:
     try:
         api = http_api(role)
     except StoreUnavailable as exc:
-        from regflow.api import error
+        from regflow.http.response import error
         from regflow.render import SUPPORTED_LANGUAGES
         from regflow.render.catalog import Catalog
 
@@ -29,5 +29,5 @@ def gate(role: Role, event: dict[str, Any]) -> dict[str, Any] | None:
         language = os.environ.get("DEFAULT_LANGUAGE", "en")
         language = language if language in SUPPORTED_LANGUAGES else "en"
         words = Catalog(None, language).text("error.busy", language)
-        return error(503, words, **{"Retry-After": str(exc.retry_after)})
+        return error(503, words, **{"Retry-After": str(exc.retry_after)}).to_event()
     return api.from_edge(event)

@@ -1,6 +1,7 @@
 """Wiring for AWS Lambda: Settings from the environment, boto3 clients created lazily once per
-process, and each function's objects built once, on its first invocation (or at init on
-Lambda). The only place on the AWS path that reads the environment.
+process, and each function's objects (built by `regflow.compose`, the one composition root)
+built once, on its first invocation (or at init on Lambda). The only place on the AWS path that
+reads the environment.
 
 Each function gets only what its path needs:
 
@@ -18,7 +19,8 @@ Secrets are never in a function's environment: it holds their ARNs (`TOKEN_SECRE
 fetched from Secrets Manager on first use, re-read every few minutes, and a function's objects
 are built again when one changed (`regflow.aws.secrets`). A value given directly
 (`TOKEN_SECRET`, ...) replaces the lookup; tests and the embedded mode use that. Tests build
-with `build_api` / `build_delivery` and their own clients; `reset()` forgets the cached ones.
+with `regflow.compose.aws_api` / `aws_delivery` and their own clients; `reset()` forgets the
+cached ones.
 """
 
 from __future__ import annotations
@@ -33,15 +35,11 @@ from typing import TYPE_CHECKING, Any
 from regflow import logs
 from regflow.config import Settings
 from regflow.domain import ConfigError, StoreUnavailable
-from regflow.tokens import TokenSigner
 
 if TYPE_CHECKING:
-    from regflow.api import HttpApi
     from regflow.delivery import DeliveryService
-    from regflow.domain import Channel, Event
     from regflow.feedback import FeedbackService
-    from regflow.metrics import Metrics
-    from regflow.ports import EventChannel, MailDomains
+    from regflow.http import HttpApi
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -155,147 +153,6 @@ def token_secret_source(settings: Settings, clients: AwsClients) -> bytes | Call
     return fetch
 
 
-def metrics_of(settings: Settings) -> Metrics:
-    """EMF metrics on stdout when METRICS=emf (the template sets it), else none."""
-    from regflow.metrics import from_settings
-
-    return from_settings(settings.aws.metrics, settings.aws.metrics_stack)
-
-
-def _no_secret() -> bytes:
-    raise RuntimeError("the registration function never signs or verifies tokens")
-
-
-def build_api(settings: Settings, clients: AwsClients, role: Role) -> HttpApi:
-    """The HTTP API of the register or confirm function."""
-    from regflow.adapters.dynamodb import DynamoDBStore
-    from regflow.api import HttpApi
-    from regflow.challenge import issuer_for
-    from regflow.intake import IntakeService
-    from regflow.tokens import browser_key
-
-    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
-    secret = _no_secret if role is Role.REGISTER else token_secret_source(settings, clients)
-    # CHALLENGE=pow: only the registration function issues and verifies challenges
-    challenges = (
-        issuer_for(settings.rules, settings.challenge_secret) if role is Role.REGISTER else None
-    )
-    intake = IntakeService(
-        store=store, rules=settings.rules, signer=TokenSigner(secret), challenges=challenges
-    )
-    # the registration cookie's seal (CONFIRM_MODE=button's same browser): CHALLENGE_SECRET,
-    # which the stack gives the registration and confirmation functions
-    secret_of_cookie = settings.challenge_secret
-    cookie_key = browser_key(secret_of_cookie) if secret_of_cookie is not None else None
-    return HttpApi(intake, settings.http, metrics_of(settings), cookie_key=cookie_key)
-
-
-def build_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
-    """The mail sender's delivery service (also what `regflow redrive` sends with)."""
-    from regflow.adapters.dynamodb import DynamoDBStore
-    from regflow.adapters.ses import SesMailer
-    from regflow.delivery import DeliveryService
-    from regflow.domain import Channel
-
-    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
-    mailer = SesMailer(clients.sesv2(), configuration_set=settings.aws.ses_configuration_set)
-    return DeliveryService(
-        store=store,
-        outbox=store,
-        settings=settings.mail,
-        signer=TokenSigner(token_secret_source(settings, clients)),
-        channels={Channel.EMAIL: mailer},
-        metrics=metrics_of(settings),
-        suppressions=store,
-        mail_domains=mail_domains_of(settings),
-        events=event_channels(settings, clients),
-    )
-
-
-def mail_domains_of(settings: Settings) -> MailDomains | None:
-    """The MX check (`MX_CHECK=on`), or None."""
-    if not settings.mail.mx_check:
-        return None
-    from regflow.adapters.dns import DnsPythonResolver
-    from regflow.mail_domains import MailDomainCheck
-
-    return MailDomainCheck(DnsPythonResolver())
-
-
-def build_feedback(settings: Settings, clients: AwsClients) -> FeedbackService:
-    """The SES events function's service: SES's reports applied to the table."""
-    from regflow.adapters.dynamodb import DynamoDBStore
-    from regflow.feedback import FeedbackService
-
-    return FeedbackService(
-        store=DynamoDBStore(clients.dynamodb(), settings.aws.table_name),
-        owner_email=settings.mail.owner_email,
-        metrics=metrics_of(settings),
-    )
-
-
-def build_digest_delivery(settings: Settings, clients: AwsClients) -> DeliveryService:
-    """The owner digest function's delivery service: the table (read confirmations, park),
-    SES; no token secret (a digest carries no link) and no events."""
-    from regflow.adapters.dynamodb import DynamoDBStore
-    from regflow.adapters.ses import SesMailer
-    from regflow.delivery import DeliveryService
-    from regflow.domain import Channel
-
-    store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
-    return DeliveryService(
-        store=store,
-        outbox=store,
-        settings=settings.mail,
-        signer=TokenSigner(_no_secret),
-        channels={
-            Channel.EMAIL: SesMailer(
-                clients.sesv2(), configuration_set=settings.aws.ses_configuration_set
-            )
-        },
-        metrics=metrics_of(settings),
-    )
-
-
-def event_channels(settings: Settings, clients: AwsClients | None) -> dict[Channel, EventChannel]:
-    """The event channels a sender publishes through (docs/events.md): EventBridge when
-    EVENT_BUS_NAME is set (and AWS clients are given), webhooks when WEBHOOK_URL is. The
-    EventBridge client is created on the first event, not here."""
-    from regflow.domain import Channel
-
-    channels: dict[Channel, EventChannel] = {}
-    bus = settings.aws.event_bus_name
-    if bus is not None and clients is not None:
-        channels[Channel.EVENTBRIDGE] = _LazyEventBridge(clients, bus, settings.aws.event_source)
-    webhooks = settings.events
-    if webhooks.webhook_urls and webhooks.webhook_secret is not None:
-        from regflow.adapters.webhook import WebhookChannel
-
-        channels[Channel.WEBHOOK] = WebhookChannel(webhooks.webhook_urls, webhooks.webhook_secret)
-    return channels
-
-
-class _LazyEventBridge:
-    """`EventChannel` to EventBridge whose client (and boto3's events model) loads on first use."""
-
-    def __init__(self, clients: AwsClients, bus: str, source: str) -> None:
-        self._clients = clients
-        self._bus = bus
-        self._source = source
-
-    @property
-    def targets(self) -> tuple[str, ...]:
-        from regflow.domain import EVENTBRIDGE_TARGET
-
-        return (EVENTBRIDGE_TARGET,)
-
-    def publish(self, event: Event) -> bool:
-        from regflow.adapters.eventbridge import EventBridgeChannel
-
-        channel = EventBridgeChannel(self._clients.events(), bus=self._bus, source=self._source)
-        return channel.publish(event)
-
-
 # --- one of each per process --------------------------------------------------------------
 
 _lock = threading.Lock()
@@ -368,7 +225,9 @@ def _once(role: Role, build: Callable[[Settings, AwsClients], Any]) -> Any:
 
 def http_api(role: Role) -> HttpApi:
     """This process's HTTP API for the register or confirm function, built on first use."""
-    api: HttpApi = _once(role, lambda s, c: build_api(s, c, role))
+    from regflow import compose
+
+    api: HttpApi = _once(role, lambda s, c: compose.aws_api(s, c, role))
     return api
 
 
@@ -379,14 +238,18 @@ def delivery() -> DeliveryService:
 
 def delivery_for(role: Role) -> DeliveryService:
     """The delivery service of a sending function (mail sender, recovery, owner digest)."""
-    build = build_digest_delivery if role is Role.DIGEST else build_delivery
+    from regflow import compose
+
+    build = compose.aws_digest_delivery if role is Role.DIGEST else compose.aws_delivery
     service: DeliveryService = _once(role, build)
     return service
 
 
 def feedback() -> FeedbackService:
     """This process's feedback service (the SES events function), built on first use."""
-    service: FeedbackService = _once(Role.SES_EVENTS, build_feedback)
+    from regflow import compose
+
+    service: FeedbackService = _once(Role.SES_EVENTS, compose.aws_feedback)
     return service
 
 

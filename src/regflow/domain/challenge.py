@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from regflow.domain.model import ValidationError
+
 FIELD = "challenge"  # the form field, and the `field` of a refusal
 REFUSED = "error.signup_challenge.invalid"  # its message in the catalog
+
+
+def replayed() -> ValidationError:
+    """What every store raises for a solution spent already: refused like a bad field."""
+    return ValidationError(FIELD, REFUSED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""RegistrationHandler: POST /register (API Gateway HTTP API, payload format 2.0).
+"""RegistrationHandler: its routes in `regflow.routes` (POST /register, GET /challenge), as
+API Gateway HTTP API (payload format 2.0) events.
 
 Its path needs only DynamoDB: no SES client, no Secrets Manager client, no token secret."""
 
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from regflow import aws
+from regflow import aws, routes
 from regflow.aws import edge
 
 aws.init_on_lambda(aws.Role.REGISTER)
@@ -16,6 +17,4 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     refused = edge.gate(aws.Role.REGISTER, event)  # only through CloudFront
     if refused is not None:
         return refused
-    if event.get("routeKey") == "GET /challenge":  # CHALLENGE=pow: a fresh challenge
-        return aws.http_api(aws.Role.REGISTER).challenge(event)
-    return aws.http_api(aws.Role.REGISTER).register(event)
+    return aws.http_api(aws.Role.REGISTER).handle(event, routes.REGISTRATION)

@@ -1,7 +1,7 @@
-"""The embedded server's ASGI app: the API (through `regflow.local.events` and the same
-`HttpApi` the Lambda handlers use), the static pages of `web/` (Starlette's `StaticFiles`), the
-local mailbox (`/_mailbox`, loopback only), `/openapi.yaml` and `/_health`. Every response
-carries `api.SECURITY_HEADERS`.
+"""The embedded server's ASGI app: the API (every route of `regflow.routes`, through
+`regflow.local.events` and the same `HttpApi` the Lambda handlers use), the static pages of
+`web/` (Starlette's `StaticFiles`), the local mailbox (`/_mailbox`, loopback only),
+`/openapi.yaml` and `/_health`. Every response carries `http.SECURITY_HEADERS`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from regflow import api
+from regflow import routes
 from regflow.adapters.mailbox import MailboxMailer
+from regflow.http import MAX_BODY_BYTES, SECURITY_HEADERS, HttpApi
+from regflow.http.response import error
 from regflow.local import mailbox_pages
 from regflow.local.events import (
     Disconnected,
@@ -42,14 +44,17 @@ from regflow.render.templates import Renderer
 
 log = logging.getLogger("regflow.gateway")
 
-ApiHandler = Callable[[api.Event], api.Response]
-
-_API_ALLOW = {"/register": "POST", "/confirm-code": "POST", "/resend": "POST"}
+# an API path without a GET route: a GET there is answered 405 (the route exists, not the verb)
+_API_ALLOW = {
+    path: ", ".join(routes.methods(path))
+    for path in routes.paths()
+    if "GET" not in routes.methods(path)
+}
 
 
 @dataclass
 class GatewayConfig:
-    api: api.HttpApi
+    api: HttpApi
     web_dir: Path | None = None
     mailbox: MailboxMailer | None = None
     openapi_path: Path | None = None
@@ -100,11 +105,11 @@ class LastResort:
 
 
 class SecurityHeaders:
-    """ASGI middleware: every response gets `api.SECURITY_HEADERS` (unless it set its own)."""
+    """ASGI middleware: every response gets `SECURITY_HEADERS` (unless it set its own)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._headers = [(k.lower().encode(), v.encode()) for k, v in api.SECURITY_HEADERS.items()]
+        self._headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,7 +133,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     smtp_mode = config.mailbox is None
 
     def language(request: Request) -> str:
-        return http_api.language({"headers": dict(request.headers)})
+        return http_api.language(request.headers)
 
     def json_error(request: Request, status: int, key: str, **headers: str) -> Response:
         message = catalog.text(key, language(request))
@@ -140,42 +145,26 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     # call (about a third of the server's CPU per request in a profile).
     executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="regflow-api")
 
-    async def call_api(request: Request, handler: ApiHandler, route_key: str) -> Response:
+    async def call_api(request: Request) -> Response:
+        """Any route of the table: the request as the v2 event, answered by `HttpApi`."""
         try:
-            body = await read_body(request, api.MAX_BODY_BYTES)
+            body = await read_body(request, MAX_BODY_BYTES)
         except TooLarge:
             # byte for byte what `HttpApi` answers a body over the limit on Lambda
-            too_large = api.error(413, catalog.text("error.body.too_large", language(request)))
-            response = to_response(too_large, str(uuid.uuid4()))
+            too_large = error(413, catalog.text("error.body.too_large", language(request)))
+            response = to_response(too_large.to_event(), str(uuid.uuid4()))
             response.headers["Connection"] = "close"
             return response
         except Disconnected:  # nobody to answer: nothing was done
             return Response(status_code=408, headers={"Connection": "close"})
+        route_key = f"{request.method} {request.url.path}"
         event = build_event(
             request.scope, body, route_key=route_key, proxies=config.trusted_proxies
         )
-        result = await asyncio.get_running_loop().run_in_executor(executor, handler, event)
+        result = await asyncio.get_running_loop().run_in_executor(executor, http_api, event)
         if config.on_write is not None:
             config.on_write()
         return to_response(result, event["requestContext"]["requestId"])
-
-    async def register(request: Request) -> Response:
-        return await call_api(request, http_api.register, "POST /register")
-
-    async def confirm(request: Request) -> Response:
-        return await call_api(request, http_api.confirm, f"{request.method} /confirm")
-
-    async def erase(request: Request) -> Response:  # docs/erasure.md
-        return await call_api(request, http_api.erase, f"{request.method} /erase")
-
-    async def confirm_code(request: Request) -> Response:
-        return await call_api(request, http_api.confirm_code, "POST /confirm-code")
-
-    async def challenge(request: Request) -> Response:
-        return await call_api(request, http_api.challenge, "GET /challenge")
-
-    async def resend(request: Request) -> Response:
-        return await call_api(request, http_api.resend, "POST /resend")
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -250,13 +239,8 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         extra = {"Allow": allow} if allow else {}
         return json_error(request, 405, "error.method_not_allowed", **extra)
 
-    routes = [
-        Route("/register", register, methods=["POST"]),
-        Route("/confirm", confirm, methods=["GET", "POST"]),
-        Route("/erase", erase, methods=["GET", "POST"]),
-        Route("/confirm-code", confirm_code, methods=["POST"]),
-        Route("/resend", resend, methods=["POST"]),
-        Route("/challenge", challenge, methods=["GET"]),
+    table = [
+        *(Route(path, call_api, methods=list(routes.methods(path))) for path in routes.paths()),
         Route("/_health", health, methods=["GET"]),
         Route("/_mailbox", mailbox, methods=["GET"]),
         Route("/_mailbox/{message_id}", message, methods=["GET"]),
@@ -264,19 +248,17 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         Route("/i18n/{lang}.json", messages, methods=["GET"]),
         Route("/{path:path}", static, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    app = Starlette(routes=table, exception_handlers={404: not_found, 405: not_allowed})
     return SecurityHeaders(LastResort(app, catalog))
 
 
 def locate_web_dir(explicit: str | Path | None = None) -> Path | None:
-    """`explicit` if given; else the repository's `web/` (next to `src/`), else `./web`."""
+    """`explicit` if given; else the pages the package carries (`regflow.setup.paths`)."""
     if explicit:
         return Path(explicit)
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "web", Path.cwd() / "web"):
-        if (candidate / "index.html").is_file():
-            return candidate
-    return None
+    from regflow.setup.paths import packaged_web_dir
+
+    return packaged_web_dir()
 
 
 def locate_openapi() -> Path | None:

@@ -5,7 +5,7 @@
   `BODY_TIMEOUT_SECONDS` of the headers; otherwise `408` (if nothing was answered yet) and the
   connection is closed. uvicorn itself only times out idle kept-alive connections.
 - uvicorn's own answers to malformed requests (`400`, and `408` here) carry
-  `api.SECURITY_HEADERS` like every answer of the app.
+  `SECURITY_HEADERS` like every answer of the app.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from regflow import api
+from regflow.http.response import SECURITY_HEADERS
 
 HEADER_TIMEOUT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 15.0
@@ -25,7 +25,7 @@ REQUEST_TIMEOUT = "The request was not received in time."
 
 _SECURITY = b"".join(
     k.lower().encode("latin-1") + b": " + v.encode("latin-1") + b"\r\n"
-    for k, v in api.SECURITY_HEADERS.items()
+    for k, v in SECURITY_HEADERS.items()
 )
 
 

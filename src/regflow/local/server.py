@@ -1,7 +1,9 @@
 """`regflow serve`: the whole pipeline on one machine.
 
 uvicorn serves the local gateway (the Lambda handlers' own HTTP code), SQLite stores the state,
-and a background worker drains the outbox to SMTP (`SMTP_URL`) or to the local mailbox.
+and a background worker drains the outbox to SMTP (`SMTP_URL`) or to the local mailbox. The
+services are built by `regflow.compose.embedded`; this module keeps the process: the data
+directory and its key, the socket, signals, the banner.
 """
 
 from __future__ import annotations
@@ -14,32 +16,19 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
-from regflow import logs
-from regflow.adapters.mailbox import MailboxMailer
-from regflow.adapters.smtp import SmtpMailer
-from regflow.api import HttpApi
-from regflow.challenge import issuer_for
+from regflow import __version__, compose, logs
 from regflow.config import EMBEDDED_DEFAULTS, Settings
-from regflow.delivery import DeliveryService
-from regflow.domain import Channel, ConfigError
-from regflow.intake import IntakeService
+from regflow.domain import ConfigError
 from regflow.local.app import GatewayConfig, create_app, locate_openapi, locate_web_dir
-from regflow.local.stores import (
-    DB_FILE,
-    StoreOpenError,
-    describe,
-    open_store,
-    set_event_targets,
-)
-from regflow.local.worker import OutboxWorker
-from regflow.ports import EventChannel, MailChannel, MailDomains
+from regflow.local.stores import DB_FILE, StoreOpenError, describe
 from regflow.render.catalog import CatalogError
-from regflow.tokens import MIN_SECRET_BYTES, TokenSigner, browser_key, generate_secret
+from regflow.setup.paths import data_dir as data_dir_default
+from regflow.tokens import MIN_SECRET_BYTES, generate_secret
 
 log = logging.getLogger("regflow.server")
 
@@ -55,7 +44,8 @@ class StartupError(Exception):
 class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
-    data_dir: Path = Path(".regflow")
+    # REGFLOW_DATA_DIR, else the per-user (or the checkout's) data directory: regflow.setup.paths
+    data_dir: Path = field(default_factory=lambda: data_dir_default())
     web_dir: Path | None = None
 
 
@@ -180,18 +170,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def webhook_channels(settings: Settings) -> dict[Channel, EventChannel]:
-    """The webhooks of `WEBHOOK_URL` (no EventBridge embedded)."""
-    events = settings.events
-    if not events.webhook_urls or events.webhook_secret is None:
-        return {}
-    from regflow.adapters.webhook import WebhookChannel
-
-    return {Channel.WEBHOOK: WebhookChannel(events.webhook_urls, events.webhook_secret)}
-
-
 class EmbeddedApp:
-    """Everything `serve` runs, built from options and the environment (testable in-process)."""
+    """Everything `serve` runs, built from options and the environment (testable in-process):
+    the data directory and its key, the services (`regflow.compose.embedded`) and the local
+    gateway in front of them."""
 
     def __init__(
         self, options: ServeOptions, env: Mapping[str, str] | None = None, *, poll: float = 0.5
@@ -206,55 +188,27 @@ class EmbeddedApp:
         self.settings = embedded_settings(options.host, options.port, env)
         prepare_data_dir(options.data_dir)
         secret = self.settings.token_secret or load_secret(options.data_dir)
-        smtp_url = self.settings.embedded.smtp_url or ""
-        self.mailbox = MailboxMailer(options.data_dir / MAILBOX_DIR)
-        mailer: MailChannel = SmtpMailer.from_url(smtp_url) if smtp_url else self.mailbox
-        self.smtp_url = smtp_url
-        database_url = self.settings.embedded.database_url
-        self.database = describe(database_url, options.data_dir)  # never the password
+        self.smtp_url = self.settings.embedded.smtp_url or ""
+        # never the password
+        self.database = describe(self.settings.embedded.database_url, options.data_dir)
         try:
-            self.store = open_store(
-                database_url,
-                options.data_dir,
-                sqlite_durability=self.settings.embedded.sqlite_durability,
+            services = compose.embedded(
+                self.settings,
+                secret,
+                data_dir=options.data_dir,
+                mailbox_dir=options.data_dir / MAILBOX_DIR,
+                poll=poll,
             )
         except StoreOpenError as exc:
             raise StartupError(str(exc)) from None
-        signer = TokenSigner(secret)
-        self.intake = IntakeService(
-            store=self.store,
-            rules=self.settings.rules,
-            signer=signer,
-            # CHALLENGE=pow: keyed by CHALLENGE_SECRET, else by the token secret
-            challenges=issuer_for(self.settings.rules, self.settings.challenge_secret or secret),
-        )
-        self.delivery = DeliveryService(
-            store=self.store,
-            outbox=self.store,
-            settings=self.settings.mail,
-            signer=signer,
-            channels={Channel.EMAIL: mailer},
-            # deliverability: no mail to a suppressed inbox; an SMTP 5xx for the recipient
-            # suppresses it; MX_CHECK=on checks the domain first
-            suppressions=self.store,
-            mail_domains=_mail_domains(self.settings),
-            events=webhook_channels(self.settings),  # docs/events.md
-        )
-        if self.delivery.event_targets:
-            # each confirmation owes one event message per target, written with it
-            try:
-                set_event_targets(self.store, self.delivery.event_targets)
-            except StoreOpenError as exc:
-                self.store.close()
-                raise StartupError(str(exc)) from None
-        self.worker = OutboxWorker(
-            self.store,
-            self.delivery,
-            poll_interval=poll,
-            digest=self.settings.mail.owner_digest == "daily",
-        )
+        self.services = services
+        self.store = services.store
+        self.mailbox = services.mailbox
+        self.intake = services.intake
+        self.delivery = services.delivery
+        self.worker = services.worker
         self.web_dir = locate_web_dir(options.web_dir)
-        self.mailbox_served = not smtp_url and is_loopback(options.host)
+        self.mailbox_served = not self.smtp_url and is_loopback(options.host)
         # DNS rebinding: the mailbox answers only to this machine's own names for the server
         self.local_hosts = frozenset(
             {options.host.strip("[]").lower(), "localhost", "127.0.0.1", "::1"}
@@ -262,12 +216,7 @@ class EmbeddedApp:
         )
         self.app = create_app(
             GatewayConfig(
-                api=HttpApi(
-                    self.intake,
-                    self.settings.http,
-                    # the registration cookie's seal (CONFIRM_MODE=button's same browser)
-                    cookie_key=browser_key(self.settings.challenge_secret or secret),
-                ),
+                api=services.api,
                 web_dir=self.web_dir,
                 # The mailbox holds live verification links: it is served only to this
                 # machine. On any other address the .eml files are still written, not served.
@@ -280,8 +229,7 @@ class EmbeddedApp:
         )
 
     def close(self) -> None:
-        self.worker.stop()
-        self.store.close()
+        self.services.close()
 
 
 def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
@@ -367,7 +315,7 @@ def serve(options: ServeOptions, env: Mapping[str, str] | None = None) -> int:
             " set API_BASE_URL to the address visitors use (see docs/production.md)"
         )
     print(
-        f"regflow is serving on {base}\n"
+        f"regflow {__version__} is serving on {base}\n"
         f"  sign up:   {base}/\n"
         f"{mail_line}\n"
         f"  data:      {options.data_dir.resolve()}\n"
@@ -391,13 +339,3 @@ def _redact(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
-
-
-def _mail_domains(settings: Settings) -> MailDomains | None:
-    """The MX check when `MX_CHECK=on` (regflow.mail_domains), else None."""
-    if not settings.mail.mx_check:
-        return None
-    from regflow.adapters.dns import DnsPythonResolver
-    from regflow.mail_domains import MailDomainCheck
-
-    return MailDomainCheck(DnsPythonResolver())

@@ -60,11 +60,15 @@ def open_store(
     path = sqlite_path(url, data_dir)
     if path is not None:
         from regflow.adapters.sqlite import SQLiteStore
+        from regflow.adapters.sqlite.schema import SchemaTooNew, refuse_newer
 
         if must_exist and not path.is_file():
             raise FileNotFoundError(f"no database at {path} (start `regflow serve` first)")
         try:
+            refuse_newer(path)  # a newer regflow wrote it: one clear line, never opened
             return SQLiteStore(path, durability=sqlite_durability)
+        except SchemaTooNew as exc:
+            raise StoreOpenError(f"{path}: {exc}") from None
         except StoreUnavailable:
             raise StoreOpenError(f"cannot open the database {path}") from None
     assert url is not None

@@ -2,8 +2,11 @@
 
 One registration is in memory at a time: the store hands out an iterator (pages of an index
 or a keyset query), each registration is written as it comes, and a JSON export is written as
-an array piece by piece. `--output FILE` writes `FILE.part` and renames it at the end, so a
-file of that name is always a complete export.
+an array piece by piece. `--output FILE` writes a new file beside it and renames it at the end,
+so a file of that name is always a complete export. That file (`.FILE.<random>.part`) is created
+exclusively (`O_EXCL`, `O_NOFOLLOW`), mode 0600 whatever the umask: names, addresses, IPs and
+user agents are for the owner only, and no one can plant a file or a link at a name they could
+guess before the export opens it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -162,12 +166,17 @@ def export(
             progress.update(count)
         out.flush()
     else:
-        partial = output.with_name(output.name + ".part")
+        partial = output.with_name(f".{output.name}.{secrets.token_hex(8)}.part")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(partial, flags, 0o600)
         try:
-            with partial.open("w", encoding="utf-8", newline="") as f:
+            os.fchmod(fd, 0o600)  # the umask can only take bits away; be exact anyway
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
                 for count in write(registrations, f, fmt):
                     progress.update(count)
-            os.replace(partial, output)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(partial, output)  # a rename: a link planted at `output` is replaced
         finally:
             partial.unlink(missing_ok=True)
     progress.done(count)

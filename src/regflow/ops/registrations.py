@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from regflow.config import EMBEDDED_DEFAULTS, Rules, Settings
-from regflow.domain import CreateResult, Status, ValidationError, address_key
-from regflow.ports import ExportQueries, RegistrationStore
+from regflow.domain import CreateResult, Status, ValidationError, address_key, utcnow
+from regflow.ports import Clock, ExportQueries, RegistrationStore
 
 if TYPE_CHECKING:
     from regflow.adapters.dynamodb import DynamoDBStore
@@ -27,11 +28,49 @@ RULE_PARAMETERS = {
 }
 
 
-def open_stack_store(stack: str, region: str | None) -> DynamoDBStore:
-    """The store of `stack` (its table from its outputs, `ops.stack.table_for_stack`)."""
+AwsClientFactory = Callable[[str, str | None], Any]
+"""`(service, region) -> boto3 client`: how the operator's AWS clients are made (tests pass
+their own)."""
+
+
+def _operator_client(service: str, region: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
+    # boto3's default session: the operator's own credential chain. An operator's command
+    # reads a whole table page by page: more patience with throttling than a request handler
+    make: Any = boto3.client
+    config = Config(retries={"mode": "standard", "total_max_attempts": 8})
+    return make(service, region_name=region, config=config)
+
+
+def open_operator_store(
+    stack: str | None,
+    region: str | None,
+    data_dir: Path,
+    *,
+    clients: AwsClientFactory = _operator_client,
+) -> Any:
+    """The store an operator's command works on: `stack`'s table (from its outputs,
+    `ops.stack.table_for_stack`), or without a stack the embedded database (`DATABASE_URL`,
+    default the SQLite file in `data_dir`), which must exist. Each has `close()`. (Any: the
+    commands use more of a store than one port says, `index_confirmed` of a table say.)"""
+    if stack:
+        return open_stack_store(stack, region, clients=clients)
+    import os
+
+    from regflow.config import parse_database_url
+    from regflow.local.stores import open_store
+
+    raw = os.environ.get("DATABASE_URL")
+    url = parse_database_url(raw) if raw and raw.strip() else None
+    return open_store(url, data_dir, migrate=False, must_exist=True)
+
+
+def open_stack_store(
+    stack: str, region: str | None, *, clients: AwsClientFactory = _operator_client
+) -> DynamoDBStore:
+    """The store of `stack` (its table from its outputs, `ops.stack.table_for_stack`)."""
     from regflow.adapters.dynamodb import DynamoDBStore
     from regflow.ops.stack import table_for_stack
 
@@ -42,17 +81,8 @@ def open_stack_store(stack: str, region: str | None) -> DynamoDBStore:
         def close(self) -> None:
             return None
 
-    table = table_for_stack(stack, region)
-    client = boto3.client(
-        "dynamodb",
-        region_name=region,
-        config=Config(
-            # an operator's command reads a whole table page by page: more patience with
-            # throttling than a request handler has
-            retries={"mode": "standard", "total_max_attempts": 8}
-        ),
-    )
-    return StackStore(client, table)
+    table = table_for_stack(stack, region, client=clients("cloudformation", region))
+    return StackStore(clients("dynamodb", region), table)
 
 
 def stack_rules(stack: str, region: str | None) -> Rules:
@@ -98,13 +128,13 @@ class ResendStore(RegistrationStore, ExportQueries, Protocol):
     """What `resend` uses of a store."""
 
 
-def resend(store: ResendStore, rules: Rules, address: str) -> Resent:
+def resend(store: ResendStore, rules: Rules, address: str, *, clock: Clock = utcnow) -> Resent:
     """Send the address's pending registration a fresh verification link: a new PENDING
     registration with the latest pending one's name and language, through intake exactly as
     a new post of the form (validated, within the per-address limits; no client limit: the
     operator is not a visitor)."""
-    from regflow.intake import IntakeService
-    from regflow.tokens import TokenSigner, new_registration_id
+    from regflow import compose
+    from regflow.tokens import new_registration_id
 
     addr = address_key(address)
     if store.confirmed_registration_id(addr) is not None:
@@ -114,16 +144,16 @@ def resend(store: ResendStore, rules: Rules, address: str) -> Resent:
         return Resent(ResendResult.UNKNOWN)
     latest = pending[-1]
 
-    def no_secret() -> bytes:  # registering signs nothing: the sender builds the link
-        raise RuntimeError("resend never signs a token")
-
     ids: list[str] = []
 
     def new_id() -> str:  # the fresh registration's id, to answer with it
         ids.append(new_registration_id())
         return ids[-1]
 
-    intake = IntakeService(store=store, rules=rules, signer=TokenSigner(no_secret), new_id=new_id)
+    # registering signs nothing (the sender builds the link); no challenge for the operator
+    intake = compose.intake(
+        rules, store, compose.no_secret, None, challenges=False, new_id=new_id, clock=clock
+    )
     try:
         result = intake.register(latest.name, latest.email, language=latest.language)
     except ValidationError:

@@ -1,10 +1,12 @@
-"""`regflow stats`: counts by status and by day, the confirmation rate, the mail backlog, and
-on a terminal the days as a text bar chart (issue 12)."""
+"""`regflow stats`: counts by status and by day, the confirmation rate, the mail backlog, the
+suppression count and the last 24 hours' bounce and complaint rates, and on a terminal the
+days as a text bar chart (issue 12)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from regflow.domain import Registration, Status
@@ -80,3 +82,42 @@ def render(report: Daily, *, chart: bool) -> str:
 def _bar(value: int, top: int, mark: str) -> str:
     width = round(value * BAR_WIDTH / top)
     return mark * (width or (1 if value else 0))
+
+
+@dataclass(slots=True)
+class Census:
+    """Counts every status, and the last 24 hours' registrations, bounced and complained,
+    as the registrations stream past (`watch`: one pass shared with `daily`)."""
+
+    now: datetime
+    by_status: Counter[Status] = field(default_factory=Counter)
+    recent: int = 0  # registrations made in the last 24 hours (still held)
+    recent_bounced: int = 0
+    recent_complained: int = 0
+
+    def watch(self, registrations: Iterable[Registration]) -> Iterator[Registration]:
+        since = self.now - timedelta(hours=24)
+        for r in registrations:
+            self.by_status[r.status] += 1
+            if r.timestamp >= since:
+                self.recent += 1
+                self.recent_bounced += r.status is Status.BOUNCED
+                self.recent_complained += r.status is Status.COMPLAINED
+            yield r
+
+    def lines(self, suppressed: int) -> str:
+        """`bounced: N`, `complained: N`, `suppressed: N` and the two rates (the statuses
+        `Stats` already shows, pending and confirmed, are not repeated)."""
+        out = [
+            f"{status.value.lower()}: {self.by_status[status]}"
+            for status in Status
+            if status not in (Status.PENDING, Status.CONFIRMED)
+        ]
+        out.append(f"suppressed: {suppressed}")
+        for name, count in (
+            ("bounce", self.recent_bounced),
+            ("complaint", self.recent_complained),
+        ):
+            rate = f"{count / self.recent:.1%}" if self.recent else "n/a"
+            out.append(f"{name}_rate_24h: {rate} ({count} of {self.recent} registered in 24 h)")
+        return "\n".join(out) + "\n"

@@ -21,11 +21,20 @@ HTML templates also have the filter `linkify` (escape, and make each http(s) URL
 
 An owner's directory (`override_dir`) may hold `templates/mails/<name>.j2` or
 `templates/pages/<name>.j2`: a file there replaces the shipped template of the same path.
+
+Every template (shipped or the owner's) runs in Jinja's immutable sandbox: a template reads
+what it is given and calls the helpers above, but cannot reach Python internals
+(`cycler.__init__.__globals__`, `__class__.__mro__`, ...) nor change the values it is given.
+A breach raises `jinja2.exceptions.SecurityError` while rendering. `unsafe_override_path`
+names the first file or folder of an owner's directory that other users could write (start-up
+refuses it, as it refuses a readable key file).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,13 +44,13 @@ from typing import Any
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
-    Environment,
     FileSystemLoader,
     StrictUndefined,
     Template,
     pass_eval_context,
 )
 from jinja2.nodes import EvalContext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
 from regflow.render import RenderedMail
@@ -83,6 +92,32 @@ def linkify(text: object) -> Markup:
     return Markup("".join(out))  # noqa: S704 - every piece above is escaped
 
 
+def unsafe_override_path(folder: Path) -> tuple[Path, str] | None:
+    """The first of `folder`, and every file and folder below it (symbolic links followed to
+    what they name), that group or others may write (`"writable"`) or that cannot be read
+    (`"unreadable"`); None when all are the owner's alone to change. A template is code run
+    with the server's rights."""
+    seen: set[tuple[int, int]] = set()
+    pending = [folder]
+    while pending:
+        path = pending.pop()
+        try:
+            info = path.stat()
+        except OSError:
+            return path, "unreadable"
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return path, "writable"
+        if not stat.S_ISDIR(info.st_mode) or (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        try:
+            entries = sorted(os.listdir(path), reverse=True)
+        except OSError:
+            return path, "unreadable"
+        pending.extend(path / entry for entry in entries)
+    return None
+
+
 def _normalize_text(text: str) -> str:
     """The plain-text part: no leading blank lines, no trailing spaces, one final newline."""
     lines = [line.rstrip() for line in text.strip("\n").splitlines()]
@@ -112,10 +147,11 @@ class Renderer:
             "keep_trailing_newline": True,
             "auto_reload": False,
         }
-        self._html = Environment(autoescape=True, **options)
+        # The sandbox: an owner's template is not trusted with the process (see the module doc).
+        self._html = ImmutableSandboxedEnvironment(autoescape=True, **options)
         self._html.filters["linkify"] = linkify
         # The subject and the plain-text part are not HTML: escaping them would show `&amp;`.
-        self._text = Environment(autoescape=False, **options)  # noqa: S701
+        self._text = ImmutableSandboxedEnvironment(autoescape=False, **options)
 
     # --- what a template sees ----------------------------------------------------------
 
@@ -144,7 +180,7 @@ class Renderer:
                 raise TypeError(f"{name!r} is set by the renderer; pass another name")
         return {"site": self.site, **context, **self._helpers(lang)}
 
-    def _template(self, env: Environment, kind: str, name: str) -> Template:
+    def _template(self, env: ImmutableSandboxedEnvironment, kind: str, name: str) -> Template:
         if _NAME_RE.fullmatch(name) is None:
             raise ValueError(f"not a template name: {name!r}")
         return env.get_template(f"{kind}/{name}.j2")

@@ -53,6 +53,28 @@ def _set_shard(e: Expression, pk: str) -> None:
     e.set_value(keys.PARKED_SHARD, "shard", s(keys.parked_shard(pk)))
 
 
+def park_expression(
+    message: Message, *, attempts: int, error: str, at: float | None, now: float
+) -> tuple[str, Expression]:
+    """The parked item of `message` (its key, and the update that creates or refreshes it),
+    for `park` and for a transaction that owes a message again (`suppression.restore`)."""
+    pk = _message_pk(message)
+    e = Expression()
+    for name, value in keys.message_attributes(message).items():
+        e.set_value(name, name, value)
+    e.set_value(keys.ATTEMPTS, "attempts", n(attempts))
+    e.set_value(keys.LAST_ERROR, "error", s(error))
+    now_value = e.value("now", n(now))
+    e.set(keys.PARKED_AT, e.if_not_exists(keys.PARKED_AT, now_value))
+    e.set(keys.FIRST_FAILED_AT, e.if_not_exists(keys.FIRST_FAILED_AT, now_value))
+    _set_shard(e, pk)
+    if at is not None:
+        e.set_value(keys.NEXT_ATTEMPT_AT, "at", n(at))
+    else:
+        e.remove(keys.NEXT_ATTEMPT_AT)
+    return pk, e
+
+
 class OutboxMixin(Table):
     """`Outbox` on the table (see the module docstring). Fresh messages are not held here:
     the stream delivers them."""
@@ -238,25 +260,9 @@ class OutboxMixin(Table):
         keeping when it was first parked and first failed. It always carries its
         `parkedShard`; without `at` it has no `nextAttemptAt`, which keeps it out of the
         index (only an operator brings it back)."""
-        pk = _message_pk(message)
-        e = Expression()
-        for name, value in keys.message_attributes(message).items():
-            e.set_value(name, name, value)
-        e.set_value(keys.ATTEMPTS, "attempts", n(attempts))
-        e.set_value(keys.LAST_ERROR, "error", s(error))
-        now_value = e.value("now", n(now))
-        e.set(keys.PARKED_AT, e.if_not_exists(keys.PARKED_AT, now_value))
-        e.set(keys.FIRST_FAILED_AT, e.if_not_exists(keys.FIRST_FAILED_AT, now_value))
-        _set_shard(e, pk)
-        removed = []
-        if at is not None:
-            e.set_value(keys.NEXT_ATTEMPT_AT, "at", n(at))
-        else:
-            removed.append(keys.NEXT_ATTEMPT_AT)
+        pk, e = park_expression(message, attempts=attempts, error=error, at=at, now=now)
         if claimed is not None:
-            removed += [keys.CLAIMED_UNTIL, keys.CLAIM_ID]
-        if removed:
-            e.remove(*removed)
+            e.remove(keys.CLAIMED_UNTIL, keys.CLAIM_ID)
         self._call(self._client.update_item, Key=keys.key(pk), **e.params())
 
     def drop(self, message: Message, *, error: str, claimed: ClaimedMessage | None = None) -> None:

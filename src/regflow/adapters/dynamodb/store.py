@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from regflow.adapters.decided import DecidedChanges
 from regflow.adapters.dynamodb import keys
 from regflow.adapters.dynamodb.expressions import Expression, all_of, any_of
 from regflow.adapters.dynamodb.keys import n, number_list, s
 from regflow.adapters.dynamodb.table import CHECK_FAILED, Cancelled, Table
 from regflow.domain import (
     ClientRateLimited,
-    Consent,
     CreateResult,
     Limit,
     Outcome,
@@ -33,10 +33,17 @@ from regflow.domain import (
     SpentChallenge,
     Status,
     StoreUnavailable,
-    ValidationError,
 )
-from regflow.domain.challenge import FIELD as CHALLENGE_FIELD
-from regflow.domain.challenge import REFUSED as CHALLENGE_REFUSED
+from regflow.domain.challenge import replayed
+from regflow.domain.transitions import (
+    UNKNOWN,
+    Check,
+    ConfirmInputs,
+    ConfirmState,
+    CreateInputs,
+    confirm_guard,
+    decide_confirm,
+)
 
 # --- the two limit counters ------------------------------------------------------------------
 
@@ -156,7 +163,7 @@ class LogSwap:
 Counter = ClientWindow | AddressSendLog
 
 
-class StoreMixin(Table):
+class StoreMixin(DecidedChanges, Table):
     """`RegistrationStore` on the table (see the module docstring)."""
 
     def _update(self, pk: str, expression: Expression) -> dict[str, Any]:
@@ -171,15 +178,9 @@ class StoreMixin(Table):
             }
         }
 
-    def create_pending(
-        self,
-        registration: Registration,
-        *,
-        address_limit: Limit,
-        client_key: str | None,
-        client_limit: Limit,
-        challenge: SpentChallenge | None = None,
-    ) -> CreateResult:
+    def _create(self, registration: Registration, inputs: CreateInputs) -> CreateResult:
+        address_limit, client_limit = inputs.address_limit, inputs.client_limit
+        client_key, challenge = inputs.client_key, inputs.challenge
         now = int(registration.timestamp.timestamp())
         counters: list[Counter] = []
         if client_key is not None and client_limit.enabled:
@@ -211,7 +212,7 @@ class StoreMixin(Table):
                 return CreateResult.CREATED
             except Cancelled as cancelled:
                 if spend and cancelled.code(len(items) - 1) == CHECK_FAILED:
-                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED) from None
+                    raise replayed() from None
                 if cancelled.code(0) == CHECK_FAILED:
                     raise RuntimeError("registration id collision") from None
                 counters, limited = self._replan(counters, cancelled, now)
@@ -245,7 +246,7 @@ class StoreMixin(Table):
                 return
             except Cancelled as cancelled:
                 if spend and cancelled.code(len(update)) == CHECK_FAILED:
-                    raise ValidationError(CHALLENGE_FIELD, CHALLENGE_REFUSED) from None
+                    raise replayed() from None
                 assert counter is not None
                 old = cancelled.old_item(0)
                 if old is None:  # gone meanwhile (TTL): count from scratch
@@ -277,110 +278,43 @@ class StoreMixin(Table):
                 replanned.append(swapped or counter)
         return replanned, address_limited
 
-    def confirm(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        consent: Consent | None = None,
-    ) -> Outcome:
+    def _confirm(self, registration_id: str, now: datetime, inputs: ConfirmInputs) -> Outcome:
+        """One TransactWriteItems under the domain's guard (`domain.transitions`), no read
+        first: the `REG#` item becomes CONFIRMED and joins the sparse ConfirmedRegistrations
+        index (keys.py) and the `ADDR#` lock is taken, or (a wrong code) the item counts one
+        more try. The messages owed follow from the stream (`stream.py`). When a condition
+        fails, `decide_confirm` judges the `ALL_OLD` item the cancellation returned."""
+        guard = confirm_guard(now, inputs)
         reg = Expression()
-        reg.condition(
-            all_of(
-                reg.compare("status", "=", "pending", s(Status.PENDING.value)),
-                reg.compare("ttl", ">", "now", n(int(now.timestamp()))),
-                reg.compare("addrKey", "=", "addr", s(addr_key)),
-            )
-        )
-        try:
-            self._transact(self._confirm_items(reg, registration_id, addr_key, now, consent))
-        except Cancelled as cancelled:
-            if cancelled.code(0) == CHECK_FAILED:
-                old = cancelled.old_item(0)
-                if old is None or old.get("addrKey", {}).get("S") != addr_key:
-                    return Outcome.INVALID
-                if keys.status_of(old) == Status.CONFIRMED.value:
-                    return Outcome.ALREADY_CONFIRMED
-                if keys.status_of(old) != Status.PENDING.value:  # bounced, complained
-                    return Outcome.INVALID
-                return Outcome.EXPIRED
-            return Outcome.ALREADY_CONFIRMED  # the address is locked to another registration
-        return Outcome.CONFIRMED
-
-    def _confirm_items(
-        self,
-        reg: Expression,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        consent: Consent | None,
-    ) -> list[dict[str, Any]]:
-        """The one transaction of every way to confirm (link or code): the `REG#` item (under
-        the caller's condition `reg`) becomes CONFIRMED and joins the sparse
-        ConfirmedRegistrations index (keys.py), and the address is locked to it."""
+        reg.condition(all_of(*(_condition(reg, check) for check in guard.checks)))
+        if not guard.address_free:  # a wrong code: one more try
+            reg.add("codeTries", reg.value("one", n(1)))
+            with contextlib.suppress(Cancelled):  # the guard failed: nothing to count
+                self._transact([self._update(keys.reg_pk(registration_id), reg)])
+            return Outcome.INVALID
         reg.set_value("status", "confirmed", s(Status.CONFIRMED.value))
         reg.set_value("confirmedAt", "at", s(keys.iso(now)))
         reg.set_value(keys.CONFIRMED_SHARD, "cshard", s(keys.confirmed_shard(registration_id)))
-        if consent is not None:
-            reg.set_value("confirmConsent", "consent", s(consent.to_json()))
+        if inputs.consent is not None:
+            reg.set_value("confirmConsent", "consent", s(inputs.consent.to_json()))
         reg.remove("ttl")
         lock = Expression()
         lock.set_value("confirmedId", "id", s(registration_id))
         lock.condition(lock.not_exists("confirmedId"))
-        return [
+        items = [
             self._update(keys.reg_pk(registration_id), reg),
-            self._update(keys.addr_pk(addr_key), lock),
+            self._update(keys.addr_pk(inputs.addr_key), lock),
         ]
-
-    def confirm_code(
-        self,
-        registration_id: str,
-        addr_key: str,
-        now: datetime,
-        *,
-        matched: bool,
-        max_tries: int,
-        consent: Consent | None = None,
-    ) -> Outcome:
-        """One TransactWriteItems either way: the right code is `confirm`'s transaction with
-        one more condition on the `REG#` item (fewer than `max_tries` wrong codes); a wrong
-        code is one conditional `ADD codeTries 1` on a live PENDING item (a one-item
-        transaction: the same IAM action as `confirm`'s)."""
-        reg = Expression()
-        tries_left = any_of(
-            reg.not_exists("codeTries"), reg.compare("codeTries", "<", "maxTries", n(max_tries))
-        )
-        live = all_of(
-            reg.compare("status", "=", "pending", s(Status.PENDING.value)),
-            reg.compare("ttl", ">", "now", n(int(now.timestamp()))),
-            reg.compare("addrKey", "=", "addr", s(addr_key)),
-            tries_left,
-        )
-        if not matched:
-            reg.add("codeTries", reg.value("one", n(1)))
-            reg.condition(live)
-            # unknown, confirmed, expired or dead already: nothing to count
-            with contextlib.suppress(Cancelled):
-                self._transact([self._update(keys.reg_pk(registration_id), reg)])
-            return Outcome.INVALID
-        reg.condition(live)
         try:
-            self._transact(self._confirm_items(reg, registration_id, addr_key, now, consent))
+            self._transact(items)
         except Cancelled as cancelled:
             if cancelled.code(0) == CHECK_FAILED:
-                old = cancelled.old_item(0)
-                if old is None or old.get("addrKey", {}).get("S") != addr_key:
-                    return Outcome.INVALID
-                tries = old.get("codeTries")
-                if tries is not None and int(tries["N"]) >= max_tries:
-                    return Outcome.INVALID
-                if keys.status_of(old) == Status.CONFIRMED.value:
-                    return Outcome.ALREADY_CONFIRMED
-                if keys.status_of(old) != Status.PENDING.value:  # bounced, complained
-                    return Outcome.INVALID
-                return Outcome.EXPIRED
-            return Outcome.ALREADY_CONFIRMED
+                state = _confirm_state(cancelled.old_item(0))
+            else:  # the registration passed its checks; the address is locked already
+                state = ConfirmState(Status.PENDING, inputs.addr_key, address_locked=True)
+            decision = decide_confirm(state, now, inputs)
+            assert decision.write is None, "the guard and the decision disagree"
+            return decision.outcome
         return Outcome.CONFIRMED
 
     def get(self, registration_id: str) -> Registration | None:
@@ -391,3 +325,34 @@ class StoreMixin(Table):
         item = self._get(keys.addr_pk(addr_key))
         confirmed = item.get("confirmedId") if item is not None else None
         return str(confirmed["S"]) if confirmed is not None else None
+
+
+# the domain's field names (`transitions.Field`) as the `REG#` item's attributes, and the
+# names of their values in the condition
+_ATTRIBUTES = {
+    "addr_key": ("addrKey", "addr"),
+    "status": ("status", "pending"),
+    "ttl": ("ttl", "now"),
+    "code_tries": ("codeTries", "maxTries"),
+}
+
+
+def _condition(e: Expression, check: Check) -> str:
+    value = s(check.value) if isinstance(check.value, str) else n(check.value)
+    attribute, name = _ATTRIBUTES[check.field]
+    clause = e.compare(attribute, check.op, name, value)
+    return any_of(e.not_exists(attribute), clause) if check.missing_passes else clause
+
+
+def _confirm_state(old: keys.Item | None) -> ConfirmState:
+    """What `decide_confirm` judges: the `REG#` item as it was when its condition failed."""
+    status = None if old is None else keys.status_of(old)
+    if old is None or status is None:
+        return UNKNOWN
+    ttl, tries = old.get("ttl"), old.get("codeTries")
+    return ConfirmState(
+        Status(status),
+        old.get("addrKey", {}).get("S", ""),
+        None if ttl is None else int(ttl["N"]),
+        0 if tries is None else int(tries["N"]),
+    )

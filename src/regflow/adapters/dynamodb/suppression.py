@@ -12,6 +12,8 @@ function writes both kinds, and the operator's `regflow suppression` lists them 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +22,16 @@ from botocore.exceptions import ClientError
 from regflow.adapters.dynamodb import keys
 from regflow.adapters.dynamodb.expressions import Expression
 from regflow.adapters.dynamodb.keys import n, number_list, s
-from regflow.adapters.dynamodb.table import Table, is_check_failed
-from regflow.domain import Status, StoreUnavailable, Suppression, SuppressionReason
+from regflow.adapters.dynamodb.outbox import park_expression
+from regflow.adapters.dynamodb.table import Cancelled, Table, is_check_failed
+from regflow.domain import (
+    Message,
+    MessageKind,
+    Status,
+    StoreUnavailable,
+    Suppression,
+    SuppressionReason,
+)
 from regflow.domain.suppression import DIAGNOSTIC_MAX
 
 # Conditional swaps of a soft-bounce list lost to a concurrent writer before giving up.
@@ -122,3 +132,48 @@ class SuppressionMixin(Table):
                 return False
             raise
         return True
+
+    def restore(self, key: str, registration_ids: Sequence[str], now: datetime) -> list[str]:
+        """One TransactWriteItems: the inbox's two items deleted, each BOUNCED registration
+        PENDING again (conditioned on still being BOUNCED) and its verification a parked
+        message due now, which the scheduled recovery sends (a MODIFY to PENDING owes nothing
+        on the stream). Re-read and retried when a registration changed meanwhile."""
+        for _round in range(self._max_attempts):
+            items: list[dict[str, Any]] = [
+                {"Delete": {"TableName": self._table, "Key": keys.key(pk)}}
+                for pk in (soft_bounce_pk(key), suppress_pk(key))
+            ]
+            owed = []
+            for registration_id in registration_ids:
+                item = self._get(keys.reg_pk(registration_id))
+                if item is None or keys.status_of(item) != Status.BOUNCED.value:
+                    continue
+                e = Expression()
+                e.set_value("status", "status", s(Status.PENDING.value))
+                e.remove("deliveryFailure")
+                e.condition(e.compare("status", "=", "bounced", s(Status.BOUNCED.value)))
+                items.append(self._transact_update(keys.reg_pk(registration_id), e))
+                reg = dataclasses.replace(
+                    keys.registration_from_item(item), status=Status.PENDING, delivery_failure=None
+                )
+                if reg.expired(now):
+                    continue
+                at = now.timestamp()
+                pk, parked = park_expression(
+                    Message(MessageKind.VERIFICATION, reg),
+                    attempts=0,
+                    error="Restored",
+                    at=at,
+                    now=at,
+                )
+                items.append(self._transact_update(pk, parked))
+                owed.append(registration_id)
+            try:
+                self._transact(items)
+            except Cancelled:
+                continue  # a registration changed meanwhile: read again
+            return owed
+        raise StoreUnavailable(1)
+
+    def _transact_update(self, pk: str, expression: Expression) -> dict[str, Any]:
+        return {"Update": {"TableName": self._table, "Key": keys.key(pk), **expression.params()}}

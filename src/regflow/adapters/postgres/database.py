@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -23,12 +23,8 @@ from psycopg import errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from regflow.adapters.postgres.schema import (
-    SCHEMA_VERSION,
-    MigrationError,
-    current_version,
-    migrate,
-)
+from regflow.adapters.postgres.schema import check_current, migrate
+from regflow.adapters.sql.dialect import POSTGRES, Dialect, Tx
 from regflow.domain import StoreUnavailable
 
 log = logging.getLogger("regflow.postgres")
@@ -55,10 +51,24 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
+class _Tx:
+    """The shared store's statements (`?` placeholders) on the transaction's cursor."""
+
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: Cursor) -> None:
+        self._cur = cur
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
+        return self._cur.execute(sql.replace("?", "%s").encode(), params)
+
+
 class Database:
     """One PostgreSQL database: a psycopg pool (autocommit connections; writes open their own
     transaction), the schema migrated on open unless `migrate=False` (then it must be current).
     """
+
+    dialect: Dialect = POSTGRES
 
     def __init__(
         self,
@@ -88,10 +98,8 @@ class Database:
             with self._pool.connection() as conn:
                 if migrate_schema:
                     migrate(conn)
-                elif current_version(conn) != SCHEMA_VERSION:
-                    raise MigrationError(
-                        "the database schema is not current: run `regflow migrate` first"
-                    )
+                else:
+                    check_current(conn)  # a newer one is refused as such
         except psycopg.OperationalError as exc:
             self._pool.close()
             raise StoreUnavailable(retry_after=1) from exc
@@ -103,12 +111,12 @@ class Database:
         self._owner_conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._owner_lock = threading.Lock()
 
-    def _write(self, fn: Callable[[Cursor], T]) -> T:
+    def _transact(self, fn: Callable[[Tx], T]) -> T:
         """`fn` in one transaction, retried on a serialization failure or deadlock."""
         for attempt in range(RETRIES):
             try:
                 with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                    return fn(cur)
+                    return fn(_Tx(cur))
             except (errors.SerializationFailure, errors.DeadlockDetected) as exc:  # nothing written
                 if attempt == RETRIES - 1:
                     raise StoreUnavailable(retry_after=1) from exc
@@ -117,10 +125,10 @@ class Database:
                 raise StoreUnavailable(retry_after=1) from exc
         raise AssertionError("unreachable")
 
-    def _read(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[DictRow]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             with self._pool.connection() as conn:
-                return conn.execute(sql.encode(), params).fetchall()
+                return conn.execute(sql.replace("?", "%s").encode(), params).fetchall()
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
             raise StoreUnavailable(retry_after=1) from exc
 

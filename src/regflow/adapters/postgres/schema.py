@@ -30,11 +30,34 @@ class MigrationError(Exception):
     """The database cannot be brought to this code's schema (newer than the code, say)."""
 
 
+class SchemaTooNew(MigrationError):
+    """A newer regflow migrated the database: never downgraded, never used."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        from regflow.adapters.sqlite.schema import too_new_message
+
+        super().__init__(too_new_message(found, supported))
+        self.found, self.supported = found, supported
+
+
+_ROLLING = re.compile(r"^-- rolling: (yes|no)\b", re.M)
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def rolling(self) -> bool:
+        """Replicas of the release before it keep working on the migrated schema, beside the
+        new ones (a rolling upgrade): the file's `-- rolling: yes` line says so (docs/upgrading.md
+        lists each step's)."""
+        match = _ROLLING.search(self.sql)
+        if match is None:
+            raise MigrationError(f"migration {self.version} has no '-- rolling: yes|no' line")
+        return match[1] == "yes"
 
 
 def migrations() -> list[Migration]:
@@ -64,6 +87,16 @@ def current_version(conn: psycopg.Connection[Any]) -> int:
     return int(version[0]) if version else 0
 
 
+def check_current(conn: psycopg.Connection[Any]) -> None:
+    """Without migrating (the operator's commands): `SchemaTooNew` for a database a newer
+    regflow migrated, `MigrationError` for one that `regflow migrate` has yet to bring up."""
+    found = current_version(conn)
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(found, SCHEMA_VERSION)
+    if found < SCHEMA_VERSION:
+        raise MigrationError("the database schema is not current: run `regflow migrate` first")
+
+
 def migrate(conn: psycopg.Connection[Any]) -> list[int]:
     """Apply every migration the database lacks, each in its own transaction under the
     advisory lock; returns the versions applied (an autocommit connection)."""
@@ -77,10 +110,7 @@ def migrate(conn: psycopg.Connection[Any]) -> list[int]:
     known = migrations()
     newest = current_version(conn)
     if newest > len(known):
-        raise MigrationError(
-            f"the database is at schema version {newest}, newer than this regflow "
-            f"({len(known)}): upgrade regflow"
-        )
+        raise SchemaTooNew(newest, len(known))
     applied = []
     for step in known:
         with conn.transaction():

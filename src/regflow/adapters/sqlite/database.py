@@ -44,13 +44,16 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from regflow.adapters.sql.dialect import SQLITE, Dialect, Tx
 from regflow.adapters.sqlite.schema import ensure_schema
 from regflow.domain import StoreUnavailable
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -87,10 +90,26 @@ class _Batch:
         self.done = threading.Event()  # set once the batch is committed or given up
 
 
+class _Tx:
+    """The shared store's statements on the writer connection, rows read by name."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        cur = self._db.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute(sql, params)
+
+
 class Database:
     """One SQLite file: per-thread read connections, one writer connection whose
     transactions group the concurrent requests (WAL, synchronous FULL), the schema created or
     migrated on open (and a bad path failing right there)."""
+
+    dialect: Dialect = SQLITE
 
     def __init__(
         self,
@@ -149,6 +168,11 @@ class Database:
         return conn
 
     # --- writes ----------------------------------------------------------------------
+
+    def _transact(self, fn: Callable[[Tx], T]) -> T:
+        """`fn` as one request's writes (`_write`)."""
+        with self._write() as db:
+            return fn(_Tx(db))
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -309,7 +333,7 @@ class Database:
 
     # --- reads -----------------------------------------------------------------------
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             cur = self._conn().execute(sql, params)
             cur.row_factory = sqlite3.Row

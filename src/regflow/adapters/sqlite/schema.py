@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from regflow.domain import LimitState, SendLog, StoreUnavailable
 
@@ -24,6 +25,41 @@ from regflow.domain import LimitState, SendLog, StoreUnavailable
 # keep the proof of consent of the sign-up and the confirmation (`signup_consent`,
 # `confirm_consent`: JSON, `domain.Consent`); used proof-of-work solutions (`spent_challenges`).
 SCHEMA_VERSION = 7
+
+# each version's name, as `regflow migrate` prints the steps it applied ("3 outbox_parking")
+STEPS: dict[int, str] = {
+    1: "initial",
+    2: "sliding_address_limit",
+    3: "outbox_parking",
+    4: "deliverability",
+    5: "operator_export",
+    6: "events",
+    7: "signup",
+}
+
+
+class SchemaTooNew(StoreUnavailable):
+    """The file was written by a newer regflow (its schema version is above this code's):
+    never downgraded, never used. The message is one line."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        super().__init__()
+        self.found, self.supported = found, supported
+        self.args = (too_new_message(found, supported),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def too_new_message(found: int, supported: int) -> str:
+    from regflow import __version__
+
+    return (
+        f"the database is at schema version {found}, newer than this regflow {__version__} "
+        f"knows ({supported}): a newer regflow wrote it; upgrade regflow, or restore the "
+        "backup taken before the upgrade"
+    )
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrations (
@@ -106,15 +142,16 @@ CREATE INDEX IF NOT EXISTS registrations_undeliverable ON registrations (ttl)
 """
 
 
-def ensure_schema(db: sqlite3.Connection, now: float) -> None:
+def ensure_schema(db: sqlite3.Connection, now: float) -> list[int]:
     """Create or migrate the schema on `db`, inside the caller's write transaction: a fresh
-    file gets `SCHEMA`, an older one every migration step from its version on. A file newer
-    than this code is `StoreUnavailable` (never downgraded)."""
+    file gets `SCHEMA` (every step at once), an older one every migration step from its
+    version on. Returns the versions applied (none: it was current). A file newer than this
+    code is `SchemaTooNew` (never downgraded)."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
-        raise StoreUnavailable()
+        raise SchemaTooNew(version, SCHEMA_VERSION)
     if version == SCHEMA_VERSION:
-        return
+        return []
     if version == 0:
         # statement by statement, so that the schema and the version bump are one transaction
         # (executescript would commit first)
@@ -124,6 +161,50 @@ def ensure_schema(db: sqlite3.Connection, now: float) -> None:
         for step in range(version, SCHEMA_VERSION):
             _MIGRATIONS[step](db, now)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return list(range(version + 1, SCHEMA_VERSION + 1))
+
+
+def file_version(path: Path) -> int:
+    """The schema version of the SQLite file at `path` (0: none yet), read without writing."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return 0
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable() from exc
+    finally:
+        db.close()
+
+
+def refuse_newer(path: Path) -> None:
+    """`SchemaTooNew` when a newer regflow wrote the file at `path`."""
+    found = file_version(path)
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(found, SCHEMA_VERSION)
+
+
+def migrate_file(path: Path, now: float) -> list[int]:
+    """Bring the SQLite file at `path` (created if missing) to `SCHEMA_VERSION` in one
+    transaction; the versions applied, oldest first (`regflow migrate`)."""
+    refuse_newer(path)
+    if not path.exists():  # private from the start, as `regflow serve` makes it
+        import os
+
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            applied = ensure_schema(db, now)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return applied
+    finally:
+        db.close()
 
 
 def statements(script: str) -> Iterator[str]:

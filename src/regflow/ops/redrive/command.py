@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from regflow.domain import utcnow
 from regflow.ops.redrive.queue import Redriver, drain_parked
 from regflow.ops.redrive.report import MailLine, MessageStatus, write_report
+from regflow.ports import Clock
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,15 @@ class Options:
     max_messages: int = 1000
 
 
-def main(options: Options, out: TextIO, *, session: Any = None) -> int:
+def main(options: Options, out: TextIO, *, session: Any = None, clock: Clock = utcnow) -> int:
     """`regflow redrive`: 0 when every message was delivered (or the queue was empty), 1 when
-    some are still in the queue, 2 when it could not start. `session`: a boto3 Session (tests)."""
+    some are still in the queue, 2 when it could not start. `session`: a boto3 Session (tests);
+    `clock`: the time parked messages are due by."""
     import os
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from regflow import aws
+    from regflow import aws, compose
     from regflow.config import Settings
     from regflow.domain import ConfigError, StoreUnavailable
     from regflow.ops.stack import stack_outputs
@@ -59,10 +61,8 @@ def main(options: Options, out: TextIO, *, session: Any = None) -> int:
         fetch = secrets.secrets_manager_fetch(clients.secretsmanager)
         env = secrets.with_secrets(env, secrets.fetch_all(env, fetch, only={"WEBHOOK_SECRET"}))
         settings = Settings.from_env(env)
-        from regflow.adapters.dynamodb import DynamoDBStore
-
-        store = DynamoDBStore(clients.dynamodb(), settings.aws.table_name)
-        delivery = aws.build_delivery(settings, clients)
+        store = compose.aws_store(settings, clients)
+        delivery = compose.aws_delivery(settings, clients)
         redriver = Redriver(
             sqs=session.client("sqs"),
             streams=session.client("dynamodbstreams"),
@@ -80,7 +80,7 @@ def main(options: Options, out: TextIO, *, session: Any = None) -> int:
                 for p in store.parked()
             ]
         else:
-            parked_lines = drain_parked(delivery, store, time.time())
+            parked_lines = drain_parked(delivery, store, clock().timestamp())
     except (ConfigError, LookupError) as exc:
         out.write(f"regflow redrive: {exc}\n")
         return 2

@@ -1,6 +1,7 @@
 -- regflow on PostgreSQL, version 1: the layout of the SQLite store's version 3, in PostgreSQL's
 -- own types (timestamptz, bigint epoch seconds, double precision for the outbox's sub-second
 -- times, a bigint[] send log), plus `claimed_by`: which process holds an outbox claim.
+-- rolling: no (the first schema: there is no older release to keep running)
 CREATE TABLE registrations (
     id               text PRIMARY KEY,
     addr_key         text NOT NULL,

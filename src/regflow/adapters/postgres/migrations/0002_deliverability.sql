@@ -1,6 +1,8 @@
 -- Deliverability: registrations may be BOUNCED or COMPLAINED (never confirmable); the
 -- suppression list (inboxes that get no mail, keyed by mailbox_key) and the recent soft
 -- bounces per inbox.
+-- rolling: no (the new code writes BOUNCED and COMPLAINED registrations, which older
+-- replicas cannot read: stop them all first)
 ALTER TABLE registrations DROP CONSTRAINT registrations_status_check;
 ALTER TABLE registrations ADD CONSTRAINT registrations_status_check
     CHECK (status IN ('PENDING', 'CONFIRMED', 'BOUNCED', 'COMPLAINED'));

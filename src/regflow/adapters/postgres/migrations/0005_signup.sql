@@ -1,5 +1,7 @@
 -- signup (CONFIRM_CODE): registrations count the wrong confirmation codes entered for them;
 -- at `Rules.code_max_tries` the code is dead (the link still works).
+-- rolling: yes (new nullable or defaulted columns and a new table: older replicas keep
+-- working, without the new sign-up options, until they are replaced)
 ALTER TABLE registrations ADD COLUMN code_tries integer NOT NULL DEFAULT 0;
 -- proof of consent of the sign-up and of the confirmation: JSON text (`domain.Consent`:
 -- ip, user_agent, text_version), NULL for registrations before it; erased with the row

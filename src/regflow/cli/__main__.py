@@ -1,0 +1,7 @@
+"""`python -m regflow.cli`: the `regflow` command."""
+
+import sys
+
+from regflow.cli import main
+
+sys.exit(main())
