@@ -8,6 +8,7 @@
 # Optional: STACK (regflow; several stacks per account and region are fine), REGION (else
 #   AWS_REGION, else AWS_DEFAULT_REGION, else your profile's region), ALARM_EMAIL,
 #   ALARM_TOPIC_ARN, SITE_NAME (spaces allowed), TABLE_NAME, DOMAIN_NAME + CERTIFICATE_ARN (+ HOSTED_ZONE_ID), WEB_ACL_ARN,
+#   REUSE_TABLE=yes (a new stack adopts the table a deleted one kept), SES_EVENTS_KEY (off|on),
 #   EVENT_BUS_NAME, WEBHOOK_URL (commas between several), OWNER_DIGEST (off|daily),
 #   TOKEN_TTL_HOURS, CONFIRM_CODE, CHALLENGE (pow, the stack's default; off),
 #   CHALLENGE_DIFFICULTY, CONSENT_IP, CONSENT_TEXT_VERSION, CONFIRM_MODE,
@@ -37,9 +38,23 @@ fi
 
 echo "--- checks (stack ${STACK})"
 plan_text=$("$PYTHON" -m regflow.ops.deploy plan "$STACK")
-mapfile -t plan <<<"$plan_text"
-REGION=${plan[0]}
-params=("${plan[@]:1}")
+# the region on the first line, then one parameter override a line (bash 3.2, macOS's: no
+# mapfile, and an empty array is "unbound" under set -u, hence the ${params[@]+...} below)
+REGION=
+params=()
+while IFS= read -r line; do
+  if [ -z "$REGION" ]; then
+    REGION=$line
+  elif [ -n "$line" ]; then
+    params+=("$line")
+  fi
+done <<<"$plan_text"
+
+if [ "${REUSE_TABLE:-}" = yes ]; then
+  # a table kept from a deleted stack: the new stack is made around it first (an IMPORT)
+  echo "--- adopting the existing table (REUSE_TABLE=yes)"
+  "$PYTHON" -m regflow.ops.deploy adopt-table "$STACK"
+fi
 
 echo "--- building the Lambda bundle (build/lambda)"
 "$PYTHON" deploy/build_bundle.py
@@ -54,7 +69,7 @@ echo "--- deploying stack ${STACK} to ${REGION}"
   --no-confirm-changeset \
   --no-fail-on-empty-changeset \
   --tags "regflow:stack=${STACK}" "regflow:app=regflow" \
-  --parameter-overrides "${params[@]}"
+  --parameter-overrides ${params[@]+"${params[@]}"}
 
 echo "--- uploading the pages"
 "$PYTHON" -m regflow.publish --stack "$STACK" --region "$REGION" --source web

@@ -138,19 +138,23 @@ class Composer:
 
     def _digest(self, message: Message) -> Email:
         """The owner's digest of one UTC day: the confirmations in its window, read from the
-        store (`OperatorQueries.registrations`, streamed; on DynamoDB a paginated Scan, once a
-        day, off the request path)."""
+        store through its index of confirmations (`ExportQueries.registrations_since`,
+        oldest first, read only up to the window's end; on DynamoDB the ConfirmedRegistrations
+        index, one Query per shard, never a Scan of the table)."""
+        from itertools import takewhile
+
         from regflow import emails
         from regflow.domain import Status
         from regflow.domain.digest import window_of
-        from regflow.ports import OperatorQueries
+        from regflow.ports import ExportQueries
 
         since, until = window_of(message)
-        queries: OperatorQueries = self.store  # type: ignore[assignment]
+        queries: ExportQueries = self.store  # type: ignore[assignment]
+        in_order = queries.registrations_since(Status.CONFIRMED, since)
         confirmed = [
             r
-            for r in queries.registrations(status=Status.CONFIRMED)
-            if r.confirmed_at is not None and since <= r.confirmed_at < until
+            for r in takewhile(lambda r: r.confirmed_at is None or r.confirmed_at < until, in_order)
+            if r.confirmed_at is not None and since <= r.confirmed_at
         ]
         confirmed.sort(key=lambda r: (r.confirmed_at or r.timestamp, r.id))
         s = self.settings

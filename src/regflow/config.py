@@ -429,7 +429,9 @@ class _Reader:
             if part not in urls:
                 urls.append(part)
         secret = self.optional("WEBHOOK_SECRET")
-        if urls and secret is None:
+        # on AWS the key comes from Secrets Manager at run time (WEBHOOK_SECRET_ARN,
+        # regflow.aws.secrets), filled in only for the functions that send webhooks
+        if urls and secret is None and self.optional("WEBHOOK_SECRET_ARN") is None:
             raise ConfigError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
         if secret is not None and len(secret.encode()) < 32:
             raise ConfigError("WEBHOOK_SECRET must be at least 32 characters")

@@ -48,6 +48,11 @@ def function_environment() -> set[str]:
         if resource["Type"] == "AWS::Serverless::Function":
             env = resource["Properties"].get("Environment", {}).get("Variables", {})
             names |= set(env)
+    # a secret's value arrives at run time from the ARN the template sets (regflow.aws.secrets)
+    from regflow.aws.secrets import ARN_VARIABLES
+
+    # (TOKEN_SECRET stays embedded only: on AWS its ARN is the setting, as it always was)
+    names |= {v for v, arn in ARN_VARIABLES.items() if arn in names and v != "TOKEN_SECRET"}
     return names
 
 
@@ -104,6 +109,7 @@ DEPLOY_ONLY = {
     "SAM",
     "SENDER_DOMAIN",
     "MAIL_FROM_SUBDOMAIN",
+    "REUSE_TABLE",
 }
 
 
@@ -293,6 +299,7 @@ SERVICE_ROWS = {
     "SNS": "SNS",
     "SES": "SES configuration set",
     "Route53": "Route 53",
+    "KMS": "KMS",
     "IAM": "IAM",
 }
 

@@ -63,7 +63,8 @@ def test_register_is_one_dynamodb_call_and_no_other_client(stack: Stack) -> None
         event = json_post("/register", {"name": "Jane", "email": f"u{i}@example.com"})
         assert stack.register(event)["statusCode"] == 202
     assert calls == {"dynamodb.TransactWriteItems": 3}
-    assert clients.created == {"dynamodb"}  # no SES, no Secrets Manager client was ever built
+    # no SES client; Secrets Manager only for the origin-verify value and the challenge key
+    assert clients.created == {"dynamodb", "secretsmanager"}
 
 
 def test_confirm_is_one_dynamodb_call_and_the_secret_once(stack: Stack) -> None:
@@ -74,7 +75,8 @@ def test_confirm_is_one_dynamodb_call_and_the_secret_once(stack: Stack) -> None:
     for expected in ("confirmed", "already-confirmed", "already-confirmed"):
         response = stack.confirm(http_event("GET", "/confirm", query={"token": token}))
         assert response["headers"]["Location"].endswith(f"status={expected}")
-    assert calls == {"dynamodb.TransactWriteItems": 3, "secrets-manager.GetSecretValue": 1}
+    # the token key, the origin-verify value and the challenge key, each once (cached)
+    assert calls == {"dynamodb.TransactWriteItems": 3, "secrets-manager.GetSecretValue": 3}
     assert "sesv2" not in clients.created
 
 

@@ -55,12 +55,18 @@ class FakeSession:
         return self.stubs[service]
 
 
-def no_stack(s: FakeSession, stack: str = "regflow") -> None:
+def no_stack(s: FakeSession, stack: str = "regflow", *, table: str | None = None) -> None:
+    """No stack `stack`, and no table of its name left over (`table`: the name looked for)."""
     s.stub("cloudformation").add_client_error(
         "describe_stacks",
         "ValidationError",
         f"Stack with id {stack} does not exist",
         expected_params={"StackName": stack},
+    )
+    s.stub("dynamodb").add_client_error(
+        "describe_table",
+        "ResourceNotFoundException",
+        expected_params={"TableName": table or f"{stack}-registrations"},
     )
 
 
@@ -312,7 +318,9 @@ def stand_in(path: Path, body: str) -> Path:
     return path
 
 
-def run_deploy_sh(tmp_path: Path, plan: str, plan_code: int = 0) -> tuple[int, str, str]:
+def run_deploy_sh(
+    tmp_path: Path, plan: str, plan_code: int = 0, **extra: str
+) -> tuple[int, str, str]:
     calls = tmp_path / "calls"
     python = stand_in(
         tmp_path / "python",
@@ -329,6 +337,7 @@ def run_deploy_sh(tmp_path: Path, plan: str, plan_code: int = 0) -> tuple[int, s
         "SAM": str(sam),
         "STACK": "staging",
         "HOME": str(tmp_path),
+        **extra,
     }
     done = subprocess.run(
         ["bash", str(ROOT / "deploy" / "deploy.sh")],

@@ -34,6 +34,7 @@ from tests.support.aws import (
     REGION,
     STACK_ENV,
     TOKEN_RE,
+    WEBHOOK_VALUE,
     Faults,
     StreamReader,
     aws_stack,
@@ -41,6 +42,7 @@ from tests.support.aws import (
     matches_any,
     sent_mail,
 )
+from tests.support.webhook import webhook_receiver
 
 FUNCTIONS = (
     "RegistrationHandler",
@@ -55,6 +57,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses_events"
 FIXTURE_TO = "jane.doe+news@example.com"
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-MailDeadLetterQueue-TEST"
 SES_EVENTS_DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-ses-events-dead-letters"
+DIGEST_FAILURES_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:regflow-owner-digest-failures"
 CONFIGURATION_SET = "regflow-mail"  # the template's name for StackName "regflow"
 
 
@@ -86,6 +89,13 @@ def service_performed(
             iam.Request("sqs:SendMessage", DLQ_ARN),
             "the mapping's OnFailure destination: Lambda sends the description of a batch "
             "that exhausted its retries to the dead-letter queue, with the function's role",
+        ),
+    ]
+    out["OwnerDigestHandler"] += [
+        (
+            iam.Request("sqs:SendMessage", DIGEST_FAILURES_ARN),
+            "the function's on-failure destination: Lambda records a run that failed after "
+            "two retries there, with the function's role",
         ),
     ]
     out["SesEventsHandler"] += [
@@ -152,7 +162,8 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
         # its transaction (the CHAL# Put)
         "CHALLENGE": "pow",
         "CHALLENGE_DIFFICULTY": "20",
-        "CHALLENGE_SECRET": "s" * 32,
+        # issue 27: the secrets come from Secrets Manager at run time (by ARN), the webhook
+        # key too (a real receiver on loopback takes the events)
     }
     dead_domains: set[str] = set()
 
@@ -164,8 +175,9 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
             return domain not in dead_domains
 
     with (
+        webhook_receiver(WEBHOOK_VALUE.encode()) as receiver,
         pytest.MonkeyPatch.context() as patch,
-        aws_stack(**env) as stack,
+        aws_stack(**env, WEBHOOK_URL=receiver.url) as stack,
     ):
         patch.setattr(aws.AwsClients, "_new_client", hooked)
         from regflow import compose
@@ -359,6 +371,8 @@ def run_flow(mode: str, recorder: iam.ActionRecorder) -> dict[str, Any]:
             "table_arn": table["TableArn"],
             "stream_arn": table["LatestStreamArn"],
             "secret_arn": stack.secret_arn,
+            "secret_arns": stack.secret_arns,
+            "webhooks": len(receiver.accepted),
         }
 
 
@@ -373,7 +387,11 @@ def refs_for(template: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, A
         "UserRegistrations.Arn": ctx["table_arn"],
         "UserRegistrations.StreamArn": ctx["stream_arn"],
         "TokenSecret": ctx["secret_arn"],
+        "OriginVerifySecret": ctx["secret_arns"]["ORIGIN_VERIFY_SECRET_ARN"],
+        "ChallengeSecret": ctx["secret_arns"]["CHALLENGE_SECRET_ARN"],
+        "WebhookSecret": ctx["secret_arns"]["WEBHOOK_SECRET_ARN"],
         "MailDeadLetterQueue.Arn": DLQ_ARN,
+        "OwnerDigestFailureQueue.Arn": DIGEST_FAILURES_ARN,
         "SesEventsDeadLetterQueue.Arn": SES_EVENTS_DLQ_ARN,
         "SesConfigurationSet": CONFIGURATION_SET,
         "SenderEmail": STACK_ENV["SENDER_EMAIL"],
@@ -427,10 +445,32 @@ def test_the_flow_exercised_every_function(observed: Observed) -> None:
     assert ("ParkedMessageRecovery", "eventbridge", "PutEvents") in ops
     assert ("ErasureHandler", "dynamodb", "TransactWriteItems") in ops
     assert ("ErasureHandler", "dynamodb", "Query") in ops
-    assert ("OwnerDigestHandler", "dynamodb", "Scan") in ops
-    assert ("ParkedMessageRecovery", "dynamodb", "Scan") in ops
-    # RegistrationHandler never touches the secret or SES (cold start, least privilege).
-    assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb"}
+    # the digest reads the index of confirmations: no function ever Scans the table
+    assert ("OwnerDigestHandler", "dynamodb", "Query") in ops
+    assert ("ParkedMessageRecovery", "dynamodb", "Query") in ops
+    assert not [c for c in observed.calls if c.operation == "Scan"]
+    # RegistrationHandler never touches the token key or SES (cold start, least privilege):
+    # it reads the origin-verify value and the challenge key, nothing else of Secrets Manager
+    assert {s for f, s, _ in ops if f == "RegistrationHandler"} == {"dynamodb", "secrets-manager"}
+    # issue 27: every secret is read at run time, by the functions that use it
+    read = {
+        (c.function, c.params["SecretId"].split(":")[-1].rsplit("-", 1)[0])
+        for c in observed.calls
+        if c.operation == "GetSecretValue"
+    }
+    assert read == {
+        ("RegistrationHandler", "regflow-ORIGIN_VERIFY_SECRET"),
+        ("RegistrationHandler", "regflow-CHALLENGE_SECRET"),
+        ("ConfirmationHandler", "regflow-ORIGIN_VERIFY_SECRET"),
+        ("ConfirmationHandler", "regflow-CHALLENGE_SECRET"),
+        ("ConfirmationHandler", "regflow-token-secret"),
+        ("ErasureHandler", "regflow-ORIGIN_VERIFY_SECRET"),
+        ("ErasureHandler", "regflow-token-secret"),
+        ("MailSender", "regflow-token-secret"),
+        ("MailSender", "regflow-WEBHOOK_SECRET"),
+        ("ParkedMessageRecovery", "regflow-token-secret"),
+        ("ParkedMessageRecovery", "regflow-WEBHOOK_SECRET"),
+    }
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -504,8 +544,30 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     flow = observed.flows[0]
     reg = flow.statements["RegistrationHandler"]
     mail = flow.statements["MailSender"]
-    table = next(r.resource for r in flow.requests["RegistrationHandler"])
+    table = next(
+        r.resource for r in flow.requests["RegistrationHandler"] if r.action.startswith("dynamodb:")
+    )
     put = iam.Request("dynamodb:PutItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
+    # issue 27: each function may read only the secrets its path uses
+    secret = {
+        variable: next(
+            r.resource
+            for f in flow.requests
+            for r in flow.requests[f]
+            if r.action == "secretsmanager:GetSecretValue" and variable in r.resource
+        )
+        for variable in ("ORIGIN_VERIFY_SECRET", "CHALLENGE_SECRET", "WEBHOOK_SECRET", "token")
+    }
+    read = {v: iam.Request("secretsmanager:GetSecretValue", arn) for v, arn in secret.items()}
+    assert not iam.is_allowed(reg, read["token"]) and not iam.is_allowed(
+        reg, read["WEBHOOK_SECRET"]
+    )
+    assert not iam.is_allowed(mail, read["ORIGIN_VERIFY_SECRET"])
+    assert not iam.is_allowed(mail, read["CHALLENGE_SECRET"])
+    for function in ("SesEventsHandler", "OwnerDigestHandler"):
+        assert not any(iam.is_allowed(flow.statements[function], r) for r in read.values())
+    erase = flow.statements["ErasureHandler"]
+    assert not iam.is_allowed(erase, read["CHALLENGE_SECRET"])
     assert iam.is_allowed(reg, put)
     assert not iam.is_allowed(
         reg, iam.Request(put.action, table, {"dynamodb:LeadingKeys": ("ADDR#x",)})
@@ -517,8 +579,12 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     assert iam.is_allowed(mail, ses)
     spoofed = iam.Request(ses.action, ses.resource, {"ses:FromAddress": ("ceo@example.com",)})
     assert not iam.is_allowed(mail, spoofed)
-    secret = next(r for r in flow.requests["ConfirmationHandler"] if r.action.startswith("secrets"))
-    assert not iam.is_allowed(reg, secret)  # the registration function cannot read the key
+    token_key = next(
+        r
+        for r in flow.requests["ConfirmationHandler"]
+        if r.action.startswith("secrets") and "token" in r.resource
+    )
+    assert not iam.is_allowed(reg, token_key)  # the registration function cannot read the key
     put = next(r for r in flow.requests["MailSender"] if r.action == "events:PutEvents")
     assert put.context["events:source"] == ("regflow.regflow",)
     assert iam.is_allowed(mail, put)
@@ -539,10 +605,12 @@ def test_model_refuses_other_items_tables_senders_and_actions(observed: Observed
     put_reg = iam.Request("dynamodb:PutItem", table, {"dynamodb:LeadingKeys": ("REG#x",)})
     assert not iam.is_allowed(erase, put_reg)
     assert not iam.is_allowed(erase, iam.Request("dynamodb:Scan", table))
-    assert not iam.is_allowed(mail, iam.Request("dynamodb:Scan", table))  # only digests read all
-    assert iam.is_allowed(
-        flow.statements["OwnerDigestHandler"], iam.Request("dynamodb:Scan", table)
-    )
+    # no function may Scan the table (the digests Query the index of confirmations)
+    for function, statements in flow.statements.items():
+        assert not iam.is_allowed(statements, iam.Request("dynamodb:Scan", table)), function
+    confirmations = iam.Request("dynamodb:Query", f"{table}/index/ConfirmedRegistrations")
+    assert iam.is_allowed(flow.statements["OwnerDigestHandler"], confirmations)
+    assert not iam.is_allowed(mail, confirmations)
 
 
 def test_unknown_calls_are_not_silently_allowed() -> None:

@@ -152,3 +152,86 @@ def test_the_digest_schedule_runs_daily_and_only_with_owner_digest_daily() -> No
     for name in ("MailSender", "ParkedMessageRecovery", "OwnerDigestHandler"):
         env = resources[name]["Properties"]["Environment"]["Variables"]
         assert env["OWNER_DIGEST"] == {"Ref": "OwnerDigest"}, name
+
+
+def test_on_dynamodb_the_digest_queries_the_index_of_confirmations_never_scans() -> None:
+    """Issue 27: the day's confirmations come from the ConfirmedRegistrations index (one
+    Query per shard, from the day's start, read only up to its end): a Scan fails the test.
+    Confirmations of the day before and of today are left out."""
+    from regflow.adapters.dynamodb import DynamoDBStore
+    from regflow.domain import address_key
+    from tests.support.aws import dynamodb_store
+
+    clock = Clock(START - timedelta(days=1))  # 2026-01-14 12:00 UTC
+    config = settings(OWNER_DIGEST="daily")
+    signer = TokenSigner(SECRET)
+    with dynamodb_store(private_client=True) as store:
+        assert isinstance(store, DynamoDBStore)
+        ids = Ids()
+        intake = IntakeService(store=store, rules=config.rules, signer=signer, clock=clock)
+
+        def confirmed(name: str, email: str, hours: float) -> None:
+            clock.now = START.replace(hour=0) + timedelta(hours=hours)
+            registration_id = ids()
+            intake.register(name, email, registration_id=registration_id)
+            token = signer.issue(registration_id, address_key(email))
+            assert intake.confirm(token) is Outcome.CONFIRMED
+
+        confirmed("Before", "before@example.com", -24 * 1 - 0.5)  # the 13th, 23:30
+        confirmed("First", "first@example.com", -24 + 0.01)  # the 14th, 00:00:36
+        for n in range(30):  # spread over the 16 shards of the index
+            confirmed(f"Middle{n}", f"middle{n}@example.com", -12 + n / 10)
+        confirmed("Last", "last@example.com", -0.01)  # the 14th, 23:59:24
+        confirmed("Today", "today@example.com", 0.02)  # the 15th
+        clock.now = START.replace(hour=0, minute=5)  # the schedule's 00:05 on the 15th
+
+        mailer = RecordingMailer()
+        delivery = DeliveryService(
+            store=store,
+            outbox=store,
+            settings=config.mail,
+            signer=TokenSigner(SECRET),
+            channels={Channel.EMAIL: mailer},
+            clock=clock,
+            now=lambda: clock().timestamp(),
+        )
+        operations: list[str] = []
+
+        def seen(model: Any, **_: Any) -> None:
+            operations.append(model.name)
+            if model.name == "Scan":
+                raise AssertionError("the owner digest Scanned the table")
+
+        store._client.meta.events.register("before-call.dynamodb", seen)
+        from regflow.aws import digest
+
+        assert digest.send_digest(delivery, sleep=lambda _: None)["result"] == "sent"
+    [mail] = mailer.sent
+    assert "2026-01-14" in mail.subject
+    for name in ("First", "Middle0", "Middle29", "Last"):
+        assert name in mail.text, name
+    assert "Before" not in mail.text and "Today" not in mail.text
+    assert set(operations) == {"Query"}
+
+
+def test_a_failed_digest_run_is_retried_recorded_and_alarmed() -> None:
+    """Issue 27: the scheduler's asynchronous invocation sees no function error, so Lambda's
+    own retries are the ones that reach a failed run; after them the run is recorded in a
+    queue, and an alarm pages on the function's errors. No role may Scan the table."""
+    resources = _resources()
+    config = resources["OwnerDigestHandler"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    failure = config["DestinationConfig"]["OnFailure"]
+    assert failure == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["OwnerDigestFailureQueue", "Arn"]},
+    }
+    assert resources["OwnerDigestFailureQueue"]["Type"] == "AWS::SQS::Queue"
+    alarm = resources["OwnerDigestErrorsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "OwnerDigestHandler"}}]
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    assert "dynamodb:Scan" not in statement["Action"], name

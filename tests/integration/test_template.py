@@ -273,7 +273,12 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
     }
     for function in FUNCTIONS:
         env = env_of(translated, function)
-        assert set(env) <= read, f"{function} sets variables Settings never reads"
+        from regflow.aws.secrets import ARN_VARIABLES
+
+        assert set(env) <= read | set(ARN_VARIABLES.values()), f"{function}: unread variables"
+        assert not set(env) & set(ARN_VARIABLES), f"{function}: a secret's value in its environment"
+        for value in env.values():
+            assert "resolve:secretsmanager" not in json.dumps(value), function
         # only the functions that sign or verify tokens may read the token secret; only the
         # register path trusts CloudFront's viewer address (behind X-Origin-Verify)
         secret = (
@@ -283,14 +288,17 @@ def test_environment_names_are_the_ones_settings_reads(translated: dict[str, Any
         )
         # (and the confirmation path, for the proof of consent's client address)
         request_path = ("RegistrationHandler", "ConfirmationHandler")
-        origin = {"ORIGIN_VERIFY_SECRET"} if function in request_path else set()
+        # every function behind an API route refuses requests past CloudFront (issue 27)
+        routed = (*request_path, "ErasureHandler")
+        # secrets by ARN only, never by value (issue 27: fetched at run time)
+        origin = {"ORIGIN_VERIFY_SECRET_ARN"} if function in routed else set()
         # CHALLENGE=pow: only the registration function signs and checks challenges
         # (and seals the registration cookie, which the confirmation function checks)
-        challenge = {"CHALLENGE_SECRET"} if function in request_path else set()
+        challenge = {"CHALLENGE_SECRET_ARN"} if function in request_path else set()
         # only the senders publish events (EventBridge, webhooks: docs/events.md)
         senders = ("MailSender", "ParkedMessageRecovery")
         events = (
-            {"EVENT_BUS_NAME", "EVENT_SOURCE", "WEBHOOK_URL", "WEBHOOK_SECRET"}
+            {"EVENT_BUS_NAME", "EVENT_SOURCE", "WEBHOOK_URL", "WEBHOOK_SECRET_ARN"}
             if function in senders
             else set()
         )
@@ -569,7 +577,9 @@ def test_cloudfront_proves_its_requests_to_the_api(translated: dict[str, Any]) -
     headers = {h["HeaderName"].lower(): h["HeaderValue"] for h in api_origin["OriginCustomHeaders"]}
     expected = {"Fn::Sub": "{{resolve:secretsmanager:${OriginVerifySecret}:SecretString}}"}
     assert headers[ORIGIN_VERIFY_HEADER] == expected
-    assert env_of(translated, "RegistrationHandler")["ORIGIN_VERIFY_SECRET"] == expected
+    assert env_of(translated, "RegistrationHandler")["ORIGIN_VERIFY_SECRET_ARN"] == {
+        "Ref": "OriginVerifySecret"
+    }
     assert resources["OriginVerifySecret"]["Type"] == "AWS::SecretsManager::Secret"
 
 

@@ -138,6 +138,7 @@ def resolve(
     stack: str = TEST_STACK,
     params: Mapping[str, str] | None = None,
     template: Mapping[str, Any] | None = None,
+    region: str = REGION,
 ) -> Any:
     """`value` of template.yaml with the stack's name and parameters filled in: Ref of a
     parameter or pseudo parameter, Fn::Sub over those, Fn::If over the template's conditions
@@ -146,7 +147,7 @@ def resolve(
     given = dict(params or {})
     pseudo = {
         "AWS::StackName": stack,
-        "AWS::Region": REGION,
+        "AWS::Region": region,
         "AWS::AccountId": ACCOUNT,
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
@@ -443,6 +444,11 @@ STACK_ENV = {
     "EVENT_SOURCE": "regflow.regflow",
 }
 TOKEN_RE = r"/confirm\?token=([A-Za-z0-9_-]{64})"
+# the stack's other secrets, in Secrets Manager as template.yaml makes them (by ARN in the
+# functions' environments, regflow.aws.secrets)
+ORIGIN_VALUE = "origin-verify-" + "o" * 34
+CHALLENGE_VALUE = "challenge-key-" + "c" * 34
+WEBHOOK_VALUE = "webhook-key-" + "w" * 36
 
 
 class Stack:
@@ -454,6 +460,7 @@ class Stack:
 
         self.table_name = table_name
         self.secret_arn = secret_arn
+        self.secret_arns: dict[str, str] = {}  # every secret's ARN, by its variable
         self.dynamodb = client("dynamodb")
         self.stream = StreamReader(self.dynamodb, table_name)
         self.clients = aws.clients()  # the very clients the handlers use
@@ -475,20 +482,27 @@ class Stack:
         assert delivery.outbox is not None
         return recovery.recover(delivery, delivery.outbox, now=lambda: time.time() + later_by)
 
+    def through_cloudfront(self, event: dict[str, Any]) -> dict[str, Any]:
+        """`event` as CloudFront passes it on: with the origin-verify value (unless the test
+        put a value of its own there)."""
+        headers = event.setdefault("headers", {})
+        headers.setdefault("x-origin-verify", ORIGIN_VALUE)
+        return event
+
     def register(self, event: dict[str, Any]) -> dict[str, Any]:
         from regflow.handlers import register
 
-        return register.lambda_handler(event, None)
+        return register.lambda_handler(self.through_cloudfront(event), None)
 
     def confirm(self, event: dict[str, Any]) -> dict[str, Any]:
         from regflow.handlers import confirm
 
-        return confirm.lambda_handler(event, None)
+        return confirm.lambda_handler(self.through_cloudfront(event), None)
 
     def erase(self, event: dict[str, Any]) -> dict[str, Any]:
         from regflow.handlers import erase
 
-        return erase.lambda_handler(event, None)
+        return erase.lambda_handler(self.through_cloudfront(event), None)
 
     def pump(self, *, batch_size: int = 10) -> list[dict[str, Any]]:
         """Feed the new stream records (after the filter, like the event source mapping) to
@@ -544,13 +558,26 @@ def aws_stack(**env: str) -> Iterator[Stack]:
             "ARN"
         ]
         verify_identities("regflow.example")
-        full = {**STACK_ENV, "TABLE_NAME": table, "TOKEN_SECRET_ARN": arn, **env}
+        others = {
+            f"{variable}_ARN": secrets.create_secret(Name=f"regflow-{variable}", SecretString=v)[
+                "ARN"
+            ]
+            for variable, v in (
+                ("ORIGIN_VERIFY_SECRET", ORIGIN_VALUE),
+                ("CHALLENGE_SECRET", CHALLENGE_VALUE),
+                ("WEBHOOK_SECRET", WEBHOOK_VALUE),
+            )
+        }
+        full = {**STACK_ENV, "TABLE_NAME": table, "TOKEN_SECRET_ARN": arn, **others, **env}
         with mock.patch.dict(os.environ, full):
-            for name in ("TOKEN_SECRET",):
-                os.environ.pop(name, None)
+            for name in ("TOKEN_SECRET", "ORIGIN_VERIFY_SECRET", "CHALLENGE_SECRET"):
+                if name not in env:
+                    os.environ.pop(name, None)
             aws.reset()
             try:
-                yield Stack(table, arn)
+                stack = Stack(table, arn)
+                stack.secret_arns = {"TOKEN_SECRET_ARN": arn, **others}
+                yield stack
             finally:
                 aws.reset()
 

@@ -5,19 +5,22 @@ reads the environment.
 
 Each function gets only what its path needs:
 
-- register: `HttpApi` over an `IntakeService` with a DynamoDB client. No SES client, no
-  Secrets Manager client, no secret.
-- confirm: the same, and the token secret, fetched from Secrets Manager (`TOKEN_SECRET_ARN`)
-  on the first token check, then kept for the life of the process.
+- register: `HttpApi` over an `IntakeService` with a DynamoDB client, the origin-verify value
+  (the API's gate) and the challenge key. No SES client, no token secret.
+- confirm: the same, and the token secret.
 - mail sender: a `DeliveryService` with DynamoDB (reads, parked messages, the suppression
   list), SES v2 (sends, through the stack's configuration set), the MX check (`MX_CHECK`) and
-  the secret (signs links).
+  the token secret (signs links); the webhook key when there are webhooks.
 - SES events: a `FeedbackService` with DynamoDB (suppression list, soft-bounce counts, marking
   registrations). No SES client, no secret.
 
-`TOKEN_SECRET` (the secret itself) replaces the Secrets Manager lookup; tests and the embedded
-mode use it. Tests build with `regflow.compose.aws_api` / `aws_delivery` and their own clients;
-`reset()` forgets the cached ones.
+Secrets are never in a function's environment: it holds their ARNs (`TOKEN_SECRET_ARN`,
+`ORIGIN_VERIFY_SECRET_ARN`, `CHALLENGE_SECRET_ARN`, `WEBHOOK_SECRET_ARN`), and the values are
+fetched from Secrets Manager on first use, re-read every few minutes, and a function's objects
+are built again when one changed (`regflow.aws.secrets`). A value given directly
+(`TOKEN_SECRET`, ...) replaces the lookup; tests and the embedded mode use that. Tests build
+with `regflow.compose.aws_api` / `aws_delivery` and their own clients; `reset()` forgets the
+cached ones.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -154,13 +157,45 @@ def token_secret_source(settings: Settings, clients: AwsClients) -> bytes | Call
 
 _lock = threading.Lock()
 _clients = AwsClients()
-_built: dict[Role, Any] = {}
+# each role's objects, with the secret values they were built from (regflow.aws.secrets)
+_built: dict[Role, tuple[Any, dict[str, str]]] = {}
+_secrets: dict[Role, Any] = {}  # regflow.aws.secrets.Cache per role, made on first use
+
+# The secrets each function's path uses (the template gives each function only these ARNs;
+# in one process, as in the tests, a role still fetches only its own).
+ROLE_SECRETS: dict[Role, frozenset[str]] = {
+    Role.REGISTER: frozenset({"ORIGIN_VERIFY_SECRET", "CHALLENGE_SECRET"}),
+    Role.CONFIRM: frozenset({"ORIGIN_VERIFY_SECRET", "CHALLENGE_SECRET", "TOKEN_SECRET"}),
+    Role.ERASE: frozenset({"ORIGIN_VERIFY_SECRET", "TOKEN_SECRET"}),
+    Role.MAIL_SENDER: frozenset({"TOKEN_SECRET", "WEBHOOK_SECRET"}),
+    Role.RECOVERY: frozenset({"TOKEN_SECRET", "WEBHOOK_SECRET"}),
+    Role.DIGEST: frozenset(),
+    Role.SES_EVENTS: frozenset(),
+}
 
 
-def load_settings() -> Settings:
-    """Settings.from_env(); a bad or missing variable is one clear JSON log line, re-raised."""
+def _secret_values(role: Role) -> dict[str, str]:
+    """`role`'s secrets from Secrets Manager (their ARNs in the environment), fetched on
+    first use and re-read every few minutes (a rotation reaches the function)."""
+    cache = _secrets.get(role)
+    if cache is None:
+        from regflow.aws import secrets
+
+        with _lock:
+            cache = _secrets.get(role)
+            if cache is None:
+                fetch = secrets.secrets_manager_fetch(lambda: _clients.secretsmanager())
+                cache = secrets.Cache(os.environ, fetch, only=ROLE_SECRETS[role])
+                _secrets[role] = cache
+    values: dict[str, str] = cache.current()
+    return values
+
+
+def load_settings(secret_values: Mapping[str, str] | None = None) -> Settings:
+    """Settings.from_env(), with the secrets fetched from Secrets Manager filled in; a bad or
+    missing variable is one clear JSON log line, re-raised."""
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env({**os.environ, **(secret_values or {})})
     except ConfigError as exc:
         logs.configure("INFO")
         log.error("configuration error: %s", exc, extra={"error": "ConfigError"})
@@ -170,19 +205,22 @@ def load_settings() -> Settings:
 
 
 def _once(role: Role, build: Callable[[Settings, AwsClients], Any]) -> Any:
-    built = _built.get(role)
-    if built is None:
+    """`role`'s objects, built on first use, and built again when a secret they hold changed."""
+    values = _secret_values(role)
+    entry = _built.get(role)
+    if entry is None or entry[1] != values:
         with _lock:
-            built = _built.get(role)
-            if built is None:
-                settings = load_settings()
+            entry = _built.get(role)
+            if entry is None or entry[1] != values:
+                settings = load_settings(values)
                 try:
                     built = build(settings, _clients)
                 except ConfigError as exc:
                     log.error("configuration error: %s", exc, extra={"error": "ConfigError"})
                     raise
-                _built[role] = built
-    return built
+                entry = (built, values)
+                _built[role] = entry
+    return entry[0]
 
 
 def http_api(role: Role) -> HttpApi:
@@ -238,3 +276,4 @@ def reset() -> None:
     with _lock:
         _built.clear()
         _clients = AwsClients()
+        _secrets.clear()

@@ -1,6 +1,6 @@
 """OwnerDigest: the owner's daily digest of confirmations (OWNER_DIGEST=daily), run by the
-OwnerDigestSchedule (template.yaml). Needs the table (Scan the confirmations, park a digest
-that cannot be sent) and SES; no token secret."""
+OwnerDigestSchedule (template.yaml). Needs the table (Query the index of confirmations, park a
+digest that cannot be sent) and SES; no token secret."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from regflow.config import HttpEdge
 from regflow.domain import ClientRateLimited, Consent, StoreUnavailable, ValidationError
 from regflow.http.cookies import registration_cookie
 from regflow.http.errors import BadRequest
-from regflow.http.request import Request
+from regflow.http.request import Request, from_origin
 from regflow.http.response import Response, error, html, redirect, with_query
 from regflow.http.view import View
 from regflow.intake import IntakeService
@@ -75,6 +75,18 @@ class HttpApi:
 
     def __call__(self, event: Event) -> dict[str, Any]:
         return self.handle(event)
+
+    def from_edge(self, event: Event) -> dict[str, Any] | None:
+        """None for a request that may be served; 403 for one that bypassed CloudFront (and
+        so the web ACL) when the API is fronted by it (ORIGIN_VERIFY_SECRET is set)."""
+        secret = self.edge.origin_verify_secret
+        if not secret:
+            return None
+        request = Request.from_event(event, default_language=self.edge.default_language)
+        if from_origin(request.headers, secret):
+            return None
+        self.metrics.emit({"OriginRefused": 1.0}, route="edge")
+        return error(403, self.text("error.origin", request.language)).to_event()
 
     def handle(self, event: Event, function: str | None = None) -> dict[str, Any]:
         """Answer `event` with the view of its route; `function` (a Lambda function's logical

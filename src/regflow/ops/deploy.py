@@ -10,6 +10,12 @@
   the deploy is refused with how to verify it (ALLOW_UNVERIFIED_SENDER=1 deploys anyway: mail
   is parked until the identity is verified); the SES sandbox and an unverified owner address
   are reported;
+- the table: the stack keeps its table on delete (DeletionPolicy Retain, deletion protection),
+  so a new stack of the same name finds it in the way; the deploy is refused with the two
+  ways on (REUSE_TABLE=yes adopts it into the new stack, `adopt-table`; DELETE_DATA=yes
+  `make destroy` deletes it, `delete-table`);
+- the edge: WEB_ACL_ARN must be a WAFv2 web ACL of scope CLOUDFRONT; CERTIFICATE_ARN must be
+  ISSUED and cover DOMAIN_NAME (ACM in us-east-1), else CloudFormation fails minutes in;
 - the parameters: each optional variable that is set is passed, an empty value resetting the
   parameter to empty (`Param=""`); an unset one keeps the stack's previous value.
 
@@ -55,6 +61,7 @@ PARAMETERS: tuple[tuple[str, str], ...] = (
     ("DomainName", "DOMAIN_NAME"),
     ("CertificateArn", "CERTIFICATE_ARN"),
     ("HostedZoneId", "HOSTED_ZONE_ID"),
+    ("SesEventsKey", "SES_EVENTS_KEY"),
     ("WebAclArn", "WEB_ACL_ARN"),
     ("EventBusName", "EVENT_BUS_NAME"),
     ("WebhookUrl", "WEBHOOK_URL"),
@@ -151,6 +158,63 @@ def check_inputs(env: Mapping[str, str], stack: str) -> None:
         raise DeployError("CERTIFICATE_ARN must be an ACM certificate in us-east-1")
     if env.get("HOSTED_ZONE_ID", "").strip() and not domain:
         raise DeployError("HOSTED_ZONE_ID is for DOMAIN_NAME's records: set DOMAIN_NAME too")
+    web_acl = env.get("WEB_ACL_ARN", "").strip()
+    if web_acl and not WEB_ACL_ARN.match(web_acl):
+        hint = " (that is a REGIONAL web ACL)" if ":regional/webacl/" in web_acl else ""
+        raise DeployError(
+            f"WEB_ACL_ARN={web_acl}: not the ARN of an AWS WAF (WAFv2) web ACL of scope "
+            f"CLOUDFRONT{hint}; CloudFront takes those only, made in us-east-1: "
+            "arn:aws:wafv2:us-east-1:ACCOUNT:global/webacl/NAME/ID (aws wafv2 list-web-acls "
+            "--scope CLOUDFRONT --region us-east-1)"
+        )
+
+
+# The template's AllowedPattern for WebAclArn (tests compare them).
+WEB_ACL_ARN = re.compile(
+    r"^arn:aws[a-z-]*:wafv2:us-east-1:[0-9]{12}:global/webacl/[A-Za-z0-9_-]{1,128}/[0-9a-f-]{36}$"
+)
+
+
+def covers(pattern: str, domain: str) -> bool:
+    """A certificate name covers `domain`: equal, or a wildcard for exactly one label."""
+    pattern, domain = pattern.lower().rstrip("."), domain.lower().rstrip(".")
+    if pattern == domain:
+        return True
+    if pattern.startswith("*."):
+        head, _, rest = domain.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return False
+
+
+def check_certificate(acm: Any, certificate: str, domain: str) -> None:
+    """The certificate is issued and names DOMAIN_NAME (itself or by a wildcard): otherwise
+    CloudFormation would fail on the distribution, minutes into the deploy."""
+    try:
+        found = acm.describe_certificate(CertificateArn=certificate)["Certificate"]
+    except acm.exceptions.ResourceNotFoundException:
+        raise DeployError(
+            f"CERTIFICATE_ARN {certificate} does not exist in us-east-1 (request one there: "
+            f"aws acm request-certificate --domain-name {domain} --validation-method DNS "
+            "--region us-east-1)"
+        ) from None
+    status = str(found.get("Status", ""))
+    if status != "ISSUED":
+        wait = (
+            "it is still waiting for validation: publish the CNAME record ACM shows "
+            f"(aws acm describe-certificate --certificate-arn {certificate} --region "
+            "us-east-1), wait until its status is ISSUED, then deploy"
+            if status == "PENDING_VALIDATION"
+            else "request a new one"
+        )
+        raise DeployError(f"CERTIFICATE_ARN is {status}, not ISSUED: {wait}")
+    names = [str(found.get("DomainName", ""))] + [
+        str(n) for n in found.get("SubjectAlternativeNames", [])
+    ]
+    if not any(covers(name, domain) for name in names if name):
+        raise DeployError(
+            f"CERTIFICATE_ARN does not cover DOMAIN_NAME={domain}: it names "
+            f"{', '.join(sorted({n for n in names if n}))}"
+        )
 
 
 def check_stack(cfn: Any, stack: str, region: str) -> dict[str, Any] | None:
@@ -205,6 +269,163 @@ def check_stack(cfn: Any, stack: str, region: str) -> dict[str, Any] | None:
             f"REGION={region}  again"
         )
     return found
+
+
+def table_name(env: Mapping[str, str], stack: str) -> str:
+    """The stack's table: TABLE_NAME, else the template's default, <stack>-registrations."""
+    return env.get("TABLE_NAME", "").strip() or f"{stack}-registrations"
+
+
+def _yes(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "yes", "true")
+
+
+def describe_table(dynamodb: Any, table: str) -> dict[str, Any] | None:
+    """The table as described, or None when there is none of that name."""
+    try:
+        found: dict[str, Any] = dynamodb.describe_table(TableName=table)["Table"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return None
+    return found
+
+
+def check_retained_table(
+    dynamodb: Any, table: str, stack: str, region: str, *, reuse: bool
+) -> list[str]:
+    """For a stack that does not exist: a table of its name kept from an earlier stack (the
+    template retains it) would make the create fail. Refused with the commands that reuse or
+    delete it, unless REUSE_TABLE=yes (deploy.sh then adopts it: `adopt-table`)."""
+    found = describe_table(dynamodb, table)
+    if found is None:
+        return []
+    if reuse:
+        return [
+            f"NOTE (REUSE_TABLE=yes): the new stack {stack} adopts the existing table {table} "
+            "and every registration in it"
+        ]
+    items = found.get("ItemCount")
+    held = f" (about {items} items)" if isinstance(items, int) else ""
+    raise DeployError(
+        f"table {table} in {region} still exists{held}: it was kept when a stack {stack} was "
+        "deleted (the stack keeps its registrations, the proof of consent, on delete), and a "
+        "new stack cannot create a table of that name. Either reuse it, data and all:\n"
+        f"  make deploy STACK={stack} REGION={region} REUSE_TABLE=yes ...\n"
+        "or delete it and every registration in it for good:\n"
+        f"  make destroy STACK={stack} REGION={region} DELETE_DATA=yes"
+    )
+
+
+def import_template(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The template of an IMPORT change set that makes a new stack of the described table
+    alone (what it is, as DescribeTable says); the deploy that follows brings the rest."""
+    key_names = {k["AttributeName"] for k in table["KeySchema"]}
+    indexes = []
+    for index in table.get("GlobalSecondaryIndexes", []):
+        key_names |= {k["AttributeName"] for k in index["KeySchema"]}
+        indexes.append(
+            {
+                "IndexName": index["IndexName"],
+                "KeySchema": index["KeySchema"],
+                "Projection": index["Projection"],
+            }
+        )
+    properties: dict[str, Any] = {
+        "TableName": table["TableName"],
+        "BillingMode": table.get("BillingModeSummary", {}).get("BillingMode", "PAY_PER_REQUEST"),
+        "AttributeDefinitions": [
+            a for a in table["AttributeDefinitions"] if a["AttributeName"] in key_names
+        ],
+        "KeySchema": table["KeySchema"],
+        "DeletionProtectionEnabled": bool(table.get("DeletionProtectionEnabled", False)),
+    }
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = indexes
+    stream = table.get("StreamSpecification")
+    if stream and stream.get("StreamEnabled"):
+        properties["StreamSpecification"] = {"StreamViewType": stream["StreamViewType"]}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "regflow: the retained registrations table, adopted by a new stack",
+        "Resources": {
+            TABLE_RESOURCE: {
+                "Type": "AWS::DynamoDB::Table",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": properties,
+            }
+        },
+    }
+
+
+TABLE_RESOURCE = "UserRegistrations"  # the table's logical id in template.yaml
+
+
+def adopt_table(cfn: Any, dynamodb: Any, stack: str, table: str, *, wait: bool = True) -> str:
+    """REUSE_TABLE=yes: create stack `stack` by importing the existing `table` (a
+    CloudFormation IMPORT change set); the deploy that follows updates it to the whole
+    template. Nothing to do when the stack exists already."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    try:
+        cfn.describe_stacks(StackName=stack)
+        return f"stack {stack} exists: nothing to adopt"
+    except ClientError as exc:
+        if "does not exist" not in str(exc.response.get("Error", {}).get("Message", "")):
+            raise
+    found = describe_table(dynamodb, table)
+    if found is None:
+        return f"no table {table}: the deploy creates a new one"
+    change_set = f"{stack}-adopt-table"
+    cfn.create_change_set(
+        StackName=stack,
+        ChangeSetName=change_set,
+        ChangeSetType="IMPORT",
+        TemplateBody=json.dumps(import_template(found)),
+        ResourcesToImport=[
+            {
+                "ResourceType": "AWS::DynamoDB::Table",
+                "LogicalResourceId": TABLE_RESOURCE,
+                "ResourceIdentifier": {"TableName": table},
+            }
+        ],
+        Tags=[{"Key": "regflow:stack", "Value": stack}, {"Key": "regflow:app", "Value": "regflow"}],
+    )
+    if wait:
+        cfn.get_waiter("change_set_create_complete").wait(StackName=stack, ChangeSetName=change_set)
+    cfn.execute_change_set(StackName=stack, ChangeSetName=change_set)
+    if wait:
+        cfn.get_waiter("stack_import_complete").wait(StackName=stack)
+    return f"stack {stack} created around the existing table {table}"
+
+
+def stack_table(cfn: Any, stack: str) -> str | None:
+    """The table of an existing stack (its TableName output; "" without one), or None when
+    there is no such stack."""
+    from botocore.exceptions import ClientError
+
+    try:
+        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc.response.get("Error", {}).get("Message", "")):
+            return None
+        raise
+    for output in described.get("Outputs", []):
+        if output.get("OutputKey") == "TableName":
+            return str(output["OutputValue"])
+    return ""
+
+
+def delete_table(dynamodb: Any, table: str) -> str:
+    """DELETE_DATA=yes `make destroy`: the retained table goes, deletion protection first."""
+    found = describe_table(dynamodb, table)
+    if found is None:
+        return f"no table {table}: nothing to delete"
+    if found.get("DeletionProtectionEnabled"):
+        dynamodb.update_table(TableName=table, DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName=table)
+    return f"table {table} deleted, with every registration in it"
 
 
 def upgrade_overrides(found: Mapping[str, Any] | None, env: Mapping[str, str]) -> list[str]:
@@ -286,6 +507,17 @@ def plan(
     allow = env.get("ALLOW_UNVERIFIED_SENDER", "").strip() in ("1", "true", "yes")
     try:
         found = check_stack(session.client("cloudformation"), stack, region)
+        retained = (
+            check_retained_table(
+                session.client("dynamodb"),
+                table_name(env, stack),
+                stack,
+                region,
+                reuse=_yes(env, "REUSE_TABLE"),
+            )
+            if found is None
+            else []
+        )
         notes = check_sender(
             session.client("sesv2"),
             env["SENDER_EMAIL"].strip(),
@@ -293,8 +525,13 @@ def plan(
             region,
             allow_unverified=allow,
         )
+        certificate = env.get("CERTIFICATE_ARN", "").strip()
+        domain = env.get("DOMAIN_NAME", "").strip()
+        if certificate and domain:  # CloudFront's certificates live in us-east-1
+            check_certificate(session_factory("us-east-1").client("acm"), certificate, domain)
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(f"AWS call failed ({region}): {exc}") from exc
+    notes = retained + notes
     keep = upgrade_overrides(found, env)
     if keep:
         notes.append(
@@ -330,11 +567,43 @@ def main(
                 err.write(note + "\n")
             out.write("\n".join([result.region, *result.parameters]) + "\n")
             return 0
+        if len(argv) == 2 and argv[0] in ("table", "adopt-table", "delete-table"):
+            return _table_command(argv[0], argv[1], env, session_factory, out)
     except DeployError as exc:
         err.write(f"make deploy: {exc}\n")
         return 1
-    err.write("usage: python -m regflow.ops.deploy plan STACK | region\n")
+    err.write(
+        "usage: python -m regflow.ops.deploy plan STACK | region | table STACK"
+        " | adopt-table STACK | delete-table STACK\n"
+    )
     return 2
+
+
+def _table_command(
+    command: str, stack: str, env: Mapping[str, str], session_factory: SessionFactory, out: TextIO
+) -> int:
+    """`table STACK` (the stack's table: its output, else TABLE_NAME or the default name),
+    `adopt-table STACK` (deploy.sh, REUSE_TABLE=yes) and `delete-table STACK` (destroy.sh,
+    DELETE_DATA=yes, after the stack is gone; TABLE_NAME or the default name)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = resolve_region(env, session_factory)
+    session = session_factory(region)
+    table = table_name(env, stack)
+    try:
+        if command == "table":
+            found = stack_table(session.client("cloudformation"), stack)
+            said = f"{found or table} {'absent' if found is None else 'present'}"  # destroy.sh
+        elif command == "adopt-table":
+            said = adopt_table(
+                session.client("cloudformation"), session.client("dynamodb"), stack, table
+            )
+        else:
+            said = delete_table(session.client("dynamodb"), table)
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(f"{command} {table} failed ({region}): {exc}") from exc
+    out.write(said + "\n")
+    return 0
 
 
 if __name__ == "__main__":

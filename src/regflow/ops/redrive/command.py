@@ -34,7 +34,7 @@ def main(options: Options, out: TextIO, *, session: Any = None, clock: Clock = u
 
     from regflow import aws, compose
     from regflow.config import Settings
-    from regflow.domain import ConfigError
+    from regflow.domain import ConfigError, StoreUnavailable
     from regflow.ops.stack import stack_outputs
 
     if session is None:
@@ -53,8 +53,14 @@ def main(options: Options, out: TextIO, *, session: Any = None, clock: Clock = u
         else:
             function = options.function or _output(outputs, options.stack, "MailSenderFunction")
             env = _function_environment(session, function)
-        settings = Settings.from_env(env)
         clients = aws.AwsClients(session_factory=lambda: session)
+        # the webhook key is no value of the function's environment but a secret it reads
+        # at run time (WEBHOOK_SECRET_ARN): read it the same way
+        from regflow.aws import secrets
+
+        fetch = secrets.secrets_manager_fetch(clients.secretsmanager)
+        env = secrets.with_secrets(env, secrets.fetch_all(env, fetch, only={"WEBHOOK_SECRET"}))
+        settings = Settings.from_env(env)
         store = compose.aws_store(settings, clients)
         delivery = compose.aws_delivery(settings, clients)
         redriver = Redriver(
@@ -77,6 +83,9 @@ def main(options: Options, out: TextIO, *, session: Any = None, clock: Clock = u
             parked_lines = drain_parked(delivery, store, clock().timestamp())
     except (ConfigError, LookupError) as exc:
         out.write(f"regflow redrive: {exc}\n")
+        return 2
+    except StoreUnavailable:
+        out.write("regflow redrive: Secrets Manager or DynamoDB did not answer; try again\n")
         return 2
     except (ClientError, BotoCoreError) as exc:
         out.write(f"regflow redrive: AWS call failed: {exc}\n")
