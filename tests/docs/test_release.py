@@ -35,3 +35,9 @@ def test_the_install_lines_name_this_version() -> None:
         assert wheels == {regflow.__version__}, f"docs/{name} names the wheel of {wheels}"
         assert tags == {regflow.__version__}, f"docs/{name} names the tag of {tags}"
     assert f"`regflow {regflow.__version__}`" in page("cli.md")
+
+
+def test_the_stacks_version_output_is_this_version() -> None:
+    from tests.support.aws import load_template
+
+    assert load_template()["Outputs"]["Version"]["Value"] == regflow.__version__
