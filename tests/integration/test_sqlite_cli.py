@@ -130,3 +130,41 @@ def test_delete_normalizes_the_address_as_registration_did(tmp_path: Path) -> No
     code, out = run("delete", "--data-dir", str(tmp_path), "--email", "ZOE@xn--exmple-cua.com")
     assert code == 0
     assert out.startswith("deleted 1 registration of ")
+
+
+@pytest.mark.parametrize("command", [["list", "--full"], ["export", "--status", "pending"]])
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`regflow list | head -1`: a closed pipe is an ordinary end (exit 0, nothing on stderr),
+    for every command (`list` once ended in a BrokenPipeError traceback; `export` did not)."""
+    import subprocess
+
+    from tests.support.server import regflow_command, server_env
+
+    store = SQLiteStore(tmp_path / "regflow.db")
+    try:
+        for i in range(2000):  # far more output than a pipe's buffer holds
+            at = T0 + timedelta(seconds=i)
+            r = Registration(
+                id=new_registration_id(),
+                name=f"Person {i:04d} " + "x" * 40,
+                email=f"p{i}@example.com",
+                status=Status.PENDING,
+                timestamp=at,
+                ttl=int((at + timedelta(days=3650)).timestamp()),
+            )
+            store.create_pending(r, address_limit=OFF, client_key=None, client_limit=OFF)
+    finally:
+        store.close()
+    proc = subprocess.Popen(
+        [*regflow_command(), *command, "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=server_env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()  # the reader takes one line, then goes away
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -68,12 +69,18 @@ def main(
 
 
 def _guarded(run: Run, args: argparse.Namespace, ctx: Context) -> int:
-    """`run`, with the errors an operator can fix told as one line (exit status 2)."""
+    """`run`, with the errors an operator can fix told as one line (exit status 2), and a reader
+    that stopped reading (a closed pipe) an ordinary end, for every command."""
     from regflow.domain import ConfigError, StoreUnavailable
     from regflow.local.stores import StoreOpenError
 
     try:
         return run(args, ctx)
+    except BrokenPipeError:  # `regflow list | head`: the reader has what it wanted
+        if ctx.out is sys.stdout:  # no second error when Python flushes stdout at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (FileNotFoundError, ConfigError, StoreOpenError) as exc:
         print(f"regflow: {exc}", file=sys.stderr)
         return 2

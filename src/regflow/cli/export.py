@@ -4,7 +4,6 @@ streamed (`regflow.ops.export`)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -54,10 +53,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     try:
         rows = store.registrations_since(Status(args.status), since)
         export.export(rows, fmt=args.format, out=ctx.out, output=args.output, progress=progress)
-    except BrokenPipeError:  # `regflow export | head`: the reader has what it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
-        return 0
     finally:
         store.close()
     return 0
