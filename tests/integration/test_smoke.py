@@ -23,6 +23,7 @@ import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -35,6 +36,7 @@ from tests.support import events
 from tests.support.aws import REGION, Stack, aws_stack, client
 
 FUNCTION = "regflow-mail-sender"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "aws.md"
 
 
 class PublicUrl(HTTPServer):
@@ -47,6 +49,7 @@ class PublicUrl(HTTPServer):
         self.park_owner = park_owner
         self.simulate = simulate  # the simulator mailboxes that report (bounce, complaint)
         self.paths: list[str] = []
+        self.calls: set[str] = set()  # the smoke's AWS calls (IAM actions), once it ran
 
     @property
     def url(self) -> str:
@@ -159,6 +162,12 @@ def run(
         return AWSResponse("https://cfn.invalid/", 200, {}, None), described  # type: ignore[arg-type]
 
     session.events.register("before-call.cloudformation.DescribeStacks", describe)
+    calls: set[str] = set()
+
+    def record(model: Any, **_: Any) -> None:  # each call, as the IAM action it needs
+        calls.add(f"{model.service_model.signing_name}:{model.name}")
+
+    session.events.register("before-parameter-build", record)
     out = io.StringIO()
     options = smoke.Options(stack=name, timeout=1.0, interval=0.1, settle=0.0)
     try:
@@ -166,6 +175,7 @@ def run(
     finally:
         server.shutdown()
         server.server_close()
+    server.calls = calls
     return code, out.getvalue(), server
 
 
@@ -197,6 +207,11 @@ def test_a_working_stack_passes_every_check(deployed: Stack) -> None:
     owner = [m for m in deployed.mail() if "owner@regflow.example" in m.to]
     assert len(owner) == 1  # the notification the check vouches for was sent
     assert_discreet(deployed, text)
+    # docs/aws.md names exactly the permissions the smoke uses
+    section = DOCS.read_text(encoding="utf-8").split("## 7. Prove it works", 1)[1]
+    section = section.split("\n## ", 1)[0].split("Your credentials need", 1)[1]
+    documented = set(re.findall(r"`([a-z0-9]+:[A-Za-z]+)`", section))
+    assert server.calls == documented
 
 
 def test_a_missing_suppression_and_a_parked_notification_fail(deployed: Stack) -> None:
