@@ -11,7 +11,7 @@ STACK ?= regflow
 # Empty: deploy/deploy.sh takes AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region.
 REGION ?= $(AWS_REGION)
 
-.PHONY: run run-postgres build smoke-wheel test-container test test-fast lint lint-template format bench docs docs-build deploy-tools deploy destroy clean delete-local-data
+.PHONY: run run-postgres build smoke-wheel test-container test test-fast lint lint-template format bench docs docs-build deploy-tools deploy smoke destroy clean delete-local-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +104,11 @@ docs-build: $(VENV)/.dev-installed
 # AWS: `make deploy SENDER_EMAIL=... OWNER_EMAIL=...` (see docs/aws.md, "Deploy").
 deploy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
 	STACK=$(STACK) REGION=$(REGION) SAM=$(SAM) deploy/deploy.sh
+
+# After a deploy: register, confirm and check the stack through its public URL with SES's
+# mailbox simulator (docs/aws.md, last step); your AWS credentials.
+smoke: $(VENV)/.local-installed
+	$(BIN)/regflow smoke --stack $(STACK) $(if $(REGION),--region $(REGION))
 
 destroy: $(VENV)/.local-installed $(DEPLOY_VENV)/.installed
 	STACK=$(STACK) REGION=$(REGION) SAM=$(SAM) deploy/destroy.sh

@@ -1,6 +1,6 @@
 """The `regflow` command: `serve` the embedded pipeline, and look after its database
 (`list`, `export`, `stats`, `delete`, `resend`, `suppression`; the same on a deployed stack with
-`--stack`); on AWS, `redrive` the mail the sender gave up on.
+`--stack`); on AWS, `redrive` the mail the sender gave up on and `smoke`-test a deployed stack.
 
 Each command is one module of this package with `register(subparsers, parents)` (its parser)
 and `run(args, ctx) -> int` (its work); `COMMANDS` lists them, in the order `--help` shows."""
@@ -31,6 +31,7 @@ COMMANDS = (
     "init",
     "suppression",
     "redrive",
+    "smoke",
 )
 """The command modules (`regflow.cli.<name>`): a new command is one module and one line here."""
 
